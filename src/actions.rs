@@ -1,0 +1,544 @@
+//! Lifecycle actions on containers and stacks: what a person clicks and what
+//! the scheduler fires go through [`Actions::run`], so both get the same
+//! ordering, idempotency, locking, self-protection and audit.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{Audit, NewAuditEntry};
+use crate::docker::{Container, DockerError, Engine, Health, LABEL_DEPENDS_ON, View};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetType {
+    Stack,
+    Container,
+}
+
+impl TargetType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetType::Stack => "stack",
+            TargetType::Container => "container",
+        }
+    }
+}
+
+impl FromStr for TargetType {
+    type Err = ActionError;
+    fn from_str(s: &str) -> Result<Self, ActionError> {
+        match s {
+            "stack" => Ok(TargetType::Stack),
+            "container" => Ok(TargetType::Container),
+            _ => Err(ActionError::InvalidTarget(format!("target_type must be stack or container, not '{s}'"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+    Pause,
+    Unpause,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Restart => "restart",
+            Action::Pause => "pause",
+            Action::Unpause => "unpause",
+        }
+    }
+
+    /// Would this action take a container out of service?
+    fn interrupts(self) -> bool {
+        matches!(self, Action::Stop | Action::Restart | Action::Pause)
+    }
+}
+
+impl FromStr for Action {
+    type Err = ActionError;
+    fn from_str(s: &str) -> Result<Self, ActionError> {
+        match s {
+            "start" => Ok(Action::Start),
+            "stop" => Ok(Action::Stop),
+            "restart" => Ok(Action::Restart),
+            "pause" => Ok(Action::Pause),
+            "unpause" => Ok(Action::Unpause),
+            _ => Err(ActionError::InvalidAction(s.to_string())),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("action must be start, stop, restart, pause or unpause, not '{0}'")]
+    InvalidAction(String),
+    #[error("{0}")]
+    InvalidTarget(String),
+    #[error("no {0} named '{1}'")]
+    NotFound(TargetType, String),
+    #[error("refusing to {0} DockNap's own container")]
+    SelfProtection(Action),
+    #[error("the Docker Engine is unreachable")]
+    DockerUnavailable,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ContainerResult {
+    pub container: String,
+    pub ok: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionResult {
+    pub target_type: TargetType,
+    pub target_id: String,
+    pub action: Action,
+    pub ok: bool,
+    pub results: Vec<ContainerResult>,
+}
+
+impl ActionResult {
+    /// One line for logs, audit and a schedule's `last_run`.
+    pub fn summary(&self) -> String {
+        let failed: Vec<String> = self
+            .results
+            .iter()
+            .filter(|r| !r.ok)
+            .map(|r| format!("{}: {}", r.container, r.error.as_deref().unwrap_or("failed")))
+            .collect();
+        if failed.is_empty() {
+            format!("{} {} {}: {} container(s) ok", self.action, self.target_type, self.target_id, self.results.len())
+        } else {
+            format!("{} {} {} failed for {}", self.action, self.target_type, self.target_id, failed.join("; "))
+        }
+    }
+}
+
+/// Who asked, for the audit log.
+#[derive(Debug, Clone)]
+pub enum Trigger {
+    Manual { actor: String, client: Option<std::net::IpAddr> },
+    /// A schedule's "run now" test, by a person.
+    TestRun { actor: String, schedule_id: i64 },
+    Scheduled { schedule_id: i64 },
+}
+
+impl Trigger {
+    fn actor(&self) -> &str {
+        match self {
+            Trigger::Manual { actor, .. } | Trigger::TestRun { actor, .. } => actor,
+            Trigger::Scheduled { .. } => "scheduler",
+        }
+    }
+}
+
+/// How long a stack start waits for a `service_healthy` dependency.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Actions {
+    engine: Arc<dyn Engine>,
+    view: Arc<View>,
+    audit: Arc<Audit>,
+    self_id: Option<String>,
+    health_timeout: Duration,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Actions {
+    pub fn new(engine: Arc<dyn Engine>, view: Arc<View>, audit: Arc<Audit>, self_id: Option<String>) -> Actions {
+        if let Some(id) = &self_id {
+            tracing::info!(container = %id, "running inside a container; self-protection is on");
+        }
+        Actions { engine, view, audit, self_id, health_timeout: DEFAULT_HEALTH_TIMEOUT, locks: Mutex::default() }
+    }
+
+    pub fn with_health_timeout(mut self, t: Duration) -> Self {
+        self.health_timeout = t;
+        self
+    }
+
+    /// Validates, serialises per target, runs, and audits one action.
+    pub async fn run(
+        &self,
+        target_type: TargetType,
+        target_id: &str,
+        action: Action,
+        trigger: &Trigger,
+    ) -> Result<ActionResult, ActionError> {
+        let started = Instant::now();
+        let outcome = self.run_unaudited(target_type, target_id, action).await;
+        let mut entry = match &outcome {
+            Ok(r) => NewAuditEntry::new(trigger.actor(), action.as_str(), r.ok, r.summary()),
+            Err(e) => NewAuditEntry::new(trigger.actor(), action.as_str(), false, e.to_string()),
+        }
+        .target(target_type.as_str(), target_id);
+        let (trigger_name, schedule_id) = match trigger {
+            Trigger::Manual { client, .. } => {
+                entry.client_addr = client.map(|c| c.to_string());
+                ("manual", None)
+            }
+            Trigger::TestRun { schedule_id, .. } => ("test_run", Some(*schedule_id)),
+            Trigger::Scheduled { schedule_id } => ("scheduled", Some(*schedule_id)),
+        };
+        let results = outcome.as_ref().map(|r| r.results.clone()).unwrap_or_default();
+        self.audit.record(entry.details(serde_json::json!({
+            "trigger": trigger_name,
+            "schedule_id": schedule_id,
+            "results": results,
+            "duration_ms": started.elapsed().as_millis() as u64,
+        })));
+        outcome
+    }
+
+    async fn run_unaudited(
+        &self,
+        target_type: TargetType,
+        target_id: &str,
+        action: Action,
+    ) -> Result<ActionResult, ActionError> {
+        if !self.view.docker_ok() {
+            return Err(ActionError::DockerUnavailable);
+        }
+        let lock_key = match target_type {
+            TargetType::Stack => format!("stack:{target_id}"),
+            // A container of a stack shares the stack's lock, so a click on one
+            // container cannot interleave with a scheduled stop of its stack.
+            TargetType::Container => match self.view.container(target_id) {
+                Some(Container { stack: Some(s), .. }) => format!("stack:{s}"),
+                Some(c) => format!("container:{}", c.name),
+                None => return Err(ActionError::NotFound(target_type, target_id.to_string())),
+            },
+        };
+        let lock = self.locks.lock().unwrap_or_else(|e| e.into_inner()).entry(lock_key.clone()).or_default().clone();
+        let guard = lock.lock().await;
+
+        // Membership is read after the lock: the previous action may have changed it.
+        let members = match target_type {
+            TargetType::Stack => self.view.stack(target_id).map(|s| s.containers),
+            TargetType::Container => self.view.container(target_id).map(|c| vec![c]),
+        }
+        .ok_or_else(|| ActionError::NotFound(target_type, target_id.to_string()))?;
+        if action.interrupts() && self.is_self_among(&members) {
+            return Err(ActionError::SelfProtection(action));
+        }
+
+        let levels = dependency_levels(&members);
+        let results = match action {
+            Action::Start | Action::Unpause => self.forward(&levels, action).await,
+            Action::Stop | Action::Pause => self.backward(&levels, action).await,
+            Action::Restart if target_type == TargetType::Stack => {
+                let mut stopped = self.backward(&levels, Action::Stop).await;
+                let started = self.forward(&levels, Action::Start).await;
+                merge_results(&mut stopped, started);
+                stopped
+            }
+            Action::Restart => self.forward(&levels, Action::Restart).await,
+        };
+        drop(guard);
+        self.forget_lock(&lock_key, lock);
+        Ok(ActionResult {
+            target_type,
+            target_id: target_id.to_string(),
+            action,
+            ok: results.iter().all(|r| r.ok),
+            results,
+        })
+    }
+
+    /// Drops the lock entry once nobody else holds or waits for it, so the
+    /// map does not grow with every target ever acted on.
+    fn forget_lock(&self, key: &str, lock: Arc<tokio::sync::Mutex<()>>) {
+        let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        drop(lock);
+        if map.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            map.remove(key);
+        }
+    }
+
+    fn is_self_among(&self, members: &[Container]) -> bool {
+        let Some(me) = &self.self_id else { return false };
+        members.iter().any(|c| c.id.starts_with(me.as_str()) || me.starts_with(c.id.as_str()))
+    }
+
+    /// Dependencies first; waits for `service_healthy` dependencies.
+    async fn forward(&self, levels: &[Vec<Member>], action: Action) -> Vec<ContainerResult> {
+        let mut results = Vec::new();
+        let mut unhealthy: BTreeSet<String> = BTreeSet::new();
+        for level in levels {
+            let (blocked, ready): (Vec<&Member>, Vec<&Member>) =
+                level.iter().partition(|m| m.healthy_deps.iter().any(|d| unhealthy.contains(d)));
+            for m in blocked {
+                let dep = m.healthy_deps.iter().find(|d| unhealthy.contains(*d)).expect("partitioned on it");
+                unhealthy.insert(m.service.clone());
+                results.push(failed(&m.container, format!("not started: dependency '{dep}' is not healthy")));
+            }
+            let outcomes = join_all(ready.iter().map(|m| self.apply(&m.container, action))).await;
+            for (m, r) in ready.iter().zip(outcomes) {
+                if !r.ok {
+                    unhealthy.insert(m.service.clone());
+                } else if m.awaited_healthy && action == Action::Start {
+                    if let Err(e) = self.wait_healthy(&m.container).await {
+                        unhealthy.insert(m.service.clone());
+                        results.push(failed(&m.container, e));
+                        continue;
+                    }
+                }
+                results.push(r);
+            }
+        }
+        results
+    }
+
+    /// Dependents first.
+    async fn backward(&self, levels: &[Vec<Member>], action: Action) -> Vec<ContainerResult> {
+        let mut results = Vec::new();
+        for level in levels.iter().rev() {
+            results.extend(join_all(level.iter().map(|m| self.apply(&m.container, action))).await);
+        }
+        results
+    }
+
+    async fn wait_healthy(&self, c: &Container) -> Result<(), String> {
+        let deadline = Instant::now() + self.health_timeout;
+        loop {
+            match self.engine.health(&c.id).await {
+                Ok(Health::Healthy | Health::None) => return Ok(()),
+                Ok(Health::Unhealthy) => return Err("started but reported unhealthy".into()),
+                Ok(Health::Starting) => {}
+                Err(e) => return Err(format!("health check failed: {e}")),
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("did not become healthy within {} s", self.health_timeout.as_secs()));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Brings one container to the wanted state, doing what the user meant
+    /// from whatever state it is in now.
+    async fn apply(&self, c: &Container, action: Action) -> ContainerResult {
+        let state = match self.engine.list(Some(&c.id)).await {
+            Ok(mut v) => match v.pop() {
+                Some(fresh) => fresh.state,
+                None => return failed(c, "container no longer exists".into()),
+            },
+            Err(e) => return failed(c, e.to_string()),
+        };
+        for step in plan(action, &state) {
+            match self.engine.act(&c.id, *step).await {
+                Ok(()) | Err(DockerError::NotModified) => {}
+                Err(e) => return failed(c, e.to_string()),
+            }
+        }
+        ContainerResult { container: c.name.clone(), ok: true, error: None }
+    }
+}
+
+fn failed(c: &Container, error: String) -> ContainerResult {
+    ContainerResult { container: c.name.clone(), ok: false, error: Some(error) }
+}
+
+/// A restart reports each container once: its worst outcome.
+fn merge_results(into: &mut Vec<ContainerResult>, later: Vec<ContainerResult>) {
+    for r in later {
+        match into.iter_mut().find(|x| x.container == r.container) {
+            Some(x) if x.ok => *x = r,
+            Some(_) => {}
+            None => into.push(r),
+        }
+    }
+}
+
+/// The engine calls that take a container in `state` to what `action` means.
+/// Already there is success with nothing to do; a paused container is
+/// unpaused first (stopping a frozen process hangs until the kill timeout).
+pub fn plan(action: Action, state: &str) -> &'static [Action] {
+    use Action::*;
+    match (action, state) {
+        (Start, "running") => &[],
+        (Start, "paused") => &[Unpause],
+        (Start, _) => &[Start],
+        (Stop, "running" | "restarting") => &[Stop],
+        (Stop, "paused") => &[Unpause, Stop],
+        (Stop, _) => &[],
+        (Restart, "paused") => &[Unpause, Restart],
+        (Restart, _) => &[Restart],
+        (Pause, "running") => &[Pause],
+        // Paused already, or not running: nothing to freeze.
+        (Pause, _) => &[],
+        (Unpause, "paused") => &[Unpause],
+        (Unpause, _) => &[],
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    container: Container,
+    service: String,
+    /// Services this one needs healthy before it starts.
+    healthy_deps: Vec<String>,
+    /// Some other service waits for this one to be healthy.
+    awaited_healthy: bool,
+}
+
+/// `db:service_healthy:false,cache:service_started:true` → [(db, healthy?), …]
+fn parse_depends_on(label: &str) -> Vec<(String, bool)> {
+    label
+        .split(',')
+        .filter_map(|dep| {
+            let mut parts = dep.trim().split(':');
+            let name = parts.next().filter(|n| !n.is_empty())?;
+            Some((name.to_string(), parts.next() == Some("service_healthy")))
+        })
+        .collect()
+}
+
+/// Groups a stack's containers into levels: each level depends only on
+/// earlier ones. Dependencies outside the stack are ignored; a cycle (which
+/// compose refuses anyway) lands in one final level rather than hanging.
+fn dependency_levels(containers: &[Container]) -> Vec<Vec<Member>> {
+    let service_of = |c: &Container| c.service.clone().unwrap_or_else(|| c.name.clone());
+    let services: BTreeSet<String> = containers.iter().map(service_of).collect();
+    let mut deps: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
+    for c in containers {
+        let d = c.labels.get(LABEL_DEPENDS_ON).map(|l| parse_depends_on(l)).unwrap_or_default();
+        deps.entry(service_of(c)).or_default().extend(d.into_iter().filter(|(s, _)| services.contains(s)));
+    }
+    let awaited: BTreeSet<&String> = deps.values().flatten().filter(|(_, h)| *h).map(|(s, _)| s).collect();
+
+    let mut level_of: BTreeMap<&String, usize> = BTreeMap::new();
+    let mut remaining: BTreeSet<&String> = services.iter().collect();
+    let mut level = 0;
+    while !remaining.is_empty() {
+        let ready: Vec<&String> = remaining
+            .iter()
+            .copied()
+            .filter(|s| deps[*s].iter().all(|(d, _)| level_of.get(d).is_some_and(|l| *l < level)))
+            .collect();
+        let ready = if ready.is_empty() { remaining.iter().copied().collect() } else { ready };
+        for s in ready {
+            level_of.insert(s, level);
+            remaining.remove(s);
+        }
+        level += 1;
+    }
+
+    let mut levels: Vec<Vec<Member>> = vec![Vec::new(); level];
+    for c in containers {
+        let service = service_of(c);
+        let member = Member {
+            container: c.clone(),
+            healthy_deps: deps[&service].iter().filter(|(_, h)| *h).map(|(s, _)| s.clone()).collect(),
+            awaited_healthy: awaited.contains(&service),
+            service: service.clone(),
+        };
+        levels[level_of[&service]].push(member);
+    }
+    levels
+}
+
+/// DockNap's own container id, when it runs in one: Docker bind-mounts
+/// /etc/hostname and friends from /var/lib/docker/containers/<id>/, which
+/// shows in our mount table whatever the cgroup layout.
+pub fn detect_self_container_id() -> Option<String> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    find_container_id(&mountinfo)
+}
+
+fn find_container_id(mountinfo: &str) -> Option<String> {
+    mountinfo.lines().find_map(|line| {
+        let rest = &line[line.find("/containers/")? + "/containers/".len()..];
+        let id: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+        (id.len() == 64 && rest[64..].starts_with('/')).then_some(id)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::{LABEL_PROJECT, LABEL_SERVICE};
+
+    fn c(service: &str, depends_on: Option<&str>) -> Container {
+        let mut labels = BTreeMap::from([
+            (LABEL_PROJECT.to_string(), "p".to_string()),
+            (LABEL_SERVICE.to_string(), service.to_string()),
+        ]);
+        if let Some(d) = depends_on {
+            labels.insert(LABEL_DEPENDS_ON.to_string(), d.to_string());
+        }
+        Container::new(format!("id-{service}"), &format!("p-{service}-1"), "i".into(), "exited".into(), String::new(), labels, Default::default())
+    }
+
+    fn names(levels: &[Vec<Member>]) -> Vec<Vec<&str>> {
+        levels.iter().map(|l| l.iter().map(|m| m.service.as_str()).collect()).collect()
+    }
+
+    #[test]
+    fn levels_follow_depends_on() {
+        let cs = vec![
+            c("web", Some("api:service_started:false,cache:service_started:false")),
+            c("api", Some("db:service_healthy:false")),
+            c("db", None),
+            c("cache", None),
+            c("worker", Some("db:service_started:true,elsewhere:service_started:false")),
+        ];
+        let levels = dependency_levels(&cs);
+        assert_eq!(names(&levels), vec![vec!["db", "cache"], vec!["api", "worker"], vec!["web"]]);
+        let db = &levels[0][0];
+        assert!(db.awaited_healthy);
+        assert_eq!(levels[1][0].healthy_deps, vec!["db"]);
+    }
+
+    #[test]
+    fn no_label_means_one_parallel_level_and_cycles_terminate() {
+        assert_eq!(dependency_levels(&[c("a", None), c("b", None)]).len(), 1);
+        let cyc = dependency_levels(&[c("a", Some("b:service_started:false")), c("b", Some("a:service_started:false"))]);
+        assert_eq!(names(&cyc), vec![vec!["a", "b"]]);
+    }
+
+    #[test]
+    fn plans_do_what_the_user_meant() {
+        use Action::*;
+        assert_eq!(plan(Start, "running"), &[] as &[Action]);
+        assert_eq!(plan(Start, "paused"), &[Unpause]);
+        assert_eq!(plan(Start, "exited"), &[Start]);
+        assert_eq!(plan(Stop, "paused"), &[Unpause, Stop]);
+        assert_eq!(plan(Stop, "exited"), &[] as &[Action]);
+        assert_eq!(plan(Pause, "paused"), &[] as &[Action]);
+        assert_eq!(plan(Unpause, "running"), &[] as &[Action]);
+        assert_eq!(plan(Restart, "paused"), &[Unpause, Restart]);
+    }
+
+    #[test]
+    fn finds_own_container_id_in_mountinfo() {
+        let id = "a".repeat(64);
+        let line = format!(
+            "612 600 0:30 /var/lib/docker/containers/{id}/hostname /etc/hostname rw,relatime - ext4 /dev/vda rw"
+        );
+        assert_eq!(find_container_id(&format!("1 2 3 / / rw\n{line}\n")), Some(id));
+        assert_eq!(find_container_id("1 2 3 / / rw - overlay overlay rw\n"), None);
+    }
+
+    #[test]
+    fn restart_merge_keeps_worst_outcome() {
+        let ok = |n: &str| ContainerResult { container: n.into(), ok: true, error: None };
+        let bad = |n: &str| ContainerResult { container: n.into(), ok: false, error: Some("x".into()) };
+        let mut a = vec![ok("a"), bad("b")];
+        merge_results(&mut a, vec![bad("a"), ok("b")]);
+        assert_eq!(a, vec![bad("a"), bad("b")]);
+    }
+}

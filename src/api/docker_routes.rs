@@ -1,0 +1,63 @@
+use axum::Json;
+use axum::extract::{Path, State};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ClientAddr, Operator, Viewer};
+use crate::actions::{Action, ActionResult, TargetType, Trigger};
+use crate::docker::{Container, Stack};
+
+fn require_engine(state: &AppState) -> Result<(), ApiError> {
+    if state.view.docker_ok() { Ok(()) } else { Err(ApiError::docker_unavailable()) }
+}
+
+pub async fn containers(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<Container>>, ApiError> {
+    require_engine(&state)?;
+    Ok(Json(state.view.containers()))
+}
+
+pub async fn container(State(state): State<AppState>, _: Viewer, Path(name): Path<String>) -> Result<Json<Container>, ApiError> {
+    require_engine(&state)?;
+    state.view.container(&name).map(Json).ok_or_else(|| ApiError::not_found(format!("no container named '{name}'")))
+}
+
+pub async fn stacks(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<Stack>>, ApiError> {
+    require_engine(&state)?;
+    Ok(Json(state.view.stacks()))
+}
+
+pub async fn stack(State(state): State<AppState>, _: Viewer, Path(name): Path<String>) -> Result<Json<Stack>, ApiError> {
+    require_engine(&state)?;
+    state.view.stack(&name).map(Json).ok_or_else(|| ApiError::not_found(format!("no stack named '{name}'")))
+}
+
+async fn act(
+    state: &AppState,
+    user: &Operator,
+    client: std::net::IpAddr,
+    target_type: TargetType,
+    name: &str,
+    action: &str,
+) -> Result<Json<ActionResult>, ApiError> {
+    let action: Action = action.parse()?;
+    let trigger = Trigger::Manual { actor: user.username().to_string(), client: Some(client) };
+    Ok(Json(state.actions.run(target_type, name, action, &trigger).await?))
+}
+
+pub async fn container_action(
+    State(state): State<AppState>,
+    user: Operator,
+    ClientAddr(client): ClientAddr,
+    Path((name, action)): Path<(String, String)>,
+) -> Result<Json<ActionResult>, ApiError> {
+    act(&state, &user, client, TargetType::Container, &name, &action).await
+}
+
+pub async fn stack_action(
+    State(state): State<AppState>,
+    user: Operator,
+    ClientAddr(client): ClientAddr,
+    Path((name, action)): Path<(String, String)>,
+) -> Result<Json<ActionResult>, ApiError> {
+    act(&state, &user, client, TargetType::Stack, &name, &action).await
+}

@@ -1,0 +1,124 @@
+//! The one place where domain errors become HTTP status codes and the
+//! contract's `{"error": {"code", "message"}}` body.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::actions::ActionError;
+use crate::auth::AuthError;
+use crate::scheduler::ScheduleError;
+use crate::scheduler::cron::CronError;
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn unauthenticated() -> ApiError {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "log in first (Bearer token or session cookie)")
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn docker_unavailable() -> ApiError {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "docker_unavailable", "the Docker Engine is unreachable")
+    }
+
+    fn internal(e: impl std::fmt::Display) -> ApiError {
+        // The cause goes to the log, not to the client.
+        tracing::error!(error = %e, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found("not found"),
+            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", e.to_string()),
+            AuthError::Unauthenticated => ApiError::unauthenticated(),
+            AuthError::RateLimited(wait) => ApiError {
+                retry_after: Some(wait.as_secs().max(1)),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
+            },
+            AuthError::Invalid(code, m) => ApiError::bad_request(code, m),
+            AuthError::Store(e) => e.into(),
+            AuthError::Hash(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(e: ActionError) -> Self {
+        let m = e.to_string();
+        match e {
+            ActionError::InvalidAction(_) => ApiError::bad_request("invalid_action", m),
+            ActionError::InvalidTarget(_) => ApiError::bad_request("invalid_target", m),
+            ActionError::NotFound(..) => ApiError::not_found(m),
+            ActionError::SelfProtection(_) => ApiError::new(StatusCode::CONFLICT, "self_protection", m),
+            ActionError::DockerUnavailable => ApiError::docker_unavailable(),
+        }
+    }
+}
+
+impl From<CronError> for ApiError {
+    fn from(e: CronError) -> Self {
+        let code = match e {
+            CronError::InvalidCron(_) => "invalid_cron",
+            CronError::InvalidTimezone(_) => "invalid_timezone",
+        };
+        ApiError::bad_request(code, e.to_string())
+    }
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(e: ScheduleError) -> Self {
+        match e {
+            ScheduleError::Cron(e) => e.into(),
+            ScheduleError::MissingField(_) => ApiError::bad_request("missing_field", e.to_string()),
+            ScheduleError::Action(e) => e.into(),
+            ScheduleError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ScheduleError::Store(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Request extractors: who is calling (and may they), from where, and the
+//! JSON body with the contract's error codes.
+
+use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::{Principal, Role};
+
+pub const COOKIE_NAME: &str = "docknap_session";
+
+/// The minimum role a route group needs.
+pub trait MinRole: Send + Sync + 'static {
+    const ROLE: Role;
+}
+pub struct ViewerRole;
+pub struct OperatorRole;
+pub struct AdminRole;
+impl MinRole for ViewerRole {
+    const ROLE: Role = Role::Viewer;
+}
+impl MinRole for OperatorRole {
+    const ROLE: Role = Role::Operator;
+}
+impl MinRole for AdminRole {
+    const ROLE: Role = Role::Admin;
+}
+
+/// An authenticated caller holding at least role `R`. Handlers take one of
+/// the aliases below; none checks roles by hand.
+pub struct Authed<R: MinRole>(pub Principal, PhantomData<R>);
+pub type Viewer = Authed<ViewerRole>;
+pub type Operator = Authed<OperatorRole>;
+pub type Admin = Authed<AdminRole>;
+
+impl<R: MinRole> Authed<R> {
+    pub fn username(&self) -> &str {
+        &self.0.user.username
+    }
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| kv.trim().strip_prefix(COOKIE_NAME)?.strip_prefix('='))
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Is `Origin` this server? Compared by host[:port] against `Host` (or the
+/// forwarded host from a trusted proxy): the scheme is the proxy's business.
+fn same_origin(parts: &Parts, state: &AppState) -> bool {
+    let Some(origin) = parts.headers.get(header::ORIGIN) else { return true };
+    let Some(origin_host) = origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, h)| h) else {
+        return false;
+    };
+    let header_str = |h: &str| parts.headers.get(h).and_then(|v| v.to_str().ok());
+    let forwarded = if peer_is_trusted(parts, state) { header_str("x-forwarded-host") } else { None };
+    [forwarded, header_str("host")].into_iter().flatten().any(|h| h.eq_ignore_ascii_case(origin_host))
+}
+
+fn peer(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+fn peer_is_trusted(parts: &Parts, state: &AppState) -> bool {
+    state.is_trusted_proxy(peer(parts))
+}
+
+/// The client's address: the peer, or, behind trusted proxies, the nearest
+/// untrusted address in `X-Forwarded-For` (addresses further left can be forged).
+pub fn client_addr(parts: &Parts, state: &AppState) -> IpAddr {
+    let peer = peer(parts);
+    if !state.is_trusted_proxy(peer) {
+        return peer;
+    }
+    let chain: Vec<IpAddr> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    chain.into_iter().rev().find(|a| !state.is_trusted_proxy(*a)).unwrap_or(peer)
+}
+
+/// Did the request reach the proxy over HTTPS (for `DOCKNAP_SECURE_COOKIE=auto`)?
+pub fn is_https(parts: &Parts, state: &AppState) -> bool {
+    peer_is_trusted(parts, state)
+        && parts.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+impl<R: MinRole> FromRequestParts<AppState> for Authed<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (token, via_cookie) = match bearer_token(&parts.headers) {
+            Some(t) => (t, false),
+            None => (cookie_token(&parts.headers).ok_or_else(ApiError::unauthenticated)?, true),
+        };
+        let principal = state.auth.authenticate(token)?;
+        let mutating = matches!(parts.method, Method::POST | Method::PUT | Method::DELETE | Method::PATCH);
+        if via_cookie && mutating && !same_origin(parts, state) {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", "cross-origin request refused"));
+        }
+        if principal.user.role < R::ROLE {
+            return Err(ApiError::forbidden(format!("this needs the {} role", R::ROLE.as_str())));
+        }
+        Ok(Authed(principal, PhantomData))
+    }
+}
+
+pub struct ClientAddr(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_addr(parts, state)))
+    }
+}
+
+/// A JSON body whose errors use the contract's codes: 413 too large,
+/// `missing_field`, `invalid_json`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is over 1 MiB")
+            } else {
+                ApiError::bad_request("invalid_body", e.body_text())
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            let msg = e.to_string();
+            match msg.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+                Some(field) => ApiError::bad_request("missing_field", format!("missing field '{field}'")),
+                None => ApiError::bad_request("invalid_json", format!("invalid JSON: {msg}")),
+            }
+        })
+    }
+}

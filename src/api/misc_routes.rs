@@ -1,0 +1,88 @@
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::Viewer;
+use crate::audit::{AuditEntry, AuditFilter};
+
+#[derive(Serialize)]
+pub struct Health {
+    status: &'static str,
+    docker: &'static str,
+    version: &'static str,
+}
+
+pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        docker: if state.view.docker_ok() { "ok" } else { "unreachable" },
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+pub async fn api_not_found() -> ApiError {
+    ApiError::not_found("no such API route")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+}
+
+pub async fn events(State(state): State<AppState>, _: Viewer) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let mut shutdown = state.shutdown.clone();
+    let stream = BroadcastStream::new(state.events.subscribe())
+        .map(|item| {
+            Ok(match item {
+                Ok(ev) => SseEvent::default().event(ev.name()).json_data(&ev).unwrap_or_else(|_| SseEvent::default()),
+                // Fell behind: the client must re-fetch state.
+                Err(BroadcastStreamRecvError::Lagged(_)) => SseEvent::default().event("resync").data("{}"),
+            })
+        })
+        .take_until(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive"))
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    limit: Option<i64>,
+    before: Option<i64>,
+    actor: Option<String>,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    action: Option<String>,
+    ok: Option<bool>,
+}
+
+#[derive(Serialize)]
+pub struct AuditPage {
+    entries: Vec<AuditEntry>,
+    next_before: Option<i64>,
+}
+
+pub async fn audit(State(state): State<AppState>, _: Viewer, Query(q): Query<AuditQuery>) -> Result<Json<AuditPage>, ApiError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let filter = AuditFilter {
+        limit,
+        before: q.before,
+        actor: q.actor,
+        target_type: q.target_type,
+        target_id: q.target_id,
+        action: q.action,
+        ok: q.ok,
+    };
+    let entries = state.audit.list(&filter)?;
+    let next_before = (entries.len() as i64 == limit).then(|| entries.last().map(|e| e.id)).flatten();
+    Ok(Json(AuditPage { entries, next_before }))
+}

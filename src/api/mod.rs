@@ -1,0 +1,105 @@
+//! The HTTP edge: thin axum handlers over the domain services. Security
+//! headers, the body limit and request ids apply to every response.
+
+mod auth_routes;
+mod docker_routes;
+pub mod error;
+pub mod extract;
+mod misc_routes;
+mod schedule_routes;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::routing::{get, post, put};
+use ipnet::IpNet;
+use tokio::sync::watch;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::actions::Actions;
+use crate::audit::Audit;
+use crate::auth::Auth;
+use crate::config::SecureCookie;
+use crate::docker::View;
+use crate::events::Events;
+use crate::scheduler::Scheduler;
+
+pub const MAX_BODY: usize = 1024 * 1024;
+
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                       connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+                       form-action 'self'; frame-ancestors 'none'";
+
+pub struct App {
+    pub auth: Arc<Auth>,
+    pub audit: Arc<Audit>,
+    pub view: Arc<View>,
+    pub actions: Arc<Actions>,
+    pub scheduler: Arc<Scheduler>,
+    pub events: Events,
+    pub secure_cookie: SecureCookie,
+    pub trusted_proxies: Vec<IpNet>,
+    /// Turns true at shutdown, ending long-lived responses (SSE).
+    pub shutdown: watch::Receiver<bool>,
+}
+
+pub type AppState = Arc<App>;
+
+impl App {
+    pub fn is_trusted_proxy(&self, addr: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|n| n.contains(&addr))
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/login", post(auth_routes::login))
+        .route("/auth/logout", post(auth_routes::logout))
+        .route("/auth/me", get(auth_routes::me))
+        .route("/auth/password", put(auth_routes::change_password))
+        .route("/users", get(auth_routes::list_users).post(auth_routes::create_user))
+        .route("/users/{id}", put(auth_routes::update_user).delete(auth_routes::delete_user))
+        .route("/containers", get(docker_routes::containers))
+        .route("/containers/{name}", get(docker_routes::container))
+        .route("/containers/{name}/{action}", post(docker_routes::container_action))
+        .route("/stacks", get(docker_routes::stacks))
+        .route("/stacks/{name}", get(docker_routes::stack))
+        .route("/stacks/{name}/{action}", post(docker_routes::stack_action))
+        .route("/events", get(misc_routes::events))
+        .route("/schedules", get(schedule_routes::list).post(schedule_routes::create))
+        .route("/schedules/upcoming", get(schedule_routes::upcoming))
+        .route(
+            "/schedules/{id}",
+            get(schedule_routes::get).put(schedule_routes::update).delete(schedule_routes::delete),
+        )
+        .route("/schedules/{id}/run", post(schedule_routes::run_now))
+        .route("/cron/preview", post(schedule_routes::preview))
+        .route("/audit", get(misc_routes::audit))
+        .fallback(misc_routes::api_not_found)
+        .method_not_allowed_fallback(misc_routes::method_not_allowed);
+
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+    };
+    Router::new()
+        .nest("/api", api)
+        .route("/healthz", get(misc_routes::healthz))
+        .fallback(crate::ui::serve)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}

@@ -1,0 +1,113 @@
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{JsonBody, Operator, Viewer};
+use crate::actions::ActionResult;
+use crate::scheduler::{ScheduleInput, ScheduleView, Upcoming};
+
+/// Path ids that are not numbers are unknown ids (404), not bad requests.
+fn schedule_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found(format!("no schedule with id '{raw}'")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleBody {
+    target_type: Option<String>,
+    target_id: Option<String>,
+    action: Option<String>,
+    cron: Option<String>,
+    timezone: Option<String>,
+    enabled: Option<bool>,
+}
+
+impl From<ScheduleBody> for ScheduleInput {
+    fn from(b: ScheduleBody) -> Self {
+        ScheduleInput {
+            target_type: b.target_type,
+            target_id: b.target_id,
+            action: b.action,
+            cron: b.cron,
+            timezone: b.timezone,
+            enabled: b.enabled,
+        }
+    }
+}
+
+pub async fn list(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<ScheduleView>>, ApiError> {
+    Ok(Json(state.scheduler.list()?))
+}
+
+pub async fn get(State(state): State<AppState>, _: Viewer, Path(id): Path<String>) -> Result<Json<ScheduleView>, ApiError> {
+    Ok(Json(state.scheduler.get(schedule_id(&id)?)?))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    user: Operator,
+    JsonBody(body): JsonBody<ScheduleBody>,
+) -> Result<(StatusCode, Json<ScheduleView>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.scheduler.create(body.into(), user.username()).await?)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    user: Operator,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ScheduleBody>,
+) -> Result<Json<ScheduleView>, ApiError> {
+    Ok(Json(state.scheduler.update(schedule_id(&id)?, body.into(), user.username()).await?))
+}
+
+pub async fn delete(State(state): State<AppState>, user: Operator, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    state.scheduler.delete(schedule_id(&id)?, user.username()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn run_now(State(state): State<AppState>, user: Operator, Path(id): Path<String>) -> Result<Json<ActionResult>, ApiError> {
+    Ok(Json(state.scheduler.run_now(schedule_id(&id)?, user.username()).await?))
+}
+
+#[derive(Deserialize)]
+pub struct UpcomingQuery {
+    limit: Option<usize>,
+    until: Option<DateTime<Utc>>,
+}
+
+pub async fn upcoming(
+    State(state): State<AppState>,
+    _: Viewer,
+    Query(q): Query<UpcomingQuery>,
+) -> Result<Json<Vec<Upcoming>>, ApiError> {
+    Ok(Json(state.scheduler.upcoming(q.limit.unwrap_or(20).clamp(1, 1000), q.until)?))
+}
+
+#[derive(Deserialize)]
+pub struct PreviewBody {
+    cron: String,
+    timezone: Option<String>,
+    count: Option<usize>,
+    after: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+pub struct PreviewOut {
+    next: Vec<DateTime<Utc>>,
+}
+
+pub async fn preview(
+    State(state): State<AppState>,
+    _: Viewer,
+    JsonBody(b): JsonBody<PreviewBody>,
+) -> Result<Json<PreviewOut>, ApiError> {
+    let count = b.count.unwrap_or(5);
+    if !(1..=crate::scheduler::MAX_PREVIEW).contains(&count) {
+        return Err(ApiError::bad_request("invalid_count", "count must be 1 to 100"));
+    }
+    Ok(Json(PreviewOut { next: state.scheduler.preview(&b.cron, b.timezone.as_deref(), count, b.after)? }))
+}

@@ -1,0 +1,144 @@
+//! Start-up wiring: config → store → services → HTTP server, and an orderly
+//! shutdown on SIGTERM/SIGINT.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::actions::{Actions, detect_self_container_id};
+use crate::api::{self, App};
+use crate::audit::Audit;
+use crate::auth::Auth;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::docker::{BollardEngine, Engine, View, discovery};
+use crate::events::Events;
+use crate::scheduler::Scheduler;
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("DOCKNAP_DATA_DIR: {0}")]
+    DataDir(String),
+    #[error("DOCKNAP_DATA_DIR: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("DOCKNAP_LISTEN: cannot listen on {addr}: {error}")]
+    Listen { addr: std::net::SocketAddr, error: std::io::Error },
+    #[error("{0}")]
+    Auth(#[from] crate::auth::AuthError),
+}
+
+/// How long in-flight requests (e.g. a stack stop) get to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+
+/// Creates the data directory and proves it writable, so a bad mount fails
+/// at start with one clear line instead of at the first login.
+pub fn prepare_data_dir(dir: &std::path::Path) -> Result<(), StartError> {
+    let fail = |e: std::io::Error| StartError::DataDir(format!("{} is not writable: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"ok").map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)?;
+    Ok(())
+}
+
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let started = std::time::Instant::now();
+    prepare_data_dir(&config.data_dir)?;
+    let store = Arc::new(Store::open(&config.data_dir)?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
+    let auth = Arc::new(
+        Auth::new(store.clone(), audit.clone(), clock.clone(), &config.data_dir, config.token_ttl)
+            .map_err(|e| StartError::DataDir(format!("cannot set up the token secret: {e}")))?,
+    );
+    if let Some(generated) =
+        auth.bootstrap_admin(&config.admin_username, config.admin_password.as_deref())?
+    {
+        // Printed once, on purpose: there is no default password.
+        tracing::warn!(
+            username = %config.admin_username,
+            "created the first admin with a generated password: {generated} (shown only this once; change it after logging in)"
+        );
+    }
+
+    let events = Events::default();
+    let view = Arc::new(View::new(events.clone()));
+    let engine: Arc<dyn Engine> = Arc::new(BollardEngine::new(&config.docker_host));
+    let actions = Arc::new(Actions::new(engine.clone(), view.clone(), audit.clone(), detect_self_container_id()));
+    let scheduler = Arc::new(Scheduler::new(
+        store.clone(),
+        actions.clone(),
+        audit.clone(),
+        events.clone(),
+        clock.clone(),
+        config.default_tz,
+    ));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|error| StartError::Listen { addr: config.listen, error })?;
+
+    let discovery = tokio::spawn(discovery::run(engine, view.clone(), stop_rx.clone()));
+    let scheduler_task = tokio::spawn(scheduler.clone().run(stop_rx.clone()));
+    let pruner = tokio::spawn(prune_periodically(auth.clone(), stop_rx.clone()));
+
+    let app = Arc::new(App {
+        auth,
+        audit,
+        view,
+        actions,
+        scheduler,
+        events,
+        secure_cookie: config.secure_cookie,
+        trusted_proxies: config.trusted_proxies.clone(),
+        shutdown: stop_rx.clone(),
+    });
+    let router = api::router(app);
+    tracing::info!(
+        listen = %config.listen, data_dir = %config.data_dir.display(), docker_host = %config.docker_host,
+        startup_ms = started.elapsed().as_millis() as u64, "DockNap {} serving", crate::VERSION
+    );
+
+    let mut stop_wait = stop_rx.clone();
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(async move {
+            let _ = stop_wait.wait_for(|s| *s).await;
+        });
+    let server = tokio::spawn(async move { server.await });
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
+        tracing::warn!("in-flight requests did not finish in time; exiting anyway");
+    }
+    for task in [discovery, scheduler_task, pruner] {
+        task.abort();
+    }
+    // The store closes (and checkpoints its WAL) when the last handle drops.
+    Ok(())
+}
+
+async fn prune_periodically(auth: Arc<Auth>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => auth.prune(),
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

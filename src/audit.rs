@@ -1,0 +1,111 @@
+//! The audit log: who did what to which target, and whether it worked.
+//! Append-only (a trigger in the store refuses updates); one tracing line per
+//! entry. Never holds a password or token.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::store::Store;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub timestamp: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub ok: bool,
+    pub message: String,
+    pub client_addr: Option<String>,
+    pub details: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    pub actor: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub ok: bool,
+    pub message: String,
+    pub client_addr: Option<String>,
+    pub details: Option<serde_json::Value>,
+}
+
+impl NewAuditEntry {
+    pub fn new(actor: &str, action: &str, ok: bool, message: impl Into<String>) -> Self {
+        NewAuditEntry {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target_type: None,
+            target_id: None,
+            ok,
+            message: message.into(),
+            client_addr: None,
+            details: None,
+        }
+    }
+
+    pub fn target(mut self, target_type: &str, target_id: &str) -> Self {
+        self.target_type = Some(target_type.to_string());
+        self.target_id = Some(target_id.to_string());
+        self
+    }
+
+    pub fn client(mut self, addr: IpAddr) -> Self {
+        self.client_addr = Some(addr.to_string());
+        self
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub limit: i64,
+    pub before: Option<i64>,
+    pub actor: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub action: Option<String>,
+    pub ok: Option<bool>,
+}
+
+pub struct Audit {
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Audit {
+    pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>) -> Audit {
+        Audit { store, clock }
+    }
+
+    /// Writes the entry. A failed write is logged loudly but does not undo
+    /// the action it describes (that already happened).
+    pub fn record(&self, e: NewAuditEntry) -> Option<AuditEntry> {
+        tracing::info!(
+            actor = %e.actor, action = %e.action, target_type = e.target_type.as_deref(),
+            target = e.target_id.as_deref(), ok = e.ok, client = e.client_addr.as_deref(), "{}", e.message
+        );
+        match self.store.append_audit(&e, self.clock.now()) {
+            Ok(entry) => Some(entry),
+            Err(err) => {
+                tracing::error!(error = %err, "could not write the audit log");
+                None
+            }
+        }
+    }
+
+    pub fn list(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, crate::store::StoreError> {
+        self.store.audit(filter)
+    }
+}

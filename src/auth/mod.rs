@@ -1,0 +1,287 @@
+//! Local users, password hashing, login tokens and login rate limits. No HTTP
+//! here: `api::extract` turns requests into calls on [`Auth`].
+
+mod limiter;
+mod password;
+mod token;
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use limiter::{LoginLimiter, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_USERNAME, WINDOW};
+pub use password::{hash_password, verify_password};
+pub use token::{Claims, TokenKeys};
+
+use crate::audit::{Audit, NewAuditEntry};
+use crate::clock::Clock;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    // Declared in ascending order of power: `role >= Role::Operator` reads naturally.
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = AuthError;
+    fn from_str(s: &str) -> Result<Self, AuthError> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            _ => Err(AuthError::Invalid("invalid_role", format!("role must be admin, operator or viewer, not '{s}'"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("not authenticated")]
+    Unauthenticated,
+    #[error("too many failed logins; try again in {} s", .0.as_secs())]
+    RateLimited(Duration),
+    /// Input that breaks a rule; the code names the rule.
+    #[error("{1}")]
+    Invalid(&'static str, String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+pub const PASSWORD_MIN: usize = 8;
+pub const PASSWORD_MAX: usize = 256;
+
+pub fn validate_password(p: &str) -> Result<(), AuthError> {
+    let n = p.chars().count();
+    if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
+        return Err(AuthError::Invalid(
+            "invalid_password",
+            format!("a password has {PASSWORD_MIN} to {PASSWORD_MAX} characters, this one has {n}"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate_username(u: &str) -> Result<(), AuthError> {
+    let ok = (1..=64).contains(&u.chars().count())
+        && u.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if !ok {
+        return Err(AuthError::Invalid(
+            "invalid_username",
+            "a username has 1 to 64 letters, digits, '.', '_', '-' or '@'".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A successful login.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: SessionUser,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SessionUser {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+}
+
+impl From<&User> for SessionUser {
+    fn from(u: &User) -> Self {
+        SessionUser { id: u.id, username: u.username.clone(), role: u.role }
+    }
+}
+
+/// An authenticated request's principal.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub jti: String,
+}
+
+pub struct Auth {
+    store: Arc<Store>,
+    audit: Arc<Audit>,
+    clock: Arc<dyn Clock>,
+    keys: TokenKeys,
+    ttl: Duration,
+    limiter: LoginLimiter,
+}
+
+/// Verified against when the user does not exist, so an unknown name costs
+/// the same time as a wrong password. A constant (cost 12, like real hashes):
+/// its result is ignored, so knowing its input gains nothing, and start-up
+/// does not pay for a bcrypt round.
+const DUMMY_HASH: &str = "$2b$12$C6UzMDM.H6dfI/f/IKcEeO5bW7hG0aT9mW8Ck0hVQjV0o1kVwHtMa";
+
+pub const SECRET_FILE: &str = "jwt.secret";
+
+/// A strong random password (20 bytes of entropy, URL-safe).
+pub fn random_password() -> String {
+    token::random_string(20)
+}
+
+impl Auth {
+    pub fn new(
+        store: Arc<Store>,
+        audit: Arc<Audit>,
+        clock: Arc<dyn Clock>,
+        data_dir: &Path,
+        ttl: Duration,
+    ) -> std::io::Result<Auth> {
+        let keys = TokenKeys::load_or_create(&data_dir.join(SECRET_FILE))?;
+        Ok(Auth { store, audit, clock, keys, ttl, limiter: LoginLimiter::default() })
+    }
+
+    /// Creates the first admin when no user exists. Returns the generated
+    /// password when none was given, for the caller to print once.
+    pub fn bootstrap_admin(&self, username: &str, password: Option<&str>) -> Result<Option<String>, AuthError> {
+        if self.store.user_count()? > 0 {
+            return Ok(None);
+        }
+        let generated = password.is_none().then(random_password);
+        let password = password.or(generated.as_deref()).expect("one of them is set");
+        let hash = hash_password(password)?;
+        self.store.create_user(username, &hash, Role::Admin, self.clock.now())?;
+        self.audit.record(NewAuditEntry::new("system", "user_create", true, "first admin created").target("user", username));
+        Ok(generated)
+    }
+
+    /// Checks credentials, under the login limits. Blocking (bcrypt): call
+    /// from a blocking thread.
+    pub fn login(&self, username: &str, password: &str, client: IpAddr) -> Result<Session, AuthError> {
+        let key = username.to_lowercase();
+        let now = Instant::now();
+        let audit_failure = |message: &str| {
+            self.audit.record(
+                NewAuditEntry::new(username, "login", false, message).target("user", username).client(client),
+            )
+        };
+        if let Err(wait) = self.limiter.check(&key, client, now) {
+            audit_failure("rate limited");
+            return Err(AuthError::RateLimited(wait));
+        }
+        // Overlong input never reaches bcrypt, but is still a failure that counts.
+        let creds = if password.chars().count() > PASSWORD_MAX { None } else { self.store.user_credentials(username)? };
+        let verified = match &creds {
+            Some((_, hash)) => verify_password(password, hash),
+            None => {
+                let _ = verify_password(password, DUMMY_HASH);
+                false
+            }
+        };
+        let Some((user, _)) = creds.filter(|_| verified) else {
+            self.limiter.record_failure(&key, client, now);
+            audit_failure("wrong username or password");
+            return Err(AuthError::InvalidCredentials);
+        };
+        let session = self.issue(&user)?;
+        self.audit.record(NewAuditEntry::new(&user.username, "login", true, "logged in").target("user", &user.username).client(client));
+        Ok(session)
+    }
+
+    fn issue(&self, user: &User) -> Result<Session, AuthError> {
+        let now = self.clock.now();
+        let expires_at = now + chrono::Duration::from_std(self.ttl).expect("ttl is bounded by config");
+        let (token, jti) = self.keys.sign(user.id, now, expires_at);
+        self.store.insert_token(&jti, user.id, now, expires_at)?;
+        Ok(Session { token, expires_at, user: user.into() })
+    }
+
+    /// Resolves a bearer token or cookie value to its user, reading the role
+    /// from the store so that changes apply on the next request.
+    pub fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = self.clock.now();
+        let claims = self.keys.verify(token, now).ok_or(AuthError::Unauthenticated)?;
+        let user = self.store.token_user(&claims.jti, now)?.ok_or(AuthError::Unauthenticated)?;
+        if user.id.to_string() != claims.sub {
+            return Err(AuthError::Unauthenticated);
+        }
+        Ok(Principal { user, jti: claims.jti })
+    }
+
+    pub fn logout(&self, p: &Principal, client: IpAddr) -> Result<(), AuthError> {
+        self.store.revoke_token(&p.jti)?;
+        self.audit.record(NewAuditEntry::new(&p.user.username, "logout", true, "logged out").target("user", &p.user.username).client(client));
+        Ok(())
+    }
+
+    /// Blocking (bcrypt).
+    pub fn change_own_password(&self, p: &Principal, current: &str, new: &str) -> Result<(), AuthError> {
+        validate_password(new)?;
+        let hash = self.store.password_hash(p.user.id)?;
+        if current.chars().count() > PASSWORD_MAX || !verify_password(current, &hash) {
+            self.audit.record(
+                NewAuditEntry::new(&p.user.username, "password_change", false, "current password is wrong").target("user", &p.user.username),
+            );
+            return Err(AuthError::InvalidCredentials);
+        }
+        let new_hash = hash_password(new)?;
+        self.store.update_user(p.user.id, None, Some(&new_hash), Some(&p.jti), self.clock.now())?;
+        self.audit.record(
+            NewAuditEntry::new(&p.user.username, "password_change", true, "password changed; other sessions revoked")
+                .target("user", &p.user.username),
+        );
+        Ok(())
+    }
+
+    /// Drops expired tokens and stale limiter entries; run on a timer.
+    pub fn prune(&self) {
+        self.limiter.prune(Instant::now());
+        if let Err(e) = self.store.prune_tokens(self.clock.now()) {
+            tracing::warn!(error = %e, "pruning expired tokens failed");
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dummy_hash_is_a_real_cost_12_hash() {
+        // A malformed hash would fail fast and make unknown usernames
+        // distinguishable by timing.
+        assert!(super::DUMMY_HASH.starts_with("$2b$12$"));
+        assert_eq!(bcrypt::verify("anything", super::DUMMY_HASH).ok(), Some(false));
+    }
+}

@@ -1,0 +1,215 @@
+//! Configuration: every option is an environment variable (see the README
+//! table), parsed and validated here, once, at start-up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use ipnet::IpNet;
+
+/// A configuration problem: names the variable so the one-line start-up
+/// error tells the operator exactly what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError { var, message: message.into() }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecureCookie {
+    Always,
+    Never,
+    /// Set `Secure` when the request arrived over HTTPS (per a trusted proxy's
+    /// `X-Forwarded-Proto`).
+    Auto,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub docker_host: String,
+    pub admin_username: String,
+    pub admin_password: Option<String>,
+    pub default_tz: Tz,
+    pub token_ttl: Duration,
+    pub secure_cookie: SecureCookie,
+    pub trusted_proxies: Vec<IpNet>,
+    pub log: String,
+}
+
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Parses configuration from any variable source (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+
+        let listen = var("DOCKNAP_LISTEN").unwrap_or_else(|| "0.0.0.0:8080".into());
+        let listen = listen
+            .parse()
+            .map_err(|_| err("DOCKNAP_LISTEN", format!("'{listen}' is not an address like 0.0.0.0:8080")))?;
+
+        let data_dir = PathBuf::from(var("DOCKNAP_DATA_DIR").unwrap_or_else(|| "./data".into()));
+
+        let docker_host = var("DOCKER_HOST").unwrap_or_else(|| DEFAULT_DOCKER_HOST.into());
+        if !(docker_host.starts_with("unix://") || docker_host.starts_with("tcp://")) {
+            return Err(err("DOCKER_HOST", format!("'{docker_host}' must start with unix:// or tcp://")));
+        }
+
+        let admin_username = var("DOCKNAP_ADMIN_USERNAME").unwrap_or_else(|| "admin".into());
+        crate::auth::validate_username(&admin_username).map_err(|e| err("DOCKNAP_ADMIN_USERNAME", e.to_string()))?;
+
+        let admin_password = secret(&get, "DOCKNAP_ADMIN_PASSWORD", "DOCKNAP_ADMIN_PASSWORD_FILE")?;
+        if let Some(p) = &admin_password {
+            crate::auth::validate_password(p).map_err(|e| err("DOCKNAP_ADMIN_PASSWORD", e.to_string()))?;
+        }
+
+        let (tz_var, tz_name) = match var("DOCKNAP_TZ") {
+            Some(v) => ("DOCKNAP_TZ", v),
+            None => ("TZ", var("TZ").unwrap_or_else(|| "UTC".into())),
+        };
+        // `TZ=:/etc/localtime` style values are libc-isms; only IANA names are meaningful here.
+        let default_tz: Tz = tz_name
+            .trim_start_matches(':')
+            .parse()
+            .map_err(|_| err(tz_var, format!("unknown time zone '{tz_name}' (use an IANA name like Europe/Berlin)")))?;
+
+        let ttl = var("DOCKNAP_TOKEN_TTL").unwrap_or_else(|| "12h".into());
+        let token_ttl = humantime::parse_duration(&ttl)
+            .map_err(|_| err("DOCKNAP_TOKEN_TTL", format!("'{ttl}' is not a duration like 12h or 30m")))?;
+        if token_ttl < Duration::from_secs(60) || token_ttl > Duration::from_secs(366 * 86400) {
+            return Err(err("DOCKNAP_TOKEN_TTL", format!("'{ttl}' must be between 1m and 366d")));
+        }
+
+        let secure_cookie = match var("DOCKNAP_SECURE_COOKIE").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("auto") => SecureCookie::Auto,
+            Some("true") => SecureCookie::Always,
+            Some("false") => SecureCookie::Never,
+            Some(other) => return Err(err("DOCKNAP_SECURE_COOKIE", format!("'{other}' must be true, false or auto"))),
+        };
+
+        let trusted_proxies = var("DOCKNAP_TRUSTED_PROXIES")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        s.parse::<IpNet>()
+                            .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                            .map_err(|_| err("DOCKNAP_TRUSTED_PROXIES", format!("'{s}' is not a CIDR like 10.0.0.0/8")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+
+        let log = var("DOCKNAP_LOG").unwrap_or_else(|| "info".into());
+        tracing_subscriber::EnvFilter::try_new(&log)
+            .map_err(|e| err("DOCKNAP_LOG", format!("'{log}' is not a log filter: {e}")))?;
+
+        Ok(Config {
+            listen,
+            data_dir,
+            docker_host,
+            admin_username,
+            admin_password,
+            default_tz,
+            token_ttl,
+            secure_cookie,
+            trusted_proxies,
+            log,
+        })
+    }
+}
+
+/// A secret from `VAR`, or from the file named by `VAR_FILE` (Docker secrets).
+fn secret(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    file_var: &'static str,
+) -> Result<Option<String>, ConfigError> {
+    match (get(var).filter(|v| !v.is_empty()), get(file_var).filter(|v| !v.is_empty())) {
+        (Some(_), Some(_)) => Err(err(var, format!("set either {var} or {file_var}, not both"))),
+        (Some(v), None) => Ok(Some(v)),
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_string()))
+            .map_err(|e| err(file_var, format!("cannot read '{path}': {e}"))),
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.token_ttl, Duration::from_secs(12 * 3600));
+        assert_eq!(c.default_tz, chrono_tz::UTC);
+        assert_eq!(c.admin_username, "admin");
+        assert_eq!(c.secure_cookie, SecureCookie::Auto);
+        assert!(c.admin_password.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("DOCKNAP_TOKEN_TTL", "forever"),
+            ("DOCKNAP_TZ", "Mars/Olympus"),
+            ("DOCKNAP_LISTEN", "nope"),
+            ("DOCKNAP_SECURE_COOKIE", "maybe"),
+            ("DOCKNAP_TRUSTED_PROXIES", "10.0.0.0/99"),
+            ("DOCKER_HOST", "ftp://x"),
+            ("DOCKNAP_ADMIN_PASSWORD", "short"),
+        ] {
+            let e = parse(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var, var, "{value}");
+            assert!(e.to_string().starts_with(var), "{e}");
+        }
+    }
+
+    #[test]
+    fn tz_falls_back_to_tz_then_utc() {
+        assert_eq!(parse(&[("TZ", "Europe/Berlin")]).unwrap().default_tz, chrono_tz::Europe::Berlin);
+        assert_eq!(
+            parse(&[("TZ", "Europe/Berlin"), ("DOCKNAP_TZ", "Asia/Tokyo")]).unwrap().default_tz,
+            chrono_tz::Asia::Tokyo
+        );
+        assert_eq!(parse(&[("TZ", "Nowhere/Land")]).unwrap_err().var, "TZ");
+    }
+
+    #[test]
+    fn password_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "correct horse battery\n").unwrap();
+        let c = parse(&[("DOCKNAP_ADMIN_PASSWORD_FILE", f.to_str().unwrap())]).unwrap();
+        assert_eq!(c.admin_password.as_deref(), Some("correct horse battery"));
+    }
+
+    #[test]
+    fn trusted_proxies_accept_cidrs_and_plain_addresses() {
+        let c = parse(&[("DOCKNAP_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")]).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+    }
+}

@@ -1,0 +1,152 @@
+//! [`Engine`] over bollard. The client is created lazily and dropped on
+//! connection errors, so a socket that appears after start-up (or comes back
+//! after an engine restart) is picked up by the next call.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::models::{ContainerSummaryStateEnum, HealthStatusEnum};
+use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
+use chrono::{DateTime, Utc};
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::{Container, DockerError, Engine, EngineInfo, Health};
+use crate::actions::Action;
+
+/// Seconds before an HTTP call to the engine gives up. Stopping a container
+/// waits for its own stop timeout (default 10 s) inside one call.
+const CALL_TIMEOUT: u64 = 120;
+
+/// Event actions that can change what the API shows for a container.
+const RELEVANT_EVENTS: &[&str] =
+    &["create", "start", "restart", "stop", "die", "kill", "pause", "unpause", "destroy", "rename", "update", "oom"];
+
+pub struct BollardEngine {
+    host: String,
+    client: Mutex<Option<Docker>>,
+}
+
+impl BollardEngine {
+    pub fn new(host: &str) -> BollardEngine {
+        BollardEngine { host: host.to_string(), client: Mutex::new(None) }
+    }
+
+    fn client(&self) -> Result<Docker, DockerError> {
+        let mut guard = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = if let Some(path) = self.host.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, CALL_TIMEOUT, bollard::API_DEFAULT_VERSION)
+        } else {
+            Docker::connect_with_http(&self.host, CALL_TIMEOUT, bollard::API_DEFAULT_VERSION)
+        }
+        .map_err(|e| DockerError::Unavailable(e.to_string()))?;
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
+    fn map_err(&self, e: BollardError) -> DockerError {
+        let mapped = match e {
+            BollardError::DockerResponseServerError { status_code, message } => match status_code {
+                304 => DockerError::NotModified,
+                404 => DockerError::NotFound,
+                409 => DockerError::Conflict(message),
+                _ => DockerError::Api(status_code, message),
+            },
+            other => DockerError::Unavailable(other.to_string()),
+        };
+        if matches!(mapped, DockerError::Unavailable(_)) {
+            *self.client.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        mapped
+    }
+}
+
+fn state_str(s: Option<ContainerSummaryStateEnum>) -> String {
+    use ContainerSummaryStateEnum::*;
+    match s {
+        Some(CREATED) => "created",
+        Some(RUNNING) => "running",
+        Some(PAUSED) => "paused",
+        Some(RESTARTING) => "restarting",
+        Some(EXITED) => "exited",
+        Some(REMOVING) => "removing",
+        Some(DEAD) => "dead",
+        Some(STOPPING) => "stopping",
+        Some(EMPTY) | None => "unknown",
+    }
+    .to_string()
+}
+
+#[async_trait]
+impl Engine for BollardEngine {
+    async fn info(&self) -> Result<EngineInfo, DockerError> {
+        let v = self.client()?.version().await.map_err(|e| self.map_err(e))?;
+        Ok(EngineInfo { version: v.version.unwrap_or_default(), api_version: v.api_version.unwrap_or_default() })
+    }
+
+    async fn list(&self, id: Option<&str>) -> Result<Vec<Container>, DockerError> {
+        let mut opts = ListContainersOptionsBuilder::new().all(true);
+        if let Some(id) = id {
+            opts = opts.filters(&HashMap::from([("id", vec![id])]));
+        }
+        let list = self.client()?.list_containers(Some(opts.build())).await.map_err(|e| self.map_err(e))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let name = c.names.as_ref()?.first()?.clone();
+                let labels: BTreeMap<_, _> = c.labels.unwrap_or_default().into_iter().collect();
+                let created = DateTime::<Utc>::from_timestamp(c.created.unwrap_or(0), 0).unwrap_or_default();
+                Some(Container::new(
+                    c.id?,
+                    &name,
+                    c.image.unwrap_or_default(),
+                    state_str(c.state),
+                    c.status.unwrap_or_default(),
+                    labels,
+                    created,
+                ))
+            })
+            .collect())
+    }
+
+    async fn health(&self, id: &str) -> Result<Health, DockerError> {
+        let c = self.client()?.inspect_container(id, None).await.map_err(|e| self.map_err(e))?;
+        Ok(match c.state.and_then(|s| s.health).and_then(|h| h.status) {
+            Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
+            Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+            Some(HealthStatusEnum::STARTING) => Health::Starting,
+            _ => Health::None,
+        })
+    }
+
+    async fn act(&self, id: &str, action: Action) -> Result<(), DockerError> {
+        let c = self.client()?;
+        let r = match action {
+            Action::Start => c.start_container(id, None).await,
+            Action::Stop => c.stop_container(id, None).await,
+            Action::Restart => c.restart_container(id, None).await,
+            Action::Pause => c.pause_container(id).await,
+            Action::Unpause => c.unpause_container(id).await,
+        };
+        r.map_err(|e| self.map_err(e))
+    }
+
+    fn container_events(&self) -> BoxStream<'static, Result<String, DockerError>> {
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(e) => return futures_util::stream::once(async move { Err(e) }).boxed(),
+        };
+        let filters = HashMap::from([("type", vec!["container"]), ("event", RELEVANT_EVENTS.to_vec())]);
+        client
+            .events(Some(EventsOptionsBuilder::new().filters(&filters).build()))
+            .map_err(|e| DockerError::Unavailable(e.to_string()))
+            .try_filter_map(|ev| async move { Ok(ev.actor.and_then(|a| a.id)) })
+            .boxed()
+    }
+}

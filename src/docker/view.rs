@@ -1,0 +1,219 @@
+//! The in-memory view of every container, kept current by discovery, so that
+//! reads never hit the engine. Changes are published as events.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+
+use super::Container;
+use crate::events::{Event, Events};
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StackStatus {
+    Running,
+    Stopped,
+    Paused,
+    Partial,
+}
+
+impl StackStatus {
+    /// The contract's rule: running when every container runs, stopped when
+    /// none runs or is paused, paused when all are paused, partial otherwise.
+    pub fn of<'a>(containers: impl IntoIterator<Item = &'a Container>) -> StackStatus {
+        let (mut total, mut running, mut paused) = (0, 0, 0);
+        for c in containers {
+            total += 1;
+            running += usize::from(c.is_running());
+            paused += usize::from(c.is_paused());
+        }
+        match (running, paused) {
+            (r, _) if r == total => StackStatus::Running,
+            (0, 0) => StackStatus::Stopped,
+            (_, p) if p == total => StackStatus::Paused,
+            _ => StackStatus::Partial,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Stack {
+    pub name: String,
+    pub status: StackStatus,
+    pub containers: Vec<Container>,
+    pub services: Vec<String>,
+}
+
+impl Stack {
+    fn build(name: &str, mut containers: Vec<Container>) -> Stack {
+        containers.sort_by(|a, b| a.name.cmp(&b.name));
+        let services: BTreeSet<String> = containers.iter().filter_map(|c| c.service.clone()).collect();
+        Stack {
+            name: name.to_string(),
+            status: StackStatus::of(&containers),
+            services: services.into_iter().collect(),
+            containers,
+        }
+    }
+}
+
+pub struct View {
+    containers: RwLock<BTreeMap<String, Container>>,
+    docker_ok: AtomicBool,
+    events: Events,
+}
+
+impl View {
+    pub fn new(events: Events) -> View {
+        View { containers: RwLock::default(), docker_ok: AtomicBool::new(false), events }
+    }
+
+    pub fn docker_ok(&self) -> bool {
+        self.docker_ok.load(Ordering::Acquire)
+    }
+
+    pub fn set_docker_ok(&self, ok: bool) {
+        if self.docker_ok.swap(ok, Ordering::AcqRel) != ok {
+            self.events.publish(Event::Docker { status: if ok { "ok" } else { "unreachable" } });
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Container>> {
+        self.containers.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every container, sorted by name.
+    pub fn containers(&self) -> Vec<Container> {
+        let mut v: Vec<Container> = self.read().values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// By name, or by full or unambiguous short id.
+    pub fn container(&self, key: &str) -> Option<Container> {
+        let map = self.read();
+        if let Some(c) = map.values().find(|c| c.name == key) {
+            return Some(c.clone());
+        }
+        if key.len() >= 4 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut hits = map.range(key.to_string()..).take_while(|(id, _)| id.starts_with(key));
+            if let (Some((_, c)), None) = (hits.next(), hits.next()) {
+                return Some(c.clone());
+            }
+        }
+        None
+    }
+
+    pub fn stacks(&self) -> Vec<Stack> {
+        let mut groups: BTreeMap<String, Vec<Container>> = BTreeMap::new();
+        for c in self.read().values() {
+            if let Some(s) = &c.stack {
+                groups.entry(s.clone()).or_default().push(c.clone());
+            }
+        }
+        groups.iter().map(|(name, cs)| Stack::build(name, cs.clone())).collect()
+    }
+
+    pub fn stack(&self, name: &str) -> Option<Stack> {
+        let cs: Vec<Container> = self.read().values().filter(|c| c.stack.as_deref() == Some(name)).cloned().collect();
+        (!cs.is_empty()).then(|| Stack::build(name, cs))
+    }
+
+    /// Replaces everything (after a full list), publishing what changed.
+    pub fn replace_all(&self, all: Vec<Container>) {
+        let new: BTreeMap<String, Container> = all.into_iter().map(|c| (c.id.clone(), c)).collect();
+        let old = std::mem::replace(&mut *self.containers.write().unwrap_or_else(|e| e.into_inner()), new.clone());
+        let ids: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        let changed: Vec<(Option<&Container>, Option<&Container>)> =
+            ids.into_iter().map(|id| (old.get(id), new.get(id))).filter(|(a, b)| a != b).collect();
+        self.publish_changes(&changed);
+    }
+
+    /// Sets one container's new state (`None`: it is gone).
+    pub fn update(&self, id: &str, now: Option<Container>) {
+        let old = {
+            let mut map = self.containers.write().unwrap_or_else(|e| e.into_inner());
+            match &now {
+                Some(c) => map.insert(id.to_string(), c.clone()),
+                None => map.remove(id),
+            }
+        };
+        if old != now {
+            self.publish_changes(&[(old.as_ref(), now.as_ref())]);
+        }
+    }
+
+    fn publish_changes(&self, changed: &[(Option<&Container>, Option<&Container>)]) {
+        let mut stacks = BTreeSet::new();
+        for (old, new) in changed {
+            let any = new.or(*old).expect("a change has a side");
+            self.events.publish(Event::Container { id: any.id.clone(), name: any.name.clone(), container: new.cloned() });
+            stacks.extend(old.and_then(|c| c.stack.clone()));
+            stacks.extend(new.and_then(|c| c.stack.clone()));
+        }
+        for name in stacks {
+            let stack = self.stack(&name);
+            self.events.publish(Event::Stack { name, stack });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(id: &str, stack: Option<&str>, state: &str) -> Container {
+        let mut labels = BTreeMap::new();
+        if let Some(s) = stack {
+            labels.insert(super::super::LABEL_PROJECT.to_string(), s.to_string());
+            labels.insert(super::super::LABEL_SERVICE.to_string(), format!("svc-{id}"));
+        }
+        Container::new(id.into(), &format!("/n-{id}"), "img".into(), state.into(), String::new(), labels, Default::default())
+    }
+
+    #[test]
+    fn stack_status_rules() {
+        use StackStatus::*;
+        let st = |states: &[&str]| {
+            let cs: Vec<_> = states.iter().enumerate().map(|(i, s)| c(&i.to_string(), Some("s"), s)).collect();
+            StackStatus::of(&cs)
+        };
+        assert_eq!(st(&["running", "running"]), Running);
+        assert_eq!(st(&["exited", "created"]), Stopped);
+        assert_eq!(st(&["paused", "paused"]), Paused);
+        assert_eq!(st(&["running", "exited"]), Partial);
+        assert_eq!(st(&["paused", "exited"]), Partial);
+        assert_eq!(st(&["running", "paused"]), Partial);
+        assert_eq!(st(&["restarting", "running"]), Partial);
+        assert_eq!(st(&["dead"]), Stopped);
+    }
+
+    #[test]
+    fn grouping_lookup_and_events() {
+        let events = Events::default();
+        let mut rx = events.subscribe();
+        let v = View::new(events);
+        v.replace_all(vec![c("aaaa1", Some("web"), "running"), c("bbbb2", Some("web"), "exited"), c("cccc3", None, "running")]);
+        let stacks = v.stacks();
+        assert_eq!(stacks.len(), 1);
+        assert_eq!(stacks[0].status, StackStatus::Partial);
+        assert_eq!(stacks[0].services, vec!["svc-aaaa1", "svc-bbbb2"]);
+        assert_eq!(v.container("n-cccc3").unwrap().id, "cccc3");
+        assert_eq!(v.container("bbbb").unwrap().id, "bbbb2");
+        assert!(v.container("nope").is_none());
+        while rx.try_recv().is_ok() {}
+
+        v.update("bbbb2", Some(c("bbbb2", Some("web"), "running")));
+        let names: Vec<&str> = std::iter::from_fn(|| rx.try_recv().ok()).map(|e| e.name()).collect();
+        assert_eq!(names, ["container", "stack"]);
+        assert_eq!(v.stack("web").unwrap().status, StackStatus::Running);
+
+        v.update("bbbb2", Some(c("bbbb2", Some("web"), "running")));
+        assert!(rx.try_recv().is_err(), "no change, no event");
+        v.update("aaaa1", None);
+        v.update("bbbb2", None);
+        assert!(v.stack("web").is_none());
+    }
+}

@@ -1,0 +1,16 @@
+//! DockNap: schedules for Docker containers and compose stacks, with a web UI.
+
+pub mod actions;
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod docker;
+pub mod events;
+pub mod scheduler;
+pub mod store;
+pub mod ui;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,133 @@
+//! The `docknap` command: `serve` (default), `--version`, `healthcheck`,
+//! `reset-password USER [--stdin]`.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use docknap::config::Config;
+
+/// Exit code for bad configuration, per the contract.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        [] | ["serve"] => serve(),
+        ["--version" | "-V" | "version"] => {
+            println!("docknap {}", docknap::VERSION);
+            ExitCode::SUCCESS
+        }
+        ["healthcheck"] => healthcheck(),
+        ["reset-password", user] => reset_password(user, false),
+        ["reset-password", user, "--stdin"] | ["reset-password", "--stdin", user] => reset_password(user, true),
+        _ => {
+            eprintln!("usage: docknap [serve] | --version | healthcheck | reset-password USER [--stdin]");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+fn config_or_exit() -> Result<Config, ExitCode> {
+    Config::from_env().map_err(|e| {
+        eprintln!("docknap: configuration error: {e}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn serve() -> ExitCode {
+    let config = match config_or_exit() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    // Two workers are plenty: the work is I/O and a little SQLite.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(8)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(docknap::app::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("docknap: {e}");
+            tracing::error!("{e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+/// For the image's HEALTHCHECK (no curl in a scratch image): GET /healthz on
+/// our own port, exit 0 on 200.
+fn healthcheck() -> ExitCode {
+    let config = match config_or_exit() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let check = || -> std::io::Result<bool> {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
+        s.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut buf = [0u8; 16];
+        let n = s.read(&mut buf)?;
+        Ok(buf[..n].starts_with(b"HTTP/1.0 200") || buf[..n].starts_with(b"HTTP/1.1 200"))
+    };
+    match check() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("docknap healthcheck: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn reset_password(username: &str, from_stdin: bool) -> ExitCode {
+    let config = match config_or_exit() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let run = || -> anyhow::Result<Option<String>> {
+        let password = if from_stdin {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            s.trim_end_matches(['\r', '\n']).to_string()
+        } else {
+            docknap::auth::random_password()
+        };
+        docknap::auth::validate_password(&password)?;
+        let store = docknap::store::Store::open(&config.data_dir)?;
+        let (user, _) = store
+            .user_credentials(username)?
+            .ok_or_else(|| anyhow::anyhow!("no user named '{username}'"))?;
+        let hash = docknap::auth::hash_password(&password)?;
+        store.update_user(user.id, None, Some(&hash), None, chrono::Utc::now())?;
+        let entry = docknap::audit::NewAuditEntry::new("cli", "password_reset", true, "password reset from the command line; sessions revoked")
+            .target("user", &user.username);
+        store.append_audit(&entry, chrono::Utc::now())?;
+        Ok((!from_stdin).then_some(password))
+    };
+    match run() {
+        Ok(Some(p)) => {
+            println!("{p}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!("password changed for '{username}'");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("docknap reset-password: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! Schedules: validation and CRUD (domain level, no HTTP), and the engine that
+//! fires them. The engine is one task that sleeps until the earliest next
+//! fire and is woken at once by any schedule change; each fire runs on its
+//! own task so a slow stop never delays another schedule.
+
+pub mod cron;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use tokio::sync::{Mutex, Notify, watch};
+
+use self::cron::{CronError, CronExpr, parse_timezone, plan_missed};
+use crate::actions::{Action, ActionError, ActionResult, Actions, TargetType, Trigger};
+use crate::audit::{Audit, NewAuditEntry};
+use crate::clock::Clock;
+use crate::events::{Event, Events};
+use crate::store::{Store, StoreError};
+
+/// The engine re-plans at least this often even when nothing is due, so a
+/// wall-clock jump or a host suspend (monotonic timers stop while suspended)
+/// is noticed within a minute. One wake-up a minute costs nothing measurable.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+pub const MAX_TARGET_LEN: usize = 255;
+pub const MAX_PREVIEW: usize = 100;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LastRun {
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    pub message: String,
+}
+
+/// What a user sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleFields {
+    pub target_type: TargetType,
+    pub target_id: String,
+    pub action: Action,
+    pub cron: String,
+    pub timezone: String,
+    pub enabled: bool,
+}
+
+/// A stored schedule.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub id: i64,
+    pub fields: ScheduleFields,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_run: Option<LastRun>,
+    pub checked_until: Option<DateTime<Utc>>,
+}
+
+/// The contract's schedule shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleView {
+    pub id: i64,
+    pub target_type: TargetType,
+    pub target_id: String,
+    pub action: Action,
+    pub cron: String,
+    pub timezone: String,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub next_run: Option<DateTime<Utc>>,
+    pub last_run: Option<LastRun>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Upcoming {
+    pub schedule_id: i64,
+    pub target_type: TargetType,
+    pub target_id: String,
+    pub action: Action,
+    pub at: DateTime<Utc>,
+}
+
+/// A create or update request; on update, `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleInput {
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub action: Option<String>,
+    pub cron: Option<String>,
+    pub timezone: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("{0}")]
+    Cron(#[from] CronError),
+    #[error("missing field '{0}'")]
+    MissingField(&'static str),
+    #[error(transparent)]
+    Action(#[from] ActionError),
+    #[error("no schedule with id {0}")]
+    NotFound(i64),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+fn store_err(id: i64) -> impl Fn(StoreError) -> ScheduleError {
+    move |e| match e {
+        StoreError::NotFound => ScheduleError::NotFound(id),
+        e => ScheduleError::Store(e),
+    }
+}
+
+/// A schedule with its parsed expression and zone.
+struct Compiled {
+    schedule: Schedule,
+    expr: CronExpr,
+    tz: Tz,
+}
+
+impl Compiled {
+    fn new(schedule: Schedule) -> Option<Compiled> {
+        let expr = CronExpr::parse(&schedule.fields.cron).ok()?;
+        let tz = parse_timezone(&schedule.fields.timezone).ok()?;
+        Some(Compiled { schedule, expr, tz })
+    }
+}
+
+pub struct Scheduler {
+    store: Arc<Store>,
+    actions: Arc<Actions>,
+    audit: Arc<Audit>,
+    events: Events,
+    clock: Arc<dyn Clock>,
+    default_tz: Tz,
+    wake: Notify,
+    /// Held while a schedule is changed and while a fire is dispatched, so a
+    /// fire never acts on a schedule that was deleted or disabled before it.
+    dispatch: Mutex<()>,
+}
+
+impl Scheduler {
+    pub fn new(
+        store: Arc<Store>,
+        actions: Arc<Actions>,
+        audit: Arc<Audit>,
+        events: Events,
+        clock: Arc<dyn Clock>,
+        default_tz: Tz,
+    ) -> Scheduler {
+        Scheduler { store, actions, audit, events, clock, default_tz, wake: Notify::new(), dispatch: Mutex::new(()) }
+    }
+
+    // ---- domain operations behind the API ----
+
+    pub fn view(&self, s: &Schedule) -> ScheduleView {
+        let f = &s.fields;
+        let next_run = if f.enabled {
+            Compiled::new(s.clone()).and_then(|c| c.expr.next_after(self.clock.now(), c.tz))
+        } else {
+            None
+        };
+        ScheduleView {
+            id: s.id,
+            target_type: f.target_type,
+            target_id: f.target_id.clone(),
+            action: f.action,
+            cron: f.cron.clone(),
+            timezone: f.timezone.clone(),
+            enabled: f.enabled,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            next_run,
+            last_run: s.last_run.clone(),
+        }
+    }
+
+    pub fn list(&self) -> Result<Vec<ScheduleView>, ScheduleError> {
+        Ok(self.store.schedules().map_err(store_err(0))?.iter().map(|s| self.view(s)).collect())
+    }
+
+    pub fn get(&self, id: i64) -> Result<ScheduleView, ScheduleError> {
+        Ok(self.view(&self.store.schedule(id).map_err(store_err(id))?))
+    }
+
+    fn validate(&self, input: ScheduleInput, current: Option<&ScheduleFields>) -> Result<ScheduleFields, ScheduleError> {
+        fn pick<T: Clone>(new: Option<T>, old: Option<&T>, name: &'static str) -> Result<T, ScheduleError> {
+            new.or_else(|| old.cloned()).ok_or(ScheduleError::MissingField(name))
+        }
+        let target_type: TargetType = match input.target_type {
+            Some(t) => t.parse()?,
+            None => pick(None, current.map(|c| &c.target_type), "target_type")?,
+        };
+        let action: Action = match input.action {
+            Some(a) => a.parse()?,
+            None => pick(None, current.map(|c| &c.action), "action")?,
+        };
+        let target_id = pick(input.target_id, current.map(|c| &c.target_id), "target_id")?.trim().to_string();
+        if target_id.is_empty() || target_id.len() > MAX_TARGET_LEN || target_id.chars().any(char::is_control) {
+            return Err(ActionError::InvalidTarget(format!(
+                "target_id must be a {} name of 1 to {MAX_TARGET_LEN} characters",
+                target_type.as_str()
+            ))
+            .into());
+        }
+        let cron = CronExpr::parse(&pick(input.cron, current.map(|c| &c.cron), "cron")?)?.as_str().to_string();
+        let timezone = match input.timezone.or_else(|| current.map(|c| c.timezone.clone())) {
+            Some(tz) => parse_timezone(tz.trim())?.name().to_string(),
+            None => self.default_tz.name().to_string(),
+        };
+        let enabled = input.enabled.or(current.map(|c| c.enabled)).unwrap_or(true);
+        Ok(ScheduleFields { target_type, target_id, action, cron, timezone, enabled })
+    }
+
+    pub async fn create(&self, input: ScheduleInput, actor: &str) -> Result<ScheduleView, ScheduleError> {
+        let fields = self.validate(input, None)?;
+        let _g = self.dispatch.lock().await;
+        let s = self.store.insert_schedule(&fields, self.clock.now()).map_err(store_err(0))?;
+        self.changed(&s, actor, "schedule_create")
+    }
+
+    pub async fn update(&self, id: i64, input: ScheduleInput, actor: &str) -> Result<ScheduleView, ScheduleError> {
+        let _g = self.dispatch.lock().await;
+        let current = self.store.schedule(id).map_err(store_err(id))?;
+        let fields = self.validate(input, Some(&current.fields))?;
+        let s = self.store.update_schedule(id, &fields, self.clock.now()).map_err(store_err(id))?;
+        self.changed(&s, actor, "schedule_update")
+    }
+
+    pub async fn delete(&self, id: i64, actor: &str) -> Result<(), ScheduleError> {
+        let _g = self.dispatch.lock().await;
+        let s = self.store.delete_schedule(id).map_err(store_err(id))?;
+        self.audit.record(
+            NewAuditEntry::new(actor, "schedule_delete", true, format!("deleted schedule {id}: {}", describe(&s.fields)))
+                .target("schedule", &id.to_string()),
+        );
+        self.events.publish(Event::Schedule { id, schedule: None });
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    fn changed(&self, s: &Schedule, actor: &str, what: &str) -> Result<ScheduleView, ScheduleError> {
+        let view = self.view(s);
+        self.audit.record(
+            NewAuditEntry::new(actor, what, true, format!("schedule {}: {}", s.id, describe(&s.fields)))
+                .target("schedule", &s.id.to_string()),
+        );
+        self.events.publish(Event::Schedule { id: s.id, schedule: serde_json::to_value(&view).ok() });
+        self.wake.notify_one();
+        Ok(view)
+    }
+
+    /// A person's "run now": the schedule's action, audited as a test run.
+    /// It does not touch `last_run`, which says what the schedule itself did.
+    pub async fn run_now(&self, id: i64, actor: &str) -> Result<ActionResult, ScheduleError> {
+        let s = self.store.schedule(id).map_err(store_err(id))?;
+        let f = &s.fields;
+        let trigger = Trigger::TestRun { actor: actor.to_string(), schedule_id: id };
+        Ok(self.actions.run(f.target_type, &f.target_id, f.action, &trigger).await?)
+    }
+
+    /// The next fires over all enabled schedules, soonest first.
+    pub fn upcoming(&self, limit: usize, until: Option<DateTime<Utc>>) -> Result<Vec<Upcoming>, ScheduleError> {
+        let now = self.clock.now();
+        let compiled: Vec<Compiled> = self
+            .store
+            .schedules()
+            .map_err(store_err(0))?
+            .into_iter()
+            .filter(|s| s.fields.enabled)
+            .filter_map(Compiled::new)
+            .collect();
+        // A k-way merge: one pending fire per schedule in a min-heap.
+        let mut heap: BinaryHeap<Reverse<(DateTime<Utc>, usize)>> = compiled
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.expr.next_after(now, c.tz).map(|t| Reverse((t, i))))
+            .collect();
+        let mut out = Vec::with_capacity(limit.min(1024));
+        while let Some(Reverse((at, i))) = heap.pop() {
+            if out.len() >= limit || until.is_some_and(|u| at > u) {
+                break;
+            }
+            let c = &compiled[i];
+            out.push(Upcoming {
+                schedule_id: c.schedule.id,
+                target_type: c.schedule.fields.target_type,
+                target_id: c.schedule.fields.target_id.clone(),
+                action: c.schedule.fields.action,
+                at,
+            });
+            if let Some(next) = c.expr.next_after(at, c.tz) {
+                heap.push(Reverse((next, i)));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn preview(
+        &self,
+        cron: &str,
+        timezone: Option<&str>,
+        count: usize,
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<DateTime<Utc>>, ScheduleError> {
+        let expr = CronExpr::parse(cron)?;
+        let tz = timezone.map(|t| parse_timezone(t.trim())).transpose()?.unwrap_or(self.default_tz);
+        Ok(expr.upcoming(after.unwrap_or_else(|| self.clock.now()), tz, count.min(MAX_PREVIEW)))
+    }
+
+    // ---- the engine ----
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let next = match self.tick().await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!(error = %e, "the scheduler could not read schedules; retrying");
+                    Some(self.clock.now() + chrono::Duration::seconds(5))
+                }
+            };
+            let sleep = next
+                .map(|t| (t - self.clock.now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(MAX_SLEEP)
+                .min(MAX_SLEEP);
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Handles every fire due by now and returns the earliest next one.
+    async fn tick(self: &Arc<Self>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let _g = self.dispatch.lock().await;
+        let now = self.clock.now();
+        let mut earliest: Option<DateTime<Utc>> = None;
+        for s in self.store.schedules()?.into_iter().filter(|s| s.fields.enabled) {
+            let Some(c) = Compiled::new(s) else { continue };
+            let from = c.schedule.checked_until.unwrap_or(c.schedule.created_at);
+            let plan = plan_missed(&c.expr, c.tz, from, now);
+            if plan.missed_total > 0 {
+                self.audit_missed(&c.schedule, &plan.missed, plan.missed_total);
+            }
+            if plan.missed_total > 0 || plan.run_late.is_some() {
+                // Claimed before the run starts, so a restart mid-run does not repeat it.
+                self.store.set_checked_until(c.schedule.id, now)?;
+            }
+            if let Some(at) = plan.run_late {
+                let this = Arc::clone(self);
+                tokio::spawn(async move { this.fire(c.schedule, at).await });
+            }
+            earliest = match (earliest, plan.next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(earliest)
+    }
+
+    fn audit_missed(&self, s: &Schedule, missed: &[DateTime<Utc>], total: usize) {
+        let (first, last) = (missed.first(), missed.last());
+        let message = match (first, last) {
+            (Some(a), Some(b)) if total > 1 => format!("missed {total} runs between {a} and {b} while DockNap was not running"),
+            (Some(a), _) => format!("missed the run due at {a}"),
+            _ => format!("missed {total} runs"),
+        };
+        self.audit.record(
+            NewAuditEntry::new("scheduler", "missed", false, message)
+                .target(s.fields.target_type.as_str(), &s.fields.target_id)
+                .details(serde_json::json!({ "schedule_id": s.id, "missed": missed, "missed_total": total })),
+        );
+    }
+
+    async fn fire(&self, s: Schedule, due: DateTime<Utc>) {
+        let f = &s.fields;
+        let late = (self.clock.now() - due).num_milliseconds();
+        tracing::info!(schedule = s.id, action = %f.action, target = %f.target_id, late_ms = late, "schedule fired");
+        let outcome = self.actions.run(f.target_type, &f.target_id, f.action, &Trigger::Scheduled { schedule_id: s.id }).await;
+        let (ok, mut message) = match &outcome {
+            Ok(r) => (r.ok, r.summary()),
+            Err(e) => (false, e.to_string()),
+        };
+        if late > 60_000 {
+            message = format!("{message} (ran {} s late)", late / 1000);
+        }
+        let run = LastRun { at: due, ok, message: message.clone() };
+        if let Err(e) = self.store.record_run(s.id, &run, None) {
+            tracing::error!(error = %e, schedule = s.id, "could not record a run");
+        }
+        self.events.publish(Event::ScheduleRun {
+            schedule_id: s.id,
+            target_type: f.target_type.as_str().into(),
+            target_id: f.target_id.clone(),
+            action: f.action.as_str().into(),
+            at: due,
+            ok,
+            message,
+        });
+        if let Ok(updated) = self.store.schedule(s.id) {
+            self.events.publish(Event::Schedule { id: s.id, schedule: serde_json::to_value(self.view(&updated)).ok() });
+        }
+    }
+}
+
+fn describe(f: &ScheduleFields) -> String {
+    format!(
+        "{} {} {} at '{}' ({}){}",
+        f.action,
+        f.target_type,
+        f.target_id,
+        f.cron,
+        f.timezone,
+        if f.enabled { "" } else { ", disabled" }
+    )
+}

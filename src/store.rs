@@ -1,0 +1,510 @@
+//! The SQLite store: one file in the data directory, one connection behind a
+//! mutex (one writer, like Moonfire NVR), WAL, versioned migrations. Every
+//! statement is parameterised; every multi-statement write is one
+//! `BEGIN IMMEDIATE` transaction so a killed process leaves no half-write.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
+
+use crate::actions::{Action, TargetType};
+use crate::audit::{AuditEntry, AuditFilter, NewAuditEntry};
+use crate::auth::{Role, User};
+use crate::scheduler::{LastRun, Schedule, ScheduleFields};
+
+pub const DB_FILE: &str = "docknap.db";
+
+const MIGRATIONS: &[M<'static>] = &[M::up(
+    r#"
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+) STRICT;
+
+-- Live tokens: a token is valid only while its row exists (logout and
+-- revocation delete it), so a stolen token dies with its row.
+CREATE TABLE tokens (
+    jti        TEXT PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    issued_at  TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX tokens_user ON tokens (user_id);
+
+CREATE TABLE schedules (
+    id               INTEGER PRIMARY KEY,
+    target_type      TEXT NOT NULL CHECK (target_type IN ('stack', 'container')),
+    target_id        TEXT NOT NULL,
+    action           TEXT NOT NULL CHECK (action IN ('start', 'stop', 'restart', 'pause', 'unpause')),
+    cron             TEXT NOT NULL,
+    timezone         TEXT NOT NULL,
+    enabled          INTEGER NOT NULL,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    last_run_at      TEXT,
+    last_run_ok      INTEGER,
+    last_run_message TEXT,
+    -- The scheduler has handled every fire up to this instant; after a
+    -- restart, fires between it and now were missed.
+    checked_until    TEXT
+) STRICT;
+
+CREATE TABLE audit (
+    id          INTEGER PRIMARY KEY,
+    timestamp   TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    target_type TEXT,
+    target_id   TEXT,
+    ok          INTEGER NOT NULL,
+    message     TEXT NOT NULL,
+    client_addr TEXT,
+    details     TEXT
+) STRICT;
+CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#,
+)];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error(
+        "the database {path} has schema version {found}, newer than this DockNap supports ({supported}); \
+         run a newer DockNap or restore a backup"
+    )]
+    TooNew { path: PathBuf, found: usize, supported: usize },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+pub fn fmt_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_time(s: &str) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn parse_enum<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
+    s.parse().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("unexpected value '{s}'").into())
+    })
+}
+
+const USER_COLS: &str = "id, username, role, created_at";
+
+fn user_from_row(r: &Row) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        role: parse_enum(r.get(2)?)?,
+        created_at: parse_time(&r.get::<_, String>(3)?)?,
+    })
+}
+
+const SCHEDULE_COLS: &str = "id, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, \
+                             last_run_at, last_run_ok, last_run_message, checked_until";
+
+fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
+    let last_run = match r.get::<_, Option<String>>(9)? {
+        Some(at) => Some(LastRun {
+            at: parse_time(&at)?,
+            ok: r.get::<_, Option<bool>>(10)?.unwrap_or(false),
+            message: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(Schedule {
+        id: r.get(0)?,
+        fields: ScheduleFields {
+            target_type: parse_enum(r.get(1)?)?,
+            target_id: r.get(2)?,
+            action: parse_enum(r.get(3)?)?,
+            cron: r.get(4)?,
+            timezone: r.get(5)?,
+            enabled: r.get(6)?,
+        },
+        created_at: parse_time(&r.get::<_, String>(7)?)?,
+        updated_at: parse_time(&r.get::<_, String>(8)?)?,
+        last_run,
+        checked_until: r.get::<_, Option<String>>(12)?.map(|s| parse_time(&s)).transpose()?,
+    })
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir` and migrates it.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        Self::open_file(&data_dir.join(DB_FILE))
+    }
+
+    pub fn open_file(path: &Path) -> Result<Store> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a committed schedule or audit entry survives power loss too;
+        // DockNap writes rarely, so the extra fsync costs nothing noticeable.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+
+        let migrations = Migrations::from_slice(MIGRATIONS);
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let found = usize::try_from(found).unwrap_or(usize::MAX);
+        if found > MIGRATIONS.len() {
+            return Err(StoreError::TooNew { path: path.to_path_buf(), found, supported: MIGRATIONS.len() });
+        }
+        migrations.to_latest(&mut conn)?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (transactions
+        // roll back on drop), so a poisoned mutex is safe to keep using.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction (takes the write lock up
+    /// front, so no deadlock upgrading a read to a write).
+    fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    // ---- users ----
+
+    pub fn user_count(&self) -> Result<i64> {
+        Ok(self.conn().query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
+    }
+
+    pub fn create_user(&self, username: &str, password_hash: &str, role: Role, now: DateTime<Utc>) -> Result<User> {
+        self.write(|tx| {
+            let exists: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1)", [username], |r| r.get(0))?;
+            if exists {
+                return Err(StoreError::Conflict(format!("user '{username}' already exists")));
+            }
+            let t = fmt_time(now);
+            tx.execute(
+                "INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![username, password_hash, role.as_str(), t],
+            )?;
+            Ok(User { id: tx.last_insert_rowid(), username: username.to_string(), role, created_at: now })
+        })
+    }
+
+    /// The user and their password hash, for login.
+    pub fn user_credentials(&self, username: &str) -> Result<Option<(User, String)>> {
+        let sql = format!("SELECT {USER_COLS}, password_hash FROM users WHERE username = ?1");
+        Ok(self.conn().query_row(&sql, [username], |r| Ok((user_from_row(r)?, r.get(4)?))).optional()?)
+    }
+
+    pub fn password_hash(&self, user_id: i64) -> Result<String> {
+        self.conn()
+            .query_row("SELECT password_hash FROM users WHERE id = ?1", [user_id], |r| r.get(0))
+            .optional()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub fn user(&self, id: i64) -> Result<User> {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
+        self.conn().query_row(&sql, [id], user_from_row).optional()?.ok_or(StoreError::NotFound)
+    }
+
+    pub fn users(&self) -> Result<Vec<User>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY username"))?;
+        Ok(stmt.query_map([], user_from_row)?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Changes role and/or password and revokes every token of the user, in
+    /// one transaction. Refuses to demote the last admin.
+    pub fn update_user(
+        &self,
+        id: i64,
+        role: Option<Role>,
+        password_hash: Option<&str>,
+        keep_token: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<User> {
+        self.write(|tx| {
+            let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
+            let mut user = tx.query_row(&sql, [id], user_from_row).optional()?.ok_or(StoreError::NotFound)?;
+            if let Some(role) = role {
+                if user.role == Role::Admin && role != Role::Admin && admin_count(tx)? <= 1 {
+                    return Err(StoreError::Conflict("the last admin cannot be demoted".into()));
+                }
+                tx.execute("UPDATE users SET role = ?1 WHERE id = ?2", params![role.as_str(), id])?;
+                user.role = role;
+            }
+            if let Some(hash) = password_hash {
+                tx.execute("UPDATE users SET password_hash = ?1 WHERE id = ?2", params![hash, id])?;
+            }
+            tx.execute("UPDATE users SET updated_at = ?1 WHERE id = ?2", params![fmt_time(now), id])?;
+            tx.execute(
+                "DELETE FROM tokens WHERE user_id = ?1 AND jti IS NOT ?2",
+                params![id, keep_token],
+            )?;
+            Ok(user)
+        })
+    }
+
+    /// Deletes a user (their tokens go with them). Refuses the last admin.
+    pub fn delete_user(&self, id: i64) -> Result<User> {
+        self.write(|tx| {
+            let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
+            let user = tx.query_row(&sql, [id], user_from_row).optional()?.ok_or(StoreError::NotFound)?;
+            if user.role == Role::Admin && admin_count(tx)? <= 1 {
+                return Err(StoreError::Conflict("the last admin cannot be deleted".into()));
+            }
+            tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
+            Ok(user)
+        })
+    }
+
+    // ---- tokens ----
+
+    pub fn insert_token(&self, jti: &str, user_id: i64, issued: DateTime<Utc>, expires: DateTime<Utc>) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO tokens (jti, user_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![jti, user_id, fmt_time(issued), fmt_time(expires)],
+        )?;
+        Ok(())
+    }
+
+    /// The user of a live token, read fresh so a role change applies at once.
+    pub fn token_user(&self, jti: &str, now: DateTime<Utc>) -> Result<Option<User>> {
+        let sql = "SELECT u.id, u.username, u.role, u.created_at FROM tokens t JOIN users u ON u.id = t.user_id \
+                   WHERE t.jti = ?1 AND t.expires_at > ?2";
+        Ok(self.conn().query_row(sql, params![jti, fmt_time(now)], user_from_row).optional()?)
+    }
+
+    pub fn revoke_token(&self, jti: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM tokens WHERE jti = ?1", [jti])?;
+        Ok(())
+    }
+
+    pub fn prune_tokens(&self, now: DateTime<Utc>) -> Result<usize> {
+        Ok(self.conn().execute("DELETE FROM tokens WHERE expires_at <= ?1", [fmt_time(now)])?)
+    }
+
+    // ---- schedules ----
+
+    pub fn schedules(&self) -> Result<Vec<Schedule>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {SCHEDULE_COLS} FROM schedules ORDER BY id"))?;
+        Ok(stmt.query_map([], schedule_from_row)?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn schedule(&self, id: i64) -> Result<Schedule> {
+        let sql = format!("SELECT {SCHEDULE_COLS} FROM schedules WHERE id = ?1");
+        self.conn().query_row(&sql, [id], schedule_from_row).optional()?.ok_or(StoreError::NotFound)
+    }
+
+    pub fn insert_schedule(&self, f: &ScheduleFields, now: DateTime<Utc>) -> Result<Schedule> {
+        let t = fmt_time(now);
+        let id = {
+            let conn = self.conn();
+            conn.execute(
+                "INSERT INTO schedules (target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, checked_until) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)",
+                params![f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, t],
+            )?;
+            conn.last_insert_rowid()
+        };
+        self.schedule(id)
+    }
+
+    /// Saves new fields. The fires before `now` are not owed by the edited
+    /// schedule, so `checked_until` moves to `now`.
+    pub fn update_schedule(&self, id: i64, f: &ScheduleFields, now: DateTime<Utc>) -> Result<Schedule> {
+        let n = self.conn().execute(
+            "UPDATE schedules SET target_type = ?1, target_id = ?2, action = ?3, cron = ?4, timezone = ?5, enabled = ?6, \
+             updated_at = ?7, checked_until = ?7 WHERE id = ?8",
+            params![f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, fmt_time(now), id],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.schedule(id)
+    }
+
+    pub fn delete_schedule(&self, id: i64) -> Result<Schedule> {
+        self.write(|tx| {
+            let sql = format!("SELECT {SCHEDULE_COLS} FROM schedules WHERE id = ?1");
+            let s = tx.query_row(&sql, [id], schedule_from_row).optional()?.ok_or(StoreError::NotFound)?;
+            tx.execute("DELETE FROM schedules WHERE id = ?1", [id])?;
+            Ok(s)
+        })
+    }
+
+    /// Records a run's outcome (and, for scheduled runs, that fires up to
+    /// `checked_until` are handled). A deleted schedule is silently skipped.
+    pub fn record_run(&self, id: i64, run: &LastRun, checked_until: Option<DateTime<Utc>>) -> Result<()> {
+        self.conn().execute(
+            "UPDATE schedules SET last_run_at = ?1, last_run_ok = ?2, last_run_message = ?3, \
+             checked_until = coalesce(max(checked_until, ?4), checked_until, ?4) WHERE id = ?5",
+            params![fmt_time(run.at), run.ok, run.message, checked_until.map(fmt_time), id],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_checked_until(&self, id: i64, t: DateTime<Utc>) -> Result<()> {
+        self.conn().execute(
+            "UPDATE schedules SET checked_until = max(coalesce(checked_until, ?1), ?1) WHERE id = ?2",
+            params![fmt_time(t), id],
+        )?;
+        Ok(())
+    }
+
+    // ---- audit ----
+
+    pub fn append_audit(&self, e: &NewAuditEntry, now: DateTime<Utc>) -> Result<AuditEntry> {
+        let details = e.details.as_ref().map(|d| d.to_string());
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO audit (timestamp, actor, action, target_type, target_id, ok, message, client_addr, details) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![fmt_time(now), e.actor, e.action, e.target_type, e.target_id, e.ok, e.message, e.client_addr, details],
+        )?;
+        Ok(AuditEntry {
+            id: conn.last_insert_rowid(),
+            timestamp: now,
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            target_type: e.target_type.clone(),
+            target_id: e.target_id.clone(),
+            ok: e.ok,
+            message: e.message.clone(),
+            client_addr: e.client_addr.clone(),
+            details: e.details.clone(),
+        })
+    }
+
+    /// Newest first, at most `filter.limit` entries with id < `filter.before`.
+    pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, timestamp, actor, action, target_type, target_id, ok, message, client_addr, details FROM audit \
+             WHERE (?1 IS NULL OR id < ?1) AND (?2 IS NULL OR actor = ?2) AND (?3 IS NULL OR target_type = ?3) \
+               AND (?4 IS NULL OR target_id = ?4) AND (?5 IS NULL OR ok = ?5) AND (?6 IS NULL OR action = ?6) \
+             ORDER BY id DESC LIMIT ?7",
+        )?;
+        let rows = stmt.query_map(
+            params![filter.before, filter.actor, filter.target_type, filter.target_id, filter.ok, filter.action, filter.limit],
+            |r| {
+                Ok(AuditEntry {
+                    id: r.get(0)?,
+                    timestamp: parse_time(&r.get::<_, String>(1)?)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    target_type: r.get(4)?,
+                    target_id: r.get(5)?,
+                    ok: r.get(6)?,
+                    message: r.get(7)?,
+                    client_addr: r.get(8)?,
+                    details: r.get::<_, Option<String>>(9)?.and_then(|d| serde_json::from_str(&d).ok()),
+                })
+            },
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+fn admin_count(tx: &rusqlite::Transaction) -> Result<i64> {
+    Ok(tx.query_row("SELECT count(*) FROM users WHERE role = 'admin'", [], |r| r.get(0))?)
+}
+
+impl std::fmt::Display for TargetType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let e = Store::open(dir.path()).err().unwrap();
+        assert!(matches!(e, StoreError::TooNew { found: 99, .. }), "{e}");
+        assert!(e.to_string().contains("newer than this DockNap"));
+    }
+
+    #[test]
+    fn last_admin_is_protected() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let a = s.create_user("root", "h", Role::Admin, now()).unwrap();
+        assert!(matches!(s.update_user(a.id, Some(Role::Viewer), None, None, now()), Err(StoreError::Conflict(_))));
+        assert!(matches!(s.delete_user(a.id), Err(StoreError::Conflict(_))));
+        let b = s.create_user("second", "h", Role::Admin, now()).unwrap();
+        s.update_user(a.id, Some(Role::Viewer), None, None, now()).unwrap();
+        assert!(matches!(s.delete_user(b.id), Err(StoreError::Conflict(_))));
+        assert!(matches!(s.create_user("ROOT", "h", Role::Viewer, now()), Err(StoreError::Conflict(_))));
+    }
+
+    #[test]
+    fn tokens_die_with_revocation_and_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let u = s.create_user("u", "h", Role::Viewer, now()).unwrap();
+        let later = now() + chrono::Duration::hours(1);
+        s.insert_token("a", u.id, now(), later).unwrap();
+        s.insert_token("b", u.id, now(), later).unwrap();
+        assert!(s.token_user("a", now()).unwrap().is_some());
+        assert!(s.token_user("a", later).unwrap().is_none(), "expired");
+        s.update_user(u.id, None, Some("h2"), Some("b"), now()).unwrap();
+        assert!(s.token_user("a", now()).unwrap().is_none(), "revoked by password change");
+        assert!(s.token_user("b", now()).unwrap().is_some(), "the changing session survives");
+    }
+
+    #[test]
+    fn audit_is_append_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let e = NewAuditEntry::new("x", "login", true, "ok");
+        s.append_audit(&e, now()).unwrap();
+        let r = s.conn().execute("UPDATE audit SET message = 'forged'", []);
+        assert!(r.is_err());
+    }
+}
