@@ -1,0 +1,197 @@
+// A small typed client for the DockNap HTTP API. Authentication is the
+// HttpOnly session cookie only: the token in the login answer is never kept.
+import type {
+  Action, ActionResult, AuditPage, AuditQuery, Container, Health, LoginResponse, Role,
+  Schedule, ScheduleInput, Stack, TargetType, Upcoming, User,
+} from './types'
+
+export class ApiError extends Error {
+  readonly status: number
+  readonly code: string
+  /** Seconds to wait, from `Retry-After` on a 429. */
+  readonly retryAfter: number | null
+
+  constructor(status: number, code: string, message: string, retryAfter: number | null = null) {
+    super(message)
+    this.name = 'ApiError'
+    this.status = status
+    this.code = code
+    this.retryAfter = retryAfter
+  }
+}
+
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>
+
+export interface ClientOptions {
+  fetch?: FetchLike
+  base?: string
+  /** Called once for any 401 on a request other than login / me. */
+  onUnauthorized?: () => void
+}
+
+const FALLBACK_MESSAGES: Record<number, string> = {
+  400: 'The request was not valid.',
+  401: 'You are not signed in.',
+  403: 'You are not allowed to do that.',
+  404: 'Not found.',
+  409: 'That conflicts with the current state.',
+  413: 'The request is too large.',
+  429: 'Too many attempts. Please wait.',
+  503: 'The Docker Engine is unreachable.',
+}
+
+export function parseRetryAfter(value: string | null, now = Date.now()): number | null {
+  if (!value) return null
+  const v = value.trim()
+  if (/^\d+$/.test(v)) return Number(v)
+  const t = Date.parse(v)
+  if (Number.isNaN(t)) return null
+  return Math.max(0, Math.ceil((t - now) / 1000))
+}
+
+/** Turns a non-2xx response into an ApiError, reading `{"error":{"code","message"}}`. */
+export async function errorFromResponse(res: Response): Promise<ApiError> {
+  let code = `http_${res.status}`
+  let message = FALLBACK_MESSAGES[res.status] ?? `Request failed (HTTP ${res.status}).`
+  try {
+    const text = await res.text()
+    if (text) {
+      const body = JSON.parse(text) as unknown
+      const err = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error
+      if (err && typeof err === 'object') {
+        if (typeof err.code === 'string' && err.code) code = err.code
+        if (typeof err.message === 'string' && err.message) message = err.message
+      }
+    }
+  } catch {
+    // not JSON: keep the fallback
+  }
+  const retry = res.status === 429 ? parseRetryAfter(res.headers.get('Retry-After')) : null
+  return new ApiError(res.status, code, message, retry)
+}
+
+function qs(params: Record<string, string | number | boolean | null | undefined>): string {
+  const sp = new URLSearchParams()
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === null || v === '') continue
+    sp.set(k, String(v))
+  }
+  const s = sp.toString()
+  return s ? `?${s}` : ''
+}
+
+const enc = encodeURIComponent
+
+export class Client {
+  private readonly fetchFn: FetchLike
+  private readonly base: string
+  onUnauthorized: (() => void) | undefined
+
+  constructor(opts: ClientOptions = {}) {
+    this.fetchFn = opts.fetch ?? ((input, init) => fetch(input, init))
+    this.base = opts.base ?? ''
+    this.onUnauthorized = opts.onUnauthorized
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const init: RequestInit = {
+      method,
+      credentials: 'same-origin',
+      headers: { Accept: 'application/json' },
+    }
+    if (body !== undefined) {
+      init.body = JSON.stringify(body)
+      init.headers = { Accept: 'application/json', 'Content-Type': 'application/json' }
+    }
+    let res: Response
+    try {
+      res = await this.fetchFn(this.base + path, init)
+    } catch {
+      throw new ApiError(0, 'network_error', 'Cannot reach the DockNap server. Check your connection.')
+    }
+    if (!res.ok) {
+      const err = await errorFromResponse(res)
+      if (res.status === 401 && path !== '/api/auth/login' && path !== '/api/auth/me') {
+        this.onUnauthorized?.()
+      }
+      throw err
+    }
+    if (res.status === 204) return undefined as T
+    const text = await res.text()
+    return (text ? JSON.parse(text) : undefined) as T
+  }
+
+  // auth
+  login(username: string, password: string) {
+    return this.request<LoginResponse>('POST', '/api/auth/login', { username, password })
+  }
+  logout() { return this.request<void>('POST', '/api/auth/logout') }
+  me() { return this.request<User>('GET', '/api/auth/me') }
+  changePassword(current_password: string, new_password: string) {
+    return this.request<void>('PUT', '/api/auth/password', { current_password, new_password })
+  }
+
+  // users
+  users() { return this.request<User[]>('GET', '/api/users') }
+  createUser(username: string, password: string, role: Role) {
+    return this.request<User>('POST', '/api/users', { username, password, role })
+  }
+  updateUser(id: number, patch: { role?: Role; password?: string }) {
+    return this.request<User>('PUT', `/api/users/${id}`, patch)
+  }
+  deleteUser(id: number) { return this.request<void>('DELETE', `/api/users/${id}`) }
+
+  // docker
+  containers() { return this.request<Container[]>('GET', '/api/containers') }
+  stacks() { return this.request<Stack[]>('GET', '/api/stacks') }
+  stack(name: string) { return this.request<Stack>('GET', `/api/stacks/${enc(name)}`) }
+  act(type: TargetType, name: string, action: Action) {
+    const group = type === 'stack' ? 'stacks' : 'containers'
+    return this.request<ActionResult>('POST', `/api/${group}/${enc(name)}/${action}`)
+  }
+
+  // schedules
+  schedules() { return this.request<Schedule[]>('GET', '/api/schedules') }
+  schedule(id: number) { return this.request<Schedule>('GET', `/api/schedules/${id}`) }
+  createSchedule(input: ScheduleInput) { return this.request<Schedule>('POST', '/api/schedules', input) }
+  updateSchedule(id: number, input: ScheduleInput) {
+    return this.request<Schedule>('PUT', `/api/schedules/${id}`, input)
+  }
+  deleteSchedule(id: number) { return this.request<void>('DELETE', `/api/schedules/${id}`) }
+  runSchedule(id: number) { return this.request<ActionResult>('POST', `/api/schedules/${id}/run`) }
+  upcoming(limit: number, until?: Date) {
+    return this.request<Upcoming[]>('GET', `/api/schedules/upcoming${qs({ limit, until: until?.toISOString() })}`)
+  }
+  cronPreview(cron: string, timezone?: string, count = 5) {
+    return this.request<{ next: string[] }>('POST', '/api/cron/preview', { cron, timezone: timezone || undefined, count })
+  }
+
+  // audit
+  audit(q: AuditQuery = {}) {
+    return this.request<AuditPage>('GET', `/api/audit${qs({ ...q })}`)
+  }
+
+  // health (public)
+  health() { return this.request<Health>('GET', '/healthz') }
+}
+
+export const api = new Client()
+
+/** A human sentence for any thrown value. */
+export function errorMessage(e: unknown): string {
+  if (e instanceof ApiError) return e.message
+  if (e instanceof Error) return e.message
+  return String(e)
+}
+
+/** "14 min 3 s" for a Retry-After wait. */
+export function formatWait(seconds: number): string {
+  const s = Math.max(0, Math.ceil(seconds))
+  if (s < 60) return `${s} s`
+  const m = Math.floor(s / 60)
+  const r = s % 60
+  if (m < 60) return r ? `${m} min ${r} s` : `${m} min`
+  const h = Math.floor(m / 60)
+  const rm = m % 60
+  return rm ? `${h} h ${rm} min` : `${h} h`
+}
