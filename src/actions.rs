@@ -158,6 +158,27 @@ pub struct Actions {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// Holds one target's lock. On drop (also on an early return or a panic) it
+/// removes the map entry once nobody else holds or waits for it, so the map
+/// does not grow with every target ever acted on.
+struct TargetGuard<'a> {
+    locks: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    key: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for TargetGuard<'_> {
+    fn drop(&mut self) {
+        // Waiters clone the Arc under this map lock, so a count of 1 here
+        // (the map's own) means nobody can be waiting.
+        let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        self.guard = None;
+        if map.get(&self.key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            map.remove(&self.key);
+        }
+    }
+}
+
 impl Actions {
     pub fn new(engine: Arc<dyn Engine>, view: Arc<View>, audit: Arc<Audit>, self_id: Option<String>) -> Actions {
         if let Some(id) = &self_id {
@@ -166,13 +187,33 @@ impl Actions {
         Actions { engine, view, audit, self_id, health_timeout: DEFAULT_HEALTH_TIMEOUT, locks: Mutex::default() }
     }
 
+    pub fn docker_ok(&self) -> bool {
+        self.view.docker_ok()
+    }
+
     pub fn with_health_timeout(mut self, t: Duration) -> Self {
         self.health_timeout = t;
         self
     }
 
-    /// Validates, serialises per target, runs, and audits one action.
+    /// Validates, serialises per target, runs, and audits one action. The
+    /// work runs on its own task: a client that hangs up mid-stop must not
+    /// cancel the stop half-way or lose its audit entry.
     pub async fn run(
+        self: &Arc<Self>,
+        target_type: TargetType,
+        target_id: &str,
+        action: Action,
+        trigger: &Trigger,
+    ) -> Result<ActionResult, ActionError> {
+        let this = Arc::clone(self);
+        let (target_id, trigger) = (target_id.to_string(), trigger.clone());
+        tokio::spawn(async move { this.run_audited(target_type, &target_id, action, &trigger).await })
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
+    async fn run_audited(
         &self,
         target_type: TargetType,
         target_id: &str,
@@ -223,8 +264,7 @@ impl Actions {
                 None => return Err(ActionError::NotFound(target_type, target_id.to_string())),
             },
         };
-        let lock = self.locks.lock().unwrap_or_else(|e| e.into_inner()).entry(lock_key.clone()).or_default().clone();
-        let guard = lock.lock().await;
+        let _guard = self.lock_target(lock_key).await;
 
         // Membership is read after the lock: the previous action may have changed it.
         let members = match target_type {
@@ -248,8 +288,6 @@ impl Actions {
             }
             Action::Restart => self.forward(&levels, Action::Restart).await,
         };
-        drop(guard);
-        self.forget_lock(&lock_key, lock);
         Ok(ActionResult {
             target_type,
             target_id: target_id.to_string(),
@@ -259,14 +297,9 @@ impl Actions {
         })
     }
 
-    /// Drops the lock entry once nobody else holds or waits for it, so the
-    /// map does not grow with every target ever acted on.
-    fn forget_lock(&self, key: &str, lock: Arc<tokio::sync::Mutex<()>>) {
-        let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        drop(lock);
-        if map.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
-            map.remove(key);
-        }
+    async fn lock_target(&self, key: String) -> TargetGuard<'_> {
+        let lock = self.locks.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().clone();
+        TargetGuard { locks: &self.locks, key, guard: Some(lock.lock_owned().await) }
     }
 
     fn is_self_among(&self, members: &[Container]) -> bool {
@@ -286,16 +319,21 @@ impl Actions {
                 unhealthy.insert(m.service.clone());
                 results.push(failed(&m.container, format!("not started: dependency '{dep}' is not healthy")));
             }
-            let outcomes = join_all(ready.iter().map(|m| self.apply(&m.container, action))).await;
+            // A level's health waits run side by side: one bounded wait per level, not per container.
+            let outcomes = join_all(ready.iter().map(|m| async move {
+                let r = self.apply(&m.container, action).await;
+                if !(r.ok && m.awaited_healthy && action == Action::Start) {
+                    return r;
+                }
+                match self.wait_healthy(&m.container).await {
+                    Ok(()) => r,
+                    Err(e) => failed(&m.container, e),
+                }
+            }))
+            .await;
             for (m, r) in ready.iter().zip(outcomes) {
                 if !r.ok {
                     unhealthy.insert(m.service.clone());
-                } else if m.awaited_healthy && action == Action::Start {
-                    if let Err(e) = self.wait_healthy(&m.container).await {
-                        unhealthy.insert(m.service.clone());
-                        results.push(failed(&m.container, e));
-                        continue;
-                    }
                 }
                 results.push(r);
             }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
-use tokio::sync::{Mutex, Notify, watch};
+use tokio::sync::{Mutex, Notify, broadcast, watch};
 
 use self::cron::{CronError, CronExpr, parse_timezone, plan_missed};
 use crate::actions::{Action, ActionError, ActionResult, Actions, TargetType, Trigger};
@@ -26,6 +26,10 @@ use crate::store::{Store, StoreError};
 /// wall-clock jump or a host suspend (monotonic timers stop while suspended)
 /// is noticed within a minute. One wake-up a minute costs nothing measurable.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// How long a fire waits for an engine that is not connected (yet) before
+/// it runs anyway and fails with "unreachable".
+const ENGINE_WAIT: Duration = Duration::from_secs(15);
 
 pub const MAX_TARGET_LEN: usize = 255;
 pub const MAX_PREVIEW: usize = 100;
@@ -365,6 +369,28 @@ impl Scheduler {
         Ok(earliest)
     }
 
+    /// Re-reads the schedule under the dispatch lock: a delete, disable or
+    /// edit that got the lock after `tick` planned this fire wins. One that
+    /// comes after this check finds the fire already under way.
+    async fn still_wanted(&self, planned: &Schedule) -> bool {
+        let _g = self.dispatch.lock().await;
+        self.store.schedule(planned.id).is_ok_and(|now| now.fields.enabled && now.fields == planned.fields)
+    }
+
+    /// A catch-up run is due at start-up before discovery has connected; give
+    /// the engine a moment rather than failing the run with "unreachable".
+    async fn wait_for_engine(&self) {
+        let mut changes = self.events.subscribe();
+        let deadline = tokio::time::sleep(ENGINE_WAIT);
+        tokio::pin!(deadline);
+        while !self.actions.docker_ok() {
+            tokio::select! {
+                r = changes.recv() => if let Err(broadcast::error::RecvError::Closed) = r { return },
+                _ = &mut deadline => return,
+            }
+        }
+    }
+
     fn audit_missed(&self, s: &Schedule, missed: &[DateTime<Utc>], total: usize) {
         let (first, last) = (missed.first(), missed.last());
         let message = match (first, last) {
@@ -381,6 +407,11 @@ impl Scheduler {
 
     async fn fire(&self, s: Schedule, due: DateTime<Utc>) {
         let f = &s.fields;
+        self.wait_for_engine().await;
+        if !self.still_wanted(&s).await {
+            tracing::info!(schedule = s.id, "a fire was dropped: the schedule was deleted, disabled or changed");
+            return;
+        }
         let late = (self.clock.now() - due).num_milliseconds();
         tracing::info!(schedule = s.id, action = %f.action, target = %f.target_id, late_ms = late, "schedule fired");
         let outcome = self.actions.run(f.target_type, &f.target_id, f.action, &Trigger::Scheduled { schedule_id: s.id }).await;
