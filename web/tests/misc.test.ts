@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest'
+import { actionsFor, isDestructive } from '../src/lib/actions'
+import { relativeTime } from '../src/lib/format'
+import { describeResult } from '../src/lib/toast'
+
+describe('action results', () => {
+  it('summarises a success', () => {
+    const d = describeResult({ target_type: 'stack', target_id: 'web', action: 'stop', ok: true, results: [
+      { container: 'web-1', ok: true, error: null }, { container: 'web-2', ok: true, error: null }] })
+    expect(d).toEqual({ kind: 'ok', title: 'Stopped stack web (2 containers)', lines: [] })
+  })
+
+  it('names each failed container', () => {
+    const d = describeResult({ target_type: 'stack', target_id: 'web', action: 'start', ok: false, results: [
+      { container: 'web-1', ok: true, error: null }, { container: 'web-db', ok: false, error: 'port is already allocated' }] })
+    expect(d.kind).toBe('error')
+    expect(d.title).toBe('Start stack web: 1 of 2 failed')
+    expect(d.lines).toEqual(['web-db: port is already allocated'])
+  })
+})
+
+describe('actions offered', () => {
+  it('depends on the state', () => {
+    expect(actionsFor('running')).toEqual(['stop', 'restart', 'pause'])
+    expect(actionsFor('exited')).toEqual(['start'])
+    expect(actionsFor('paused')).toEqual(['unpause', 'stop'])
+    expect(actionsFor('partial')).toHaveLength(5)
+    expect(isDestructive('stop')).toBe(true)
+    expect(isDestructive('restart')).toBe(false)
+  })
+})
+
+describe('relativeTime', () => {
+  const now = Date.parse('2026-01-01T12:00:00Z')
+  it('reads naturally', () => {
+    expect(relativeTime('2026-01-01T12:00:10Z', now)).toBe('now')
+    expect(relativeTime('2026-01-01T12:05:00Z', now)).toBe('in 5 min')
+    expect(relativeTime('2026-01-01T09:00:00Z', now)).toBe('3 h ago')
+    expect(relativeTime('2026-01-01T15:20:00Z', now)).toBe('in 3 h 20 min')
+    expect(relativeTime('2026-01-03T12:00:00Z', now)).toBe('in 2 d')
+  })
+})
