@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{Container, DockerError, Engine, EngineInfo, Health};
+use super::{Container, ContainerEvent, DockerError, Engine, EngineInfo, Health};
 use crate::actions::Action;
 
 /// Seconds before an HTTP call to the engine gives up. Stopping a container
@@ -23,7 +23,7 @@ const CALL_TIMEOUT: u64 = 120;
 
 /// Event actions that can change what the API shows for a container.
 const RELEVANT_EVENTS: &[&str] =
-    &["create", "start", "restart", "stop", "die", "kill", "pause", "unpause", "destroy", "rename", "update", "oom"];
+    &["create", "start", "restart", "stop", "die", "pause", "unpause", "destroy", "rename", "update"];
 
 pub struct BollardEngine {
     host: String,
@@ -67,6 +67,34 @@ impl BollardEngine {
     }
 }
 
+impl BollardEngine {
+    /// All containers (`None`) or those with the given ids.
+    async fn list_filtered(&self, ids: Option<Vec<&str>>) -> Result<Vec<Container>, DockerError> {
+        let mut opts = ListContainersOptionsBuilder::new().all(true);
+        if let Some(ids) = ids {
+            opts = opts.filters(&HashMap::from([("id", ids)]));
+        }
+        let list = self.client()?.list_containers(Some(opts.build())).await.map_err(|e| self.map_err(e))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let name = c.names.as_ref()?.first()?.clone();
+                let labels: BTreeMap<_, _> = c.labels.unwrap_or_default().into_iter().collect();
+                let created = DateTime::<Utc>::from_timestamp(c.created.unwrap_or(0), 0).unwrap_or_default();
+                Some(Container::new(
+                    c.id?,
+                    &name,
+                    c.image.unwrap_or_default(),
+                    state_str(c.state),
+                    c.status.unwrap_or_default(),
+                    labels,
+                    created,
+                ))
+            })
+            .collect())
+    }
+}
+
 fn state_str(s: Option<ContainerSummaryStateEnum>) -> String {
     use ContainerSummaryStateEnum::*;
     match s {
@@ -91,28 +119,11 @@ impl Engine for BollardEngine {
     }
 
     async fn list(&self, id: Option<&str>) -> Result<Vec<Container>, DockerError> {
-        let mut opts = ListContainersOptionsBuilder::new().all(true);
-        if let Some(id) = id {
-            opts = opts.filters(&HashMap::from([("id", vec![id])]));
-        }
-        let list = self.client()?.list_containers(Some(opts.build())).await.map_err(|e| self.map_err(e))?;
-        Ok(list
-            .into_iter()
-            .filter_map(|c| {
-                let name = c.names.as_ref()?.first()?.clone();
-                let labels: BTreeMap<_, _> = c.labels.unwrap_or_default().into_iter().collect();
-                let created = DateTime::<Utc>::from_timestamp(c.created.unwrap_or(0), 0).unwrap_or_default();
-                Some(Container::new(
-                    c.id?,
-                    &name,
-                    c.image.unwrap_or_default(),
-                    state_str(c.state),
-                    c.status.unwrap_or_default(),
-                    labels,
-                    created,
-                ))
-            })
-            .collect())
+        self.list_filtered(id.map(|id| vec![id])).await
+    }
+
+    async fn list_ids(&self, ids: &[String]) -> Result<Vec<Container>, DockerError> {
+        self.list_filtered(Some(ids.iter().map(String::as_str).collect())).await
     }
 
     async fn health(&self, id: &str) -> Result<Health, DockerError> {
@@ -137,7 +148,7 @@ impl Engine for BollardEngine {
         r.map_err(|e| self.map_err(e))
     }
 
-    fn container_events(&self) -> BoxStream<'static, Result<String, DockerError>> {
+    fn container_events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>> {
         let client = match self.client() {
             Ok(c) => c,
             Err(e) => return futures_util::stream::once(async move { Err(e) }).boxed(),
@@ -146,7 +157,9 @@ impl Engine for BollardEngine {
         client
             .events(Some(EventsOptionsBuilder::new().filters(&filters).build()))
             .map_err(|e| DockerError::Unavailable(e.to_string()))
-            .try_filter_map(|ev| async move { Ok(ev.actor.and_then(|a| a.id)) })
+            .try_filter_map(|ev| async move {
+                Ok(ev.actor.and_then(|a| a.id).map(|id| ContainerEvent { id, action: ev.action.unwrap_or_default() }))
+            })
             .boxed()
     }
 }

@@ -2,16 +2,24 @@
 //! stream. When the stream breaks (engine restart, socket gone), reconnect
 //! with backoff, reload fully, and follow again.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
-use super::{Engine, View};
+use super::{Container, ContainerEvent, DockerError, Engine, View};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Most container ids refreshed by one engine call.
+const MAX_BATCH: usize = 256;
+/// The engine publishes some events (`die` among them) a moment before its
+/// container list shows the change; a refresh that disagrees with the event
+/// is retried this often, this far apart, before the list is taken as it is.
+const SETTLE_TRIES: u32 = 20;
+const SETTLE_PAUSE: Duration = Duration::from_millis(25);
 
 pub async fn run(engine: Arc<dyn Engine>, view: Arc<View>, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = MIN_BACKOFF;
@@ -39,7 +47,7 @@ async fn follow(engine: &dyn Engine, view: &View, backoff: &mut Duration) {
         }
     };
     // Subscribe before listing, so nothing that happens during the list is lost.
-    let mut events = engine.container_events();
+    let events = engine.container_events();
     let all = match engine.list(None).await {
         Ok(all) => all,
         Err(e) => {
@@ -52,21 +60,77 @@ async fn follow(engine: &dyn Engine, view: &View, backoff: &mut Duration) {
     view.set_docker_ok(true);
     *backoff = MIN_BACKOFF;
 
-    while let Some(ev) = events.next().await {
-        let id = match ev {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::warn!(error = %e, "Docker events stream broke");
-                return;
+    // Events come in bursts (a compose up, a stack stop): take what is queued
+    // at once and refresh those containers with one engine call, so the view
+    // never lags behind a busy engine one call per event.
+    let mut batches = events.ready_chunks(MAX_BATCH);
+    while let Some(batch) = batches.next().await {
+        // The latest action per container is what its state must show.
+        let mut latest: BTreeMap<String, String> = BTreeMap::new();
+        for ev in batch {
+            match ev {
+                Ok(ContainerEvent { id, action }) => {
+                    latest.insert(id, action);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Docker events stream broke");
+                    return;
+                }
             }
-        };
-        match engine.list(Some(&id)).await {
-            Ok(mut found) => view.update(&id, found.pop()),
+        }
+        let ids: Vec<String> = latest.keys().cloned().collect();
+        match refresh_settled(engine, &latest).await {
+            Ok(found) => view.update_many(&ids, found),
             Err(e) => {
-                tracing::warn!(error = %e, container = %id, "refreshing a container failed");
+                tracing::warn!(error = %e, containers = ids.len(), "refreshing containers failed");
                 return;
             }
         }
     }
     tracing::warn!("Docker events stream ended");
+}
+
+/// Lists the containers in `latest` until each shows what its latest event
+/// says (bounded: see [`SETTLE_TRIES`]).
+async fn refresh_settled(engine: &dyn Engine, latest: &BTreeMap<String, String>) -> Result<Vec<Container>, DockerError> {
+    let ids: Vec<String> = latest.keys().cloned().collect();
+    let mut found = engine.list_ids(&ids).await?;
+    for _ in 0..SETTLE_TRIES {
+        let settled = latest.iter().all(|(id, action)| shows_event(action, found.iter().find(|c| &c.id == id)));
+        if settled {
+            break;
+        }
+        tokio::time::sleep(SETTLE_PAUSE).await;
+        found = engine.list_ids(&ids).await?;
+    }
+    Ok(found)
+}
+
+/// Does the listed container (`None`: not listed) reflect an event's action?
+fn shows_event(action: &str, listed: Option<&Container>) -> bool {
+    let state = listed.map(|c| c.state.as_str());
+    match action {
+        "destroy" => state.is_none(),
+        "start" | "restart" | "unpause" => state == Some("running"),
+        "die" | "stop" => !matches!(state, Some("running" | "paused")),
+        "pause" => state == Some("paused"),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_checked_against_the_listed_state() {
+        let c = |state: &str| Container::new("i".into(), "n", "img".into(), state.into(), String::new(), Default::default(), Default::default());
+        assert!(!shows_event("die", Some(&c("running"))), "the engine's list lags behind `die`");
+        assert!(shows_event("die", Some(&c("exited"))));
+        assert!(shows_event("die", None), "died and already removed");
+        assert!(shows_event("start", Some(&c("running"))));
+        assert!(!shows_event("pause", Some(&c("running"))));
+        assert!(!shows_event("destroy", Some(&c("exited"))));
+        assert!(shows_event("rename", Some(&c("exited"))));
+    }
 }

@@ -92,6 +92,14 @@ pub enum DockerError {
     Api(u16, String),
 }
 
+/// A container event from the engine: which container, and Docker's action
+/// name (`start`, `die`, `pause`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerEvent {
+    pub id: String,
+    pub action: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct EngineInfo {
     pub version: String,
@@ -103,8 +111,10 @@ pub trait Engine: Send + Sync + 'static {
     async fn info(&self) -> Result<EngineInfo, DockerError>;
     /// All containers, or the one with this id.
     async fn list(&self, id: Option<&str>) -> Result<Vec<Container>, DockerError>;
+    /// The containers with these ids that still exist, in one engine call.
+    async fn list_ids(&self, ids: &[String]) -> Result<Vec<Container>, DockerError>;
     async fn health(&self, id: &str) -> Result<Health, DockerError>;
     async fn act(&self, id: &str, action: Action) -> Result<(), DockerError>;
-    /// Ids of containers that had a state-relevant event, until the stream breaks.
-    fn container_events(&self) -> BoxStream<'static, Result<String, DockerError>>;
+    /// State-relevant container events, until the stream breaks.
+    fn container_events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>>;
 }

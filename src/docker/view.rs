@@ -133,16 +133,29 @@ impl View {
 
     /// Sets one container's new state (`None`: it is gone).
     pub fn update(&self, id: &str, now: Option<Container>) {
-        let old = {
+        self.update_many(&[id.to_string()], now.into_iter().collect());
+    }
+
+    /// Sets the new state of the containers `ids`: those in `found` are
+    /// replaced, the others are gone.
+    pub fn update_many(&self, ids: &[String], found: Vec<Container>) {
+        let mut found: BTreeMap<String, Container> = found.into_iter().map(|c| (c.id.clone(), c)).collect();
+        let changes: Vec<(Option<Container>, Option<Container>)> = {
             let mut map = self.containers.write().unwrap_or_else(|e| e.into_inner());
-            match &now {
-                Some(c) => map.insert(id.to_string(), c.clone()),
-                None => map.remove(id),
-            }
+            ids.iter()
+                .filter_map(|id| {
+                    let now = found.remove(id);
+                    let old = match &now {
+                        Some(c) => map.insert(id.clone(), c.clone()),
+                        None => map.remove(id),
+                    };
+                    (old != now).then_some((old, now))
+                })
+                .collect()
         };
-        if old != now {
-            self.publish_changes(&[(old.as_ref(), now.as_ref())]);
-        }
+        let refs: Vec<(Option<&Container>, Option<&Container>)> =
+            changes.iter().map(|(a, b)| (a.as_ref(), b.as_ref())).collect();
+        self.publish_changes(&refs);
     }
 
     fn publish_changes(&self, changed: &[(Option<&Container>, Option<&Container>)]) {

