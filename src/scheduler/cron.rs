@@ -852,7 +852,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 160, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
 
         #[test]
         fn next_is_later_matches_and_skips_nothing(text in expression(), zone in 0..ZONES.len(), t in instant_strategy()) {
