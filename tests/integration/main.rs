@@ -1,0 +1,8 @@
+//! End-to-end tests: the built binary, over HTTP, against the real Docker
+//! Engine. One test binary (one link) for all of them.
+
+mod harness;
+
+mod foundation;
+mod security;
+mod lifecycle;
