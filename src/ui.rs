@@ -7,8 +7,11 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
+/// `make ui` builds web/dist before the binary; a plain `cargo build` without
+/// it still compiles and answers "UI not built" at `/`.
 #[derive(RustEmbed)]
 #[folder = "web/dist/"]
+#[allow_missing = true]
 struct Assets;
 
 pub async fn serve(uri: Uri) -> Response {
@@ -23,7 +26,7 @@ pub async fn serve(uri: Uri) -> Response {
         }
         None => match Assets::get("index.html") {
             Some(index) => respond("index.html", index, "no-cache"),
-            None => (StatusCode::NOT_FOUND, "UI not built").into_response(),
+            None => (StatusCode::NOT_FOUND, "UI not built: run `make ui`, then rebuild").into_response(),
         },
     }
 }

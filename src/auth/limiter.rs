@@ -76,12 +76,24 @@ impl Default for LoginLimiter {
     }
 }
 
+/// The key an address is limited under: one IPv6 host usually holds a whole
+/// /64, so counting its addresses one by one would let it try 2^64 times.
+fn address_key(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+        v4 => v4,
+    }
+}
+
 impl LoginLimiter {
     /// `Err(wait)` when either the username or the address is blocked.
     pub fn check(&self, username: &String, addr: IpAddr, now: Instant) -> Result<(), Duration> {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let by_name = g.0.check(username, now);
-        let by_addr = g.1.check(&addr, now);
+        let by_addr = g.1.check(&address_key(addr), now);
         match (by_name, by_addr) {
             (Ok(()), Ok(())) => Ok(()),
             (a, b) => Err(a.err().unwrap_or_default().max(b.err().unwrap_or_default())),
@@ -91,7 +103,7 @@ impl LoginLimiter {
     pub fn record_failure(&self, username: &String, addr: IpAddr, now: Instant) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         g.0.record(username, now);
-        g.1.record(&addr, now);
+        g.1.record(&address_key(addr), now);
     }
 
     pub fn prune(&self, now: Instant) {
@@ -142,11 +154,26 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_addresses_count_per_64_prefix() {
+        let l = LoginLimiter::default();
+        let t0 = Instant::now();
+        let base: u128 = 0x2001_0db8_0000_0001 << 64;
+        for i in 0..20u128 {
+            l.record_failure(&format!("user{i}"), IpAddr::V6((base + i).into()), t0);
+        }
+        assert!(l.check(&"fresh".to_string(), IpAddr::V6((base + 999).into()), t0).is_err(), "same /64");
+        let elsewhere = IpAddr::V6(((base + (1 << 64)) + 1).into());
+        assert!(l.check(&"fresh".to_string(), elsewhere, t0).is_ok(), "another /64");
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(address_key(mapped), A, "v4-mapped is the v4 address");
+    }
+
+    #[test]
     fn memory_is_bounded_under_spraying() {
         let l = LoginLimiter::default();
         let t0 = Instant::now();
         for i in 0..(MAX_KEYS + 500) {
-            let addr = IpAddr::V6(std::net::Ipv6Addr::from(i as u128));
+            let addr = IpAddr::V6(std::net::Ipv6Addr::from((i as u128) << 64));
             l.record_failure(&format!("u{i}"), addr, t0 + Duration::from_millis(i as u64));
         }
         let (names, addrs) = l.keys();
