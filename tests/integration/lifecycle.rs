@@ -17,7 +17,10 @@ use crate::harness::*;
 // ---- helpers ----
 
 async fn act(s: &Server, t: &str, kind: &str, name: &str, action: &str) -> (StatusCode, Value) {
-    s.call(Method::POST, &format!("/api/{kind}/{name}/{action}"), Some(t), None).await
+    let resp = s.http.post(s.url(&format!("/api/{kind}/{name}/{action}"))).bearer_auth(t).send().await;
+    let resp = resp.unwrap_or_else(|e| panic!("{action} {kind}/{name}: {e}; server log:\n{}", s.log_text()));
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 /// An action that must succeed for every container.
