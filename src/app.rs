@@ -26,8 +26,6 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("DOCKNAP_LISTEN: cannot listen on {addr}: {error}")]
     Listen { addr: std::net::SocketAddr, error: std::io::Error },
-    #[error("{0}")]
-    Auth(#[from] crate::auth::AuthError),
 }
 
 /// How long in-flight requests (e.g. a stack stop) get to finish at shutdown.
@@ -54,15 +52,20 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         Auth::new(store.clone(), audit.clone(), clock.clone(), &config.data_dir, config.token_ttl)
             .map_err(|e| StartError::DataDir(format!("cannot set up the token secret: {e}")))?,
     );
-    if let Some(generated) =
-        auth.bootstrap_admin(&config.admin_username, config.admin_password.as_deref())?
-    {
-        // Printed once, on purpose: there is no default password.
-        tracing::warn!(
-            username = %config.admin_username,
-            "created the first admin with a generated password: {generated} (shown only this once; change it after logging in)"
-        );
-    }
+    let bootstrap = auth.bootstrap_admin_in_background(config.admin_username.clone(), config.admin_password.clone()).await;
+    let admin_username = config.admin_username.clone();
+    tokio::spawn(async move {
+        match bootstrap.await {
+            // Printed once, on purpose: there is no default password.
+            Ok(Ok(Some(generated))) => tracing::warn!(
+                username = %admin_username,
+                "created the first admin with a generated password: {generated} (shown only this once; change it after logging in)"
+            ),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "could not create the first admin; restart to try again"),
+            Err(e) => tracing::error!(error = %e, "creating the first admin failed"),
+        }
+    });
 
     let events = Events::default();
     let view = Arc::new(View::new(events.clone()));

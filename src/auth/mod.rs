@@ -139,6 +139,9 @@ pub struct Auth {
     keys: TokenKeys,
     ttl: Duration,
     limiter: LoginLimiter,
+    /// Written while the first admin is created (a bcrypt round, kept off the
+    /// start-up path); logins read it, so they wait instead of failing.
+    bootstrap: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// Verified against when the user does not exist, so an unknown name costs
@@ -163,7 +166,7 @@ impl Auth {
         ttl: Duration,
     ) -> std::io::Result<Auth> {
         let keys = TokenKeys::load_or_create(&data_dir.join(SECRET_FILE))?;
-        Ok(Auth { store, audit, clock, keys, ttl, limiter: LoginLimiter::default() })
+        Ok(Auth { store, audit, clock, keys, ttl, limiter: LoginLimiter::default(), bootstrap: Arc::default() })
     }
 
     /// Creates the first admin when no user exists. Returns the generated
@@ -180,9 +183,24 @@ impl Auth {
         Ok(generated)
     }
 
+    /// [`Auth::bootstrap_admin`] on a blocking thread; logins wait for it.
+    pub async fn bootstrap_admin_in_background(
+        self: &Arc<Self>,
+        username: String,
+        password: Option<String>,
+    ) -> tokio::task::JoinHandle<Result<Option<String>, AuthError>> {
+        let guard = self.bootstrap.clone().write_owned().await;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _held = guard;
+            this.bootstrap_admin(&username, password.as_deref())
+        })
+    }
+
     /// Checks credentials, under the login limits. Blocking (bcrypt): call
     /// from a blocking thread.
     pub fn login(&self, username: &str, password: &str, client: IpAddr) -> Result<Session, AuthError> {
+        let _bootstrapped = self.bootstrap.blocking_read();
         let key = username.to_lowercase();
         let now = Instant::now();
         let audit_failure = |message: &str| {

@@ -2,6 +2,7 @@
 
 use std::process::{Command, Stdio};
 use std::io::Write;
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -317,13 +318,15 @@ async fn first_admin_generated_password_is_printed_once() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = Server::configure(tmp.path().join("data"), &[NO_ENGINE, ("DOCKNAP_ADMIN_USERNAME", "boss")]);
     s.spawn_without_password();
-    let log = s.log_text();
-    let pw = log
-        .lines()
-        .find_map(|l| l.split("generated password: ").nth(1))
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no generated password in log:\n{log}"))
-        .to_string();
+    // The first admin is created off the start-up path, so the line comes
+    // a moment after the port opens.
+    let pw = s
+        .wait_for("the generated password in the log", Duration::from_secs(10), || async {
+            let log = s.log_text();
+            let line = log.lines().find_map(|l| l.split("generated password: ").nth(1))?;
+            line.split_whitespace().next().map(str::to_string)
+        })
+        .await;
     assert!(pw.len() >= 20, "{pw}");
     s.login("boss", &pw).await;
     s.kill();
