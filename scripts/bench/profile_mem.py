@@ -6,7 +6,7 @@ retention. Not part of `make bench`; run by hand:
 
     python3 scripts/bench/profile_mem.py
 
-Uses the binary at DOCKNAP_BIN (default target/release/docknap), a fresh
+Uses the binary at DOCKNAP_BIN (default: the one inside DOCKNAP_IMAGE), a fresh
 data dir per configuration, and only 127.0.0.1.
 """
 
@@ -44,6 +44,7 @@ def main():
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    bench.resolve_bin()
     for label, env in CONFIGS:
         s = bench.Server()
         s.env.update(env)

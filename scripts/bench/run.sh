@@ -4,8 +4,8 @@
 # nothing is asserted. Takes about 8 minutes; BENCH_QUICK=1 runs a shortened
 # version (smaller counts, shorter waits) for trying it out.
 #
-# Needs: the static binary (DOCKNAP_BIN, default target/release/docknap), the
-# image (DOCKNAP_IMAGE, default docknap:latest), the Docker Engine, the test
+# Needs: the image (DOCKNAP_IMAGE, default docknap:latest; the bench runs the
+# binary copied out of it, or DOCKNAP_BIN when set), the Docker Engine, the test
 # image (DOCKNAP_TEST_IMAGE) and compose v2 (DOCKNAP_COMPOSE, default
 # .venv/bin/docker-compose): `bash scripts/test-env.sh` provides the last
 # three. Installs Debian's wrk when it is missing. Talks only to 127.0.0.1
