@@ -1,0 +1,527 @@
+// End-to-end tests: the real release binary, the real Docker Engine, Debian's
+// Chromium. Run from web/: DOCKNAP_BIN=... DOCKNAP_COMPOSE=... DOCKNAP_TEST_IMAGE=... node e2e/run.mjs
+// Prints "N passed, M failed" last; exits non-zero on any failure.
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
+import {
+  ARTIFACTS, CHROMIUM_ARGS, ComposeProject, Server, createBenchStacks, freePort, makeTempDirs, removeLabelled, run,
+  sleep, waitFor,
+} from './harness.mjs'
+
+const BIN = process.env.DOCKNAP_BIN
+const COMPOSE = process.env.DOCKNAP_COMPOSE
+const IMAGE = process.env.DOCKNAP_TEST_IMAGE
+const PASSWORD = 'e2e-admin-password-long'
+const XSS = '<img src=x onerror=alert(1)>'
+const RUN_ID = `e2e-${process.pid}`
+const BENCH_LABEL = `docknap.e2e.run=${RUN_ID}`
+const TEST_TIMEOUT = 90_000
+
+if (!BIN || !COMPOSE || !IMAGE) {
+  console.error('e2e: set DOCKNAP_BIN (release binary), DOCKNAP_COMPOSE (compose v2 binary) and DOCKNAP_TEST_IMAGE (local busybox image)')
+  console.log('0 passed, 1 failed')
+  process.exit(2)
+}
+mkdirSync(ARTIFACTS, { recursive: true })
+
+const tmp = makeTempDirs(RUN_ID)
+const project = new ComposeProject({ compose: COMPOSE, image: IMAGE, name: RUN_ID, dir: tmp.compose })
+let server
+let browser
+let cleaning = null
+
+async function cleanup() {
+  cleaning ??= (async () => {
+    const step = async (what, fn) => {
+      try { await fn() } catch (e) { console.error(`cleanup: ${what}: ${e.message}`) }
+    }
+    await step('browser', async () => browser?.close())
+    await step('compose project', () => project.down())
+    await step('bench containers', () => removeLabelled(BENCH_LABEL))
+    await step('server', async () => server?.stop())
+    await step('temp dir', async () => tmp.remove())
+  })()
+  return cleaning
+}
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    console.error(`e2e: ${sig}, cleaning up`)
+    server?.killNow()
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+
+// ---- tiny runner -------------------------------------------------------------
+const tests = []
+const test = (name, fn) => tests.push({ name, fn })
+const notes = []
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(`assertion failed: ${msg}`)
+}
+
+const base = () => server.base
+async function newContext(opts = {}) {
+  return browser.newContext({
+    baseURL: base(), viewport: { width: 1280, height: 860 }, locale: 'en-GB', timezoneId: 'America/New_York',
+    colorScheme: 'light', ...opts,
+  })
+}
+async function login(page, username, password) {
+  await page.goto('/login')
+  await page.fill('#login-user', username)
+  await page.fill('#login-pass', password)
+  await page.click('[data-testid=login-submit]')
+  await page.waitForURL((u) => !u.pathname.startsWith('/login'), { timeout: 10_000 })
+}
+async function visibleText(page, selector, text, timeout = 15_000) {
+  await page.locator(selector).filter({ hasText: text }).first().waitFor({ state: 'visible', timeout })
+}
+async function noHorizontalScroll(page) {
+  return page.evaluate(() => {
+    const d = document.documentElement
+    return { scroll: d.scrollWidth, client: d.clientWidth, ok: d.scrollWidth <= d.clientWidth }
+  })
+}
+async function navigate(page, linkText) {
+  // client-side navigation through the main nav (opens the phone menu if needed)
+  const menu = page.locator('.menu-btn')
+  if (await menu.isVisible()) await menu.click()
+  await page.locator('#main-nav a', { hasText: linkText }).first().click()
+}
+const actionLabels = /^(Start|Stop|Restart|Pause|Unpause|Delete|Run now|Edit|New schedule|Add schedule|Reset password|Create user|Create schedule)$/
+
+// shared state between tests
+const S = { admin: null, adminPage: null, adminToken: null, viewer: null, scheduleId: null }
+
+// ---- tests -------------------------------------------------------------------
+
+test('login: wrong password gives a clear error', async () => {
+  const ctx = await newContext()
+  const page = await ctx.newPage()
+  await page.goto('/')
+  await page.waitForURL(/\/login/)
+  await page.fill('#login-user', 'admin')
+  await page.fill('#login-pass', 'not-the-password')
+  await page.click('[data-testid=login-submit]')
+  await visibleText(page, '[data-testid=login-error]', 'Wrong username or password')
+  await page.screenshot({ path: join(ARTIFACTS, 'login-light.png') })
+  await ctx.close()
+})
+
+test('log in as admin and see the compose stack made by the test', async () => {
+  S.admin = await newContext()
+  const page = (S.adminPage = await S.admin.newPage())
+  page.on('pageerror', (e) => console.error(`  page error: ${e.message}`))
+  await login(page, 'admin', PASSWORD)
+  const card = page.locator(`[data-testid=stack-card][data-stack="${project.name}"]`)
+  await card.waitFor({ timeout: 15_000 })
+  await visibleText(page, `[data-testid=stack-card][data-stack="${project.name}"] [data-testid=status]`, 'running')
+  await visibleText(page, `[data-testid=stack-card][data-stack="${project.name}"] [data-testid=stack-count]`, '2/2 running')
+  // the session is the HttpOnly cookie only: nothing in web storage, nothing readable by script
+  const store = await page.evaluate(() => ({
+    local: Object.keys(localStorage), session: Object.keys(sessionStorage), cookie: document.cookie,
+  }))
+  assert(store.local.every((k) => k === 'docknap-theme') && store.session.length === 0, `web storage holds ${JSON.stringify(store)}`)
+  assert(!store.cookie.includes('docknap_session'), 'session cookie readable by script')
+  const cookies = await S.admin.cookies()
+  const c = cookies.find((x) => x.name === 'docknap_session')
+  assert(c && c.httpOnly && c.sameSite === 'Strict', `session cookie flags: ${JSON.stringify(c)}`)
+  S.adminToken = await server.token('admin', PASSWORD)
+})
+
+test('stop the stack from the UI with confirmation; status changes live, no reload', async () => {
+  const page = S.adminPage
+  await page.evaluate(() => { window.__e2eSamePage = true })
+  await page.locator(`[data-testid=stack-card][data-stack="${project.name}"] a.name`).click()
+  await page.waitForURL(new RegExp(`/stacks/${project.name}$`))
+  await visibleText(page, '[data-testid=stack-status]', 'running')
+  await page.locator('.page-head').getByRole('button', { name: `Stop stack ${project.name}`, exact: true }).click()
+  const dlg = page.locator('[data-testid=confirm-dialog]')
+  await dlg.waitFor({ state: 'visible' })
+  assert((await dlg.textContent()).includes(`Stop stack ${project.name}?`), 'confirm dialog names the stack')
+  await page.screenshot({ path: join(ARTIFACTS, 'confirm-stop-light.png') })
+  await page.click('[data-testid=confirm-ok]')
+  await visibleText(page, '[data-testid=stack-status]', 'stopped', 30_000)
+  await visibleText(page, '[data-testid=toast]', `Stopped stack ${project.name}`)
+  const states = await page.locator('[data-testid=container-row] [data-testid=status]').allTextContents()
+  assert(states.length === 2 && states.every((s) => s === 'exited'), `container states ${states}`)
+  // a change made outside DockNap arrives by the event stream
+  await run('docker', ['start', project.container('web')])
+  await visibleText(page, '[data-testid=stack-status]', 'partial', 20_000)
+  await visibleText(page, `[data-container="${project.container('web')}"] [data-testid=status]`, 'running')
+  // start it again from the UI (no confirmation for a start)
+  await page.locator('.page-head').getByRole('button', { name: `Start stack ${project.name}`, exact: true }).click()
+  await visibleText(page, '[data-testid=stack-status]', 'running', 30_000)
+  assert(await page.evaluate(() => window.__e2eSamePage === true), 'the page was reloaded')
+})
+
+test('schedule editor: presets, live cron errors, preview in both zones, then list and timeline', async () => {
+  const page = S.adminPage
+  await navigate(page, 'Schedules')
+  await page.click('[data-testid=new-schedule]')
+  await page.waitForURL(/\/schedules\/new/)
+  await page.fill('[data-testid=sched-target]', project.name)
+  await page.check('[data-testid=sched-action-stop]')
+  await page.getByRole('button', { name: 'Weekdays at 07:00' }).click()
+  assert((await page.inputValue('[data-testid=sched-cron]')) === '0 7 * * 1-5', 'preset fills the cron field')
+  await visibleText(page, '[data-testid=cron-human]', 'At 07:00, Monday through Friday')
+  // an invalid expression shows the server's message next to the field, before saving
+  await page.fill('[data-testid=sched-cron]', '61 23 * * *')
+  await page.locator('[data-testid=cron-error]').waitFor({ timeout: 5000 })
+  const msg = await page.locator('[data-testid=cron-error]').textContent()
+  assert(/61|minute/i.test(msg), `cron error says what is wrong: ${msg}`)
+  assert(await page.locator('[data-testid=sched-cron][aria-invalid=true]').count() === 1, 'field marked invalid')
+  await page.getByRole('button', { name: 'Every night at 23:00' }).click()
+  await page.locator('[data-testid=cron-error]').waitFor({ state: 'detached', timeout: 5000 })
+  await visibleText(page, '[data-testid=cron-human]', 'At 23:00')
+  await page.selectOption('[data-testid=sched-tz]', 'Europe/Berlin')
+  await visibleText(page, '[data-testid=cron-preview] th', 'In Europe/Berlin')
+  await visibleText(page, '[data-testid=cron-preview] th', 'Your time (America/New_York)')
+  await waitFor(async () => (await page.locator('[data-testid=cron-preview] tbody tr').count()) === 5, { what: '5 preview rows' })
+  // 23:00 in Berlin is 17:00 in New York (the browser's zone here)
+  await waitFor(async () => {
+    const first = await page.locator('[data-testid=cron-preview] tbody tr').first().locator('td').allTextContents()
+    return first[0].includes('23:00') && first[1].includes('17:00')
+  }, { what: 'the preview in both zones' })
+  await page.screenshot({ path: join(ARTIFACTS, 'schedule-editor-light.png'), fullPage: true })
+  await page.click('[data-testid=sched-save]')
+  await page.waitForURL(/\/schedules$/)
+  const row = page.locator('[data-testid=schedule-row]').filter({ hasText: project.name }).filter({ hasText: '0 23 * * *' })
+  await row.first().waitFor()
+  assert((await row.first().textContent()).includes('Europe/Berlin'), 'row shows the zone')
+  S.scheduleId = Number(await row.first().getAttribute('data-schedule-id'))
+  // the timeline: one stop in the next 24 h, seven in the 7-day view
+  await navigate(page, 'Dashboard')
+  const lane = page.locator(`[data-testid=timeline-lane][data-lane="stack:${project.name}"]`)
+  await lane.waitFor({ timeout: 10_000 })
+  const marks = lane.locator('[data-testid=timeline-mark]')
+  assert((await marks.count()) === 1, `24 h lane has ${await marks.count()} marks`)
+  assert((await marks.first().getAttribute('data-action')) === 'stop', 'the mark is a stop')
+  await page.click('[data-testid=range-7d]')
+  await waitFor(async () => {
+    const counts = await marks.allTextContents()
+    const total = counts.reduce((n, t) => n + (/^\d+$/.test(t) ? Number(t) : 1), 0)
+    return total === 7
+  }, { what: '7 stops in the 7-day view' })
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-7d-light.png') })
+  await page.click('[data-testid=range-24h]')
+  // the stack page lists it too, with enable / disable
+  await page.goto(`/stacks/${project.name}`)
+  const srow = page.locator(`[data-schedule-id="${S.scheduleId}"]`)
+  await srow.waitFor()
+  await srow.locator('[data-testid=schedule-enabled]').uncheck()
+  await visibleText(page, '[data-testid=toast]', 'Disabled schedule')
+  await waitFor(async () => !(await server.api('GET', `/api/schedules/${S.scheduleId}`, undefined, S.adminToken)).enabled, { what: 'schedule disabled' })
+  await srow.locator('[data-testid=schedule-enabled]').check()
+  await waitFor(async () => (await server.api('GET', `/api/schedules/${S.scheduleId}`, undefined, S.adminToken)).enabled, { what: 'schedule enabled' })
+})
+
+test('a hostile target name renders as text and runs no script', async () => {
+  const page = S.adminPage
+  let dialogs = 0
+  const onDialog = (d) => { dialogs++; void d.dismiss() }
+  page.on('dialog', onDialog)
+  await server.api('POST', '/api/schedules', { target_type: 'container', target_id: XSS, action: 'restart', cron: '*/30 * * * *' }, S.adminToken)
+  await page.goto('/schedules')
+  const cell = page.locator('[data-testid=schedule-target]').filter({ hasText: XSS })
+  await cell.first().waitFor()
+  assert((await cell.first().textContent()).trim() === XSS, 'target shown verbatim')
+  // run it now: the failure (no such container) names the target in the toast and the audit log
+  await page.locator('[data-testid=schedule-row]').filter({ hasText: XSS }).getByRole('button', { name: /Run now/ }).click()
+  await visibleText(page, '[data-testid=toast]', XSS)
+  await page.goto('/')
+  await visibleText(page, '[data-testid=timeline-lane]', XSS)
+  await visibleText(page, '[data-testid=failures]', XSS)
+  await page.goto('/audit')
+  await visibleText(page, '[data-testid=audit-target-cell]', XSS)
+  await sleep(300)
+  const imgs = await page.evaluate(() => document.querySelectorAll('img[src="x"], [onerror]').length)
+  assert(imgs === 0, `found ${imgs} injected elements`)
+  assert(dialogs === 0, `${dialogs} dialogs fired`)
+  page.off('dialog', onDialog)
+})
+
+test('audit log: newest first, filters, per-container results', async () => {
+  const page = S.adminPage
+  await page.goto('/audit')
+  await page.locator('[data-testid=audit-row]').first().waitFor()
+  await page.fill('[data-testid=audit-target]', project.name)
+  await page.fill('[data-testid=audit-actor]', 'admin')
+  await page.keyboard.press('Enter')
+  await waitFor(async () => {
+    const t = await page.locator('[data-testid=audit-row] [data-testid=audit-target-cell]').allTextContents()
+    return t.length > 0 && t.every((x) => x === project.name)
+  }, { what: 'rows filtered to the stack' })
+  const stopRow = page.locator('[data-testid=audit-row]').filter({ hasText: 'stop' }).filter({ hasText: `${project.container('web')}: ok` })
+  await stopRow.first().waitFor()
+  const times = await page.locator('[data-testid=audit-row] td:first-child span[title]').evaluateAll((els) => els.map((e) => Date.parse(e.getAttribute('title'))))
+  assert(times.every((t, i) => i === 0 || times[i - 1] >= t), 'newest first')
+  await page.fill('[data-testid=audit-target]', '')
+  await page.fill('[data-testid=audit-actor]', '')
+  await page.check('[data-testid=audit-failures]')
+  await waitFor(async () => {
+    const rows = await page.locator('[data-testid=audit-row]').evaluateAll((els) => els.map((e) => e.classList.contains('failed')))
+    return rows.length > 0 && rows.every(Boolean)
+  }, { what: 'only failures' })
+  await page.screenshot({ path: join(ARTIFACTS, 'audit-failures-light.png') })
+})
+
+test('a viewer sees no action buttons', async () => {
+  await server.api('POST', '/api/users', { username: 'e2e-viewer', password: 'viewer-password-1', role: 'viewer' }, S.adminToken)
+  S.viewer = await newContext()
+  const page = await S.viewer.newPage()
+  await login(page, 'e2e-viewer', 'viewer-password-1')
+  for (const path of ['/', '/stacks', `/stacks/${project.name}`, '/schedules', '/audit', '/account']) {
+    await page.goto(path)
+    await page.locator('main h1').first().waitFor()
+    await sleep(400)
+    const labels = (await page.locator('button, a.btn').allTextContents()).map((s) => s.trim()).filter((s) => actionLabels.test(s))
+    assert(labels.length === 0, `${path} shows ${labels}`)
+    assert(await page.locator('button[data-action], [data-testid=schedule-enabled], [data-testid=new-schedule], [data-testid=add-schedule]').count() === 0, `${path} has action controls`)
+  }
+  await page.goto('/schedules')
+  await visibleText(page, '[data-testid=schedule-row]', project.name)
+  assert(await page.locator('#main-nav a', { hasText: 'Users' }).count() === 0, 'viewer sees Users')
+  await page.goto('/users')
+  await page.waitForURL((u) => u.pathname === '/')
+  await page.goto('/schedules/new')
+  await page.waitForURL((u) => u.pathname === '/')
+})
+
+test('an operator can act but sees no user admin', async () => {
+  await server.api('POST', '/api/users', { username: 'e2e-operator', password: 'operator-password-1', role: 'operator' }, S.adminToken)
+  const ctx = await newContext()
+  const page = await ctx.newPage()
+  await login(page, 'e2e-operator', 'operator-password-1')
+  await page.goto(`/stacks/${project.name}`)
+  await page.locator('.page-head').getByRole('button', { name: `Stop stack ${project.name}`, exact: true }).waitFor()
+  await page.locator('[data-testid=add-schedule]').waitFor()
+  assert(await page.locator('#main-nav a', { hasText: 'Users' }).count() === 0, 'operator sees Users')
+  await page.goto('/users')
+  await page.waitForURL((u) => u.pathname === '/')
+  await ctx.close()
+})
+
+test('users: create, change role, reset password, delete', async () => {
+  const page = S.adminPage
+  await navigate(page, 'Users')
+  await page.fill('#nu-name', 'e2e-temp')
+  await page.selectOption('#nu-role', 'viewer')
+  await page.fill('#nu-pass', 'temp-password-1')
+  await page.getByRole('button', { name: 'Create user' }).click()
+  const row = page.locator('[data-testid=user-row][data-user="e2e-temp"]')
+  await row.waitFor()
+  await row.locator('[data-testid=user-role]').selectOption('operator')
+  await visibleText(page, '[data-testid=toast]', 'e2e-temp is now operator')
+  await row.getByRole('button', { name: 'Reset password of e2e-temp' }).click()
+  await page.fill('#confirm-input', 'another-password-2')
+  await page.click('[data-testid=confirm-ok]')
+  await visibleText(page, '[data-testid=toast]', 'Password of e2e-temp changed')
+  await server.token('e2e-temp', 'another-password-2')
+  await page.screenshot({ path: join(ARTIFACTS, 'users-light.png'), fullPage: true })
+  await row.getByRole('button', { name: 'Delete user e2e-temp' }).click()
+  await page.click('[data-testid=confirm-ok]')
+  await row.waitFor({ state: 'detached' })
+  const last = await server.api('GET', '/api/users', undefined, S.adminToken)
+  assert(!last.some((u) => u.username === 'e2e-temp'), 'user deleted')
+})
+
+test('account: change own password', async () => {
+  const page = await S.viewer.newPage()
+  await page.goto('/account')
+  await page.fill('#pw-cur', 'viewer-password-1')
+  await page.fill('#pw-new', 'viewer-password-2')
+  await page.fill('#pw-rep', 'viewer-password-2')
+  await page.getByRole('button', { name: 'Change password' }).click()
+  await visibleText(page, '[data-testid=toast]', 'Password changed')
+  await server.token('e2e-viewer', 'viewer-password-2')
+  await page.close()
+})
+
+test('theme toggle follows the system, then is remembered', async () => {
+  const ctx = await newContext({ colorScheme: 'dark' })
+  const page = await ctx.newPage()
+  await login(page, 'admin', PASSWORD)
+  const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor)
+  const dark = await bg()
+  await page.click('[data-testid=theme-toggle]') // system -> light
+  const light = await bg()
+  assert(dark !== light, `background did not change (${dark})`)
+  assert(await page.evaluate(() => document.documentElement.dataset.theme === 'light' && localStorage.getItem('docknap-theme') === 'light'), 'light stored')
+  await page.reload()
+  await page.locator('main h1').first().waitFor()
+  assert((await bg()) === light, 'light kept after reload')
+  await ctx.close()
+})
+
+const PAGES = () => [
+  ['dashboard', '/'],
+  ['stacks', '/stacks'],
+  ['stack', `/stacks/${project.name}`],
+  ['schedules', '/schedules'],
+  ['schedule-new', `/schedules/new?target_type=stack&target_id=${project.name}`],
+  ['schedule-edit', `/schedules/${S.scheduleId}/edit`],
+  ['audit', '/audit'],
+  ['users', '/users'],
+  ['account', '/account'],
+]
+
+test('phone width (375 px): no horizontal scroll on any page', async () => {
+  const ctx = await newContext({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 })
+  const page = await ctx.newPage()
+  await page.goto('/login')
+  await page.screenshot({ path: join(ARTIFACTS, 'login-phone.png') })
+  let r = await noHorizontalScroll(page)
+  assert(r.ok, `login scrolls sideways: ${r.scroll} > ${r.client}`)
+  await login(page, 'admin', PASSWORD)
+  const bad = []
+  for (const [name, path] of PAGES()) {
+    await page.goto(path)
+    await page.locator('main h1').first().waitFor()
+    await sleep(500)
+    r = await noHorizontalScroll(page)
+    if (!r.ok) bad.push(`${name} ${r.scroll}>${r.client}`)
+    await page.screenshot({ path: join(ARTIFACTS, `${name}-phone.png`), fullPage: true })
+  }
+  await page.goto('/')
+  await page.click('.menu-btn')
+  await page.locator('#main-nav a', { hasText: 'Schedules' }).waitFor({ state: 'visible' })
+  await page.screenshot({ path: join(ARTIFACTS, 'menu-phone.png') })
+  await ctx.close()
+  assert(bad.length === 0, `horizontal scroll on: ${bad.join(', ')}`)
+})
+
+test('screenshots of every page, light and dark', async () => {
+  for (const scheme of ['light', 'dark']) {
+    const ctx = await newContext({ colorScheme: scheme })
+    const page = await ctx.newPage()
+    await page.goto('/login')
+    await page.screenshot({ path: join(ARTIFACTS, `login-${scheme}.png`) })
+    await login(page, 'admin', PASSWORD)
+    for (const [name, path] of PAGES()) {
+      await page.goto(path)
+      await page.locator('main h1').first().waitFor()
+      await sleep(500)
+      await page.screenshot({ path: join(ARTIFACTS, `${name}-${scheme}.png`), fullPage: true })
+    }
+    await ctx.close()
+  }
+})
+
+test('live updates recover after a server restart and refresh the state', async () => {
+  const page = S.adminPage
+  await page.goto(`/stacks/${project.name}`)
+  await visibleText(page, '[data-testid=stack-status]', 'running')
+  await page.locator('[data-testid=live].open').waitFor({ timeout: 10_000 })
+  await page.evaluate(() => { window.__e2eSamePage = true })
+  await server.stop()
+  await page.locator('[data-testid=live].open').waitFor({ state: 'detached', timeout: 10_000 })
+  // changed while DockNap was down: only a re-fetch on reconnect can show it
+  await run('docker', ['stop', '-t', '2', project.container('worker')])
+  await server.start()
+  await visibleText(page, `[data-container="${project.container('worker')}"] [data-testid=status]`, 'exited', 30_000)
+  await visibleText(page, '[data-testid=stack-status]', 'partial')
+  await page.locator('[data-testid=live].open').waitFor({ timeout: 10_000 })
+  // and events flow again
+  await run('docker', ['start', project.container('worker')])
+  await visibleText(page, '[data-testid=stack-status]', 'running', 20_000)
+  assert(await page.evaluate(() => window.__e2eSamePage === true), 'the page was reloaded')
+})
+
+test('login rate limit shows the wait time', async () => {
+  const ctx = await newContext()
+  const page = await ctx.newPage()
+  await page.goto('/login')
+  for (let i = 0; i < 7; i++) {
+    await page.fill('#login-user', 'e2e-nobody')
+    await page.fill('#login-pass', `wrong-password-${i}`)
+    if (await page.locator('[data-testid=login-submit]').isDisabled()) break
+    await page.click('[data-testid=login-submit]')
+    await page.locator('[data-testid=login-error]').waitFor()
+    await sleep(100)
+  }
+  await visibleText(page, '[data-testid=login-error]', /Too many failed sign-in attempts\. Try again in \d+/)
+  assert(await page.locator('[data-testid=login-submit]').isDisabled(), 'submit disabled while locked out')
+  await page.screenshot({ path: join(ARTIFACTS, 'login-rate-limited-light.png') })
+  await ctx.close()
+})
+
+test('dashboard time to interactive with 50 stacks', async () => {
+  const t0 = Date.now()
+  const names = await createBenchStacks({ image: IMAGE, prefix: `${RUN_ID}-b`, count: 50, label: BENCH_LABEL })
+  const made = Date.now() - t0
+  try {
+    const ctx = await newContext()
+    const page = await ctx.newPage()
+    await login(page, 'admin', PASSWORD)
+    await waitFor(async () => (await page.locator('[data-testid=stack-card][data-stack^="' + RUN_ID + '-b-"]').count()) === 50, { timeout: 30_000, what: '50 bench stacks on the dashboard' })
+    const samples = []
+    for (let i = 0; i < 3; i++) {
+      const start = Date.now()
+      await page.goto('/')
+      await page.locator('[data-testid=dashboard][data-ready="1"]').waitFor({ timeout: 15_000 })
+      await page.locator(`[data-stack="${names[49]}"]`).waitFor()
+      const wall = Date.now() - start
+      const mark = await page.evaluate(() => performance.getEntriesByName('docknap:dashboard-ready')[0]?.startTime ?? -1)
+      const cards = await page.locator('[data-testid=stack-card]').count()
+      samples.push({ mark: Math.round(mark), wall, cards })
+    }
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-50-stacks-light.png') })
+    await ctx.close()
+    const best = samples.map((s) => s.mark).sort((a, b) => a - b)
+    const median = best[1]
+    const line = `dashboard time-to-interactive with 50 stacks (${samples[0].cards} stack cards): median ${median} ms from navigation start (samples ${samples.map((s) => `${s.mark} ms`).join(', ')}; wall clock incl. navigation ${samples.map((s) => `${s.wall} ms`).join(', ')}); 50 containers created in ${made} ms`
+    notes.push(line)
+    assert(median > 0 && median < 5000, line)
+  } finally {
+    await removeLabelled(BENCH_LABEL)
+  }
+})
+
+// ---- main --------------------------------------------------------------------
+let passed = 0
+let failed = 0
+const started = Date.now()
+try {
+  const log = join(ARTIFACTS, 'server.log')
+  const port = await freePort()
+  server = new Server({ bin: BIN, port, dataDir: tmp.data, password: PASSWORD, logPath: log })
+  console.log(`e2e: server ${BIN} on ${server.base}, compose project ${project.name}, image ${IMAGE}`)
+  await Promise.all([server.start(), project.up()])
+  browser = await chromium.launch({ executablePath: process.env.DOCKNAP_CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS })
+  for (const t of tests) {
+    const t1 = Date.now()
+    let timer
+    try {
+      await Promise.race([
+        t.fn(),
+        new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`timed out after ${TEST_TIMEOUT} ms`)), TEST_TIMEOUT) }),
+      ])
+      passed++
+      console.log(`✔ ${t.name} (${Date.now() - t1} ms)`)
+    } catch (e) {
+      failed++
+      console.log(`✘ ${t.name} (${Date.now() - t1} ms)\n    ${String(e?.stack ?? e).split('\n').slice(0, 6).join('\n    ')}`)
+      try {
+        for (const ctx of browser.contexts()) {
+          for (const [i, p] of ctx.pages().entries()) {
+            await p.screenshot({ path: join(ARTIFACTS, `FAILED-${tests.indexOf(t)}-${i}.png`) }).catch(() => {})
+          }
+        }
+      } catch { /* best effort */ }
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+} catch (e) {
+  failed++
+  console.log(`✘ set-up failed: ${e?.stack ?? e}`)
+} finally {
+  await cleanup()
+}
+for (const n of notes) console.log(n)
+console.log(`e2e: screenshots in ${ARTIFACTS} · ${((Date.now() - started) / 1000).toFixed(1)} s`)
+console.log(`${passed} passed, ${failed} failed`)
+process.exit(failed ? 1 : 0)
