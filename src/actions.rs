@@ -360,7 +360,7 @@ impl Actions {
                 Err(e) => return Err(format!("health check failed: {e}")),
             }
             if Instant::now() >= deadline {
-                return Err(format!("did not become healthy within {} s", self.health_timeout.as_secs()));
+                return Err(format!("did not become healthy within {}", humantime::format_duration(self.health_timeout)));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -505,9 +505,90 @@ fn find_container_id(mountinfo: &str) -> Option<String> {
     })
 }
 
+/// An in-memory [`Engine`] for unit tests of actions and the scheduler.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+    use futures_util::stream::BoxStream;
+
+    use super::{Action, Actions};
+    use crate::audit::Audit;
+    use crate::clock::Clock;
+    use crate::docker::{Container, ContainerEvent, DockerError, Engine, EngineInfo, Health, View};
+    use crate::events::Events;
+    use crate::store::Store;
+
+    /// Containers by id; every `act` is recorded and changes the state.
+    #[derive(Default)]
+    pub struct FakeEngine {
+        pub containers: Mutex<BTreeMap<String, Container>>,
+        /// Health per container id; absent means no health check.
+        pub health: Mutex<HashMap<String, Health>>,
+        pub acts: Mutex<Vec<(String, Action)>>,
+    }
+
+    #[async_trait]
+    impl Engine for FakeEngine {
+        async fn info(&self) -> Result<EngineInfo, DockerError> {
+            Ok(EngineInfo { version: "fake".into(), api_version: "1.41".into() })
+        }
+
+        async fn list(&self, id: Option<&str>) -> Result<Vec<Container>, DockerError> {
+            let all = self.containers.lock().unwrap();
+            Ok(all.values().filter(|c| id.is_none_or(|id| c.id == id)).cloned().collect())
+        }
+
+        async fn list_ids(&self, ids: &[String]) -> Result<Vec<Container>, DockerError> {
+            let all = self.containers.lock().unwrap();
+            Ok(ids.iter().filter_map(|id| all.get(id).cloned()).collect())
+        }
+
+        async fn health(&self, id: &str) -> Result<Health, DockerError> {
+            Ok(self.health.lock().unwrap().get(id).cloned().unwrap_or(Health::None))
+        }
+
+        async fn act(&self, id: &str, action: Action) -> Result<(), DockerError> {
+            self.acts.lock().unwrap().push((id.to_string(), action));
+            let mut all = self.containers.lock().unwrap();
+            let c = all.get_mut(id).ok_or(DockerError::NotFound)?;
+            c.state = match action {
+                Action::Start | Action::Restart | Action::Unpause => "running",
+                Action::Stop => "exited",
+                Action::Pause => "paused",
+            }
+            .into();
+            Ok(())
+        }
+
+        fn container_events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>> {
+            Box::pin(futures_util::stream::pending())
+        }
+    }
+
+    /// Actions over `containers`, with the view loaded and the engine "up".
+    pub fn actions(
+        containers: Vec<Container>,
+        store: Arc<Store>,
+        clock: Arc<dyn Clock>,
+    ) -> (Arc<FakeEngine>, Arc<View>, Actions) {
+        let engine = Arc::new(FakeEngine::default());
+        engine.containers.lock().unwrap().extend(containers.iter().map(|c| (c.id.clone(), c.clone())));
+        let view = Arc::new(View::new(Events::default()));
+        view.replace_all(containers);
+        view.set_docker_ok(true);
+        let audit = Arc::new(Audit::new(store, clock));
+        let actions = Actions::new(engine.clone(), view.clone(), audit, None);
+        (engine, view, actions)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::SystemClock;
     use crate::docker::{LABEL_PROJECT, LABEL_SERVICE};
 
     fn c(service: &str, depends_on: Option<&str>) -> Container {
@@ -569,6 +650,32 @@ mod tests {
         );
         assert_eq!(find_container_id(&format!("1 2 3 / / rw\n{line}\n")), Some(id));
         assert_eq!(find_container_id("1 2 3 / / rw - overlay overlay rw\n"), None);
+    }
+
+    #[tokio::test]
+    async fn dependencies_stuck_starting_fail_after_one_bounded_wait_per_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::Store::open(dir.path()).unwrap());
+        let containers = vec![
+            c("db", None),
+            c("cache", None),
+            c("app", Some("db:service_healthy:false,cache:service_healthy:false")),
+        ];
+        let (engine, _, actions) = fake::actions(containers, store, Arc::new(SystemClock));
+        engine.health.lock().unwrap().extend([("id-db".to_string(), Health::Starting), ("id-cache".to_string(), Health::Starting)]);
+        let actions = Arc::new(actions.with_health_timeout(Duration::from_millis(400)));
+
+        let begun = Instant::now();
+        let trigger = Trigger::Manual { actor: "t".into(), client: None };
+        let r = actions.run(TargetType::Stack, "p", Action::Start, &trigger).await.unwrap();
+        assert!(begun.elapsed() < Duration::from_millis(750), "the two waits overlap: {:?}", begun.elapsed());
+        assert!(!r.ok);
+        let error = |name: &str| r.results.iter().find(|x| x.container == name).and_then(|x| x.error.clone()).unwrap();
+        assert_eq!(error("p-db-1"), "did not become healthy within 400ms");
+        assert_eq!(error("p-app-1"), "not started: dependency 'db' is not healthy");
+        let started: Vec<String> = engine.acts.lock().unwrap().iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(started.len(), 2, "app was never started: {started:?}");
+        assert!(actions.locks.lock().unwrap().is_empty(), "the target lock is forgotten");
     }
 
     #[test]

@@ -452,3 +452,147 @@ fn describe(f: &ScheduleFields) -> String {
         if f.enabled { "" } else { ", disabled" }
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex as StdMutex;
+
+    use chrono::Timelike;
+
+    use super::*;
+    use crate::actions::fake::{self, FakeEngine};
+    use crate::audit::AuditFilter;
+    use crate::docker::{Container, LABEL_PROJECT, LABEL_SERVICE};
+
+    struct FakeClock(StdMutex<DateTime<Utc>>);
+
+    impl Clock for FakeClock {
+        fn now(&self) -> DateTime<Utc> {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    impl FakeClock {
+        fn set(&self, t: &str) {
+            *self.0.lock().unwrap() = t.parse().unwrap();
+        }
+    }
+
+    struct Bench {
+        _dir: tempfile::TempDir,
+        clock: Arc<FakeClock>,
+        engine: Arc<FakeEngine>,
+        store: Arc<Store>,
+        scheduler: Arc<Scheduler>,
+    }
+
+    /// Stacks `a` and `b` with one running container each (`a-x-1`, `b-x-1`).
+    fn bench() -> Bench {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let clock = Arc::new(FakeClock(StdMutex::new("2026-01-01T00:00:00Z".parse().unwrap())));
+        let containers = ["a", "b"]
+            .map(|p| {
+                let labels = BTreeMap::from([(LABEL_PROJECT.to_string(), p.to_string()), (LABEL_SERVICE.to_string(), "x".to_string())]);
+                Container::new(format!("id-{p}"), &format!("{p}-x-1"), "i".into(), "running".into(), String::new(), labels, Default::default())
+            })
+            .to_vec();
+        let (engine, _, actions) = fake::actions(containers, store.clone(), clock.clone());
+        let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
+        let scheduler =
+            Arc::new(Scheduler::new(store.clone(), Arc::new(actions), audit, Events::default(), clock.clone(), chrono_tz::UTC));
+        Bench { _dir: dir, clock, engine, store, scheduler }
+    }
+
+    fn input(target_type: &str, target: &str, action: &str, cron: &str) -> ScheduleInput {
+        ScheduleInput {
+            target_type: Some(target_type.into()),
+            target_id: Some(target.into()),
+            action: Some(action.into()),
+            cron: Some(cron.into()),
+            ..Default::default()
+        }
+    }
+
+    impl Bench {
+        fn acts(&self) -> Vec<(String, Action)> {
+            self.engine.acts.lock().unwrap().clone()
+        }
+
+        fn audit(&self, action: &str) -> Vec<crate::audit::AuditEntry> {
+            let filter = AuditFilter { limit: 100, action: Some(action.into()), ..Default::default() };
+            self.store.audit(&filter).unwrap()
+        }
+
+        /// Lets spawned fires run until `done` holds (bounded).
+        async fn settle(&self, done: impl Fn(&Bench) -> bool) {
+            for _ in 0..2000 {
+                if done(self) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            panic!("fires did not settle");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fire_planned_before_a_delete_or_disable_never_acts() {
+        let b = bench();
+        let deleted = b.scheduler.create(input("stack", "a", "stop", "* * * * * *"), "t").await.unwrap();
+        let disabled = b.scheduler.create(input("container", "a-x-1", "stop", "* * * * * *"), "t").await.unwrap();
+        let kept = b.scheduler.create(input("stack", "b", "stop", "* * * * * *"), "t").await.unwrap();
+        b.clock.set("2026-01-01T00:00:01.500Z");
+
+        // All three fires are planned (spawned) before the changes land.
+        b.scheduler.tick().await.unwrap();
+        b.scheduler.delete(deleted.id, "t").await.unwrap();
+        let off = ScheduleInput { enabled: Some(false), ..Default::default() };
+        b.scheduler.update(disabled.id, off, "t").await.unwrap();
+
+        b.settle(|b| b.store.schedule(kept.id).unwrap().last_run.is_some()).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(b.acts(), [("id-b".to_string(), Action::Stop)]);
+        assert!(b.store.schedule(disabled.id).unwrap().last_run.is_none());
+        let runs = b.audit("stop");
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].details.as_ref().unwrap()["schedule_id"], kept.id);
+    }
+
+    #[tokio::test]
+    async fn a_gap_is_audited_as_missed_and_only_a_recent_fire_runs_once_late() {
+        let b = bench();
+        let every10s = b.scheduler.create(input("container", "a-x-1", "restart", "*/10 * * * * *"), "t").await.unwrap();
+        let hourly = b.scheduler.create(input("container", "b-x-1", "restart", "0 0 * * * *"), "t").await.unwrap();
+
+        // Down (or suspended) for five minutes: 30 fires of every10s were due.
+        b.clock.set("2026-01-01T00:05:03Z");
+        b.scheduler.tick().await.unwrap();
+        b.settle(|b| b.store.schedule(every10s.id).unwrap().last_run.is_some()).await;
+        assert_eq!(b.acts(), [("id-a".to_string(), Action::Restart)], "one late run, no burst");
+        let run = b.store.schedule(every10s.id).unwrap().last_run.unwrap();
+        assert_eq!((run.at, run.ok), ("2026-01-01T00:05:00Z".parse().unwrap(), true));
+        let missed = b.audit("missed");
+        assert_eq!(missed.len(), 1);
+        assert_eq!(missed[0].details.as_ref().unwrap()["missed_total"], 29);
+
+        // The clock jumps 80 minutes: hourly's 01:00 fire is 20 minutes late,
+        // beyond the catch-up window, so it is only audited.
+        b.engine.acts.lock().unwrap().clear();
+        b.clock.set("2026-01-01T01:20:00Z");
+        b.scheduler.tick().await.unwrap();
+        b.settle(|b| b.store.schedule(every10s.id).unwrap().last_run.unwrap().at.minute() == 20).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(b.acts(), [("id-a".to_string(), Action::Restart)]);
+        assert!(b.store.schedule(hourly.id).unwrap().last_run.is_none());
+        let missed = b.audit("missed");
+        assert_eq!(missed.len(), 3, "{missed:?}");
+        assert!(missed.iter().any(|e| e.details.as_ref().unwrap()["schedule_id"] == hourly.id));
+
+        // Nothing is due again in the same instant: no second run.
+        b.scheduler.tick().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(b.acts().len(), 1);
+    }
+}
