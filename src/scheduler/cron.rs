@@ -860,10 +860,11 @@ mod tests {
         ("America/Sao_Paulo", "2019-02-17T02:00:00Z"),
     ];
 
-    /// A zone and an instant: within three days of one of its clock changes
-    /// half of the time, anywhere in 2000-2040 in any zone otherwise.
+    /// A zone and an instant: within three hours or three days of one of its
+    /// clock changes half of the time, anywhere in 2000-2040 in any zone otherwise.
     fn zone_and_instant() -> impl Strategy<Value = (Tz, DateTime<Utc>)> {
-        let near_change = (0..CHANGES.len(), -3 * 86_400..3 * 86_400i64, 0..1_000_000_000i64)
+        let seconds_off = prop_oneof![-3 * 3_600..3 * 3_600i64, -3 * 86_400..3 * 86_400i64];
+        let near_change = (0..CHANGES.len(), seconds_off, 0..1_000_000_000i64)
             .prop_map(|(i, s, ns)| (tz(CHANGES[i].0), utc(CHANGES[i].1) + Duration::seconds(s) + Duration::nanoseconds(ns)));
         let anywhere = (0..ZONES.len(), 946_684_800..2_208_988_800i64, 0..1_000_000_000u32)
             .prop_map(|(zone, s, ns)| (tz(ZONES[zone]), DateTime::from_timestamp(s, ns).unwrap()));
@@ -913,6 +914,36 @@ mod tests {
                     prop_assert!(next > t);
                 }
                 let _ = plan_missed(&expr, tz, t - Duration::hours(1), t);
+            }
+        }
+    }
+
+    proptest! {
+        // Every point of a window is checked, so fewer cases cover a lot.
+        #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn next_fire_around_clock_changes_is_the_brute_force_one(text in expression(), change in 0..CHANGES.len()) {
+            let Ok(expr) = CronExpr::parse(&text) else { return Ok(()) };
+            let (tz, at) = (tz(CHANGES[change].0), utc(CHANGES[change].1));
+            let (step, half_window) = if expr.has_seconds() { (Duration::seconds(1), Duration::minutes(20)) } else { (Duration::minutes(1), Duration::hours(3)) };
+            let (from, until) = (at - half_window, at + half_window);
+            let mut expected = Vec::new();
+            let mut u = from + step;
+            while u <= until {
+                if is_fire(&expr, tz, u, step) {
+                    expected.push(u);
+                }
+                u += step;
+            }
+            // From every point of the window, not just its start: a start in the second pass of a
+            // repeated hour takes a different path than one before it.
+            let mut t = from;
+            while t < until {
+                if let Some(&want) = expected.iter().find(|fire| **fire > t) {
+                    prop_assert_eq!(expr.next_after(t, tz), Some(want), "'{}' in {} after {}", text, tz, t);
+                }
+                t += step;
             }
         }
     }
