@@ -53,8 +53,8 @@ export async function waitFor(fn, { timeout = 15_000, interval = 150, what = 'co
 }
 
 export class Server {
-  constructor({ bin, port, dataDir, password, logPath }) {
-    Object.assign(this, { bin, port, dataDir, password, logPath })
+  constructor({ bin, port, dataDir, password, logPath, env = {} }) {
+    Object.assign(this, { bin, port, dataDir, password, logPath, env })
     this.base = `http://127.0.0.1:${port}`
     this.proc = null
   }
@@ -69,6 +69,7 @@ export class Server {
         DOCKNAP_ADMIN_PASSWORD: this.password,
         DOCKNAP_SECURE_COOKIE: 'false',
         DOCKNAP_LOG: process.env.DOCKNAP_LOG ?? 'info',
+        ...this.env,
       },
       stdio: ['ignore', fd, fd],
     })

@@ -62,11 +62,18 @@ function assert(cond, msg) {
 }
 
 const base = () => server.base
+// Every page is watched for CSP violations and uncaught errors; a test at the end reports them.
+const browserProblems = []
 async function newContext(opts = {}) {
-  return browser.newContext({
+  const ctx = await browser.newContext({
     baseURL: base(), viewport: { width: 1280, height: 860 }, locale: 'en-GB', timezoneId: 'America/New_York',
     colorScheme: 'light', ...opts,
   })
+  ctx.on('console', (m) => {
+    if (/Content Security Policy|Refused to (execute|apply|load)/i.test(m.text())) browserProblems.push(`CSP: ${m.text()}`)
+  })
+  ctx.on('weberror', (e) => browserProblems.push(`page error: ${e.error().message}`))
+  return ctx
 }
 async function login(page, username, password) {
   await page.goto('/login')
@@ -430,6 +437,43 @@ test('live updates recover after a server restart and refresh the state', async 
   assert(await page.evaluate(() => window.__e2eSamePage === true), 'the page was reloaded')
 })
 
+test('a session revoked elsewhere sends the user back to sign in', async () => {
+  const ctx = await newContext()
+  const page = await ctx.newPage()
+  await login(page, 'e2e-operator', 'operator-password-1')
+  await page.locator('[data-testid=dashboard]').waitFor()
+  const users = await server.api('GET', '/api/users', undefined, S.adminToken)
+  const op = users.find((u) => u.username === 'e2e-operator')
+  await server.api('PUT', `/api/users/${op.id}`, { password: 'operator-password-2' }, S.adminToken)
+  await navigate(page, 'Audit log')
+  await page.waitForURL(/\/login/, { timeout: 15_000 })
+  await visibleText(page, '[role=status]', 'Your session ended')
+  await login(page, 'e2e-operator', 'operator-password-2')
+  await ctx.close()
+})
+
+test('an unreachable Docker Engine shows a banner, the rest of the UI works', async () => {
+  const tmp2 = makeTempDirs(`${RUN_ID}-nodocker`)
+  const other = new Server({
+    bin: BIN, port: await freePort(), dataDir: tmp2.data, password: PASSWORD, logPath: join(ARTIFACTS, 'server-nodocker.log'),
+    env: { DOCKER_HOST: `unix://${tmp2.root}/no-such-docker.sock` },
+  })
+  try {
+    await other.start()
+    const ctx = await newContext({ baseURL: other.base })
+    const page = await ctx.newPage()
+    await login(page, 'admin', PASSWORD)
+    await visibleText(page, '[data-testid=docker-banner]', 'Docker Engine is unreachable')
+    await navigate(page, 'Schedules')
+    await page.locator('[data-testid=new-schedule]').waitFor()
+    await page.screenshot({ path: join(ARTIFACTS, 'docker-unreachable-light.png') })
+    await ctx.close()
+  } finally {
+    await other.stop()
+    tmp2.remove()
+  }
+})
+
 test('login rate limit shows the wait time', async () => {
   const ctx = await newContext()
   const page = await ctx.newPage()
@@ -478,6 +522,10 @@ test('dashboard time to interactive with 50 stacks', async () => {
   } finally {
     await removeLabelled(BENCH_LABEL)
   }
+})
+
+test('no CSP violation or script error in any page', async () => {
+  assert(browserProblems.length === 0, browserProblems.slice(0, 5).join(' | '))
 })
 
 // ---- main --------------------------------------------------------------------
