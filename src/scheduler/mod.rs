@@ -413,7 +413,7 @@ impl Scheduler {
             return;
         }
         let late = (self.clock.now() - due).num_milliseconds();
-        tracing::info!(schedule = s.id, action = %f.action, target = %f.target_id, late_ms = late, "schedule fired");
+        tracing::info!(schedule = s.id, action = %f.action, target = %f.target_id, due = ?due, late_ms = late, "schedule fired");
         let outcome = self.actions.run(f.target_type, &f.target_id, f.action, &Trigger::Scheduled { schedule_id: s.id }).await;
         let (ok, mut message) = match &outcome {
             Ok(r) => (r.ok, r.summary()),

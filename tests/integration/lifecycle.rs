@@ -88,12 +88,17 @@ async fn sleep_until(t: DateTime<Utc>) {
     }
 }
 
-/// `late_ms` of every "schedule fired" line in a server log.
-fn fire_lateness(log: &str) -> Vec<i64> {
+/// `due` and `late_ms` of every "schedule fired" line in a server log.
+fn fires(log: &str) -> Vec<(DateTime<Utc>, i64)> {
+    let field = |line: &str, name: &str| Some(line.split(name).nth(1)?.split_whitespace().next()?.to_string());
     log.lines()
         .filter(|l| l.contains("schedule fired"))
-        .filter_map(|l| l.split("late_ms=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .filter_map(|l| Some((field(l, " due=")?.parse().ok()?, field(l, " late_ms=")?.parse().ok()?)))
         .collect()
+}
+
+fn fire_lateness(log: &str) -> Vec<i64> {
+    fires(log).into_iter().map(|(_, late)| late).collect()
 }
 
 /// A busybox service that ignores SIGTERM (a shell as PID 1 without a
@@ -278,11 +283,11 @@ async fn one_action_at_a_time_per_stack_and_other_stacks_are_not_held_up() {
     };
     let stop = timed("stop", slow.project.clone());
     let start = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         timed("start", slow.project.clone()).await
     };
     let unrelated = async {
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::sleep(Duration::from_millis(900)).await;
         timed("stop", other.project.clone()).await
     };
     let (stop_done, start_done, other_done) = tokio::join!(stop, start, unrelated);
@@ -398,8 +403,8 @@ async fn kill_9_keeps_every_schedule_audits_missed_runs_and_catches_up_once() {
     // Down across at least two fires of */3.
     tokio::time::sleep(Duration::from_secs(8)).await;
     let log_before = s.log_text().len();
-    s.spawn();
     let restarted = Utc::now();
+    s.spawn();
     let t = s.admin_token().await;
 
     let (_, after) = s.get("/api/schedules", &t).await;
@@ -415,10 +420,10 @@ async fn kill_9_keeps_every_schedule_audits_missed_runs_and_catches_up_once() {
     assert_eq!(strip(&after), strip(&before), "every schedule survives a crash unchanged");
 
     // The latest missed fire runs once, late; the others are audited as missed.
-    s.wait_for("the catch-up run", Duration::from_secs(10), || async {
-        fire_lateness(&s.log_text()[log_before..]).into_iter().find(|l| *l > 1000)
-    })
-    .await;
+    let due_while_down = || -> Vec<i64> {
+        fires(&s.log_text()[log_before..]).into_iter().filter(|(due, _)| *due < restarted).map(|(_, late)| late).collect()
+    };
+    s.wait_for("the catch-up run", Duration::from_secs(10), || async { due_while_down().first().copied() }).await;
     let runs: Vec<Value> = audit(&s, &t, &format!("target_id={}&actor=scheduler&action=start", proj.project)).await;
     let first_after = runs.iter().rev().find(|e| {
         serde_json::from_value::<DateTime<Utc>>(e["timestamp"].clone()).is_ok_and(|ts| ts > restarted)
@@ -431,14 +436,14 @@ async fn kill_9_keeps_every_schedule_audits_missed_runs_and_catches_up_once() {
         .collect();
     assert_eq!(missed.len(), 1, "one entry for the whole gap: {missed:?}");
     let missed_total = missed[0]["details"]["missed_total"].as_u64().unwrap();
-    assert!((1..=2).contains(&missed_total), "{}", missed[0]);
+    assert!(missed_total >= 1, "{}", missed[0]);
     assert_eq!((missed[0]["actor"].as_str(), missed[0]["ok"].as_bool()), (Some("scheduler"), Some(false)));
 
     // No burst: exactly one late fire, then back on the grid.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let late = fire_lateness(&s.log_text()[log_before..]);
-    assert_eq!(late.iter().filter(|l| **l > 1000).count(), 1, "one catch-up run, no burst: {late:?}");
-    assert!(late.iter().filter(|l| **l <= 1000).count() >= 1, "regular fires resumed: {late:?}");
+    let all = fires(&s.log_text()[log_before..]);
+    assert_eq!(due_while_down().len(), 1, "one catch-up run, no burst: {all:?}");
+    assert!(all.iter().any(|(due, late)| *due > restarted && *late < 1000), "regular fires resumed: {all:?}");
 }
 
 // ---- self-protection ----
