@@ -11,7 +11,7 @@
 //!     usually comes with Quartz's 1 = Sunday numbering, which would silently
 //!     shift every weekday by one;
 //!   - a step after a single value (`5/15`): write `5-59/15`;
-//!   - backwards ranges (`FRI-MON`): write `FRI-SAT,SUN` or `0,1,5,6`;
+//!   - backwards ranges (`FRI-MON`): write `FRI-SAT,SUN-MON` or `0,1,5,6`;
 //!   - a day-of-month that never occurs in the chosen months (`0 0 30 2 *`),
 //!     so every accepted expression has a next fire.
 //!
@@ -19,9 +19,9 @@
 //! Vixie rule: when both day fields are restricted, a day matches when either
 //! matches; otherwise only the restricted one counts. "Restricted" means the
 //! field leaves some day out, so `1-31` behaves like `*` and `*/2` is
-//! restricted. (Vixie looks at the leading `*` instead; judging by the days
-//! themselves gives the same answer for every expression except those two odd
-//! spellings.)
+//! restricted. Vixie decides by a leading `*` instead, so it differs on such
+//! spellings: `0 0 1-31 * MON` is every day there (ours: Mondays), and
+//! `0 0 */2 * MON` needs both fields there (ours, like croner: either).
 //!
 //! # Time zones and daylight saving
 //! Fields are matched against the wall clock of the schedule's IANA zone.
