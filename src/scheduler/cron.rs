@@ -17,11 +17,9 @@
 //!
 //! # Days
 //! Vixie rule: when both day fields are restricted, a day matches when either
-//! matches; otherwise only the restricted one counts. "Restricted" means the
-//! field leaves some day out, so `1-31` behaves like `*` and `*/2` is
-//! restricted. Vixie decides by a leading `*` instead, so it differs on such
-//! spellings: `0 0 1-31 * MON` is every day there (ours: Mondays), and
-//! `0 0 */2 * MON` needs both fields there (ours, like croner: either).
+//! matches; otherwise a day must match both. As in Vixie cron, a field is
+//! restricted unless it starts with `*`: `0 0 1-31 * MON` is every day (either
+//! field), while `0 0 */2 * MON` needs both (odd days that are Mondays).
 //!
 //! # Time zones and daylight saving
 //! Fields are matched against the wall clock of the schedule's IANA zone.
@@ -138,9 +136,9 @@ impl CronExpr {
         let days_of_month = parse_field(Field::DayOfMonth, rest[2])?;
         let months = parse_field(Field::Month, rest[3])?;
         let days_of_week = parse_field(Field::DayOfWeek, rest[4])?;
-        let dom_restricted = days_of_month != Field::DayOfMonth.all();
-        let dow_restricted = days_of_week != Field::DayOfWeek.all();
-        if dom_restricted && !dow_restricted && !day_occurs_in_months(days_of_month, months) {
+        // Vixie: a day field that starts with `*` does not select days on its own.
+        let either_day = !rest[2].starts_with('*') && !rest[4].starts_with('*');
+        if !either_day && !day_occurs_in_months(days_of_month, months) {
             return Err(invalid(format!("day-of-month '{}' never occurs in month '{}'", shown(rest[2]), shown(rest[3]))));
         }
         Ok(CronExpr {
@@ -152,7 +150,7 @@ impl CronExpr {
             days_of_month,
             months,
             days_of_week,
-            either_day: dom_restricted && dow_restricted,
+            either_day,
         })
     }
 
@@ -584,11 +582,11 @@ mod tests {
             ("0 0 * * 7", "UTC", "2027-01-01T00:00:00Z", &["2027-01-03T00:00:00Z", "2027-01-10T00:00:00Z"]),
             ("0 0 * * 5-7", "UTC", "2027-01-01T00:00:00Z", &["2027-01-02T00:00:00Z", "2027-01-03T00:00:00Z", "2027-01-08T00:00:00Z"]),
             ("0 0 * DEC SUN", "UTC", "2027-01-01T00:00:00Z", &["2027-12-05T00:00:00Z"]),
-            // Vixie OR when both day fields are restricted; `1-31` is the same as `*`.
+            // Vixie OR when both day fields are restricted (do not start with `*`).
             ("0 0 13 * FRI", "UTC", "2027-01-01T00:00:00Z", &["2027-01-08T00:00:00Z", "2027-01-13T00:00:00Z", "2027-01-15T00:00:00Z"]),
-            ("0 0 */10 * MON", "UTC", "2027-01-01T00:00:00Z", &["2027-01-04T00:00:00Z", "2027-01-11T00:00:00Z", "2027-01-18T00:00:00Z", "2027-01-21T00:00:00Z"]),
+            ("0 0 */10 * MON", "UTC", "2027-01-01T00:00:00Z", &["2027-01-11T00:00:00Z", "2027-02-01T00:00:00Z", "2027-03-01T00:00:00Z"]),
             ("0 0 * * MON", "UTC", "2027-01-01T00:00:00Z", &["2027-01-04T00:00:00Z", "2027-01-11T00:00:00Z"]),
-            ("0 0 1-31 * MON", "UTC", "2027-01-01T00:00:00Z", &["2027-01-04T00:00:00Z", "2027-01-11T00:00:00Z"]),
+            ("0 0 1-31 * MON", "UTC", "2027-01-01T00:00:00Z", &["2027-01-02T00:00:00Z", "2027-01-03T00:00:00Z"]),
             ("0 0 1 * *", "UTC", "2027-01-01T00:00:00Z", &["2027-02-01T00:00:00Z"]),
             // Macros.
             ("@yearly", "UTC", "2027-01-01T00:00:00Z", &["2028-01-01T00:00:00Z"]),
