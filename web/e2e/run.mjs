@@ -164,6 +164,24 @@ test('stop the stack from the UI with confirmation; status changes live, no relo
   assert(await page.evaluate(() => window.__e2eSamePage === true), 'the page was reloaded')
 })
 
+test('stacks list: search and status filter, standalone containers listed', async () => {
+  const page = S.adminPage
+  await navigate(page, 'Stacks')
+  await page.fill('[data-testid=stack-search]', project.name)
+  await waitFor(async () => {
+    const rows = await page.locator('[data-testid=stack-row]').evaluateAll((els) => els.map((e) => e.getAttribute('data-stack')))
+    return rows.length === 1 && rows[0] === project.name
+  }, { what: 'search to leave only the test stack' })
+  await page.selectOption('[data-testid=stack-status-filter]', 'stopped')
+  await page.locator(`[data-testid=stack-row][data-stack="${project.name}"]`).waitFor({ state: 'detached' })
+  await page.selectOption('[data-testid=stack-status-filter]', 'running')
+  await page.locator(`[data-testid=stack-row][data-stack="${project.name}"]`).waitFor()
+  assert(new URL(page.url()).searchParams.get('status') === 'running', 'filter kept in the URL')
+  await page.locator('[data-testid=standalone]').waitFor()
+  await page.selectOption('[data-testid=stack-status-filter]', '')
+  await page.fill('[data-testid=stack-search]', '')
+})
+
 test('schedule editor: presets, live cron errors, preview in both zones, then list and timeline', async () => {
   const page = S.adminPage
   await navigate(page, 'Schedules')
@@ -360,6 +378,13 @@ test('theme toggle follows the system, then is remembered', async () => {
   await page.reload()
   await page.locator('main h1').first().waitFor()
   assert((await bg()) === light, 'light kept after reload')
+  // sign out: back to the login page, and the session is gone
+  await page.click('[data-testid=logout]')
+  await page.waitForURL(/\/login/)
+  const me = await page.evaluate(async () => (await fetch('/api/auth/me', { credentials: 'same-origin' })).status)
+  assert(me === 401, `after sign-out /api/auth/me answers ${me}`)
+  await page.goto('/schedules')
+  await page.waitForURL(/\/login\?next=/)
   await ctx.close()
 })
 

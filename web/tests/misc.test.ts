@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { actionsFor, isDestructive } from '../src/lib/actions'
-import { relativeTime } from '../src/lib/format'
+import { formatWhen, relativeTime } from '../src/lib/format'
 import { describeResult } from '../src/lib/toast'
 
 describe('action results', () => {
@@ -38,5 +38,14 @@ describe('relativeTime', () => {
     expect(relativeTime('2026-01-01T09:00:00Z', now)).toBe('3 h ago')
     expect(relativeTime('2026-01-01T15:20:00Z', now)).toBe('in 3 h 20 min')
     expect(relativeTime('2026-01-03T12:00:00Z', now)).toBe('in 2 d')
+  })
+})
+
+describe('formatWhen', () => {
+  it('shows the weekday only for another day', () => {
+    const now = new Date('2026-01-01T12:00:00Z') // a Thursday
+    expect(formatWhen('2026-01-01T17:00:00Z', now, 'UTC')).toBe('17:00')
+    expect(formatWhen('2026-01-02T17:00:00Z', now, 'UTC')).toBe('Fri 17:00')
+    expect(formatWhen('2026-01-01T23:30:00Z', now, 'Europe/Berlin')).toBe('Fri 00:30')
   })
 })

@@ -73,6 +73,7 @@ describe('ticks', () => {
     const t = ticks(START + 30 * 60_000, 24, 'UTC')
     expect(t.map((x) => x.label)).toEqual(['03:00', '06:00', '09:00', '12:00', '15:00', '18:00', '21:00', 'Wed 11'])
     expect(t.find((x) => x.label === 'Wed 11')!.major).toBe(true)
+    expect(t.filter((x) => x.mid).map((x) => x.label)).toEqual(['06:00', '12:00', '18:00', 'Wed 11'])
   })
 
   it('at each midnight on a 7-day window, in the given zone', () => {

@@ -47,6 +47,16 @@ export function formatTime(iso: string | Date, timeZone?: string): string {
   return fmt(`t|${timeZone ?? ''}`, { hour: '2-digit', minute: '2-digit', hour12: false, timeZone }).format(d)
 }
 
+/** "17:00" today, "Thu 17:00" on another day (in the zone). */
+export function formatWhen(iso: string | Date, now: Date = new Date(), timeZone?: string): string {
+  const d = typeof iso === 'string' ? new Date(iso) : iso
+  const day = fmt(`d|${timeZone ?? ''}`, { year: 'numeric', month: '2-digit', day: '2-digit', timeZone })
+  const time = formatTime(d, timeZone)
+  if (day.format(d) === day.format(now)) return time
+  const wd = fmt(`wd|${timeZone ?? ''}`, { weekday: 'short', timeZone }).format(d)
+  return `${wd} ${time}`
+}
+
 /** "in 3 h 5 min", "2 min ago", "now". */
 export function relativeTime(iso: string | Date, now: number = Date.now()): string {
   const t = typeof iso === 'string' ? Date.parse(iso) : iso.getTime()

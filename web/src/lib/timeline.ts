@@ -32,7 +32,10 @@ export interface TimelineLane {
 export interface TimelineTick {
   left: number
   label: string
+  /** Midnight (a new day). */
   major: boolean
+  /** Every 6 hours: still labelled on narrow screens. */
+  mid: boolean
 }
 
 export interface TimelineLayout {
@@ -172,10 +175,10 @@ export function ticks(start: number, hours: number, timeZone?: string): Timeline
     if (p.minute !== 0) continue
     const left = round(((t - start) / span) * 100)
     if (daily) {
-      if (p.hour === 0) out.push({ left, label: `${p.weekday} ${p.day}`, major: true })
+      if (p.hour === 0) out.push({ left, label: `${p.weekday} ${p.day}`, major: true, mid: true })
     } else if (p.hour % 3 === 0) {
       const hh = String(p.hour).padStart(2, '0')
-      out.push({ left, label: p.hour === 0 ? `${p.weekday} ${p.day}` : `${hh}:00`, major: p.hour === 0 })
+      out.push({ left, label: p.hour === 0 ? `${p.weekday} ${p.day}` : `${hh}:00`, major: p.hour === 0, mid: p.hour % 6 === 0 })
     }
   }
   return out
