@@ -370,6 +370,97 @@ async fn schedules_fire_on_time_fail_loudly_and_never_after_delete_or_disable() 
 }
 
 #[tokio::test]
+async fn schedule_crud_preview_upcoming_and_run_now() {
+    let proj = Compose::up("crud", &service("a", ""));
+    let s = Server::start();
+    let t = s.admin_token().await;
+    s.wait_stack(&t, &proj.project, "running").await;
+
+    let v = create_schedule(&s, &t, json!({"target_type": "stack", "target_id": proj.project, "action": "restart", "cron": "0 7 * * MON-FRI"})).await;
+    let id = v["id"].clone();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["action", "created_at", "cron", "enabled", "id", "last_run", "next_run", "target_id", "target_type", "timezone", "updated_at"]
+    );
+    assert_eq!((v["timezone"].as_str(), v["enabled"].as_bool(), &v["last_run"]), (Some("UTC"), Some(true), &Value::Null));
+    assert!(v["next_run"].as_str().unwrap().ends_with("T07:00:00Z"), "{v}");
+
+    for (body, code) in [
+        (json!({"target_type": "stack", "target_id": "x", "action": "stop", "cron": "61 * * * *"}), "invalid_cron"),
+        (json!({"target_type": "stack", "target_id": "x", "action": "stop", "cron": "* * * * *", "timezone": "Mars/Base"}), "invalid_timezone"),
+        (json!({"target_type": "stack", "target_id": "x", "action": "explode", "cron": "* * * * *"}), "invalid_action"),
+        (json!({"target_type": "vm", "target_id": "x", "action": "stop", "cron": "* * * * *"}), "invalid_target"),
+        (json!({"target_type": "stack", "target_id": "", "action": "stop", "cron": "* * * * *"}), "invalid_target"),
+        (json!({"target_type": "stack", "target_id": "x", "action": "stop"}), "missing_field"),
+    ] {
+        let (st, e) = s.post("/api/schedules", &t, body.clone()).await;
+        assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{body}: {e}");
+    }
+    let (_, e) = s.post("/api/schedules", &t, json!({"target_type": "stack", "target_id": "x", "action": "stop", "cron": "61 * * * *"})).await;
+    assert!(e["error"]["message"].as_str().unwrap().contains("minute"), "the message says what is wrong: {e}");
+
+    // Edits: next_run follows, disabling clears it, the audit has each change.
+    let path = format!("/api/schedules/{id}");
+    let (st, v) = s.call(Method::PUT, &path, Some(&t), Some(json!({"cron": "30 6 * * *", "timezone": "Europe/Berlin"}))).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!((v["cron"].as_str(), v["timezone"].as_str(), v["action"].as_str()), (Some("30 6 * * *"), Some("Europe/Berlin"), Some("restart")));
+    let (_, off) = s.call(Method::PUT, &path, Some(&t), Some(json!({"enabled": false}))).await;
+    assert_eq!((&off["enabled"], &off["next_run"]), (&json!(false), &Value::Null));
+    let (st, e) = s.call(Method::PUT, "/api/schedules/999999", Some(&t), Some(json!({"enabled": false}))).await;
+    assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+
+    // Upcoming: enabled schedules only, merged soonest first.
+    let hourly = create_schedule(&s, &t, json!({"target_type": "container", "target_id": proj.container("a"), "action": "start", "cron": "@hourly"})).await;
+    let half = create_schedule(&s, &t, json!({"target_type": "stack", "target_id": proj.project, "action": "start", "cron": "30 * * * *"})).await;
+    let (st, up) = s.get("/api/schedules/upcoming?limit=4", &t).await;
+    assert_eq!(st, StatusCode::OK, "{up}");
+    let up = up.as_array().unwrap();
+    assert_eq!(up.len(), 4);
+    let times: Vec<DateTime<Utc>> = up.iter().map(|u| serde_json::from_value(u["at"].clone()).unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
+    assert!(up.iter().all(|u| u["schedule_id"] == hourly["id"] || u["schedule_id"] == half["id"]), "{up:?}");
+    assert_eq!(up[0]["at"], if up[0]["schedule_id"] == hourly["id"] { hourly["next_run"].clone() } else { half["next_run"].clone() });
+
+    // Preview, across Berlin's spring-forward night.
+    let (st, p) = s
+        .post("/api/cron/preview", &t, json!({"cron": "0 7 * * MON-FRI", "timezone": "Europe/Berlin", "count": 3, "after": "2026-03-27T00:00:00Z"}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(p["next"], json!(["2026-03-27T06:00:00Z", "2026-03-30T05:00:00Z", "2026-03-31T05:00:00Z"]));
+    let (_, p) = s.post("/api/cron/preview", &t, json!({"cron": "*/20 * * * * *"})).await;
+    assert_eq!(p["next"].as_array().unwrap().len(), 5, "five by default: {p}");
+    for body in [json!({"cron": "* * *"}), json!({"cron": "* * * * *", "count": 101}), json!({"cron": "* * * * *", "timezone": "Nowhere"})] {
+        let (st, e) = s.post("/api/cron/preview", &t, body.clone()).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {e}");
+    }
+
+    // Run now: the action, audited as a test run by the person; last_run untouched.
+    let (st, r) = s.call(Method::POST, &format!("/api/schedules/{}/run", hourly["id"]), Some(&t), None).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!((&r["target_type"], &r["action"], &r["ok"]), (&json!("container"), &json!("start"), &json!(true)));
+    let entries = audit(&s, &t, &format!("target_id={}&action=start", proj.container("a"))).await;
+    assert_eq!((entries[0]["actor"].as_str(), &entries[0]["details"]["trigger"]), (Some("admin"), &json!("test_run")));
+    assert_eq!(entries[0]["details"]["schedule_id"], hourly["id"]);
+    assert!(schedule(&s, &t, &hourly["id"]).await["last_run"].is_null());
+
+    let (st, _) = s.call(Method::DELETE, &path, Some(&t), None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(s.get(&path, &t).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(s.call(Method::DELETE, &path, Some(&t), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(s.get("/api/schedules/not-a-number", &t).await.0, StatusCode::NOT_FOUND);
+    let (_, list) = s.get("/api/schedules", &t).await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let changes: Vec<String> = audit(&s, &t, "target_type=schedule")
+        .await
+        .iter()
+        .rev()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(changes, ["schedule_create", "schedule_update", "schedule_update", "schedule_create", "schedule_create", "schedule_delete"]);
+}
+
+#[tokio::test]
 async fn kill_9_keeps_every_schedule_audits_missed_runs_and_catches_up_once() {
     let proj = Compose::up("crash", &service("a", ""));
     let tmp = tempfile::tempdir().unwrap();
