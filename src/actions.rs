@@ -530,6 +530,8 @@ pub(crate) mod fake {
         /// Health per container id; absent means no health check.
         pub health: Mutex<HashMap<String, Health>>,
         pub acts: Mutex<Vec<(String, Action)>>,
+        /// How long each `act` takes.
+        pub delay: Mutex<std::time::Duration>,
     }
 
     #[async_trait]
@@ -554,6 +556,8 @@ pub(crate) mod fake {
 
         async fn act(&self, id: &str, action: Action) -> Result<(), DockerError> {
             self.acts.lock().unwrap().push((id.to_string(), action));
+            let delay = *self.delay.lock().unwrap();
+            tokio::time::sleep(delay).await;
             let mut all = self.containers.lock().unwrap();
             let c = all.get_mut(id).ok_or(DockerError::NotFound)?;
             c.state = match action {

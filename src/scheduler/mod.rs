@@ -6,8 +6,8 @@
 pub mod cron;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::sync::Arc;
+use std::collections::{BinaryHeap, HashSet};
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -146,6 +146,26 @@ pub struct Scheduler {
     /// Held while a schedule is changed and while a fire is dispatched, so a
     /// fire never acts on a schedule that was deleted or disabled before it.
     dispatch: Mutex<()>,
+    /// Schedules with a run in progress.
+    running: Arc<StdMutex<HashSet<i64>>>,
+}
+
+/// A schedule's run in progress; dropping it (also on a panic) ends it.
+struct Running {
+    set: Arc<StdMutex<HashSet<i64>>>,
+    id: i64,
+}
+
+impl Running {
+    fn claim(set: &Arc<StdMutex<HashSet<i64>>>, id: i64) -> Option<Running> {
+        set.lock().unwrap_or_else(|e| e.into_inner()).insert(id).then(|| Running { set: set.clone(), id })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+    }
 }
 
 impl Scheduler {
@@ -157,7 +177,7 @@ impl Scheduler {
         clock: Arc<dyn Clock>,
         default_tz: Tz,
     ) -> Scheduler {
-        Scheduler { store, actions, audit, events, clock, default_tz, wake: Notify::new(), dispatch: Mutex::new(()) }
+        Scheduler { store, actions, audit, events, clock, default_tz, wake: Notify::new(), dispatch: Mutex::new(()), running: Arc::default() }
     }
 
     // ---- domain operations behind the API ----
@@ -351,15 +371,24 @@ impl Scheduler {
             let from = c.schedule.checked_until.unwrap_or(c.schedule.created_at);
             let plan = plan_missed(&c.expr, c.tz, from, now);
             if plan.missed_total > 0 {
-                self.audit_missed(&c.schedule, &plan.missed, plan.missed_total);
+                self.audit_missed(&c.schedule, &plan.missed, plan.missed_total, "while DockNap was not running");
             }
             if plan.missed_total > 0 || plan.run_late.is_some() {
                 // Claimed before the run starts, so a restart mid-run does not repeat it.
                 self.store.set_checked_until(c.schedule.id, now)?;
             }
             if let Some(at) = plan.run_late {
-                let this = Arc::clone(self);
-                tokio::spawn(async move { this.fire(c.schedule, at).await });
+                // A run that outlasts its period would otherwise queue fires
+                // on the target lock and replay them back to back.
+                if let Some(running) = Running::claim(&self.running, c.schedule.id) {
+                    let this = Arc::clone(self);
+                    tokio::spawn(async move {
+                        let _running = running;
+                        this.fire(c.schedule, at).await
+                    });
+                } else {
+                    self.audit_missed(&c.schedule, &[at], 1, "because its previous run was still going");
+                }
             }
             earliest = match (earliest, plan.next) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -391,12 +420,11 @@ impl Scheduler {
         }
     }
 
-    fn audit_missed(&self, s: &Schedule, missed: &[DateTime<Utc>], total: usize) {
-        let (first, last) = (missed.first(), missed.last());
-        let message = match (first, last) {
-            (Some(a), Some(b)) if total > 1 => format!("missed {total} runs between {a} and {b} while DockNap was not running"),
-            (Some(a), _) => format!("missed the run due at {a}"),
-            _ => format!("missed {total} runs"),
+    fn audit_missed(&self, s: &Schedule, missed: &[DateTime<Utc>], total: usize, why: &str) {
+        let message = match (missed.first(), missed.last()) {
+            (Some(a), Some(b)) if total > 1 => format!("missed {total} runs between {a} and {b} {why}"),
+            (Some(a), _) => format!("missed the run due at {a} {why}"),
+            _ => format!("missed {total} runs {why}"),
         };
         self.audit.record(
             NewAuditEntry::new("scheduler", "missed", false, message)
@@ -456,7 +484,6 @@ fn describe(f: &ScheduleFields) -> String {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::Mutex as StdMutex;
 
     use chrono::Timelike;
 
@@ -594,5 +621,29 @@ mod tests {
         b.scheduler.tick().await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(b.acts().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_fire_while_the_previous_run_still_goes_is_skipped_not_queued() {
+        let b = bench();
+        *b.engine.delay.lock().unwrap() = Duration::from_millis(300);
+        b.scheduler.create(input("container", "a-x-1", "restart", "* * * * * *"), "t").await.unwrap();
+        b.clock.set("2026-01-01T00:00:01.100Z");
+        b.scheduler.tick().await.unwrap();
+        b.clock.set("2026-01-01T00:00:02.100Z");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        b.scheduler.tick().await.unwrap();
+
+        b.settle(|b| b.audit("restart").len() == 1).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(b.acts().len(), 1, "the second fire was not queued behind the first");
+        let missed = b.audit("missed");
+        assert_eq!(missed.len(), 1);
+        assert!(missed[0].message.contains("previous run was still going"), "{}", missed[0].message);
+
+        // Once the run is over, the next fire runs again.
+        b.clock.set("2026-01-01T00:00:03.100Z");
+        b.scheduler.tick().await.unwrap();
+        b.settle(|b| b.audit("restart").len() == 2).await;
     }
 }
