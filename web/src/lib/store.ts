@@ -201,7 +201,19 @@ export function setSessionLostHandler(fn: () => void): void {
   onSessionLost = fn
 }
 
+// Docker's status text ("Up 5 minutes") is a snapshot: refresh it now and then.
+// (Containers carry no start time to compute uptime from.)
+let statusTimer: ReturnType<typeof setInterval> | null = null
+function startStatusRefresh(): void {
+  if (statusTimer) clearInterval(statusTimer)
+  statusTimer = setInterval(() => {
+    if (state.user && document.visibilityState === 'visible') void loadDocker()
+  }, 60_000)
+}
+
 export function clearSession(): void {
+  if (statusTimer) clearInterval(statusTimer)
+  statusTimer = null
   stopLive()
   state.user = null
   state.stacks = []
@@ -223,6 +235,7 @@ export function signedIn(user: User): void {
   state.sessionExpired = false
   skipOpenRefresh = true
   startLive()
+  startStatusRefresh()
   void refreshAll()
 }
 
