@@ -177,7 +177,8 @@ impl Scheduler {
         clock: Arc<dyn Clock>,
         default_tz: Tz,
     ) -> Scheduler {
-        Scheduler { store, actions, audit, events, clock, default_tz, wake: Notify::new(), dispatch: Mutex::new(()), running: Arc::default() }
+        let (wake, dispatch, running) = (Notify::new(), Mutex::new(()), Arc::default());
+        Scheduler { store, actions, audit, events, clock, default_tz, wake, dispatch, running }
     }
 
     // ---- domain operations behind the API ----

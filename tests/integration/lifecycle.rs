@@ -168,8 +168,12 @@ async fn start_waits_for_healthy_dependencies_and_names_the_unhealthy_one() {
     // unhealthy at every later start, on its first probe (retries: 1).
     let bad_cmd = "if [ -f /tmp/ran ]; then rm -f /tmp/ok; else touch /tmp/ran /tmp/ok; fi; trap 'exit 0' TERM; while :; do sleep 0.2; done";
     let bad = format!(
-        "  db:\n    image: {}\n    command: [\"sh\", \"-c\", \"{bad_cmd}\"]\n    healthcheck:\n      test: [\"CMD\", \"sh\", \"-c\", \"test -f /tmp/ok\"]\n      interval: 300ms\n      retries: 1\n",
-        test_image()
+        concat!(
+            "  db:\n    image: {}\n    command: [\"sh\", \"-c\", \"{}\"]\n",
+            "    healthcheck:\n      test: [\"CMD\", \"sh\", \"-c\", \"test -f /tmp/ok\"]\n      interval: 300ms\n      retries: 1\n",
+        ),
+        test_image(),
+        bad_cmd
     );
     let broken = Compose::up("unhealthy", &(bad + &service("app", healthy_dep)));
 
@@ -576,7 +580,17 @@ async fn docknap_in_a_container_refuses_to_stop_itself_for_people_and_schedules(
 
     // Declared after the image guard, so the containers go first.
     let me = format!(
-        "  docknap:\n    image: {image}\n    environment:\n      DOCKNAP_ADMIN_PASSWORD: {ADMIN_PASSWORD}\n      DOCKNAP_LISTEN: 0.0.0.0:8080\n      DOCKNAP_DATA_DIR: /data\n    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n    ports:\n      - \"127.0.0.1::8080\"\n"
+        "  docknap:
+    image: {image}
+    environment:
+      DOCKNAP_ADMIN_PASSWORD: {ADMIN_PASSWORD}
+      DOCKNAP_LISTEN: 0.0.0.0:8080
+      DOCKNAP_DATA_DIR: /data
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock
+    ports:
+      - \"127.0.0.1::8080\"
+"
     );
     let proj = Compose::up("selfprot", &(me + &service("sibling", "")));
     let own = proj.container("docknap");
