@@ -332,6 +332,16 @@ test('an operator can act but sees no user admin', async () => {
   await page.goto(`/stacks/${project.name}`)
   await page.locator('.page-head').getByRole('button', { name: `Stop stack ${project.name}`, exact: true }).waitFor()
   await page.locator('[data-testid=add-schedule]').waitFor()
+  // keyboard: Enter opens the confirmation, Escape cancels it, nothing is stopped
+  await page.locator('.page-head').getByRole('button', { name: `Stop stack ${project.name}`, exact: true }).focus()
+  await page.keyboard.press('Enter')
+  await page.locator('[data-testid=confirm-dialog]').waitFor({ state: 'visible' })
+  const focused = await page.evaluate(() => document.activeElement?.closest('dialog') !== null)
+  assert(focused, 'focus moved into the dialog')
+  await page.keyboard.press('Escape')
+  await page.locator('[data-testid=confirm-dialog]').waitFor({ state: 'hidden' })
+  await sleep(300)
+  assert((await page.locator('[data-testid=stack-status]').textContent()).trim() === 'running', 'cancel left the stack running')
   assert(await page.locator('#main-nav a', { hasText: 'Users' }).count() === 0, 'operator sees Users')
   await page.goto('/users')
   await page.waitForURL((u) => u.pathname === '/')
@@ -446,6 +456,20 @@ test('screenshots of every page, light and dark', async () => {
       await page.locator('main h1').first().waitFor()
       await sleep(500)
       await page.screenshot({ path: join(ARTIFACTS, `${name}-${scheme}.png`), fullPage: true })
+      if (scheme === 'light') {
+        const unlabelled = await page.evaluate(() => {
+          const bad = []
+          for (const el of document.querySelectorAll('input, select, textarea, button, a[href]')) {
+            if (el.type === 'hidden' || el.hidden || el.closest('[hidden]')) continue
+            const name = (el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.getAttribute('title') ||
+              (el.labels && el.labels.length ? 'label' : '') || (el.matches('button, a') ? el.textContent.trim() : '') ||
+              (el.closest('label') ? 'label' : '')).trim()
+            if (!name) bad.push(el.outerHTML.slice(0, 80))
+          }
+          return bad
+        })
+        assert(unlabelled.length === 0, `${name}: unlabelled controls ${unlabelled.join(' | ')}`)
+      }
     }
     await ctx.close()
   }
