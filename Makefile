@@ -26,7 +26,7 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 ## build: the static release binary with the UI inside, at target/release/docknap.
 build: ui
 	RUSTFLAGS="$(STATIC_FLAGS)" cargo build --release --locked --target $(TARGET)
-	mkdir -p target/release && cp $(STATIC_BIN) $(BIN)
+	install -D -m 755 $(STATIC_BIN) $(BIN)
 
 ## run: build, then serve on :8080 against the local Docker socket, data in ./data.
 run: build
