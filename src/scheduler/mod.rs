@@ -372,7 +372,8 @@ impl Scheduler {
             let from = c.schedule.checked_until.unwrap_or(c.schedule.created_at);
             let plan = plan_missed(&c.expr, c.tz, from, now);
             if plan.missed_total > 0 {
-                self.audit_missed(&c.schedule, &plan.missed, plan.missed_total, "while DockNap was not running");
+                let why = "while DockNap was not running or the clock jumped";
+                self.audit_missed(&c.schedule, &plan.missed, plan.missed_total, why);
             }
             if plan.missed_total > 0 || plan.run_late.is_some() {
                 // Claimed before the run starts, so a restart mid-run does not repeat it.
