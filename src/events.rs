@@ -1,6 +1,8 @@
 //! The live event hub behind `GET /api/events`: state changes of containers,
 //! stacks, the engine and schedules, fanned out to every subscriber.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -36,9 +38,28 @@ impl Event {
     }
 }
 
+/// An event as subscribers get it: serialised once when published, not once
+/// per connected client.
+#[derive(Debug, Clone)]
+pub struct Published {
+    name: &'static str,
+    data: Arc<str>,
+}
+
+impl Published {
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The event as JSON.
+    pub fn data(&self) -> &str {
+        &self.data
+    }
+}
+
 #[derive(Clone)]
 pub struct Events {
-    tx: broadcast::Sender<Event>,
+    tx: broadcast::Sender<Published>,
 }
 
 impl Default for Events {
@@ -50,11 +71,19 @@ impl Default for Events {
 
 impl Events {
     pub fn publish(&self, e: Event) {
-        // No subscriber is not an error.
-        let _ = self.tx.send(e);
+        // No subscriber is not an error, and then there is nothing to serialise.
+        if self.tx.receiver_count() == 0 {
+            return;
+        }
+        match serde_json::to_string(&e) {
+            Ok(json) => {
+                let _ = self.tx.send(Published { name: e.name(), data: json.into() });
+            }
+            Err(err) => tracing::error!(error = %err, event = e.name(), "could not serialise an event"),
+        }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Published> {
         self.tx.subscribe()
     }
 }

@@ -43,7 +43,7 @@ pub async fn events(State(state): State<AppState>, _: Viewer) -> Sse<impl Stream
     let stream = BroadcastStream::new(state.events.subscribe())
         .map(|item| {
             Ok(match item {
-                Ok(ev) => SseEvent::default().event(ev.name()).json_data(&ev).unwrap_or_else(|_| SseEvent::default()),
+                Ok(ev) => SseEvent::default().event(ev.name()).data(ev.data()),
                 // Fell behind: the client must re-fetch state.
                 Err(BroadcastStreamRecvError::Lagged(_)) => SseEvent::default().event("resync").data("{}"),
             })
