@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -156,6 +157,20 @@ pub struct Actions {
     self_id: Option<String>,
     health_timeout: Duration,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Actions under way, so a shutdown can wait for them and audit those it
+    /// has to cut off.
+    in_flight: Mutex<HashMap<u64, InFlight>>,
+    next_in_flight: AtomicU64,
+    /// Signalled each time an action under way ends.
+    settled: tokio::sync::Notify,
+}
+
+struct InFlight {
+    target_type: TargetType,
+    target_id: String,
+    action: Action,
+    trigger: Trigger,
+    started: Instant,
 }
 
 /// Holds one target's lock. On drop (also on an early return or a panic) it
@@ -184,7 +199,17 @@ impl Actions {
         if let Some(id) = &self_id {
             tracing::info!(container = %id, "running inside a container; self-protection is on");
         }
-        Actions { engine, view, audit, self_id, health_timeout: DEFAULT_HEALTH_TIMEOUT, locks: Mutex::default() }
+        Actions {
+            engine,
+            view,
+            audit,
+            self_id,
+            health_timeout: DEFAULT_HEALTH_TIMEOUT,
+            locks: Mutex::default(),
+            in_flight: Mutex::default(),
+            next_in_flight: AtomicU64::new(0),
+            settled: tokio::sync::Notify::new(),
+        }
     }
 
     pub fn docker_ok(&self) -> bool {
@@ -208,9 +233,40 @@ impl Actions {
     ) -> Result<ActionResult, ActionError> {
         let this = Arc::clone(self);
         let (target_id, trigger) = (target_id.to_string(), trigger.clone());
-        tokio::spawn(async move { this.run_audited(target_type, &target_id, action, &trigger).await })
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        let key = self.next_in_flight.fetch_add(1, Ordering::Relaxed);
+        let in_flight = InFlight {
+            target_type,
+            target_id: target_id.clone(),
+            action,
+            trigger: trigger.clone(),
+            started: Instant::now(),
+        };
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(key, in_flight);
+        tokio::spawn(async move {
+            let outcome = this.run_audited(target_type, &target_id, action, &trigger).await;
+            this.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+            this.settled.notify_one();
+            outcome
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
+    /// At shutdown: waits until `deadline` for the actions under way, then
+    /// audits each one still running as interrupted (the process is about to
+    /// end it) so that none goes unrecorded.
+    pub async fn finish_in_flight(&self, deadline: tokio::time::Instant) {
+        let in_flight = || self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        while !in_flight().is_empty() {
+            if tokio::time::timeout_at(deadline, self.settled.notified()).await.is_err() {
+                break;
+            }
+        }
+        for f in std::mem::take(&mut *in_flight()).into_values() {
+            tracing::warn!(action = %f.action, target = %f.target_id, "an action was cut off by the shutdown");
+            let message = "interrupted: DockNap shut down before this action finished".to_string();
+            self.record(&f.trigger, f.target_type, &f.target_id, f.action, false, message, &[], f.started);
+        }
     }
 
     async fn run_audited(
@@ -222,11 +278,28 @@ impl Actions {
     ) -> Result<ActionResult, ActionError> {
         let started = Instant::now();
         let outcome = self.run_unaudited(target_type, target_id, action).await;
-        let mut entry = match &outcome {
-            Ok(r) => NewAuditEntry::new(trigger.actor(), action.as_str(), r.ok, r.summary()),
-            Err(e) => NewAuditEntry::new(trigger.actor(), action.as_str(), false, e.to_string()),
-        }
-        .target(target_type.as_str(), target_id);
+        let (ok, message, results) = match &outcome {
+            Ok(r) => (r.ok, r.summary(), r.results.as_slice()),
+            Err(e) => (false, e.to_string(), &[][..]),
+        };
+        self.record(trigger, target_type, target_id, action, ok, message, results, started);
+        outcome
+    }
+
+    /// The audit entry of one action: who, what, the result per container, how long.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        trigger: &Trigger,
+        target_type: TargetType,
+        target_id: &str,
+        action: Action,
+        ok: bool,
+        message: String,
+        results: &[ContainerResult],
+        started: Instant,
+    ) {
+        let mut entry = NewAuditEntry::new(trigger.actor(), action.as_str(), ok, message).target(target_type.as_str(), target_id);
         let (trigger_name, schedule_id) = match trigger {
             Trigger::Manual { client, .. } => {
                 entry.client_addr = client.map(|c| c.to_string());
@@ -235,14 +308,12 @@ impl Actions {
             Trigger::TestRun { schedule_id, .. } => ("test_run", Some(*schedule_id)),
             Trigger::Scheduled { schedule_id } => ("scheduled", Some(*schedule_id)),
         };
-        let results = outcome.as_ref().map(|r| r.results.clone()).unwrap_or_default();
         self.audit.record(entry.details(serde_json::json!({
             "trigger": trigger_name,
             "schedule_id": schedule_id,
             "results": results,
             "duration_ms": started.elapsed().as_millis() as u64,
         })));
-        outcome
     }
 
     async fn run_unaudited(
@@ -682,6 +753,46 @@ mod tests {
         let started: Vec<String> = engine.acts.lock().unwrap().iter().map(|(id, _)| id.clone()).collect();
         assert_eq!(started.len(), 2, "app was never started: {started:?}");
         assert!(actions.locks.lock().unwrap().is_empty(), "the target lock is forgotten");
+    }
+
+    #[tokio::test]
+    async fn shutdown_waits_for_actions_then_audits_the_ones_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::Store::open(dir.path()).unwrap());
+        let (engine, _, actions) = fake::actions(vec![c("quick", None), c("slow", None)], store.clone(), Arc::new(SystemClock));
+        let actions = Arc::new(actions);
+        let trigger = Trigger::Scheduled { schedule_id: 7 };
+
+        // Finishes within the grace: audited with its real result, nothing more.
+        *engine.delay.lock().unwrap() = Duration::from_millis(100);
+        let quick = tokio::spawn({
+            let (actions, trigger) = (actions.clone(), trigger.clone());
+            async move { actions.run(TargetType::Container, "p-quick-1", Action::Start, &trigger).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        actions.finish_in_flight(tokio::time::Instant::now() + Duration::from_secs(2)).await;
+        assert!(quick.await.unwrap().unwrap().ok);
+
+        // Outlives the grace: audited as interrupted before the process ends.
+        *engine.delay.lock().unwrap() = Duration::from_secs(30);
+        let slow = tokio::spawn({
+            let actions = actions.clone();
+            async move { actions.run(TargetType::Container, "p-slow-1", Action::Start, &trigger).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let begun = Instant::now();
+        actions.finish_in_flight(tokio::time::Instant::now() + Duration::from_millis(200)).await;
+        assert!(begun.elapsed() < Duration::from_secs(1));
+        slow.abort();
+
+        let entries = store.audit(&crate::audit::AuditFilter { limit: 10, ..Default::default() }).unwrap();
+        let summary: Vec<(String, bool, String)> =
+            entries.iter().map(|e| (e.target_id.clone().unwrap_or_default(), e.ok, e.message.clone())).collect();
+        assert_eq!(summary.len(), 2, "{summary:?}");
+        assert_eq!(summary[0].0, "p-slow-1");
+        assert!(!summary[0].1 && summary[0].2.starts_with("interrupted"), "{summary:?}");
+        assert_eq!(entries[0].actor, "scheduler");
+        assert_eq!((summary[1].0.as_str(), summary[1].1), ("p-quick-1", true));
     }
 
     #[test]

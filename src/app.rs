@@ -71,6 +71,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let view = Arc::new(View::new(events.clone()));
     let engine: Arc<dyn Engine> = Arc::new(BollardEngine::new(&config.docker_host));
     let actions = Arc::new(Actions::new(engine.clone(), view.clone(), audit.clone(), detect_self_container_id()));
+    let in_flight = actions.clone();
     let scheduler = Arc::new(Scheduler::new(
         store.clone(),
         actions.clone(),
@@ -116,9 +117,12 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    if tokio::time::timeout_at(deadline, server).await.is_err() {
         tracing::warn!("in-flight requests did not finish in time; exiting anyway");
     }
+    // Scheduled runs are not requests: wait for them too, and audit any cut off.
+    in_flight.finish_in_flight(deadline).await;
     for task in [discovery, scheduler_task, pruner] {
         task.abort();
     }

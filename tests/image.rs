@@ -273,8 +273,7 @@ fn stop_timed(container: &str) -> (Duration, i64) {
         .filter(|l| l.contains("shutting down"))
         .filter_map(|l| chrono::DateTime::parse_from_rfc3339(l.split_whitespace().next()?).ok())
         .map(|t| t.with_timezone(&chrono::Utc))
-        .filter(|t| *t >= sent - chrono::Duration::milliseconds(50))
-        .last();
+        .rfind(|t| *t >= sent - chrono::Duration::milliseconds(50));
     let from = got_signal.unwrap_or(sent);
     let took = (finished - from).to_std().unwrap_or(Duration::ZERO);
     println!(

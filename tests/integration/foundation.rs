@@ -235,6 +235,19 @@ async fn recovers_when_the_engine_goes_away_and_comes_back() {
     s.wait_stack(&t, &proj.project, "running").await;
 }
 
+#[tokio::test]
+async fn sigterm_ends_open_streams_and_exits_0_within_two_seconds() {
+    let mut s = Server::start_with(&[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    let t = s.admin_token().await;
+    // A live event stream must not hold the shutdown up.
+    let events = s.http.get(s.url("/api/events")).bearer_auth(&t).send().await.unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    let (status, took) = s.terminate();
+    assert!(status.success(), "exit status {status:?}; log:\n{}", s.log_text());
+    assert!(took < Duration::from_secs(2), "SIGTERM took {took:?}");
+    assert!(s.log_text().contains("shutting down"));
+}
+
 fn run_with_env(env: &[(&str, &str)]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_docknap"))
