@@ -3,7 +3,7 @@ use axum::extract::{Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
@@ -54,8 +54,17 @@ pub async fn logout(State(state): State<AppState>, user: Viewer, ClientAddr(clie
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
 
-pub async fn me(user: Viewer) -> Json<SessionUser> {
-    Json((&user.0.user).into())
+/// The caller, and the zone new schedules get when they name none (an
+/// addition to the contract's shape, for the UI's schedule editor).
+#[derive(Serialize)]
+pub struct Me {
+    #[serde(flatten)]
+    user: SessionUser,
+    default_timezone: &'static str,
+}
+
+pub async fn me(State(state): State<AppState>, user: Viewer) -> Json<Me> {
+    Json(Me { user: (&user.0.user).into(), default_timezone: state.scheduler.default_timezone() })
 }
 
 #[derive(Deserialize)]

@@ -205,6 +205,11 @@ impl Scheduler {
         }
     }
 
+    /// The zone of schedules created without one (`DOCKNAP_TZ`).
+    pub fn default_timezone(&self) -> &'static str {
+        self.default_tz.name()
+    }
+
     pub fn list(&self) -> Result<Vec<ScheduleView>, ScheduleError> {
         Ok(self.store.schedules().map_err(store_err(0))?.iter().map(|s| self.view(s)).collect())
     }

@@ -248,6 +248,17 @@ async fn sigterm_ends_open_streams_and_exits_0_within_two_seconds() {
     assert!(s.log_text().contains("shutting down"));
 }
 
+#[tokio::test]
+async fn docknap_tz_is_the_default_zone_of_new_schedules() {
+    let s = Server::start_with(&[("DOCKER_HOST", "unix:///nonexistent/docker.sock"), ("DOCKNAP_TZ", "Europe/Berlin")]);
+    let t = s.admin_token().await;
+    let (_, me) = s.get("/api/auth/me", &t).await;
+    assert_eq!((me["username"].as_str(), me["default_timezone"].as_str()), (Some("admin"), Some("Europe/Berlin")));
+    let body = serde_json::json!({"target_type": "stack", "target_id": "later", "action": "stop", "cron": "0 23 * * *"});
+    let (st, created) = s.post("/api/schedules", &t, body).await;
+    assert_eq!((st, created["timezone"].as_str()), (StatusCode::CREATED, Some("Europe/Berlin")), "{created}");
+}
+
 fn run_with_env(env: &[(&str, &str)]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_docknap"))

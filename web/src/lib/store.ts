@@ -232,6 +232,12 @@ export function sessionLost(): void {
 
 export function signedIn(user: User): void {
   state.user = user
+  // The login answer has no server defaults; /api/auth/me does.
+  if (!user.default_timezone) {
+    void api.me().then((me) => {
+      if (state.user?.id === me.id) state.user.default_timezone = me.default_timezone
+    }).catch(() => {})
+  }
   state.sessionExpired = false
   skipOpenRefresh = true
   startLive()

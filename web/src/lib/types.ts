@@ -11,6 +11,8 @@ export interface User {
   username: string
   role: Role
   created_at?: string
+  /** From /api/auth/me: the server's zone for new schedules (DOCKNAP_TZ). */
+  default_timezone?: string
 }
 
 export interface LoginResponse {
