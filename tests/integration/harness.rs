@@ -33,10 +33,21 @@ pub fn require_docker() {
     }
 }
 
+/// Runs the docker CLI; `Err(stderr)` when it fails.
+pub fn docker_try(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("the docker CLI is required for the image tests: {e}"));
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker CLI");
-    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    docker_try(args).unwrap_or_else(|e| panic!("docker {}: {e}", args.join(" ")))
 }
 
 pub fn unique(prefix: &str) -> String {

@@ -4,5 +4,6 @@
 mod harness;
 
 mod foundation;
+mod image;
 mod security;
 mod lifecycle;

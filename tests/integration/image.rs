@@ -4,13 +4,13 @@
 //! never a skip. Every container, volume and compose project a test makes is
 //! removed by a Drop guard, also when the test fails.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+use crate::harness::*;
 
 const PASSWORD: &str = "image-test-password-1";
 
@@ -18,33 +18,6 @@ const PASSWORD: &str = "image-test-password-1";
 
 fn image() -> String {
     std::env::var("DOCKNAP_IMAGE").unwrap_or_else(|_| "docknap:latest".into())
-}
-
-fn test_image() -> String {
-    std::env::var("DOCKNAP_TEST_IMAGE").unwrap_or_else(|_| "docknap-test-busybox:latest".into())
-}
-
-fn compose_bin() -> PathBuf {
-    std::env::var_os("DOCKNAP_COMPOSE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/docker-compose"))
-}
-
-/// Runs the docker CLI; `Err(stderr)` when it fails.
-fn docker_try(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("the docker CLI is required for the image tests: {e}"));
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
-}
-
-fn docker(args: &[&str]) -> String {
-    docker_try(args).unwrap_or_else(|e| panic!("docker {}: {e}", args.join(" ")))
 }
 
 /// Panics, naming what is missing, when the engine or the image is not there.
@@ -57,11 +30,6 @@ fn require_image() -> String {
         panic!("the image {image} (DOCKNAP_IMAGE) is required; build it with `make image`: {e}");
     }
     image
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Removes containers and volumes, in that order, when dropped.
@@ -93,57 +61,6 @@ impl Drop for Cleanup {
 }
 
 /// A compose v2 project of test-image services, torn down when dropped.
-struct Compose {
-    project: String,
-    dir: tempfile::TempDir,
-}
-
-impl Compose {
-    fn up(prefix: &str, services: &str) -> Compose {
-        let project = unique(prefix);
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("compose.yml"), format!("services:\n{services}")).unwrap();
-        let c = Compose { project, dir };
-        c.run(&["up", "-d", "--wait"]);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new(compose_bin())
-            .args(["-p", &self.project, "-f"])
-            .arg(self.dir.path().join("compose.yml"))
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {} (DOCKNAP_COMPOSE): {e}", compose_bin().display()));
-        assert!(out.status.success(), "compose {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-
-    fn container(&self, service: &str) -> String {
-        format!("{}-{service}-1", self.project)
-    }
-}
-
-impl Drop for Compose {
-    fn drop(&mut self) {
-        let _ = Command::new(compose_bin())
-            .args(["-p", &self.project, "-f"])
-            .arg(self.dir.path().join("compose.yml"))
-            .args(["down", "-t", "0", "-v", "--remove-orphans"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-/// A busybox service that exits at once on SIGTERM.
-fn service(name: &str, extra: &str) -> String {
-    format!(
-        "  {name}:\n    image: {}\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while :; do sleep 0.2; done\"]\n{extra}",
-        test_image()
-    )
-}
-
 fn state(container: &str) -> String {
     docker(&["inspect", "-f", "{{.State.Status}}", container])
 }
