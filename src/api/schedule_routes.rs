@@ -77,6 +77,7 @@ pub async fn run_now(State(state): State<AppState>, user: Operator, Path(id): Pa
 pub struct UpcomingQuery {
     limit: Option<usize>,
     until: Option<DateTime<Utc>>,
+    per_schedule: Option<usize>,
 }
 
 pub async fn upcoming(
@@ -84,7 +85,8 @@ pub async fn upcoming(
     _: Viewer,
     Query(q): Query<UpcomingQuery>,
 ) -> Result<Json<Vec<Upcoming>>, ApiError> {
-    Ok(Json(state.scheduler.upcoming(q.limit.unwrap_or(20).clamp(1, 1000), q.until)?))
+    let per_schedule = q.per_schedule.map(|n| n.clamp(1, 1000));
+    Ok(Json(state.scheduler.upcoming(q.limit.unwrap_or(20).clamp(1, 1000), q.until, per_schedule)?))
 }
 
 #[derive(Deserialize)]

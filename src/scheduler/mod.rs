@@ -294,8 +294,16 @@ impl Scheduler {
         Ok(self.actions.run(f.target_type, &f.target_id, f.action, &trigger).await?)
     }
 
-    /// The next fires over all enabled schedules, soonest first.
-    pub fn upcoming(&self, limit: usize, until: Option<DateTime<Utc>>) -> Result<Vec<Upcoming>, ScheduleError> {
+    /// The next fires over all enabled schedules, soonest first: at most
+    /// `limit`, none after `until`, and at most `per_schedule` of any one
+    /// schedule (so an every-minute schedule cannot crowd the others out of
+    /// a week's timeline).
+    pub fn upcoming(
+        &self,
+        limit: usize,
+        until: Option<DateTime<Utc>>,
+        per_schedule: Option<usize>,
+    ) -> Result<Vec<Upcoming>, ScheduleError> {
         let now = self.clock.now();
         let compiled: Vec<Compiled> = self
             .store
@@ -312,6 +320,7 @@ impl Scheduler {
             .filter_map(|(i, c)| c.expr.next_after(now, c.tz).map(|t| Reverse((t, i))))
             .collect();
         let mut out = Vec::with_capacity(limit.min(1024));
+        let mut taken = vec![0usize; compiled.len()];
         while let Some(Reverse((at, i))) = heap.pop() {
             if out.len() >= limit || until.is_some_and(|u| at > u) {
                 break;
@@ -324,6 +333,10 @@ impl Scheduler {
                 action: c.schedule.fields.action,
                 at,
             });
+            taken[i] += 1;
+            if per_schedule.is_some_and(|cap| taken[i] >= cap) {
+                continue;
+            }
             if let Some(next) = c.expr.next_after(at, c.tz) {
                 heap.push(Reverse((next, i)));
             }
@@ -537,6 +550,23 @@ mod tests {
         let scheduler =
             Arc::new(Scheduler::new(store.clone(), Arc::new(actions), audit, Events::default(), clock.clone(), chrono_tz::UTC));
         Bench { _dir: dir, clock, engine, store, scheduler }
+    }
+
+    #[tokio::test]
+    async fn upcoming_caps_each_schedule_so_none_crowds_out_the_others() {
+        let b = bench();
+        let every_minute = b.scheduler.create(input("stack", "a", "restart", "* * * * *"), "t").await.unwrap();
+        let nightly = b.scheduler.create(input("stack", "b", "stop", "0 23 * * *"), "t").await.unwrap();
+        let until = Some("2026-01-03T00:00:00Z".parse().unwrap());
+        let ids = |v: Vec<Upcoming>| v.iter().map(|u| u.schedule_id).collect::<Vec<_>>();
+
+        let crowded = ids(b.scheduler.upcoming(100, until, None).unwrap());
+        assert_eq!(crowded.len(), 100);
+        assert!(!crowded.contains(&nightly.id), "100 minutes hold no 23:00");
+
+        let capped = ids(b.scheduler.upcoming(100, until, Some(10)).unwrap());
+        assert_eq!(capped.iter().filter(|id| **id == every_minute.id).count(), 10);
+        assert_eq!(capped.iter().filter(|id| **id == nightly.id).count(), 2, "both nights before `until`");
     }
 
     fn input(target_type: &str, target: &str, action: &str, cron: &str) -> ScheduleInput {

@@ -438,11 +438,17 @@ fn sigterm_during_a_long_action_exits_in_time() {
     assert!(took < Duration::from_secs(2), "SIGTERM with an action in flight took {took:?} (limit 2 s)");
     let answer = in_flight.join().unwrap();
     println!("the in-flight stack stop got: {answer:?}");
-    // Observation, not (yet) a requirement: is the cut-off action in the audit log?
+    // The action the shutdown cut off is in the audit log, as interrupted.
     docker(&["start", &dn.name]);
     let dn = Instance { base: format!("http://{}", host_port(&dn.name)), ..dn };
     dn.wait_healthz();
     let token = dn.login("admin", PASSWORD);
     let (_, audit) = dn.call(Some(&token), Method::GET, &format!("/api/audit?target_id={}", stack.project), None);
-    println!("audit entries for the interrupted stack stop: {}", audit["entries"]);
+    let entries = audit["entries"].as_array().unwrap_or_else(|| panic!("{audit}"));
+    assert!(
+        entries.iter().any(|e| e["action"] == "stop"
+            && e["ok"] == false
+            && e["message"].as_str().is_some_and(|m| m.starts_with("interrupted"))),
+        "no interrupted stop in the audit log: {audit}"
+    );
 }

@@ -425,6 +425,10 @@ async fn schedule_crud_preview_upcoming_and_run_now() {
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
     assert!(up.iter().all(|u| u["schedule_id"] == hourly["id"] || u["schedule_id"] == half["id"]), "{up:?}");
     assert_eq!(up[0]["at"], if up[0]["schedule_id"] == hourly["id"] { hourly["next_run"].clone() } else { half["next_run"].clone() });
+    let (_, capped) = s.get("/api/schedules/upcoming?limit=10&per_schedule=1", &t).await;
+    let ids: Vec<&Value> = capped.as_array().unwrap().iter().map(|u| &u["schedule_id"]).collect();
+    assert_eq!(ids.len(), 2, "one fire of each: {capped}");
+    assert!(ids.contains(&&hourly["id"]) && ids.contains(&&half["id"]), "{capped}");
 
     // Preview, across Berlin's spring-forward night.
     let (st, p) = s

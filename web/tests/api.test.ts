@@ -88,8 +88,8 @@ describe('API client', () => {
 
   it('asks for upcoming fires until a time', async () => {
     const { c, fetch } = client(() => json(200, []))
-    await c.upcoming(1000, new Date('2026-01-02T03:04:05Z'))
-    expect(fetch.mock.calls[0]![0]).toBe('/api/schedules/upcoming?limit=1000&until=2026-01-02T03%3A04%3A05.000Z')
+    await c.upcoming(1000, new Date('2026-01-02T03:04:05Z'), 200)
+    expect(fetch.mock.calls[0]![0]).toBe('/api/schedules/upcoming?limit=1000&until=2026-01-02T03%3A04%3A05.000Z&per_schedule=200')
   })
 
   it('omits an empty time zone from the preview body', async () => {

@@ -159,8 +159,9 @@ export class Client {
   }
   deleteSchedule(id: number) { return this.request<void>('DELETE', `/api/schedules/${id}`) }
   runSchedule(id: number) { return this.request<ActionResult>('POST', `/api/schedules/${id}/run`) }
-  upcoming(limit: number, until?: Date) {
-    return this.request<Upcoming[]>('GET', `/api/schedules/upcoming${qs({ limit, until: until?.toISOString() })}`)
+  upcoming(limit: number, until?: Date, perSchedule?: number) {
+    const query = qs({ limit, until: until?.toISOString(), per_schedule: perSchedule })
+    return this.request<Upcoming[]>('GET', `/api/schedules/upcoming${query}`)
   }
   cronPreview(cron: string, timezone?: string, count = 5) {
     return this.request<{ next: string[] }>('POST', '/api/cron/preview', { cron, timezone: timezone || undefined, count })
