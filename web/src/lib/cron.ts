@@ -1,7 +1,7 @@
 // Cron form logic for the schedule editor: presets, the human description,
 // form state to API payload, and a debounced, race-free preview.
 import cronstrue from 'cronstrue'
-import type { Action, Schedule, ScheduleInput, TargetType } from './types'
+import type { Schedule, ScheduleInput } from './types'
 
 export interface CronPreset {
   label: string
@@ -69,14 +69,8 @@ export function describeCron(expr: string): string | null {
   }
 }
 
-export interface ScheduleForm {
-  target_type: TargetType
-  target_id: string
-  action: Action
-  cron: string
-  timezone: string
-  enabled: boolean
-}
+/** What the editor lets a person set: a schedule's own fields. */
+export type ScheduleForm = Pick<Schedule, 'target_type' | 'target_id' | 'action' | 'cron' | 'timezone' | 'enabled'>
 
 export function newScheduleForm(defaults: Partial<ScheduleForm> = {}, zone = 'UTC'): ScheduleForm {
   return {
