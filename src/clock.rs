@@ -14,3 +14,25 @@ impl Clock for SystemClock {
         Utc::now()
     }
 }
+
+/// A clock that stands still until a test moves it.
+#[cfg(test)]
+pub struct FakeClock(std::sync::Mutex<DateTime<Utc>>);
+
+#[cfg(test)]
+impl FakeClock {
+    pub fn at(t: &str) -> FakeClock {
+        FakeClock(std::sync::Mutex::new(t.parse().unwrap()))
+    }
+
+    pub fn set(&self, t: &str) {
+        *self.0.lock().unwrap() = t.parse().unwrap();
+    }
+}
+
+#[cfg(test)]
+impl Clock for FakeClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}

@@ -95,6 +95,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Bumped after tokens are revoked, so long-lived streams can re-check
+    /// their session at once instead of polling.
+    revocations: tokio::sync::watch::Sender<u64>,
 }
 
 pub fn fmt_time(t: DateTime<Utc>) -> String {
@@ -175,7 +178,7 @@ impl Store {
             return Err(StoreError::TooNew { path: path.to_path_buf(), found, supported: MIGRATIONS.len() });
         }
         migrations.to_latest(&mut conn)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        Ok(Store { conn: Mutex::new(conn), revocations: tokio::sync::watch::Sender::new(0) })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -270,6 +273,7 @@ impl Store {
             )?;
             Ok(user)
         })
+        .inspect(|_| self.tokens_revoked())
     }
 
     /// Deletes a user (their tokens go with them). Refuses the last admin.
@@ -283,6 +287,7 @@ impl Store {
             tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
             Ok(user)
         })
+        .inspect(|_| self.tokens_revoked())
     }
 
     // ---- tokens ----
@@ -304,7 +309,17 @@ impl Store {
 
     pub fn revoke_token(&self, jti: &str) -> Result<()> {
         self.conn().execute("DELETE FROM tokens WHERE jti = ?1", [jti])?;
+        self.tokens_revoked();
         Ok(())
+    }
+
+    fn tokens_revoked(&self) {
+        self.revocations.send_modify(|n| *n += 1);
+    }
+
+    /// Changes whenever tokens are revoked in this process.
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revocations.subscribe()
     }
 
     pub fn prune_tokens(&self, now: DateTime<Utc>) -> Result<usize> {

@@ -38,8 +38,12 @@ pub async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
 }
 
-pub async fn events(State(state): State<AppState>, _: Viewer) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+/// Live events. The stream ends when the server shuts down or the caller's
+/// session ends (revoked, expired, user deleted): a revoked token must not go
+/// on watching the host.
+pub async fn events(State(state): State<AppState>, viewer: Viewer) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let mut shutdown = state.shutdown.clone();
+    let session_ended = state.auth.clone().session_ended(viewer.0);
     let stream = BroadcastStream::new(state.events.subscribe())
         .map(|item| {
             Ok(match item {
@@ -49,7 +53,10 @@ pub async fn events(State(state): State<AppState>, _: Viewer) -> Sse<impl Stream
             })
         })
         .take_until(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => {}
+                () = session_ended => {}
+            }
         });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive"))
 }

@@ -130,6 +130,7 @@ impl From<&User> for SessionUser {
 pub struct Principal {
     pub user: User,
     pub jti: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 pub struct Auth {
@@ -248,7 +249,32 @@ impl Auth {
         if user.id.to_string() != claims.sub {
             return Err(AuthError::Unauthenticated);
         }
-        Ok(Principal { user, jti: claims.jti })
+        let expires_at = DateTime::from_timestamp(claims.exp, 0).ok_or(AuthError::Unauthenticated)?;
+        Ok(Principal { user, jti: claims.jti, expires_at })
+    }
+
+    /// Is this session still alive (not revoked, expired, or its user gone)?
+    pub fn session_alive(&self, p: &Principal) -> bool {
+        let now = self.clock.now();
+        now < p.expires_at && matches!(self.store.token_user(&p.jti, now), Ok(Some(u)) if u.id == p.user.id)
+    }
+
+    /// Resolves once `p`'s session ends: at its expiry, or when a revocation
+    /// in this process (logout, password or role change, user deleted)
+    /// removed it. Re-checks every minute too, for revocations made by
+    /// another process (`docknap reset-password`).
+    pub async fn session_ended(self: Arc<Self>, p: Principal) {
+        let mut revocations = self.store.revocations();
+        loop {
+            let until_expiry = (p.expires_at - self.clock.now()).to_std().unwrap_or_default();
+            tokio::select! {
+                _ = revocations.changed() => {}
+                _ = tokio::time::sleep(until_expiry.min(Duration::from_secs(60))) => {}
+            }
+            if !self.session_alive(&p) {
+                return;
+            }
+        }
     }
 
     pub fn logout(&self, p: &Principal, client: IpAddr) -> Result<(), AuthError> {
@@ -295,6 +321,48 @@ impl Auth {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+
+    fn auth_at(dir: &Path, clock: Arc<FakeClock>) -> Arc<Auth> {
+        let store = Arc::new(Store::open(dir).unwrap());
+        let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
+        Arc::new(Auth::new(store, audit, clock, dir, Duration::from_secs(3600)).unwrap())
+    }
+
+    /// The sessions of a fresh user "ann" (admin), logged in twice.
+    fn two_sessions(auth: &Auth) -> (Principal, Principal) {
+        auth.store.create_user("ann", "unused-hash", Role::Admin, auth.clock.now()).unwrap();
+        let user = auth.store.user_credentials("ann").unwrap().unwrap().0;
+        let session = || auth.authenticate(&auth.issue(&user).unwrap().token).unwrap();
+        (session(), session())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn session_ended_resolves_on_revocation_and_at_expiry_only() {
+        let dir = tempfile::tempdir().unwrap();
+        // jsonwebtoken checks `exp` against the system clock too: start now.
+        let start = Utc::now();
+        let clock = Arc::new(FakeClock::at(&start.to_rfc3339()));
+        let auth = auth_at(dir.path(), clock.clone());
+        let (revoked, expiring) = two_sessions(&auth);
+        let pending = |p: Principal| tokio::spawn(auth.clone().session_ended(p));
+
+        let ends_on_revocation = pending(revoked.clone());
+        let ends_at_expiry = pending(expiring.clone());
+        tokio::time::sleep(Duration::from_secs(600)).await; // ten periodic checks
+        assert!(!ends_on_revocation.is_finished() && !ends_at_expiry.is_finished(), "live sessions do not end");
+
+        auth.store.revoke_token(&revoked.jti).unwrap();
+        tokio::time::timeout(Duration::from_millis(1), ends_on_revocation).await.expect("ends at once").unwrap();
+        assert!(!ends_at_expiry.is_finished(), "another user's revocation does not end this session");
+        assert!(auth.session_alive(&expiring));
+
+        clock.set(&(start + chrono::Duration::hours(1)).to_rfc3339());
+        tokio::time::timeout(Duration::from_secs(61), ends_at_expiry).await.expect("ends by its expiry").unwrap();
+        assert!(!auth.session_alive(&expiring));
+    }
+
     #[test]
     fn dummy_hash_is_a_real_cost_12_hash() {
         // A malformed hash would fail fast and make unknown usernames

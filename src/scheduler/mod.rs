@@ -510,21 +510,8 @@ mod tests {
     use super::*;
     use crate::actions::fake::{self, FakeEngine};
     use crate::audit::AuditFilter;
+    use crate::clock::FakeClock;
     use crate::docker::{Container, LABEL_PROJECT, LABEL_SERVICE};
-
-    struct FakeClock(StdMutex<DateTime<Utc>>);
-
-    impl Clock for FakeClock {
-        fn now(&self) -> DateTime<Utc> {
-            *self.0.lock().unwrap()
-        }
-    }
-
-    impl FakeClock {
-        fn set(&self, t: &str) {
-            *self.0.lock().unwrap() = t.parse().unwrap();
-        }
-    }
 
     struct Bench {
         _dir: tempfile::TempDir,
@@ -538,7 +525,7 @@ mod tests {
     fn bench() -> Bench {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path()).unwrap());
-        let clock = Arc::new(FakeClock(StdMutex::new("2026-01-01T00:00:00Z".parse().unwrap())));
+        let clock = Arc::new(FakeClock::at("2026-01-01T00:00:00Z"));
         let containers = ["a", "b"]
             .map(|p| {
                 let labels = BTreeMap::from([(LABEL_PROJECT.to_string(), p.to_string()), (LABEL_SERVICE.to_string(), "x".to_string())]);

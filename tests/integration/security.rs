@@ -175,6 +175,43 @@ async fn logout_password_change_role_change_and_deletion_take_effect_at_once() {
     assert_eq!(s.get("/api/auth/me", &viewer).await.0, StatusCode::UNAUTHORIZED);
 }
 
+/// Reads an event stream until the server ends it, for at most `within`.
+async fn stream_ends_within(mut events: reqwest::Response, within: Duration) -> bool {
+    let drained = async { while events.chunk().await.map(|c| c.is_some()).unwrap_or(false) {} };
+    tokio::time::timeout(within, drained).await.is_ok()
+}
+
+#[tokio::test]
+async fn a_revoked_session_loses_its_event_stream() {
+    let s = Server::start_with(&[NO_ENGINE]);
+    let admin = s.admin_token().await;
+    let open = |token: String| {
+        let req = s.http.get(s.url("/api/events")).bearer_auth(token);
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r
+        }
+    };
+    let kept = open(s.admin_token().await).await;
+    let logged_out = open(admin.clone()).await;
+    let (st, _) = s.call(Method::POST, "/api/auth/logout", Some(&admin), None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert!(stream_ends_within(logged_out, Duration::from_secs(2)).await, "stream still open after logout");
+
+    let viewer = s.user_token(&s.admin_token().await, "viewer").await;
+    let (_, me) = s.get("/api/auth/me", &viewer).await;
+    let reset = open(viewer).await;
+    let (st, _) = s
+        .call(Method::PUT, &format!("/api/users/{}", me["id"]), Some(&s.admin_token().await), Some(json!({"password": "new-password-1"})))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(stream_ends_within(reset, Duration::from_secs(2)).await, "stream still open after a password reset");
+
+    // A session nobody revoked keeps its stream.
+    assert!(!stream_ends_within(kept, Duration::from_millis(500)).await, "an unrevoked session's stream ended");
+}
+
 #[tokio::test]
 async fn users_api_rules() {
     let s = Server::start_with(&[NO_ENGINE]);
