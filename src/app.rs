@@ -52,20 +52,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         Auth::new(store.clone(), audit.clone(), clock.clone(), &config.data_dir, config.token_ttl)
             .map_err(|e| StartError::DataDir(format!("cannot set up the token secret: {e}")))?,
     );
-    let bootstrap = auth.bootstrap_admin_in_background(config.admin_username.clone(), config.admin_password.clone()).await;
-    let admin_username = config.admin_username.clone();
-    tokio::spawn(async move {
-        match bootstrap.await {
-            // Printed once, on purpose: there is no default password.
-            Ok(Ok(Some(generated))) => tracing::warn!(
-                username = %admin_username,
-                "created the first admin with a generated password: {generated} (shown only this once; change it after logging in)"
-            ),
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "could not create the first admin; restart to try again"),
-            Err(e) => tracing::error!(error = %e, "creating the first admin failed"),
-        }
-    });
+    auth.bootstrap_admin_in_background(config.admin_username.clone(), config.admin_password.clone()).await;
 
     let events = Events::default();
     let view = Arc::new(View::new(events.clone()));

@@ -170,32 +170,41 @@ impl Auth {
         Ok(Auth { store, audit, clock, keys, ttl, limiter: LoginLimiter::default(), bootstrap: Arc::default() })
     }
 
-    /// Creates the first admin when no user exists. Returns the generated
-    /// password when none was given, for the caller to print once.
-    pub fn bootstrap_admin(&self, username: &str, password: Option<&str>) -> Result<Option<String>, AuthError> {
+    /// Creates the first admin when no user exists, with `password` or a
+    /// generated one. A generated password is logged once, before the user is
+    /// committed: a crash in between costs a new password at the next start,
+    /// never an admin nobody can log in as.
+    pub fn bootstrap_admin(&self, username: &str, password: Option<&str>) -> Result<(), AuthError> {
         if self.store.user_count()? > 0 {
-            return Ok(None);
+            return Ok(());
         }
         let generated = password.is_none().then(random_password);
         let password = password.or(generated.as_deref()).expect("one of them is set");
         let hash = hash_password(password)?;
+        if let Some(generated) = &generated {
+            // Printed once, on purpose: there is no default password.
+            tracing::warn!(
+                %username,
+                "the first admin's generated password: {generated} (shown only this once; change it after logging in)"
+            );
+        }
         self.store.create_user(username, &hash, Role::Admin, self.clock.now())?;
         self.audit.record(NewAuditEntry::new("system", "user_create", true, "first admin created").target("user", username));
-        Ok(generated)
+        Ok(())
     }
 
-    /// [`Auth::bootstrap_admin`] on a blocking thread; logins wait for it.
-    pub async fn bootstrap_admin_in_background(
-        self: &Arc<Self>,
-        username: String,
-        password: Option<String>,
-    ) -> tokio::task::JoinHandle<Result<Option<String>, AuthError>> {
+    /// [`Auth::bootstrap_admin`] on a blocking thread (a bcrypt round, kept
+    /// off the start-up path); logins wait for it. The runtime waits for
+    /// blocking tasks at exit, so a quick shutdown does not cut it short.
+    pub async fn bootstrap_admin_in_background(self: &Arc<Self>, username: String, password: Option<String>) {
         let guard = self.bootstrap.clone().write_owned().await;
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let _held = guard;
-            this.bootstrap_admin(&username, password.as_deref())
-        })
+            if let Err(e) = this.bootstrap_admin(&username, password.as_deref()) {
+                tracing::error!(error = %e, "could not create the first admin; restart to try again");
+            }
+        });
     }
 
     /// Checks credentials, under the login limits. Blocking (bcrypt): call
