@@ -392,7 +392,8 @@ test('theme toggle follows the system, then is remembered', async () => {
   const dark = await bg()
   await page.click('[data-testid=theme-toggle]') // system -> light
   const light = await bg()
-  assert(dark !== light, `background did not change (${dark})`)
+  assert(dark === 'rgb(17, 21, 28)', `a dark system gives the dark background, not ${dark}`)
+  assert(light === 'rgb(244, 246, 250)', `the toggle gives the light background, not ${light}`)
   assert(await page.evaluate(() => document.documentElement.dataset.theme === 'light' && localStorage.getItem('docknap-theme') === 'light'), 'light stored')
   await page.reload()
   await page.locator('main h1').first().waitFor()
