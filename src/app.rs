@@ -35,7 +35,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 /// at start with one clear line instead of at the first login.
 pub fn prepare_data_dir(dir: &std::path::Path) -> Result<(), StartError> {
     let fail = |e: std::io::Error| StartError::DataDir(format!("{} is not writable: {e}", dir.display()));
-    std::fs::create_dir_all(dir).map_err(fail)?;
+    // Private when we create it: the database holds password hashes.
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700).create(dir).map_err(fail)?;
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"ok").map_err(fail)?;
     std::fs::remove_file(&probe).map_err(fail)?;

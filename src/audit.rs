@@ -37,15 +37,28 @@ pub struct NewAuditEntry {
     pub details: Option<serde_json::Value>,
 }
 
+/// Longest actor or target kept: names come from requests (a failed login's
+/// username, an action's path), and the log must not grow by what a client sends.
+const MAX_NAME: usize = 256;
+const MAX_MESSAGE: usize = 4096;
+
+/// `s`, cut to `max` characters with an ellipsis when longer.
+fn bounded(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_string(),
+    }
+}
+
 impl NewAuditEntry {
     pub fn new(actor: &str, action: &str, ok: bool, message: impl Into<String>) -> Self {
         NewAuditEntry {
-            actor: actor.to_string(),
+            actor: bounded(actor, MAX_NAME),
             action: action.to_string(),
             target_type: None,
             target_id: None,
             ok,
-            message: message.into(),
+            message: bounded(&message.into(), MAX_MESSAGE),
             client_addr: None,
             details: None,
         }
@@ -53,7 +66,7 @@ impl NewAuditEntry {
 
     pub fn target(mut self, target_type: &str, target_id: &str) -> Self {
         self.target_type = Some(target_type.to_string());
-        self.target_id = Some(target_id.to_string());
+        self.target_id = Some(bounded(target_id, MAX_NAME));
         self
     }
 

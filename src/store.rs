@@ -3,6 +3,7 @@
 //! statement is parameterised; every multi-statement write is one
 //! `BEGIN IMMEDIATE` transaction so a killed process leaves no half-write.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -86,6 +87,8 @@ pub enum StoreError {
     )]
     TooNew { path: PathBuf, found: usize, supported: usize },
     #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
     Conflict(String),
     #[error("not found")]
     NotFound,
@@ -163,6 +166,11 @@ impl Store {
     }
 
     pub fn open_file(path: &Path) -> Result<Store> {
+        // A new database is created 0600 (it holds password hashes); SQLite
+        // gives its -wal and -shm files the database file's mode.
+        std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path).map_err(|e| {
+            StoreError::Io(format!("cannot create {}: {e}", path.display()))
+        })?;
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Admin, COOKIE_NAME, ClientAddr, JsonBody, Viewer, is_https};
+use super::extract::{Admin, ApiPath, COOKIE_NAME, ClientAddr, JsonBody, Viewer, is_https};
 use crate::audit::NewAuditEntry;
 use crate::auth::{Role, SessionUser, hash_password, validate_password, validate_username};
 use crate::config::SecureCookie;
@@ -76,10 +76,11 @@ pub struct PasswordBody {
 pub async fn change_password(
     State(state): State<AppState>,
     user: Viewer,
+    ClientAddr(client): ClientAddr,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
     let auth = state.auth.clone();
-    blocking(move || auth.change_own_password(&user.0, &body.current_password, &body.new_password)).await?;
+    blocking(move || auth.change_own_password(&user.0, &body.current_password, &body.new_password, client)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -135,7 +136,7 @@ pub struct UpdateUserBody {
 pub async fn update_user(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     JsonBody(body): JsonBody<UpdateUserBody>,
 ) -> Result<Json<UserOut>, ApiError> {
     let role: Option<Role> = body.role.as_deref().map(str::parse).transpose()?;
@@ -156,7 +157,7 @@ pub async fn update_user(
     Ok(Json(result?.into()))
 }
 
-pub async fn delete_user(State(state): State<AppState>, admin: Admin, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+pub async fn delete_user(State(state): State<AppState>, admin: Admin, ApiPath(id): ApiPath<i64>) -> Result<StatusCode, ApiError> {
     let result = state.auth.store().delete_user(id);
     audit_user_change(&state, admin.username(), "user_delete", id, &result, "deleted");
     result?;

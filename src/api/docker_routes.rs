@@ -1,9 +1,9 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ClientAddr, Operator, Viewer};
+use super::extract::{ApiPath, ClientAddr, Operator, Viewer};
 use crate::actions::{Action, ActionResult, TargetType, Trigger};
 use crate::docker::{Container, Stack};
 
@@ -16,7 +16,7 @@ pub async fn containers(State(state): State<AppState>, _: Viewer) -> Result<Json
     Ok(Json(state.view.containers()))
 }
 
-pub async fn container(State(state): State<AppState>, _: Viewer, Path(name): Path<String>) -> Result<Json<Container>, ApiError> {
+pub async fn container(State(state): State<AppState>, _: Viewer, ApiPath(name): ApiPath<String>) -> Result<Json<Container>, ApiError> {
     require_engine(&state)?;
     state.view.container(&name).map(Json).ok_or_else(|| ApiError::not_found(format!("no container named '{name}'")))
 }
@@ -26,7 +26,7 @@ pub async fn stacks(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec
     Ok(Json(state.view.stacks()))
 }
 
-pub async fn stack(State(state): State<AppState>, _: Viewer, Path(name): Path<String>) -> Result<Json<Stack>, ApiError> {
+pub async fn stack(State(state): State<AppState>, _: Viewer, ApiPath(name): ApiPath<String>) -> Result<Json<Stack>, ApiError> {
     require_engine(&state)?;
     state.view.stack(&name).map(Json).ok_or_else(|| ApiError::not_found(format!("no stack named '{name}'")))
 }
@@ -48,7 +48,7 @@ pub async fn container_action(
     State(state): State<AppState>,
     user: Operator,
     ClientAddr(client): ClientAddr,
-    Path((name, action)): Path<(String, String)>,
+    ApiPath((name, action)): ApiPath<(String, String)>,
 ) -> Result<Json<ActionResult>, ApiError> {
     act(&state, &user, client, TargetType::Container, &name, &action).await
 }
@@ -57,7 +57,7 @@ pub async fn stack_action(
     State(state): State<AppState>,
     user: Operator,
     ClientAddr(client): ClientAddr,
-    Path((name, action)): Path<(String, String)>,
+    ApiPath((name, action)): ApiPath<(String, String)>,
 ) -> Result<Json<ActionResult>, ApiError> {
     act(&state, &user, client, TargetType::Stack, &name, &action).await
 }

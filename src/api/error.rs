@@ -76,6 +76,7 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", e.to_string()),
+            AuthError::WrongCurrentPassword => ApiError::new(StatusCode::FORBIDDEN, "invalid_credentials", e.to_string()),
             AuthError::Unauthenticated => ApiError::unauthenticated(),
             AuthError::RateLimited(wait) => ApiError {
                 retry_after: Some(wait.as_secs().max(1)),

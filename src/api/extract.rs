@@ -61,14 +61,19 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Is `Origin` this server? Compared by host[:port] against `Host` (or the
-/// forwarded host from a trusted proxy): the scheme is the proxy's business.
+/// Did this request come from our own pages? The browser's `Sec-Fetch-Site`
+/// says so directly (and survives proxies that rewrite `Host`); without it,
+/// `Origin` is compared by host[:port] against `Host` (or the forwarded host
+/// from a trusted proxy): the scheme is the proxy's business.
 fn same_origin(parts: &Parts, state: &AppState) -> bool {
+    let header_str = |h: &str| parts.headers.get(h).and_then(|v| v.to_str().ok());
+    if let Some(site) = header_str("sec-fetch-site") {
+        return site.eq_ignore_ascii_case("same-origin");
+    }
     let Some(origin) = parts.headers.get(header::ORIGIN) else { return true };
     let Some(origin_host) = origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, h)| h) else {
         return false;
     };
-    let header_str = |h: &str| parts.headers.get(h).and_then(|v| v.to_str().ok());
     let forwarded = if peer_is_trusted(parts, state) { header_str("x-forwarded-host") } else { None };
     [forwarded, header_str("host")].into_iter().flatten().any(|h| h.eq_ignore_ascii_case(origin_host))
 }
@@ -85,22 +90,31 @@ fn peer_is_trusted(parts: &Parts, state: &AppState) -> bool {
     state.is_trusted_proxy(peer(parts))
 }
 
+/// An `X-Forwarded-For` entry: an address, perhaps with a port
+/// (`192.0.2.1:5000`, `[2001:db8::1]:443`), as some proxies write it.
+fn forwarded_addr(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry.parse().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
 /// The client's address: the peer, or, behind trusted proxies, the nearest
-/// untrusted address in `X-Forwarded-For` (addresses further left can be forged).
+/// untrusted address in `X-Forwarded-For` (addresses further left can be
+/// forged). An entry that cannot be read ends the walk at the hop that
+/// wrote it: skipping it would believe what the client wrote before it.
 pub fn client_addr(parts: &Parts, state: &AppState) -> IpAddr {
-    let peer = peer(parts);
-    if !state.is_trusted_proxy(peer) {
-        return peer;
+    let mut client = peer(parts);
+    let entries = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    let entries: Vec<&str> = entries.collect();
+    for entry in entries.into_iter().rev() {
+        if !state.is_trusted_proxy(client) {
+            break;
+        }
+        match forwarded_addr(entry) {
+            Some(addr) => client = addr,
+            None => break,
+        }
     }
-    let chain: Vec<IpAddr> = parts
-        .headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    chain.into_iter().rev().find(|a| !state.is_trusted_proxy(*a)).unwrap_or(peer)
+    client
 }
 
 /// Did the request reach the proxy over HTTPS (for `DOCKNAP_SECURE_COOKIE=auto`)?
@@ -139,6 +153,42 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
+/// Path parameters. One that cannot be read (bad percent-encoding, an id
+/// that is not a number) names nothing that exists: 404, in the JSON shape.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(e) => Err(ApiError::not_found(format!("no such resource: {}", e.body_text()))),
+        }
+    }
+}
+
+/// Query parameters; bad ones are a 400 `invalid_query` in the JSON shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => Err(ApiError::bad_request("invalid_query", e.body_text())),
+        }
+    }
+}
+
+/// `application/json`, with or without parameters, or a `+json` type.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
 /// A JSON body whose errors use the contract's codes: 413 too large,
 /// `missing_field`, `invalid_json`.
 pub struct JsonBody<T>(pub T);
@@ -147,6 +197,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        // Only JSON: a text/plain or form body is a "simple" request that any
+        // web page can make a browser send here without a CORS preflight.
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is over 1 MiB")

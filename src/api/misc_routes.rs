@@ -2,7 +2,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
@@ -12,7 +12,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::Viewer;
+use super::extract::{ApiQuery, Viewer};
 use crate::audit::{AuditEntry, AuditFilter};
 
 #[derive(Serialize)]
@@ -78,7 +78,7 @@ pub struct AuditPage {
     next_before: Option<i64>,
 }
 
-pub async fn audit(State(state): State<AppState>, _: Viewer, Query(q): Query<AuditQuery>) -> Result<Json<AuditPage>, ApiError> {
+pub async fn audit(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQuery<AuditQuery>) -> Result<Json<AuditPage>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let filter = AuditFilter {
         limit,

@@ -1,12 +1,12 @@
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{JsonBody, Operator, Viewer};
+use super::extract::{ApiPath, ApiQuery, JsonBody, Operator, Viewer};
 use crate::actions::ActionResult;
 use crate::scheduler::{ScheduleInput, ScheduleView, Upcoming};
 
@@ -43,7 +43,7 @@ pub async fn list(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<S
     Ok(Json(state.scheduler.list()?))
 }
 
-pub async fn get(State(state): State<AppState>, _: Viewer, Path(id): Path<String>) -> Result<Json<ScheduleView>, ApiError> {
+pub async fn get(State(state): State<AppState>, _: Viewer, ApiPath(id): ApiPath<String>) -> Result<Json<ScheduleView>, ApiError> {
     Ok(Json(state.scheduler.get(schedule_id(&id)?)?))
 }
 
@@ -58,18 +58,18 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     user: Operator,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     JsonBody(body): JsonBody<ScheduleBody>,
 ) -> Result<Json<ScheduleView>, ApiError> {
     Ok(Json(state.scheduler.update(schedule_id(&id)?, body.into(), user.username()).await?))
 }
 
-pub async fn delete(State(state): State<AppState>, user: Operator, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(State(state): State<AppState>, user: Operator, ApiPath(id): ApiPath<String>) -> Result<StatusCode, ApiError> {
     state.scheduler.delete(schedule_id(&id)?, user.username()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn run_now(State(state): State<AppState>, user: Operator, Path(id): Path<String>) -> Result<Json<ActionResult>, ApiError> {
+pub async fn run_now(State(state): State<AppState>, user: Operator, ApiPath(id): ApiPath<String>) -> Result<Json<ActionResult>, ApiError> {
     Ok(Json(state.scheduler.run_now(schedule_id(&id)?, user.username()).await?))
 }
 
@@ -83,7 +83,7 @@ pub struct UpcomingQuery {
 pub async fn upcoming(
     State(state): State<AppState>,
     _: Viewer,
-    Query(q): Query<UpcomingQuery>,
+    ApiQuery(q): ApiQuery<UpcomingQuery>,
 ) -> Result<Json<Vec<Upcoming>>, ApiError> {
     let per_schedule = q.per_schedule.map(|n| n.clamp(1, 1000));
     Ok(Json(state.scheduler.upcoming(q.limit.unwrap_or(20).clamp(1, 1000), q.until, per_schedule)?))

@@ -17,9 +17,17 @@ pub const MAX_FAILURES_PER_USERNAME: usize = 5;
 pub const MAX_FAILURES_PER_ADDRESS: usize = 20;
 const MAX_KEYS: usize = 10_000;
 
+struct Entry {
+    /// Failures (and attempts still in progress) inside the window, oldest first.
+    times: VecDeque<Instant>,
+    /// Already refused since it last passed: only the first refusal of a
+    /// block is worth an audit row.
+    refused: bool,
+}
+
 struct Failures<K> {
     limit: usize,
-    map: HashMap<K, VecDeque<Instant>>,
+    map: HashMap<K, Entry>,
 }
 
 impl<K: Hash + Eq + Clone> Failures<K> {
@@ -27,41 +35,59 @@ impl<K: Hash + Eq + Clone> Failures<K> {
         Failures { limit, map: HashMap::new() }
     }
 
-    /// `Err(wait)` when the key is over its limit.
-    fn check(&mut self, key: &K, now: Instant) -> Result<(), Duration> {
-        let Some(q) = self.map.get_mut(key) else { return Ok(()) };
-        while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
-            q.pop_front();
+    fn check(&mut self, key: &K, now: Instant) -> Result<(), Blocked> {
+        let Some(e) = self.map.get_mut(key) else { return Ok(()) };
+        while e.times.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+            e.times.pop_front();
         }
-        if q.len() < self.limit {
+        if e.times.len() < self.limit {
+            e.refused = false;
             return Ok(());
         }
         // Blocked until enough failures age out to bring the count under the limit.
-        let release = q[q.len() - self.limit] + WINDOW;
-        Err(release.saturating_duration_since(now).max(Duration::from_secs(1)))
+        let release = e.times[e.times.len() - self.limit] + WINDOW;
+        let first = !std::mem::replace(&mut e.refused, true);
+        Err(Blocked { wait: release.saturating_duration_since(now).max(Duration::from_secs(1)), first })
     }
 
+    /// Only called after `check` passed, so the entry stays within its limit.
     fn record(&mut self, key: &K, now: Instant) {
         if !self.map.contains_key(key) && self.map.len() >= MAX_KEYS {
             self.prune(now);
             if self.map.len() >= MAX_KEYS {
-                let oldest = self.map.iter().min_by_key(|(_, q)| q.back().copied()).map(|(k, _)| k.clone());
+                let oldest = self.map.iter().min_by_key(|(_, e)| e.times.back().copied()).map(|(k, _)| k.clone());
                 if let Some(k) = oldest {
                     self.map.remove(&k);
                 }
             }
         }
-        let q = self.map.entry(key.clone()).or_default();
-        q.push_back(now);
-        // Only the newest `limit` failures matter for the decision.
-        while q.len() > self.limit {
-            q.pop_front();
+        let e = self.map.entry(key.clone()).or_insert_with(|| Entry { times: VecDeque::new(), refused: false });
+        e.times.push_back(now);
+    }
+
+    fn forget(&mut self, key: &K, at: Instant) {
+        if let Some(e) = self.map.get_mut(key) {
+            if let Some(i) = e.times.iter().rposition(|t| *t == at) {
+                e.times.remove(i);
+            }
+            if e.times.is_empty() {
+                self.map.remove(key);
+            }
         }
     }
 
     fn prune(&mut self, now: Instant) {
-        self.map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
+        self.map.retain(|_, e| e.times.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
     }
+}
+
+/// A refused attempt: how long until one is allowed again, and whether this
+/// is the first refusal of this block (later ones are not audited, so a
+/// blocked client cannot grow the audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocked {
+    pub wait: Duration,
+    pub first: bool,
 }
 
 pub struct LoginLimiter {
@@ -88,33 +114,60 @@ fn address_key(addr: IpAddr) -> IpAddr {
     }
 }
 
+/// The key a username is limited under: case-insensitive like the store, and
+/// bounded (no user has a longer name, so longer ones may share a key).
+fn username_key(username: &str) -> String {
+    username.chars().take(super::USERNAME_MAX).collect::<String>().to_lowercase()
+}
+
+/// An attempt in progress, already counted as a failure so that concurrent
+/// guesses cannot slip past the limit while bcrypt runs. Dropping it keeps
+/// the failure; [`Attempt::succeeded`] takes it back.
+pub struct Attempt<'a> {
+    limiter: &'a LoginLimiter,
+    name: String,
+    addr: IpAddr,
+    at: Instant,
+}
+
+impl Attempt<'_> {
+    pub fn succeeded(self) {
+        let mut g = self.limiter.lock();
+        g.0.forget(&self.name, self.at);
+        g.1.forget(&self.addr, self.at);
+    }
+}
+
 impl LoginLimiter {
-    /// `Err(wait)` when either the username or the address is blocked.
-    pub fn check(&self, username: &String, addr: IpAddr, now: Instant) -> Result<(), Duration> {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let by_name = g.0.check(username, now);
-        let by_addr = g.1.check(&address_key(addr), now);
-        match (by_name, by_addr) {
-            (Ok(()), Ok(())) => Ok(()),
-            (a, b) => Err(a.err().unwrap_or_default().max(b.err().unwrap_or_default())),
-        }
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Failures<String>, Failures<IpAddr>)> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn record_failure(&self, username: &String, addr: IpAddr, now: Instant) {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.0.record(username, now);
-        g.1.record(&address_key(addr), now);
+    /// Refused when the username or the address is over its limit; otherwise
+    /// the attempt is counted until it succeeds.
+    pub fn begin(&self, username: &str, addr: IpAddr, now: Instant) -> Result<Attempt<'_>, Blocked> {
+        let (name, addr) = (username_key(username), address_key(addr));
+        let mut g = self.lock();
+        // Check both, so each notes its own refusal.
+        match (g.0.check(&name, now), g.1.check(&addr, now)) {
+            (Ok(()), Ok(())) => {}
+            (Err(a), Err(b)) => return Err(Blocked { wait: a.wait.max(b.wait), first: a.first || b.first }),
+            (Err(blocked), _) | (_, Err(blocked)) => return Err(blocked),
+        }
+        g.0.record(&name, now);
+        g.1.record(&addr, now);
+        Ok(Attempt { limiter: self, name, addr, at: now })
     }
 
     pub fn prune(&self, now: Instant) {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.lock();
         g.0.prune(now);
         g.1.prune(now);
     }
 
     #[cfg(test)]
     fn keys(&self) -> (usize, usize) {
-        let g = self.inner.lock().unwrap();
+        let g = self.lock();
         (g.0.map.len(), g.1.map.len())
     }
 }
@@ -125,20 +178,50 @@ mod tests {
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
 
+    /// A failed attempt.
+    fn fail(l: &LoginLimiter, name: &str, addr: IpAddr, at: Instant) {
+        drop(l.begin(name, addr, at).expect("not blocked"));
+    }
+
     #[test]
     fn username_limit_and_window() {
         let l = LoginLimiter::default();
         let t0 = Instant::now();
-        let u = "alice".to_string();
         for i in 0..5 {
-            assert!(l.check(&u, A, t0).is_ok(), "attempt {i}");
-            l.record_failure(&u, A, t0 + Duration::from_secs(i));
+            fail(&l, "alice", A, t0 + Duration::from_secs(i));
         }
-        let wait = l.check(&u, A, t0 + Duration::from_secs(10)).unwrap_err();
-        assert_eq!(wait, WINDOW - Duration::from_secs(10));
-        assert!(l.check(&u, A, t0 + WINDOW - Duration::from_secs(1)).is_err());
-        assert!(l.check(&u, A, t0 + WINDOW).is_ok(), "the oldest failure has left the window");
-        assert!(l.check(&"bob".to_string(), A, t0).is_ok(), "other names are unaffected");
+        let blocked = l.begin("Alice", A, t0 + Duration::from_secs(10)).err().expect("blocked, whatever the case");
+        assert_eq!(blocked, Blocked { wait: WINDOW - Duration::from_secs(10), first: true });
+        let again = l.begin("alice", A, t0 + WINDOW - Duration::from_secs(1)).err().expect("still blocked");
+        assert!(!again.first, "only the first refusal of a block is reported as first");
+        assert!(l.begin("alice", A, t0 + WINDOW).is_ok(), "the oldest failure has left the window");
+        assert!(l.begin("bob", A, t0).is_ok(), "other names are unaffected");
+    }
+
+    #[test]
+    fn attempts_in_flight_count_and_success_gives_them_back() {
+        let l = LoginLimiter::default();
+        let t0 = Instant::now();
+        // Five guesses running at once (bcrypt is slow): a sixth is refused
+        // before any of them has finished.
+        let running: Vec<_> = (0..5).map(|i| l.begin("carol", A, t0 + Duration::from_millis(i)).unwrap()).collect();
+        assert!(l.begin("carol", A, t0 + Duration::from_millis(9)).is_err());
+        for a in running {
+            a.succeeded();
+        }
+        assert!(l.begin("carol", A, t0 + Duration::from_millis(10)).is_ok(), "successes are not failures");
+    }
+
+    #[test]
+    fn overlong_usernames_share_one_bounded_key() {
+        let l = LoginLimiter::default();
+        let t0 = Instant::now();
+        let long = "x".repeat(100_000);
+        for i in 0..5 {
+            fail(&l, &format!("{long}{i}"), IpAddr::V4(std::net::Ipv4Addr::from(i as u32)), t0);
+        }
+        assert!(l.begin(&long, IpAddr::V4(std::net::Ipv4Addr::from(99)), t0).is_err());
+        assert!(l.lock().0.map.keys().all(|k| k.len() <= crate::auth::USERNAME_MAX));
     }
 
     #[test]
@@ -146,11 +229,11 @@ mod tests {
         let l = LoginLimiter::default();
         let t0 = Instant::now();
         for i in 0..20 {
-            l.record_failure(&format!("user{i}"), A, t0);
+            fail(&l, &format!("user{i}"), A, t0);
         }
-        assert!(l.check(&"fresh".to_string(), A, t0).is_err());
+        assert!(l.begin("fresh", A, t0).is_err());
         let other = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
-        assert!(l.check(&"fresh".to_string(), other, t0).is_ok());
+        assert!(l.begin("fresh", other, t0).is_ok());
     }
 
     #[test]
@@ -159,11 +242,11 @@ mod tests {
         let t0 = Instant::now();
         let base: u128 = 0x2001_0db8_0000_0001 << 64;
         for i in 0..20u128 {
-            l.record_failure(&format!("user{i}"), IpAddr::V6((base + i).into()), t0);
+            fail(&l, &format!("user{i}"), IpAddr::V6((base + i).into()), t0);
         }
-        assert!(l.check(&"fresh".to_string(), IpAddr::V6((base + 999).into()), t0).is_err(), "same /64");
+        assert!(l.begin("fresh", IpAddr::V6((base + 999).into()), t0).is_err(), "same /64");
         let elsewhere = IpAddr::V6(((base + (1 << 64)) + 1).into());
-        assert!(l.check(&"fresh".to_string(), elsewhere, t0).is_ok(), "another /64");
+        assert!(l.begin("fresh", elsewhere, t0).is_ok(), "another /64");
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
         assert_eq!(address_key(mapped), A, "v4-mapped is the v4 address");
     }
@@ -174,7 +257,7 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..(MAX_KEYS + 500) {
             let addr = IpAddr::V6(std::net::Ipv6Addr::from((i as u128) << 64));
-            l.record_failure(&format!("u{i}"), addr, t0 + Duration::from_millis(i as u64));
+            fail(&l, &format!("u{i}"), addr, t0 + Duration::from_millis(i as u64));
         }
         let (names, addrs) = l.keys();
         assert!(names <= MAX_KEYS && addrs <= MAX_KEYS, "{names} {addrs}");

@@ -65,6 +65,9 @@ pub struct User {
 pub enum AuthError {
     #[error("wrong username or password")]
     InvalidCredentials,
+    /// A signed-in user got their current password wrong: not a lost session.
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
     #[error("not authenticated")]
     Unauthenticated,
     #[error("too many failed logins; try again in {} s", .0.as_secs())]
@@ -92,8 +95,10 @@ pub fn validate_password(p: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
+pub const USERNAME_MAX: usize = 64;
+
 pub fn validate_username(u: &str) -> Result<(), AuthError> {
-    let ok = (1..=64).contains(&u.chars().count())
+    let ok = (1..=USERNAME_MAX).contains(&u.chars().count())
         && u.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
     if !ok {
         return Err(AuthError::Invalid(
@@ -211,19 +216,21 @@ impl Auth {
     /// from a blocking thread.
     pub fn login(&self, username: &str, password: &str, client: IpAddr) -> Result<Session, AuthError> {
         let _bootstrapped = self.bootstrap.blocking_read();
-        let key = username.to_lowercase();
-        let now = Instant::now();
         let audit_failure = |message: &str| {
             self.audit.record(
                 NewAuditEntry::new(username, "login", false, message).target("user", username).client(client),
             )
         };
-        if let Err(wait) = self.limiter.check(&key, client, now) {
-            audit_failure("rate limited");
-            return Err(AuthError::RateLimited(wait));
-        }
-        // Overlong input never reaches bcrypt, but is still a failure that counts.
-        let creds = if password.chars().count() > PASSWORD_MAX { None } else { self.store.user_credentials(username)? };
+        let attempt = self.limiter.begin(username, client, Instant::now()).map_err(|blocked| {
+            if blocked.first {
+                audit_failure("rate limited (further attempts in this block are not audited)");
+            }
+            AuthError::RateLimited(blocked.wait)
+        })?;
+        // Input no user can have never reaches bcrypt or the store, but costs
+        // the same time and counts as a failure.
+        let possible = password.chars().count() <= PASSWORD_MAX && validate_username(username).is_ok();
+        let creds = if possible { self.store.user_credentials(username)? } else { None };
         let verified = match &creds {
             Some((_, hash)) => verify_password(password, hash),
             None => {
@@ -232,10 +239,10 @@ impl Auth {
             }
         };
         let Some((user, _)) = creds.filter(|_| verified) else {
-            self.limiter.record_failure(&key, client, now);
             audit_failure("wrong username or password");
             return Err(AuthError::InvalidCredentials);
         };
+        attempt.succeeded();
         let session = self.issue(&user)?;
         self.audit.record(NewAuditEntry::new(&user.username, "login", true, "logged in").target("user", &user.username).client(client));
         Ok(session)
@@ -292,16 +299,21 @@ impl Auth {
         Ok(())
     }
 
-    /// Blocking (bcrypt).
-    pub fn change_own_password(&self, p: &Principal, current: &str, new: &str) -> Result<(), AuthError> {
+    /// Blocking (bcrypt). Guesses of the current password count against the
+    /// login limits, so a stolen session cannot be used to find it.
+    pub fn change_own_password(&self, p: &Principal, current: &str, new: &str, client: IpAddr) -> Result<(), AuthError> {
         validate_password(new)?;
+        let attempt = self.limiter.begin(&p.user.username, client, Instant::now()).map_err(|b| AuthError::RateLimited(b.wait))?;
         let hash = self.store.password_hash(p.user.id)?;
         if current.chars().count() > PASSWORD_MAX || !verify_password(current, &hash) {
             self.audit.record(
-                NewAuditEntry::new(&p.user.username, "password_change", false, "current password is wrong").target("user", &p.user.username),
+                NewAuditEntry::new(&p.user.username, "password_change", false, "current password is wrong")
+                    .target("user", &p.user.username)
+                    .client(client),
             );
-            return Err(AuthError::InvalidCredentials);
+            return Err(AuthError::WrongCurrentPassword);
         }
+        attempt.succeeded();
         let new_hash = hash_password(new)?;
         self.store.update_user(p.user.id, None, Some(&new_hash), Some(&p.jti), self.clock.now())?;
         self.audit.record(

@@ -156,7 +156,7 @@ async fn logout_password_change_role_change_and_deletion_take_effect_at_once() {
     let (st, v) = s
         .call(Method::PUT, "/api/auth/password", Some(&viewer), Some(json!({"current_password": "wrong-one!", "new_password": "another-pass-1"})))
         .await;
-    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_credentials")));
+    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("invalid_credentials")), "a typo is no lost session");
     let (st, v) = s
         .call(Method::PUT, "/api/auth/password", Some(&viewer), Some(json!({"current_password": "password-123", "new_password": "short"})))
         .await;
@@ -278,6 +278,89 @@ async fn login_rate_limits_by_username_and_address() {
 }
 
 #[tokio::test]
+async fn concurrent_guesses_cannot_pass_the_limit() {
+    let s = Server::start_with(&[NO_ENGINE]);
+    let guesses = (0..12).map(|_| s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "admin", "password": "wrong-guess"}))));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(guesses).await.into_iter().map(|(st, _)| st).collect();
+    let tried = statuses.iter().filter(|st| **st == StatusCode::UNAUTHORIZED).count();
+    assert_eq!(tried, 5, "exactly 5 guesses reach bcrypt, the rest get 429: {statuses:?}");
+}
+
+#[tokio::test]
+async fn current_password_guesses_count_against_the_login_limit() {
+    let s = Server::start_with(&[NO_ENGINE]);
+    let viewer = s.user_token(&s.admin_token().await, "viewer").await;
+    let guess = || {
+        let body = json!({"current_password": "wrong-guess", "new_password": "new-password-1"});
+        s.call(Method::PUT, "/api/auth/password", Some(&viewer), Some(body))
+    };
+    for i in 0..5 {
+        assert_eq!(guess().await.0, StatusCode::FORBIDDEN, "guess {i}");
+    }
+    let (st, v) = guess().await;
+    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
+}
+
+#[tokio::test]
+async fn hostile_login_names_cannot_grow_the_audit_log() {
+    let s = Server::start_with(&[NO_ENGINE]);
+    let admin = s.admin_token().await; // before this address is blocked
+    let huge = "n".repeat(300_000);
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let (st, _) = s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": format!("{i}-{huge}"), "password": "x"}))).await;
+        statuses.push(st);
+    }
+    assert!(statuses[..20].iter().all(|st| *st == StatusCode::UNAUTHORIZED), "{statuses:?}");
+    assert!(statuses[20..].iter().all(|st| *st == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    let (_, page) = s.get("/api/audit?action=login&ok=false&limit=500", &admin).await;
+    let entries = page["entries"].as_array().unwrap();
+    let rate_limited = entries.iter().filter(|e| e["message"].as_str().unwrap().starts_with("rate limited")).count();
+    assert_eq!((entries.len(), rate_limited), (21, 1), "20 failures and the first refusal only");
+    for e in entries {
+        for field in ["actor", "target_id"] {
+            let n = e[field].as_str().unwrap().chars().count();
+            assert!(n <= 257, "{field} holds {n} characters");
+        }
+    }
+    let db = std::fs::metadata(s.data_dir.join("docknap.db")).unwrap().len()
+        + std::fs::metadata(s.data_dir.join("docknap.db-wal")).map(|m| m.len()).unwrap_or(0);
+    assert!(db < 2 << 20, "40 logins with 300 kB names grew the database to {db} bytes");
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_json_are_refused_and_bad_paths_or_queries_get_json_errors() {
+    let s = Server::start_with(&[NO_ENGINE]);
+    let creds = json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string();
+    // A web page can make a browser send these without a CORS preflight.
+    for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x")] {
+        let mut req = s.http.post(s.url("/api/auth/login")).body(creds.clone());
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        let r = req.send().await.unwrap();
+        assert!(r.headers().get("set-cookie").is_none(), "{ct:?}");
+        assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct:?}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "unsupported_media_type");
+    }
+    let r = s.http.post(s.url("/api/auth/login")).header("content-type", "application/json; charset=utf-8").body(creds).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "JSON with a charset is JSON");
+
+    let t = s.admin_token().await;
+    for (method, path, status, code) in [
+        (Method::PUT, "/api/users/abc", StatusCode::NOT_FOUND, "not_found"),
+        (Method::DELETE, "/api/users/99999999999999999999", StatusCode::NOT_FOUND, "not_found"),
+        (Method::GET, "/api/containers/%FF", StatusCode::NOT_FOUND, "not_found"),
+        (Method::GET, "/api/audit?limit=abc", StatusCode::BAD_REQUEST, "invalid_query"),
+        (Method::GET, "/api/schedules/upcoming?limit=-1", StatusCode::BAD_REQUEST, "invalid_query"),
+    ] {
+        let body = (method == Method::PUT).then(|| json!({"role": "viewer"}));
+        let (st, v) = s.call(method.clone(), path, Some(&t), body).await;
+        assert_eq!((st, v["error"]["code"].as_str()), (status, Some(code)), "{method} {path}: {v}");
+    }
+}
+
+#[tokio::test]
 async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let trusted = Server::start_with(&[NO_ENGINE, ("DOCKNAP_TRUSTED_PROXIES", "127.0.0.0/8")]);
     let untrusted = Server::start_with(&[NO_ENGINE]);
@@ -299,6 +382,19 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     }
     assert_eq!(addr_of_failure(&trusted).await, "203.0.113.9");
     assert_eq!(addr_of_failure(&untrusted).await, "127.0.0.1");
+
+    // Proxies that write a port, or an entry we cannot read: never skipped
+    // over to believe what the client wrote further left.
+    for (header, client) in [
+        ("6.6.6.6, 203.0.113.7:51234", "203.0.113.7"),
+        ("6.6.6.6, [2001:db8::7]:443", "2001:db8::7"),
+        ("6.6.6.6, unknown", "127.0.0.1"),
+    ] {
+        let r = trusted.http.post(trusted.url("/api/auth/login")).header("x-forwarded-for", header)
+            .json(&json!({"username": "admin", "password": "nope-nope"})).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(addr_of_failure(&trusted).await, client, "X-Forwarded-For: {header}");
+    }
 }
 
 async fn login_cookie(s: &Server, headers: &[(&str, &str)]) -> String {
@@ -342,6 +438,17 @@ async fn session_cookie_flags_and_foreign_origin_refusal() {
     // Same origin and no Origin pass the check (then fail validation: 400).
     assert_eq!(send(Some(&format!("http://{host}")), None).await, StatusCode::BAD_REQUEST);
     assert_eq!(send(None, None).await, StatusCode::BAD_REQUEST);
+    // The browser's Sec-Fetch-Site decides when present: a proxy that
+    // rewrites Host must not break the UI, and a cross-site page is refused
+    // even with a matching Origin.
+    let fetch_site = |site: &str, origin: &str| {
+        let req = s.http.post(s.url("/api/schedules")).json(&json!({})).header("cookie", &pair);
+        req.header("sec-fetch-site", site).header("origin", origin).header("host", "docknap-upstream:8080").send()
+    };
+    assert_eq!(fetch_site("same-origin", "https://docknap.example.com").await.unwrap().status(), StatusCode::BAD_REQUEST);
+    for site in ["cross-site", "same-site"] {
+        assert_eq!(fetch_site(site, "http://docknap-upstream:8080").await.unwrap().status(), StatusCode::FORBIDDEN, "{site}");
+    }
     // Bearer tokens are not ambient credentials: no Origin check.
     let t = s.admin_token().await;
     assert_eq!(send(Some("http://evil.example"), Some(&t)).await, StatusCode::BAD_REQUEST);
@@ -371,9 +478,11 @@ async fn first_admin_generated_password_is_printed_once() {
     // No default password exists anywhere.
     let (st, _) = s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "boss", "password": "admin"}))).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    let secret = s.data_dir.join("jwt.secret");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(secret).unwrap().permissions().mode() & 0o777, 0o600);
+    let mode = |name: &str| std::fs::metadata(s.data_dir.join(name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("jwt.secret"), 0o600);
+    assert_eq!(mode("docknap.db"), 0o600, "the database holds password hashes");
+    assert_eq!(mode(""), 0o700, "the data dir it created");
 }
 
 #[tokio::test]
@@ -484,7 +593,7 @@ async fn security_headers_everywhere_and_body_limits() {
     let (st, v) = s.call(Method::POST, "/api/auth/login", None, Some(big)).await;
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")));
     // Malformed JSON.
-    let r = s.http.post(s.url("/api/auth/login")).body("{not json").send().await.unwrap();
+    let r = s.http.post(s.url("/api/auth/login")).header("content-type", "application/json").body("{not json").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "invalid_json");
 }
@@ -523,7 +632,7 @@ async fn random_tokens_and_login_bodies_never_break_the_server() {
         } else {
             junk
         };
-        let r = s.http.post(s.url("/api/auth/login")).body(body).send().await.unwrap();
+        let r = s.http.post(s.url("/api/auth/login")).header("content-type", "application/json").body(body).send().await.unwrap();
         assert!(r.status().is_client_error(), "iteration {i}: {}", r.status());
     }
     let (st, _) = s.call(Method::GET, "/healthz", None, None).await;

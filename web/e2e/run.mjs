@@ -375,6 +375,13 @@ test('users: create, change role, reset password, delete', async () => {
 test('account: change own password', async () => {
   const page = await S.viewer.newPage()
   await page.goto('/account')
+  // A typo in the current password is an error on the form, not a sign-out.
+  await page.fill('#pw-cur', 'not-my-password')
+  await page.fill('#pw-new', 'viewer-password-2')
+  await page.fill('#pw-rep', 'viewer-password-2')
+  await page.getByRole('button', { name: 'Change password' }).click()
+  await visibleText(page, '[role=alert]', 'The current password is wrong.')
+  assert(new URL(page.url()).pathname === '/account', `left the page for ${page.url()}`)
   await page.fill('#pw-cur', 'viewer-password-1')
   await page.fill('#pw-new', 'viewer-password-2')
   await page.fill('#pw-rep', 'viewer-password-2')
