@@ -21,6 +21,12 @@ use crate::actions::Action;
 /// waits for its own stop timeout (default 10 s) inside one call.
 const CALL_TIMEOUT: u64 = 120;
 
+/// How far back the events stream starts. bollard sends the request only at
+/// the stream's first poll, after discovery has listed the containers; the
+/// engine replays events since this instant, so none from that gap is lost
+/// (a replayed one only costs a re-list of its container).
+const EVENTS_REPLAY_SECS: i64 = 10;
+
 /// Event actions that can change what the API shows for a container.
 const RELEVANT_EVENTS: &[&str] =
     &["create", "start", "restart", "stop", "die", "pause", "unpause", "destroy", "rename", "update"];
@@ -154,12 +160,46 @@ impl Engine for BollardEngine {
             Err(e) => return futures_util::stream::once(async move { Err(e) }).boxed(),
         };
         let filters = HashMap::from([("type", vec!["container"]), ("event", RELEVANT_EVENTS.to_vec())]);
+        let since = (Utc::now().timestamp() - EVENTS_REPLAY_SECS).to_string();
         client
-            .events(Some(EventsOptionsBuilder::new().filters(&filters).build()))
+            .events(Some(EventsOptionsBuilder::new().filters(&filters).since(&since).build()))
             .map_err(|e| DockerError::Unavailable(e.to_string()))
             .try_filter_map(|ev| async move {
                 Ok(ev.actor.and_then(|a| a.id).map(|id| ContainerEvent { id, action: ev.action.unwrap_or_default() }))
             })
             .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn events_are_asked_from_before_the_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("docker.sock");
+        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        let engine = BollardEngine::new(&format!("unix://{}", sock.display()));
+        let called_at = Utc::now().timestamp();
+        let mut events = engine.container_events();
+        tokio::spawn(async move { events.next().await });
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut buf = [0u8; 4096];
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(n > 0, "connection closed early");
+            request.extend_from_slice(&buf[..n]);
+        }
+        let line = String::from_utf8_lossy(&request).lines().next().unwrap().to_string();
+        let since: i64 = line
+            .split(['?', '&', ' '])
+            .find_map(|kv| kv.strip_prefix("since="))
+            .unwrap_or_else(|| panic!("no since in {line}"))
+            .parse()
+            .unwrap();
+        assert!((called_at - EVENTS_REPLAY_SECS - 1..=called_at - EVENTS_REPLAY_SECS + 1).contains(&since), "{line}");
     }
 }

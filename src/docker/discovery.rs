@@ -46,7 +46,8 @@ async fn follow(engine: &dyn Engine, view: &View, backoff: &mut Duration) {
             return;
         }
     };
-    // Subscribe before listing, so nothing that happens during the list is lost.
+    // The stream starts a few seconds in the past (see the engine), so
+    // nothing that happens while we list is lost.
     let events = engine.container_events();
     let all = match engine.list(None).await {
         Ok(all) => all,

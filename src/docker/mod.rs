@@ -21,6 +21,8 @@ use crate::actions::Action;
 pub const LABEL_PROJECT: &str = "com.docker.compose.project";
 pub const LABEL_SERVICE: &str = "com.docker.compose.service";
 pub const LABEL_DEPENDS_ON: &str = "com.docker.compose.depends_on";
+/// Set to `True` on `docker compose run` containers.
+pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
 
 /// A container as the API shows it (the contract's shape).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -61,6 +63,15 @@ impl Container {
 
     pub fn is_running(&self) -> bool {
         self.state == "running"
+    }
+
+    /// The stack this container is a member of. `docker compose run`
+    /// containers carry the project label but are not members, as compose's
+    /// own start/stop/ps leave them out: a stack action must not re-run a
+    /// one-off command or kill someone's interactive session.
+    pub fn member_of(&self) -> Option<&str> {
+        let one_off = self.labels.get(LABEL_ONEOFF).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if one_off { None } else { self.stack.as_deref() }
     }
 
     pub fn is_paused(&self) -> bool {

@@ -109,15 +109,15 @@ impl View {
     pub fn stacks(&self) -> Vec<Stack> {
         let mut groups: BTreeMap<String, Vec<Container>> = BTreeMap::new();
         for c in self.read().values() {
-            if let Some(s) = &c.stack {
-                groups.entry(s.clone()).or_default().push(c.clone());
+            if let Some(s) = c.member_of() {
+                groups.entry(s.to_string()).or_default().push(c.clone());
             }
         }
         groups.iter().map(|(name, cs)| Stack::build(name, cs.clone())).collect()
     }
 
     pub fn stack(&self, name: &str) -> Option<Stack> {
-        let cs: Vec<Container> = self.read().values().filter(|c| c.stack.as_deref() == Some(name)).cloned().collect();
+        let cs: Vec<Container> = self.read().values().filter(|c| c.member_of() == Some(name)).cloned().collect();
         (!cs.is_empty()).then(|| Stack::build(name, cs))
     }
 
@@ -163,8 +163,8 @@ impl View {
         for (old, new) in changed {
             let any = new.or(*old).expect("a change has a side");
             self.events.publish(Event::Container { id: any.id.clone(), name: any.name.clone(), container: new.cloned() });
-            stacks.extend(old.and_then(|c| c.stack.clone()));
-            stacks.extend(new.and_then(|c| c.stack.clone()));
+            stacks.extend(old.and_then(|c| c.member_of()).map(str::to_string));
+            stacks.extend(new.and_then(|c| c.member_of()).map(str::to_string));
         }
         for name in stacks {
             let stack = self.stack(&name);
@@ -228,5 +228,16 @@ mod tests {
         v.update("aaaa1", None);
         v.update("bbbb2", None);
         assert!(v.stack("web").is_none());
+    }
+
+    #[test]
+    fn compose_run_containers_are_listed_but_not_stack_members() {
+        let v = View::new(Events::default());
+        let mut one_off = c("dddd4", Some("web"), "exited");
+        one_off.labels.insert(super::super::LABEL_ONEOFF.to_string(), "True".to_string());
+        v.replace_all(vec![c("aaaa1", Some("web"), "running"), one_off]);
+        let web = v.stack("web").unwrap();
+        assert_eq!((web.status, web.containers.len()), (StackStatus::Running, 1));
+        assert_eq!(v.container("dddd4").unwrap().stack.as_deref(), Some("web"), "still shows its project");
     }
 }

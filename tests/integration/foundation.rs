@@ -57,6 +57,20 @@ async fn containers_and_stacks_reflect_the_engine_with_every_status() {
     proj.run(&["unpause"]);
     s.wait_stack(&t, &proj.project, "running").await;
 
+    // A finished `docker compose run` container is listed with its project
+    // but is no member of the stack (as in compose's own ps/start/stop).
+    let one_off = format!("{}-oneoff", proj.project);
+    proj.run(&["run", "-d", "--name", &one_off, "web", "true"]);
+    let listed = s
+        .wait_for("the one-off container, exited", Duration::from_secs(10), || async {
+            let (_, c) = s.get(&format!("/api/containers/{one_off}"), &t).await;
+            (c["state"] == "exited").then_some(c)
+        })
+        .await;
+    assert_eq!(listed["stack"], proj.project.as_str());
+    let stack = s.wait_stack(&t, &proj.project, "running").await;
+    assert_eq!(stack["containers"].as_array().unwrap().len(), 2, "{stack}");
+
     // Standalone containers have null stack and service.
     let (_, list) = s.get("/api/containers", &t).await;
     let all = list.as_array().unwrap();
