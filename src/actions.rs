@@ -412,11 +412,31 @@ impl Actions {
         results
     }
 
-    /// Dependents first.
+    /// Dependents first. A service one of whose dependents failed is left
+    /// alone: a database is not pulled from under an app still running.
     async fn backward(&self, levels: &[Vec<Member>], action: Action) -> Vec<ContainerResult> {
         let mut results = Vec::new();
+        // Service → a dependent of it that did not make it.
+        let mut held: BTreeMap<String, String> = BTreeMap::new();
+        let hold_deps = |held: &mut BTreeMap<String, String>, m: &Member| {
+            for d in &m.deps {
+                held.entry(d.clone()).or_insert_with(|| m.service.clone());
+            }
+        };
         for level in levels.iter().rev() {
-            results.extend(join_all(level.iter().map(|m| self.apply(&m.container, action))).await);
+            let (blocked, ready): (Vec<&Member>, Vec<&Member>) = level.iter().partition(|m| held.contains_key(&m.service));
+            for m in blocked {
+                let why = format!("skipped: '{}', which depends on it, failed to {}", held[&m.service], action.as_str());
+                results.push(failed(&m.container, why));
+                hold_deps(&mut held, m);
+            }
+            let outcomes = join_all(ready.iter().map(|m| self.apply(&m.container, action))).await;
+            for (m, r) in ready.into_iter().zip(outcomes) {
+                if !r.ok {
+                    hold_deps(&mut held, m);
+                }
+                results.push(r);
+            }
         }
         results
     }
@@ -500,6 +520,8 @@ pub fn plan(action: Action, state: &str) -> &'static [Action] {
 struct Member {
     container: Container,
     service: String,
+    /// Services this one depends on (in this stack).
+    deps: Vec<String>,
     /// Services this one needs healthy before it starts.
     healthy_deps: Vec<String>,
     /// Some other service waits for this one to be healthy.
@@ -553,6 +575,7 @@ fn dependency_levels(containers: &[Container]) -> Vec<Vec<Member>> {
         let service = service_of(c);
         let member = Member {
             container: c.clone(),
+            deps: deps[&service].iter().map(|(s, _)| s.clone()).collect(),
             healthy_deps: deps[&service].iter().filter(|(_, h)| *h).map(|(s, _)| s.clone()).collect(),
             awaited_healthy: awaited.contains(&service),
             service: service.clone(),
@@ -603,6 +626,8 @@ pub(crate) mod fake {
         pub acts: Mutex<Vec<(String, Action)>>,
         /// How long each `act` takes.
         pub delay: Mutex<std::time::Duration>,
+        /// Container ids whose every `act` fails.
+        pub failing: Mutex<std::collections::HashSet<String>>,
     }
 
     #[async_trait]
@@ -629,6 +654,9 @@ pub(crate) mod fake {
             self.acts.lock().unwrap().push((id.to_string(), action));
             let delay = *self.delay.lock().unwrap();
             tokio::time::sleep(delay).await;
+            if self.failing.lock().unwrap().contains(id) {
+                return Err(DockerError::Api(500, "refused by the test".into()));
+            }
             let mut all = self.containers.lock().unwrap();
             let c = all.get_mut(id).ok_or(DockerError::NotFound)?;
             c.state = match action {
@@ -753,6 +781,34 @@ mod tests {
         let started: Vec<String> = engine.acts.lock().unwrap().iter().map(|(id, _)| id.clone()).collect();
         assert_eq!(started.len(), 2, "app was never started: {started:?}");
         assert!(actions.locks.lock().unwrap().is_empty(), "the target lock is forgotten");
+    }
+
+    #[tokio::test]
+    async fn a_dependent_that_fails_to_stop_keeps_its_dependencies_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::Store::open(dir.path()).unwrap());
+        let running = |mut c: Container| {
+            c.state = "running".into();
+            c
+        };
+        let containers = vec![
+            running(c("db", None)),
+            running(c("cache", None)),
+            running(c("app", Some("db:service_started:false"))),
+            running(c("web", Some("app:service_started:false,cache:service_started:false"))),
+        ];
+        let (engine, _, actions) = fake::actions(containers, store, Arc::new(SystemClock));
+        engine.failing.lock().unwrap().insert("id-app".into());
+        let actions = Arc::new(actions);
+        let trigger = Trigger::Manual { actor: "t".into(), client: None };
+        let r = actions.run(TargetType::Stack, "p", Action::Stop, &trigger).await.unwrap();
+        let outcome = |name: &str| r.results.iter().find(|x| x.container == name).map(|x| (x.ok, x.error.clone())).unwrap();
+        assert_eq!(outcome("p-web-1"), (true, None));
+        assert_eq!(outcome("p-cache-1"), (true, None), "only what app depends on is held");
+        assert!(!outcome("p-app-1").0);
+        assert_eq!(outcome("p-db-1"), (false, Some("skipped: 'app', which depends on it, failed to stop".into())));
+        let stopped: Vec<String> = engine.acts.lock().unwrap().iter().map(|(id, _)| id.clone()).collect();
+        assert!(!stopped.contains(&"id-db".to_string()), "{stopped:?}");
     }
 
     #[tokio::test]

@@ -365,8 +365,13 @@ impl Store {
     /// schedule, so `checked_until` moves to `now`.
     pub fn update_schedule(&self, id: i64, f: &ScheduleFields, now: DateTime<Utc>) -> Result<Schedule> {
         let n = self.conn().execute(
+            // A new timing starts afresh (no "missed" runs of the old one); an
+            // edit that keeps it must not skip a fire already due but not
+            // yet dispatched.
             "UPDATE schedules SET target_type = ?1, target_id = ?2, action = ?3, cron = ?4, timezone = ?5, enabled = ?6, \
-             updated_at = ?7, checked_until = ?7 WHERE id = ?8",
+             updated_at = ?7, \
+             checked_until = CASE WHEN cron IS ?4 AND timezone IS ?5 AND enabled IS ?6 THEN checked_until ELSE ?7 END \
+             WHERE id = ?8",
             params![f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, fmt_time(now), id],
         )?;
         if n == 0 {

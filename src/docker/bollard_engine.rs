@@ -17,9 +17,13 @@ use futures_util::{StreamExt, TryStreamExt};
 use super::{Container, ContainerEvent, DockerError, Engine, EngineInfo, Health};
 use crate::actions::Action;
 
-/// Seconds before an HTTP call to the engine gives up. Stopping a container
-/// waits for its own stop timeout (default 10 s) inside one call.
+/// Seconds before an HTTP call to the engine gives up.
 const CALL_TIMEOUT: u64 = 120;
+/// Stop and restart wait inside one call for the container's own stop
+/// timeout (compose's `stop_grace_period`, which may be minutes) before the
+/// engine kills it: giving up earlier would report a failure and move on to
+/// its dependencies while it is still shutting down.
+const STOP_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// How far back the events stream starts. bollard sends the request only at
 /// the stream's first poll, after discovery has listed the containers; the
@@ -143,7 +147,10 @@ impl Engine for BollardEngine {
     }
 
     async fn act(&self, id: &str, action: Action) -> Result<(), DockerError> {
-        let c = self.client()?;
+        let mut c = self.client()?;
+        if matches!(action, Action::Stop | Action::Restart) {
+            c = c.with_timeout(STOP_CALL_TIMEOUT);
+        }
         let r = match action {
             Action::Start => c.start_container(id, None).await,
             Action::Stop => c.stop_container(id, None).await,

@@ -612,6 +612,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_edit_that_keeps_the_timing_does_not_skip_a_due_fire() {
+        let b = bench();
+        let kept = b.scheduler.create(input("stack", "a", "stop", "0 * * * * *"), "t").await.unwrap();
+        let retimed = b.scheduler.create(input("stack", "b", "stop", "0 * * * * *"), "t").await.unwrap();
+        // The minute has struck, and the edits land before the tick sees it.
+        b.clock.set("2026-01-01T00:01:00.001Z");
+        let same = ScheduleInput { enabled: Some(true), target_id: Some("a".into()), ..Default::default() };
+        b.scheduler.update(kept.id, same, "t").await.unwrap();
+        let other = ScheduleInput { cron: Some("30 * * * * *".into()), ..Default::default() };
+        b.scheduler.update(retimed.id, other, "t").await.unwrap();
+        b.scheduler.tick().await.unwrap();
+        b.settle(|b| b.store.schedule(kept.id).unwrap().last_run.is_some()).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(b.acts(), [("id-a".to_string(), Action::Stop)], "the new timing starts afresh");
+    }
+
+    #[tokio::test]
     async fn a_gap_is_audited_as_missed_and_only_a_recent_fire_runs_once_late() {
         let b = bench();
         let every10s = b.scheduler.create(input("container", "a-x-1", "restart", "*/10 * * * * *"), "t").await.unwrap();
