@@ -378,25 +378,32 @@ impl Actions {
         members.iter().any(|c| c.id.starts_with(me.as_str()) || me.starts_with(c.id.as_str()))
     }
 
-    /// Dependencies first; waits for `service_healthy` dependencies.
+    /// Dependencies first; waits for `service_healthy` and
+    /// `service_completed_successfully` dependencies.
     async fn forward(&self, levels: &[Vec<Member>], action: Action) -> Vec<ContainerResult> {
         let mut results = Vec::new();
-        let mut unhealthy: BTreeSet<String> = BTreeSet::new();
+        // Service → why it is not ready.
+        let mut not_ready: BTreeMap<String, &'static str> = BTreeMap::new();
         for level in levels {
             let (blocked, ready): (Vec<&Member>, Vec<&Member>) =
-                level.iter().partition(|m| m.healthy_deps.iter().any(|d| unhealthy.contains(d)));
+                level.iter().partition(|m| m.waits_for.iter().any(|d| not_ready.contains_key(d)));
             for m in blocked {
-                let dep = m.healthy_deps.iter().find(|d| unhealthy.contains(*d)).expect("partitioned on it");
-                unhealthy.insert(m.service.clone());
-                results.push(failed(&m.container, format!("not started: dependency '{dep}' is not healthy")));
+                let dep = m.waits_for.iter().find(|d| not_ready.contains_key(*d)).expect("partitioned on it");
+                results.push(failed(&m.container, format!("not started: dependency '{dep}' {}", not_ready[dep])));
+                not_ready.insert(m.service.clone(), Condition::Started.unmet());
             }
-            // A level's health waits run side by side: one bounded wait per level, not per container.
+            // A level's waits run side by side: one bounded wait per level, not per container.
             let outcomes = join_all(ready.iter().map(|m| async move {
                 let r = self.apply(&m.container, action).await;
-                if !(r.ok && m.awaited_healthy && action == Action::Start) {
+                if !r.ok || action != Action::Start {
                     return r;
                 }
-                match self.wait_healthy(&m.container).await {
+                let waited = match m.awaited {
+                    Condition::Started => return r,
+                    Condition::Healthy => self.wait_healthy(&m.container).await,
+                    Condition::CompletedSuccessfully => self.wait_completed(&m.container).await,
+                };
+                match waited {
                     Ok(()) => r,
                     Err(e) => failed(&m.container, e),
                 }
@@ -404,7 +411,7 @@ impl Actions {
             .await;
             for (m, r) in ready.iter().zip(outcomes) {
                 if !r.ok {
-                    unhealthy.insert(m.service.clone());
+                    not_ready.insert(m.service.clone(), m.awaited.unmet());
                 }
                 results.push(r);
             }
@@ -439,6 +446,23 @@ impl Actions {
             }
         }
         results
+    }
+
+    /// For `service_completed_successfully`: the container ran and exited 0.
+    async fn wait_completed(&self, c: &Container) -> Result<(), String> {
+        let deadline = Instant::now() + self.health_timeout;
+        loop {
+            match self.engine.exit_code(&c.id).await {
+                Ok(Some(0)) => return Ok(()),
+                Ok(Some(code)) => return Err(format!("exited with code {code}")),
+                Ok(None) => {}
+                Err(e) => return Err(format!("cannot read its exit code: {e}")),
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("did not finish within {}", humantime::format_duration(self.health_timeout)));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     async fn wait_healthy(&self, c: &Container) -> Result<(), String> {
@@ -522,20 +546,45 @@ struct Member {
     service: String,
     /// Services this one depends on (in this stack).
     deps: Vec<String>,
-    /// Services this one needs healthy before it starts.
-    healthy_deps: Vec<String>,
-    /// Some other service waits for this one to be healthy.
-    awaited_healthy: bool,
+    /// Services that must be ready (healthy, or finished with 0) before
+    /// this one starts.
+    waits_for: Vec<String>,
+    /// What some other service waits for this one to become.
+    awaited: Condition,
 }
 
-/// `db:service_healthy:false,cache:service_started:true` → [(db, healthy?), …]
-fn parse_depends_on(label: &str) -> Vec<(String, bool)> {
+/// A compose `depends_on` condition, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Condition {
+    Started,
+    Healthy,
+    CompletedSuccessfully,
+}
+
+impl Condition {
+    /// Why a service that failed this condition holds its dependents back.
+    fn unmet(self) -> &'static str {
+        match self {
+            Condition::Started => "did not start",
+            Condition::Healthy => "is not healthy",
+            Condition::CompletedSuccessfully => "did not complete successfully",
+        }
+    }
+}
+
+/// `db:service_healthy:false,cache:service_started:true` → [(db, Healthy), …]
+fn parse_depends_on(label: &str) -> Vec<(String, Condition)> {
     label
         .split(',')
         .filter_map(|dep| {
             let mut parts = dep.trim().split(':');
             let name = parts.next().filter(|n| !n.is_empty())?;
-            Some((name.to_string(), parts.next() == Some("service_healthy")))
+            let condition = match parts.next() {
+                Some("service_healthy") => Condition::Healthy,
+                Some("service_completed_successfully") => Condition::CompletedSuccessfully,
+                _ => Condition::Started,
+            };
+            Some((name.to_string(), condition))
         })
         .collect()
 }
@@ -546,12 +595,16 @@ fn parse_depends_on(label: &str) -> Vec<(String, bool)> {
 fn dependency_levels(containers: &[Container]) -> Vec<Vec<Member>> {
     let service_of = |c: &Container| c.service.clone().unwrap_or_else(|| c.name.clone());
     let services: BTreeSet<String> = containers.iter().map(service_of).collect();
-    let mut deps: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
+    let mut deps: BTreeMap<String, Vec<(String, Condition)>> = BTreeMap::new();
     for c in containers {
         let d = c.labels.get(LABEL_DEPENDS_ON).map(|l| parse_depends_on(l)).unwrap_or_default();
         deps.entry(service_of(c)).or_default().extend(d.into_iter().filter(|(s, _)| services.contains(s)));
     }
-    let awaited: BTreeSet<&String> = deps.values().flatten().filter(|(_, h)| *h).map(|(s, _)| s).collect();
+    let mut awaited: BTreeMap<&String, Condition> = BTreeMap::new();
+    for (s, condition) in deps.values().flatten() {
+        let a = awaited.entry(s).or_insert(Condition::Started);
+        *a = (*a).max(*condition);
+    }
 
     let mut level_of: BTreeMap<&String, usize> = BTreeMap::new();
     let mut remaining: BTreeSet<&String> = services.iter().collect();
@@ -576,8 +629,8 @@ fn dependency_levels(containers: &[Container]) -> Vec<Vec<Member>> {
         let member = Member {
             container: c.clone(),
             deps: deps[&service].iter().map(|(s, _)| s.clone()).collect(),
-            healthy_deps: deps[&service].iter().filter(|(_, h)| *h).map(|(s, _)| s.clone()).collect(),
-            awaited_healthy: awaited.contains(&service),
+            waits_for: deps[&service].iter().filter(|(_, c)| *c > Condition::Started).map(|(s, _)| s.clone()).collect(),
+            awaited: awaited.get(&service).copied().unwrap_or(Condition::Started),
             service: service.clone(),
         };
         levels[level_of[&service]].push(member);
@@ -626,6 +679,8 @@ pub(crate) mod fake {
         pub acts: Mutex<Vec<(String, Action)>>,
         /// How long each `act` takes.
         pub delay: Mutex<std::time::Duration>,
+        /// Exit codes of containers that have finished, by id.
+        pub exit_codes: Mutex<HashMap<String, i64>>,
         /// Container ids whose every `act` fails.
         pub failing: Mutex<std::collections::HashSet<String>>,
     }
@@ -648,6 +703,10 @@ pub(crate) mod fake {
 
         async fn health(&self, id: &str) -> Result<Health, DockerError> {
             Ok(self.health.lock().unwrap().get(id).cloned().unwrap_or(Health::None))
+        }
+
+        async fn exit_code(&self, id: &str) -> Result<Option<i64>, DockerError> {
+            Ok(self.exit_codes.lock().unwrap().get(id).copied())
         }
 
         async fn act(&self, id: &str, action: Action) -> Result<(), DockerError> {
@@ -723,8 +782,8 @@ mod tests {
         let levels = dependency_levels(&cs);
         assert_eq!(names(&levels), vec![vec!["db", "cache"], vec!["api", "worker"], vec!["web"]]);
         let db = &levels[0][0];
-        assert!(db.awaited_healthy);
-        assert_eq!(levels[1][0].healthy_deps, vec!["db"]);
+        assert_eq!(db.awaited, Condition::Healthy);
+        assert_eq!(levels[1][0].waits_for, vec!["db"]);
     }
 
     #[test]

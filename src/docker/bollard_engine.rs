@@ -146,6 +146,13 @@ impl Engine for BollardEngine {
         })
     }
 
+    async fn exit_code(&self, id: &str) -> Result<Option<i64>, DockerError> {
+        use bollard::models::ContainerStateStatusEnum::{DEAD, EXITED};
+        let c = self.client()?.inspect_container(id, None).await.map_err(|e| self.map_err(e))?;
+        let state = c.state.unwrap_or_default();
+        Ok(matches!(state.status, Some(EXITED | DEAD)).then(|| state.exit_code.unwrap_or(-1)))
+    }
+
     async fn act(&self, id: &str, action: Action) -> Result<(), DockerError> {
         let mut c = self.client()?;
         if matches!(action, Action::Stop | Action::Restart) {

@@ -125,6 +125,9 @@ pub trait Engine: Send + Sync + 'static {
     /// The containers with these ids that still exist, in one engine call.
     async fn list_ids(&self, ids: &[String]) -> Result<Vec<Container>, DockerError>;
     async fn health(&self, id: &str) -> Result<Health, DockerError>;
+    /// The exit code of a container that has run and stopped; `None` while
+    /// it has not (running, restarting, paused, or never started).
+    async fn exit_code(&self, id: &str) -> Result<Option<i64>, DockerError>;
     async fn act(&self, id: &str, action: Action) -> Result<(), DockerError>;
     /// State-relevant container events, until the stream breaks.
     fn container_events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>>;

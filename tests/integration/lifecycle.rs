@@ -219,6 +219,36 @@ async fn start_waits_for_healthy_dependencies_and_names_the_unhealthy_one() {
 }
 
 #[tokio::test]
+async fn start_waits_for_one_shot_dependencies_to_exit_0() {
+    let one_shot = |script: &str| format!("  migrate:\n    image: {}\n    command: [\"sh\", \"-c\", \"{script}\"]\n", test_image());
+    let after_it = "    depends_on:\n      migrate:\n        condition: service_completed_successfully\n";
+    let good = Compose::up("oneshot", &(one_shot("sleep 1; exit 0") + &service("app", after_it)));
+    // Succeeds the first time (so compose can bring it up), fails later.
+    let flaky = "if [ -f /tmp/ran ]; then exit 3; fi; touch /tmp/ran";
+    let broken = Compose::up("oneshotbad", &(one_shot(flaky) + &service("app", after_it)));
+
+    let s = Server::start();
+    let t = s.admin_token().await;
+    for p in [&good, &broken] {
+        s.wait_stack(&t, &p.project, "partial").await; // migrate has exited
+        act_ok(&s, &t, "stacks", &p.project, "stop").await;
+    }
+
+    act_ok(&s, &t, "stacks", &good.project, "start").await;
+    let migrated = time_of(&good.container("migrate"), ".State.FinishedAt");
+    let app_started = time_of(&good.container("app"), ".State.StartedAt");
+    assert!(app_started >= migrated, "app started {app_started}, before migrate finished at {migrated}");
+    assert_eq!(good.state("app"), "running");
+
+    let (st, v) = act(&s, &t, "stacks", &broken.project, "start").await;
+    assert_eq!((st, &v["ok"]), (StatusCode::OK, &Value::Bool(false)), "{v}");
+    let error = |c: String| v["results"].as_array().unwrap().iter().find(|r| r["container"] == c.as_str()).unwrap()["error"].clone();
+    assert_eq!(error(broken.container("migrate")), "exited with code 3");
+    assert_eq!(error(broken.container("app")), "not started: dependency 'migrate' did not complete successfully");
+    assert_eq!(broken.state("app"), "exited");
+}
+
+#[tokio::test]
 async fn actions_are_idempotent_do_what_was_meant_and_are_audited() {
     let proj = Compose::up("idem", &(service("a", "") + &service("b", "")));
     let s = Server::start();
