@@ -42,8 +42,7 @@ pub async fn login(
     parts: Parts,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let auth = state.auth.clone();
-    let session = blocking(move || auth.login(&body.username, &body.password, client)).await?;
+    let session = state.auth.login(body.username, body.password, client).await?;
     let cookie = session_cookie(&state, &parts, &session.token, state.auth.ttl().as_secs());
     Ok(([(header::SET_COOKIE, cookie)], Json(session)).into_response())
 }
@@ -79,8 +78,7 @@ pub async fn change_password(
     ClientAddr(client): ClientAddr,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
-    let auth = state.auth.clone();
-    blocking(move || auth.change_own_password(&user.0, &body.current_password, &body.new_password, client)).await?;
+    state.auth.change_own_password(user.0, body.current_password, body.new_password, client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use limiter::{LoginLimiter, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_USERNAME, WINDOW};
+pub use limiter::{Attempt, LoginLimiter, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_USERNAME, WINDOW};
 pub use password::{hash_password, verify_password};
 pub use token::{Claims, TokenKeys};
 
@@ -144,7 +144,7 @@ pub struct Auth {
     clock: Arc<dyn Clock>,
     keys: TokenKeys,
     ttl: Duration,
-    limiter: LoginLimiter,
+    limiter: Arc<LoginLimiter>,
     /// Written while the first admin is created (a bcrypt round, kept off the
     /// start-up path); logins read it, so they wait instead of failing.
     bootstrap: Arc<tokio::sync::RwLock<()>>,
@@ -172,7 +172,7 @@ impl Auth {
         ttl: Duration,
     ) -> std::io::Result<Auth> {
         let keys = TokenKeys::load_or_create(&data_dir.join(SECRET_FILE))?;
-        Ok(Auth { store, audit, clock, keys, ttl, limiter: LoginLimiter::default(), bootstrap: Arc::default() })
+        Ok(Auth { store, audit, clock, keys, ttl, limiter: Arc::default(), bootstrap: Arc::default() })
     }
 
     /// Creates the first admin when no user exists, with `password` or a
@@ -212,21 +212,27 @@ impl Auth {
         });
     }
 
-    /// Checks credentials, under the login limits. Blocking (bcrypt): call
-    /// from a blocking thread.
-    pub fn login(&self, username: &str, password: &str, client: IpAddr) -> Result<Session, AuthError> {
-        let _bootstrapped = self.bootstrap.blocking_read();
-        let audit_failure = |message: &str| {
-            self.audit.record(
-                NewAuditEntry::new(username, "login", false, message).target("user", username).client(client),
-            )
-        };
-        let attempt = self.limiter.begin(username, client, Instant::now()).map_err(|blocked| {
+    fn audit_login_failure(&self, username: &str, client: IpAddr, message: &str) {
+        self.audit.record(NewAuditEntry::new(username, "login", false, message).target("user", username).client(client));
+    }
+
+    /// Checks credentials under the login limits (bcrypt runs on a blocking
+    /// thread).
+    pub async fn login(self: &Arc<Self>, username: String, password: String, client: IpAddr) -> Result<Session, AuthError> {
+        drop(self.bootstrap.read().await);
+        let attempt = self.limiter.admit(&username, client).await.map_err(|blocked| {
             if blocked.first {
-                audit_failure("rate limited (further attempts in this block are not audited)");
+                self.audit_login_failure(&username, client, "rate limited (further attempts in this block are not audited)");
             }
             AuthError::RateLimited(blocked.wait)
         })?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.check_login(attempt, &username, &password, client))
+            .await
+            .expect("login task panicked")
+    }
+
+    fn check_login(&self, attempt: Attempt, username: &str, password: &str, client: IpAddr) -> Result<Session, AuthError> {
         // Input no user can have never reaches bcrypt or the store, but costs
         // the same time and counts as a failure.
         let possible = password.chars().count() <= PASSWORD_MAX && validate_username(username).is_ok();
@@ -239,7 +245,7 @@ impl Auth {
             }
         };
         let Some((user, _)) = creds.filter(|_| verified) else {
-            audit_failure("wrong username or password");
+            self.audit_login_failure(username, client, "wrong username or password");
             return Err(AuthError::InvalidCredentials);
         };
         attempt.succeeded();
@@ -299,11 +305,19 @@ impl Auth {
         Ok(())
     }
 
-    /// Blocking (bcrypt). Guesses of the current password count against the
-    /// login limits, so a stolen session cannot be used to find it.
-    pub fn change_own_password(&self, p: &Principal, current: &str, new: &str, client: IpAddr) -> Result<(), AuthError> {
-        validate_password(new)?;
-        let attempt = self.limiter.begin(&p.user.username, client, Instant::now()).map_err(|b| AuthError::RateLimited(b.wait))?;
+    /// Guesses of the current password count against the login limits, so a
+    /// stolen session cannot be used to find it (bcrypt runs on a blocking
+    /// thread).
+    pub async fn change_own_password(self: &Arc<Self>, p: Principal, current: String, new: String, client: IpAddr) -> Result<(), AuthError> {
+        validate_password(&new)?;
+        let attempt = self.limiter.admit(&p.user.username, client).await.map_err(|b| AuthError::RateLimited(b.wait))?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.check_and_change_password(attempt, &p, &current, &new, client))
+            .await
+            .expect("password change task panicked")
+    }
+
+    fn check_and_change_password(&self, attempt: Attempt, p: &Principal, current: &str, new: &str, client: IpAddr) -> Result<(), AuthError> {
         let hash = self.store.password_hash(p.user.id)?;
         if current.chars().count() > PASSWORD_MAX || !verify_password(current, &hash) {
             self.audit.record(
