@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { actionsFor, isDestructive } from '../src/lib/actions'
 import { formatWhen, relativeTime } from '../src/lib/format'
+import { fetchSettled } from '../src/lib/settled'
 import { describeResult } from '../src/lib/toast'
 
 describe('action results', () => {
@@ -47,5 +48,21 @@ describe('formatWhen', () => {
     expect(formatWhen('2026-01-01T17:00:00Z', now, 'UTC')).toBe('17:00')
     expect(formatWhen('2026-01-02T17:00:00Z', now, 'UTC')).toBe('Fri 17:00')
     expect(formatWhen('2026-01-01T23:30:00Z', now, 'Europe/Berlin')).toBe('Fri 00:30')
+  })
+})
+
+describe('fetches that race live events', () => {
+  it('are repeated until no event arrived meanwhile', async () => {
+    let events = 0
+    let calls = 0
+    // The first answer raced an event (it may predate it); the second did not.
+    const fetch = async () => { calls++; if (calls === 1) events++; return calls }
+    expect(await fetchSettled(() => events, fetch)).toBe(2)
+  })
+
+  it('give up after a few tries on a busy stream', async () => {
+    let events = 0
+    const fetch = async () => ++events
+    expect(await fetchSettled(() => events, fetch, 3)).toBe(3)
   })
 })

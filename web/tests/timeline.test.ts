@@ -83,6 +83,18 @@ describe('ticks', () => {
     expect(t[0]!.left).toBeCloseTo((15 / 168) * 100, 3)
   })
 
+  it('labels each day once where clocks change at midnight', () => {
+    const days = (from: string, tz: string) => ticks(Date.parse(from), 168, tz).map((x) => x.label)
+    // Azores: 00:00 is skipped on 29 March and happens twice on 25 October.
+    expect(days('2026-03-26T12:00:00Z', 'Atlantic/Azores')).toEqual(['Fri 27', 'Sat 28', 'Sun 29', 'Mon 30', 'Tue 31', 'Wed 1', 'Thu 2'])
+    expect(days('2026-10-22T12:00:00Z', 'Atlantic/Azores')).toEqual(['Fri 23', 'Sat 24', 'Sun 25', 'Mon 26', 'Tue 27', 'Wed 28', 'Thu 29'])
+    // Santiago skips from 24:00 to 01:00 on 6 September: the day starts at 01:00.
+    const sep = ticks(Date.parse('2026-09-05T12:00:00Z'), 24, 'America/Santiago')
+    const sunday = sep.find((x) => x.label === 'Sun 6')!
+    expect(sunday.major).toBe(true)
+    expect(sunday.left).toBeCloseTo((16 / 24) * 100, 3) // 01:00 -03 = 04:00 UTC, 16 h after the start
+  })
+
   it('follows half-hour zones', () => {
     const t = ticks(START, 24, 'Asia/Kolkata') // UTC+5:30
     expect(t[0]!.left).toBeCloseTo((0.5 / 24) * 100, 3) // 06:00 local = 00:30 UTC

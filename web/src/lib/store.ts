@@ -2,6 +2,7 @@
 // the engine's health, kept current by the /api/events stream.
 import { computed, reactive } from 'vue'
 import { api, errorMessage } from './api'
+import { fetchSettled } from './settled'
 import { toast } from './toast'
 import type { Container, Schedule, ScheduleRunEvent, Stack, User } from './types'
 
@@ -44,9 +45,12 @@ export const can = reactive({
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' })
 const byName = <T extends { name: string }>(a: T, b: T) => collator.compare(a.name, b.name)
 
+// Live events seen per kind, so that a fetch that raced one is repeated.
+const seen = { docker: 0, schedules: 0, health: 0 }
+
 export async function loadDocker(): Promise<void> {
   try {
-    const [stacks, containers] = await Promise.all([api.stacks(), api.containers()])
+    const [stacks, containers] = await fetchSettled(() => seen.docker, () => Promise.all([api.stacks(), api.containers()]))
     state.stacks = stacks.sort(byName)
     state.containers = containers.sort(byName)
     state.dockerError = null
@@ -59,7 +63,7 @@ export async function loadDocker(): Promise<void> {
 
 export async function loadSchedules(): Promise<void> {
   try {
-    state.schedules = (await api.schedules()).sort((a, b) => a.id - b.id)
+    state.schedules = (await fetchSettled(() => seen.schedules, () => api.schedules())).sort((a, b) => a.id - b.id)
     state.loaded.schedules = true
     state.scheduleVersion++
   } catch (e) {
@@ -69,7 +73,7 @@ export async function loadSchedules(): Promise<void> {
 
 export async function loadHealth(): Promise<void> {
   try {
-    state.docker = (await api.health()).docker
+    state.docker = (await fetchSettled(() => seen.health, () => api.health())).docker
   } catch {
     // the server itself is away: the live indicator shows that
   }
@@ -101,20 +105,24 @@ export function applyEvent(name: string, data: unknown): void {
   const d = data as Record<string, unknown>
   switch (name) {
     case 'stack':
+      seen.docker++
       upsert(state.stacks, (s) => s.name === d.name, (d.stack as Stack | null) ?? null, byName)
       break
     case 'container': {
+      seen.docker++
       const c = (d.container as Container | null) ?? null
       upsert(state.containers, (x) => x.id === d.id || (c !== null && x.name === c.name), c, byName)
       break
     }
     case 'docker': {
+      seen.health++
       const was = state.docker
       state.docker = d.status === 'ok' ? 'ok' : 'unreachable'
       if (was === 'unreachable' && state.docker === 'ok') void loadDocker()
       break
     }
     case 'schedule':
+      seen.schedules++
       upsert(state.schedules, (s) => s.id === d.id, (d.schedule as Schedule | null) ?? null, (a, b) => a.id - b.id)
       state.scheduleVersion++
       break

@@ -164,21 +164,27 @@ function zoneParts(t: number, timeZone?: string): { hour: number; minute: number
   return { hour: Number(get('hour')) % 24, minute: Number(get('minute')), weekday: get('weekday'), day: get('day') }
 }
 
-/** Ticks every 3 hours (24 h) or at each midnight (longer), in the zone. */
+/**
+ * Ticks every 3 hours (24 h) or at each start of a day (longer), in the zone.
+ * A day is labelled where its date begins, not at a 00:00 that some zones
+ * skip or repeat when their clocks change at midnight.
+ */
 export function ticks(start: number, hours: number, timeZone?: string): TimelineTick[] {
   const span = hours * 3600_000
   const step = 15 * 60_000
   const out: TimelineTick[] = []
   const daily = hours > 24
-  for (let t = Math.ceil(start / step) * step; t <= start + span; t += step) {
+  const first = Math.ceil(start / step) * step
+  let prevDay = zoneParts(first - step, timeZone).day
+  for (let t = first; t <= start + span; t += step) {
     const p = zoneParts(t, timeZone)
-    if (p.minute !== 0) continue
+    const newDay = p.day !== prevDay
+    prevDay = p.day
     const left = round(((t - start) / span) * 100)
-    if (daily) {
-      if (p.hour === 0) out.push({ left, label: `${p.weekday} ${p.day}`, major: true, mid: true })
-    } else if (p.hour % 3 === 0) {
-      const hh = String(p.hour).padStart(2, '0')
-      out.push({ left, label: p.hour === 0 ? `${p.weekday} ${p.day}` : `${hh}:00`, major: p.hour === 0, mid: p.hour % 6 === 0 })
+    if (newDay) {
+      out.push({ left, label: `${p.weekday} ${p.day}`, major: true, mid: true })
+    } else if (!daily && p.minute === 0 && p.hour % 3 === 0) {
+      out.push({ left, label: `${String(p.hour).padStart(2, '0')}:00`, major: false, mid: p.hour % 6 === 0 })
     }
   }
   return out
