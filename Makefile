@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-TARGET       := x86_64-unknown-linux-gnu
+# The host's own target (x86_64 here, aarch64 on a Raspberry Pi): an explicit
+# --target keeps RUSTFLAGS away from build scripts and proc macros.
+TARGET       := $(shell rustc -vV | sed -n 's/^host: //p')
 STATIC_BIN   := target/$(TARGET)/release/docknap
 BIN          := target/release/docknap
 IMAGE        ?= docknap:latest

@@ -23,7 +23,7 @@ die() { echo "build-image: $*" >&2; exit 1; }
 # 1. The binary must be static: no program interpreter (dynamic loader).
 if command -v readelf >/dev/null; then
   if readelf -lW "$BIN" | grep -q 'Requesting program interpreter'; then
-    die "$BIN is dynamically linked; build it with RUSTFLAGS='-C target-feature=+crt-static' --target x86_64-unknown-linux-gnu (make build)"
+    die "$BIN is dynamically linked; build it with RUSTFLAGS='-C target-feature=+crt-static' --target <host triple> (make build)"
   fi
 elif ldd "$BIN" >/dev/null 2>&1; then
   # ldd succeeds only on dynamic executables.
@@ -69,6 +69,9 @@ fi
 SOURCE=$(git remote get-url origin 2>/dev/null || true)
 CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
+# The image the tag points at now: removed below once the tag moves, so that
+# rebuilds do not pile up untagged images.
+OLD_ID=$(docker image inspect -f '{{.Id}}' "$TAG" 2>/dev/null || true)
 echo "build-image: $VERSION_LINE ($(du -h "$BIN" | cut -f1) static binary) -> $TAG"
 DOCKER_BUILDKIT=0 docker build -q \
   --build-arg "VERSION=$VERSION" \
@@ -77,5 +80,10 @@ DOCKER_BUILDKIT=0 docker build -q \
   --build-arg "SOURCE=$SOURCE" \
   -t "$TAG" "$CTX" 2> >(grep -v -e 'DEPRECATED' -e 'legacy builder' -e 'BuildKit is currently disabled' -e 'environment-variable' -e '^[[:space:]]*$' >&2) >/dev/null
 
+NEW_ID=$(docker image inspect -f '{{.Id}}' "$TAG")
+if [ -n "$OLD_ID" ] && [ "$OLD_ID" != "$NEW_ID" ]; then
+  # Fails harmlessly while a container still uses it.
+  docker image rm "$OLD_ID" >/dev/null 2>&1 || true
+fi
 SIZE=$(docker image inspect -f '{{.Size}}' "$TAG")
 echo "build-image: built $TAG, $(awk -v s="$SIZE" 'BEGIN { printf "%.2f MB (%d bytes)", s / 1e6, s }')"

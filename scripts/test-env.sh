@@ -20,6 +20,8 @@ command -v dockerd >/dev/null || need_apt+=(docker.io)
 if ! $ENGINE_ONLY; then
   dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
   command -v chromium >/dev/null || need_apt+=(chromium)
+  # Debian's own python3 has no ensurepip (so no venv) without python3-venv.
+  python3 -c 'import ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test-env: installing ${need_apt[*]}"

@@ -69,10 +69,13 @@ fn healthcheck() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let mut addr = config.listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
+    // An unspecified address listens on loopback of its own family (`[::]`
+    // may be IPv6-only); a specific one is asked directly.
+    let addr = match config.listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => (std::net::Ipv4Addr::LOCALHOST, config.listen.port()).into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, config.listen.port()).into(),
+        _ => config.listen,
+    };
     let check = || -> std::io::Result<bool> {
         let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))?;
         s.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
@@ -105,6 +108,9 @@ fn reset_password(username: &str, from_stdin: bool) -> ExitCode {
             docknap::auth::random_password()
         };
         docknap::auth::validate_password(&password)?;
+        // A wrong data dir (a mistyped volume) must not get a new, empty database.
+        let db = config.data_dir.join(docknap::store::DB_FILE);
+        anyhow::ensure!(db.is_file(), "no DockNap database at {} (check DOCKNAP_DATA_DIR)", db.display());
         let store = docknap::store::Store::open(&config.data_dir)?;
         let (user, _) = store
             .user_credentials(username)?

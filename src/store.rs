@@ -19,8 +19,9 @@ use crate::scheduler::{LastRun, Schedule, ScheduleFields};
 
 pub const DB_FILE: &str = "docknap.db";
 
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    r#"
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        r#"
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
     username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -73,7 +74,18 @@ CREATE TABLE audit (
 CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#,
-)];
+    ),
+    // The audit filters the API offers, each newest first: without these a
+    // filter that matches few rows reads the whole table under the store's lock.
+    M::up(
+        r#"
+CREATE INDEX audit_actor ON audit (actor, id);
+CREATE INDEX audit_target ON audit (target_type, target_id, id);
+CREATE INDEX audit_action ON audit (action, id);
+CREATE INDEX audit_ok ON audit (ok, id);
+"#,
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -177,6 +189,9 @@ impl Store {
         // FULL: a committed schedule or audit entry survives power loss too;
         // DockNap writes rarely, so the extra fsync costs nothing noticeable.
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // The image has no writable /tmp (and may run with a read-only root):
+        // SQLite's temporary tables and sort spills stay in memory.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "foreign_keys", true)?;
 
         let migrations = Migrations::from_slice(MIGRATIONS);
@@ -433,33 +448,55 @@ impl Store {
     }
 
     /// Newest first, at most `filter.limit` entries with id < `filter.before`.
+    /// The WHERE clause holds only the filters given, so SQLite can walk the
+    /// matching index backwards instead of scanning the table.
     pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        let before = filter.before.unwrap_or(i64::MAX);
+        let (sql, args) = audit_query(filter, &before);
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, timestamp, actor, action, target_type, target_id, ok, message, client_addr, details FROM audit \
-             WHERE (?1 IS NULL OR id < ?1) AND (?2 IS NULL OR actor = ?2) AND (?3 IS NULL OR target_type = ?3) \
-               AND (?4 IS NULL OR target_id = ?4) AND (?5 IS NULL OR ok = ?5) AND (?6 IS NULL OR action = ?6) \
-             ORDER BY id DESC LIMIT ?7",
-        )?;
-        let rows = stmt.query_map(
-            params![filter.before, filter.actor, filter.target_type, filter.target_id, filter.ok, filter.action, filter.limit],
-            |r| {
-                Ok(AuditEntry {
-                    id: r.get(0)?,
-                    timestamp: parse_time(&r.get::<_, String>(1)?)?,
-                    actor: r.get(2)?,
-                    action: r.get(3)?,
-                    target_type: r.get(4)?,
-                    target_id: r.get(5)?,
-                    ok: r.get(6)?,
-                    message: r.get(7)?,
-                    client_addr: r.get(8)?,
-                    details: r.get::<_, Option<String>>(9)?.and_then(|d| serde_json::from_str(&d).ok()),
-                })
-            },
-        )?;
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(args.as_slice(), |r| {
+            Ok(AuditEntry {
+                id: r.get(0)?,
+                timestamp: parse_time(&r.get::<_, String>(1)?)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                target_type: r.get(4)?,
+                target_id: r.get(5)?,
+                ok: r.get(6)?,
+                message: r.get(7)?,
+                client_addr: r.get(8)?,
+                details: r.get::<_, Option<String>>(9)?.and_then(|d| serde_json::from_str(&d).ok()),
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// The audit page query for `filter` and its arguments.
+fn audit_query<'a>(filter: &'a AuditFilter, before: &'a i64) -> (String, Vec<&'a dyn rusqlite::ToSql>) {
+    let mut clauses = vec!["id < ?"];
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![before];
+    let given: [(&str, Option<&dyn rusqlite::ToSql>); 5] = [
+        ("actor = ?", filter.actor.as_ref().map(|v| v as _)),
+        ("target_type = ?", filter.target_type.as_ref().map(|v| v as _)),
+        ("target_id = ?", filter.target_id.as_ref().map(|v| v as _)),
+        ("ok = ?", filter.ok.as_ref().map(|v| v as _)),
+        ("action = ?", filter.action.as_ref().map(|v| v as _)),
+    ];
+    for (clause, value) in given {
+        if let Some(value) = value {
+            clauses.push(clause);
+            args.push(value);
+        }
+    }
+    args.push(&filter.limit);
+    let sql = format!(
+        "SELECT id, timestamp, actor, action, target_type, target_id, ok, message, client_addr, details FROM audit \
+         WHERE {} ORDER BY id DESC LIMIT ?",
+        clauses.join(" AND ")
+    );
+    (sql, args)
 }
 
 fn admin_count(tx: &rusqlite::Transaction) -> Result<i64> {
@@ -484,6 +521,30 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         "2026-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn every_audit_filter_walks_an_index_not_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let some = |v: &str| Some(v.to_string());
+        let filters = [
+            AuditFilter { limit: 50, ..Default::default() },
+            AuditFilter { limit: 50, before: Some(1000), ..Default::default() },
+            AuditFilter { limit: 50, before: Some(1000), actor: some("bob"), ..Default::default() },
+            AuditFilter { limit: 50, target_type: some("stack"), target_id: some("web"), ..Default::default() },
+            AuditFilter { limit: 50, ok: Some(false), ..Default::default() },
+            AuditFilter { limit: 50, action: some("login"), ok: Some(false), ..Default::default() },
+        ];
+        for f in &filters {
+            let before = f.before.unwrap_or(i64::MAX);
+            let (sql, args) = audit_query(f, &before);
+            let conn = store.conn();
+            let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let steps: Vec<String> = plan.query_map(args.as_slice(), |r| r.get(3)).unwrap().map(Result::unwrap).collect();
+            assert!(steps.iter().all(|d| !d.starts_with("SCAN audit") || d.contains("USING")), "{f:?}: {steps:?}");
+            assert!(!steps.iter().any(|d| d.contains("TEMP B-TREE")), "{f:?} sorts: {steps:?}");
+        }
     }
 
     #[test]

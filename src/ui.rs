@@ -1,5 +1,6 @@
 //! The web UI, embedded at build time from web/dist. Hashed assets are cached
-//! forever; everything else that is not a file gets index.html (SPA routing).
+//! forever (a missing one is a 404); everything else that is not a file gets
+//! index.html (SPA routing).
 //! Only files inside the bundle are ever served.
 
 use axum::body::Body;
@@ -24,6 +25,9 @@ pub async fn serve(uri: Uri) -> Response {
             let cache = if path.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
             respond(path, file, cache)
         }
+        // A stale page asking for an old bundle gets a 404, not index.html
+        // served as JavaScript.
+        None if path.starts_with("assets/") => (StatusCode::NOT_FOUND, "no such asset").into_response(),
         None => match Assets::get("index.html") {
             Some(index) => respond("index.html", index, "no-cache"),
             None => (StatusCode::NOT_FOUND, "UI not built: run `make ui`, then rebuild").into_response(),

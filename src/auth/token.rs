@@ -54,9 +54,21 @@ impl TokenKeys {
         }
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+        // Written aside, then linked into place (which, unlike a rename,
+        // never replaces a secret another process just made): a crash
+        // mid-write leaves no short secret that would stop every later start.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // Left by a crash of an earlier process with our pid (often 1 in a container).
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
         f.write_all(&secret)?;
         f.sync_all()?;
+        let linked = std::fs::hard_link(&tmp, path);
+        std::fs::remove_file(&tmp)?;
+        linked?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
         Ok(Self::from_secret(&secret))
     }
 
@@ -119,5 +131,7 @@ mod tests {
         let now = Utc::now();
         let (t, _) = a.sign(1, now, now + chrono::Duration::minutes(1));
         assert!(b.verify(&t, now).is_some());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["jwt.secret"], "no temporary file left behind");
     }
 }

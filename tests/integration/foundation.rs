@@ -303,6 +303,27 @@ fn bad_configuration_stops_startup_with_exit_2_naming_the_variable() {
     }
 }
 
+#[tokio::test]
+async fn healthcheck_subcommand_asks_the_listen_address_of_any_family() {
+    let healthcheck = |listen: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_docknap"))
+            .arg("healthcheck")
+            .env_clear()
+            .env("DOCKNAP_LISTEN", listen)
+            .env("DOCKNAP_DATA_DIR", "/nonexistent")
+            .output()
+            .unwrap();
+        out.status.code()
+    };
+    for host in ["0.0.0.0", "[::]", "127.0.0.1"] {
+        let listen = format!("{host}:{}", free_port());
+        let s = Server::start_with(&[("DOCKER_HOST", "unix:///nonexistent/docker.sock"), ("DOCKNAP_LISTEN", &listen)]);
+        assert_eq!(healthcheck(&listen), Some(0), "{listen}: {}", s.log_text());
+        drop(s);
+        assert_eq!(healthcheck(&listen), Some(1), "{listen}: nothing listens any more");
+    }
+}
+
 #[test]
 fn version_flag() {
     let out = Command::new(env!("CARGO_BIN_EXE_docknap")).arg("--version").output().unwrap();
@@ -320,6 +341,9 @@ async fn ui_is_served_with_spa_fallback_and_api_404s_are_json() {
         assert_eq!(r.headers()["cache-control"], "no-cache");
         assert!(r.text().await.unwrap().to_lowercase().contains("<!doctype html"));
     }
+    // A hashed asset an old page still asks for is a 404, not index.html.
+    let r = s.http.get(s.url("/assets/index-0ld0ld.js")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // Traversal never leaves the bundle.
     let r = s.http.get(s.url("/..%2f..%2fCargo.toml")).send().await.unwrap();
     assert!(!r.text().await.unwrap().contains("[package]"));

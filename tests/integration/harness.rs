@@ -146,7 +146,9 @@ impl Server {
     }
 
     pub fn configure(data_dir: PathBuf, env: &[(&str, &str)]) -> Server {
-        let port = free_port();
+        // A test that sets its own DOCKNAP_LISTEN is reached on that port (over IPv4 loopback).
+        let given_port = env.iter().find(|(k, _)| *k == "DOCKNAP_LISTEN").and_then(|(_, v)| v.rsplit(':').next()?.parse().ok());
+        let port = given_port.unwrap_or_else(free_port);
         let mut vars: HashMap<String, String> = HashMap::from([
             ("DOCKNAP_LISTEN".into(), format!("127.0.0.1:{port}")),
             ("DOCKNAP_DATA_DIR".into(), data_dir.display().to_string()),

@@ -527,6 +527,17 @@ async fn reset_password_cli() {
     assert!(cli(&["admin", "--stdin"], Some("chosen-password-9\n")).status.success());
     s.spawn();
     s.login("admin", "chosen-password-9").await;
+
+    // A data dir without a database (a mistyped volume) is refused, not filled.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_docknap"))
+        .args(["reset-password", "admin"])
+        .env("DOCKNAP_DATA_DIR", empty.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no DockNap database"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0, "nothing created");
 }
 
 #[tokio::test]
