@@ -450,32 +450,43 @@ impl Actions {
 
     /// For `service_completed_successfully`: the container ran and exited 0.
     async fn wait_completed(&self, c: &Container) -> Result<(), String> {
-        let deadline = Instant::now() + self.health_timeout;
-        loop {
+        self.poll_until("did not finish", || async {
             match self.engine.exit_code(&c.id).await {
-                Ok(Some(0)) => return Ok(()),
-                Ok(Some(code)) => return Err(format!("exited with code {code}")),
-                Ok(None) => {}
-                Err(e) => return Err(format!("cannot read its exit code: {e}")),
+                Ok(Some(0)) => Some(Ok(())),
+                Ok(Some(code)) => Some(Err(format!("exited with code {code}"))),
+                Ok(None) => None,
+                Err(e) => Some(Err(format!("cannot read its exit code: {e}"))),
             }
-            if Instant::now() >= deadline {
-                return Err(format!("did not finish within {}", humantime::format_duration(self.health_timeout)));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await
     }
 
     async fn wait_healthy(&self, c: &Container) -> Result<(), String> {
+        self.poll_until("did not become healthy", || async {
+            match self.engine.health(&c.id).await {
+                Ok(Health::Healthy | Health::None) => Some(Ok(())),
+                Ok(Health::Unhealthy) => Some(Err("started but reported unhealthy".into())),
+                Ok(Health::Starting) => None,
+                Err(e) => Some(Err(format!("health check failed: {e}"))),
+            }
+        })
+        .await
+    }
+
+    /// Asks `probe` every 200 ms until it decides, for at most the health
+    /// timeout; then fails with "`undecided` within <timeout>".
+    async fn poll_until<F, Fut>(&self, undecided: &str, mut probe: F) -> Result<(), String>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<Result<(), String>>>,
+    {
         let deadline = Instant::now() + self.health_timeout;
         loop {
-            match self.engine.health(&c.id).await {
-                Ok(Health::Healthy | Health::None) => return Ok(()),
-                Ok(Health::Unhealthy) => return Err("started but reported unhealthy".into()),
-                Ok(Health::Starting) => {}
-                Err(e) => return Err(format!("health check failed: {e}")),
+            if let Some(decided) = probe().await {
+                return decided;
             }
             if Instant::now() >= deadline {
-                return Err(format!("did not become healthy within {}", humantime::format_duration(self.health_timeout)));
+                return Err(format!("{undecided} within {}", humantime::format_duration(self.health_timeout)));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

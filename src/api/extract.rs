@@ -103,8 +103,8 @@ fn forwarded_addr(entry: &str) -> Option<IpAddr> {
 /// wrote it: skipping it would believe what the client wrote before it.
 pub fn client_addr(parts: &Parts, state: &AppState) -> IpAddr {
     let mut client = peer(parts);
-    let entries = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
-    let entries: Vec<&str> = entries.collect();
+    let entries: Vec<&str> =
+        parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).collect();
     for entry in entries.into_iter().rev() {
         if !state.is_trusted_proxy(client) {
             break;

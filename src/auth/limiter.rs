@@ -110,22 +110,18 @@ impl<K: Hash + Eq + Clone> Failures<K> {
     }
 }
 
-#[derive(Default)]
 pub struct LoginLimiter {
     inner: Mutex<(Failures<String>, Failures<IpAddr>)>,
     /// Woken whenever an attempt finishes.
     finished: Notify,
 }
 
-impl Default for Failures<String> {
+impl Default for LoginLimiter {
     fn default() -> Self {
-        Failures::new(MAX_FAILURES_PER_USERNAME)
-    }
-}
-
-impl Default for Failures<IpAddr> {
-    fn default() -> Self {
-        Failures::new(MAX_FAILURES_PER_ADDRESS)
+        LoginLimiter {
+            inner: Mutex::new((Failures::new(MAX_FAILURES_PER_USERNAME), Failures::new(MAX_FAILURES_PER_ADDRESS))),
+            finished: Notify::new(),
+        }
     }
 }
 

@@ -226,10 +226,13 @@ impl Auth {
             }
             AuthError::RateLimited(blocked.wait)
         })?;
+        self.on_blocking_thread(move |auth| auth.check_login(attempt, &username, &password, client)).await
+    }
+
+    /// Runs `f` (bcrypt) on a blocking thread.
+    async fn on_blocking_thread<T: Send + 'static>(self: &Arc<Self>, f: impl FnOnce(&Auth) -> T + Send + 'static) -> T {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.check_login(attempt, &username, &password, client))
-            .await
-            .expect("login task panicked")
+        tokio::task::spawn_blocking(move || f(&this)).await.expect("blocking auth task panicked")
     }
 
     fn check_login(&self, attempt: Attempt, username: &str, password: &str, client: IpAddr) -> Result<Session, AuthError> {
@@ -311,10 +314,7 @@ impl Auth {
     pub async fn change_own_password(self: &Arc<Self>, p: Principal, current: String, new: String, client: IpAddr) -> Result<(), AuthError> {
         validate_password(&new)?;
         let attempt = self.limiter.admit(&p.user.username, client).await.map_err(|b| AuthError::RateLimited(b.wait))?;
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.check_and_change_password(attempt, &p, &current, &new, client))
-            .await
-            .expect("password change task panicked")
+        self.on_blocking_thread(move |auth| auth.check_and_change_password(attempt, &p, &current, &new, client)).await
     }
 
     fn check_and_change_password(&self, attempt: Attempt, p: &Principal, current: &str, new: &str, client: IpAddr) -> Result<(), AuthError> {
