@@ -3,89 +3,22 @@
 //! ordering, idempotency, locking, self-protection and audit.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use serde::{Deserialize, Serialize};
 
-use crate::audit::{Audit, NewAuditEntry};
-use crate::docker::{Container, DockerError, Engine, Health, LABEL_DEPENDS_ON, View};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetType {
-    Stack,
-    Container,
-}
-
-impl TargetType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetType::Stack => "stack",
-            TargetType::Container => "container",
-        }
-    }
-}
-
-impl FromStr for TargetType {
-    type Err = ActionError;
-    fn from_str(s: &str) -> Result<Self, ActionError> {
-        match s {
-            "stack" => Ok(TargetType::Stack),
-            "container" => Ok(TargetType::Container),
-            _ => Err(ActionError::InvalidTarget(format!("target_type must be stack or container, not '{s}'"))),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Start,
-    Stop,
-    Restart,
-    Pause,
-    Unpause,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Start => "start",
-            Action::Stop => "stop",
-            Action::Restart => "restart",
-            Action::Pause => "pause",
-            Action::Unpause => "unpause",
-        }
-    }
-
-    /// Would this action take a container out of service?
-    fn interrupts(self) -> bool {
-        matches!(self, Action::Stop | Action::Restart | Action::Pause)
-    }
-}
-
-impl FromStr for Action {
-    type Err = ActionError;
-    fn from_str(s: &str) -> Result<Self, ActionError> {
-        match s {
-            "start" => Ok(Action::Start),
-            "stop" => Ok(Action::Stop),
-            "restart" => Ok(Action::Restart),
-            "pause" => Ok(Action::Pause),
-            "unpause" => Ok(Action::Unpause),
-            _ => Err(ActionError::InvalidAction(s.to_string())),
-        }
-    }
-}
+use crate::audit::Audit;
+use crate::docker::{DockerError, Engine, Health, View};
+use crate::model::{
+    Action, ActionResult, Container, ContainerResult, InvalidValue, LABEL_DEPENDS_ON, NewAuditEntry, TargetType,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
-    #[error("action must be start, stop, restart, pause or unpause, not '{0}'")]
-    InvalidAction(String),
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
     #[error("{0}")]
     InvalidTarget(String),
     #[error("no {0} named '{1}'")]
@@ -94,39 +27,6 @@ pub enum ActionError {
     SelfProtection(Action),
     #[error("the Docker Engine is unreachable")]
     DockerUnavailable,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ContainerResult {
-    pub container: String,
-    pub ok: bool,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ActionResult {
-    pub target_type: TargetType,
-    pub target_id: String,
-    pub action: Action,
-    pub ok: bool,
-    pub results: Vec<ContainerResult>,
-}
-
-impl ActionResult {
-    /// One line for logs, audit and a schedule's `last_run`.
-    pub fn summary(&self) -> String {
-        let failed: Vec<String> = self
-            .results
-            .iter()
-            .filter(|r| !r.ok)
-            .map(|r| format!("{}: {}", r.container, r.error.as_deref().unwrap_or("failed")))
-            .collect();
-        if failed.is_empty() {
-            format!("{} {} {}: {} container(s) ok", self.action, self.target_type, self.target_id, self.results.len())
-        } else {
-            format!("{} {} {} failed for {}", self.action, self.target_type, self.target_id, failed.join("; "))
-        }
-    }
 }
 
 /// Who asked, for the audit log.
@@ -674,10 +574,11 @@ pub(crate) mod fake {
     use async_trait::async_trait;
     use futures_util::stream::BoxStream;
 
-    use super::{Action, Actions};
+    use super::Actions;
     use crate::audit::Audit;
     use crate::clock::Clock;
-    use crate::docker::{Container, ContainerEvent, DockerError, Engine, EngineInfo, Health, View};
+    use crate::docker::{ContainerEvent, DockerError, Engine, EngineInfo, Health, View};
+    use crate::model::{Action, Container};
     use crate::events::Events;
     use crate::store::Store;
 
@@ -764,7 +665,7 @@ pub(crate) mod fake {
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use crate::docker::{LABEL_PROJECT, LABEL_SERVICE};
+    use crate::model::{LABEL_PROJECT, LABEL_SERVICE};
 
     fn c(service: &str, depends_on: Option<&str>) -> Container {
         let mut labels = BTreeMap::from([
@@ -911,7 +812,7 @@ mod tests {
         assert!(begun.elapsed() < Duration::from_secs(1));
         slow.abort();
 
-        let entries = store.audit(&crate::audit::AuditFilter { limit: 10, ..Default::default() }).unwrap();
+        let entries = store.audit(&crate::model::AuditFilter { limit: 10, ..Default::default() }).unwrap();
         let summary: Vec<(String, bool, String)> =
             entries.iter().map(|e| (e.target_id.clone().unwrap_or_default(), e.ok, e.message.clone())).collect();
         assert_eq!(summary.len(), 2, "{summary:?}");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::docker::{Container, Stack};
+use crate::model::{Action, Container, ScheduleView, Stack, TargetType};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -14,12 +14,12 @@ pub enum Event {
     Container { id: String, name: String, container: Option<Container> },
     Stack { name: String, stack: Option<Stack> },
     Docker { status: &'static str },
-    Schedule { id: i64, schedule: Option<serde_json::Value> },
+    Schedule { id: i64, schedule: Option<ScheduleView> },
     ScheduleRun {
         schedule_id: i64,
-        target_type: String,
+        target_type: TargetType,
         target_id: String,
-        action: String,
+        action: Action,
         at: chrono::DateTime<chrono::Utc>,
         ok: bool,
         message: String,

@@ -117,7 +117,7 @@ fn reset_password(username: &str, from_stdin: bool) -> ExitCode {
             .ok_or_else(|| anyhow::anyhow!("no user named '{username}'"))?;
         let hash = docknap::auth::hash_password(&password)?;
         store.update_user(user.id, None, Some(&hash), None, chrono::Utc::now())?;
-        let entry = docknap::audit::NewAuditEntry::new("cli", "password_reset", true, "password reset from the command line; sessions revoked")
+        let entry = docknap::model::NewAuditEntry::new("cli", "password_reset", true, "password reset from the command line; sessions revoked")
             .target("user", &user.username);
         store.append_audit(&entry, chrono::Utc::now())?;
         Ok((!from_stdin).then_some(password))

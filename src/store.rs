@@ -12,10 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 
-use crate::actions::{Action, TargetType};
-use crate::audit::{AuditEntry, AuditFilter, NewAuditEntry};
-use crate::auth::{Role, User};
-use crate::scheduler::{LastRun, Schedule, ScheduleFields};
+use crate::model::{AuditEntry, AuditFilter, LastRun, NewAuditEntry, Role, Schedule, ScheduleFields, User};
 
 pub const DB_FILE: &str = "docknap.db";
 
@@ -501,18 +498,6 @@ fn audit_query<'a>(filter: &'a AuditFilter, before: &'a i64) -> (String, Vec<&'a
 
 fn admin_count(tx: &rusqlite::Transaction) -> Result<i64> {
     Ok(tx.query_row("SELECT count(*) FROM users WHERE role = 'admin'", [], |r| r.get(0))?)
-}
-
-impl std::fmt::Display for TargetType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Admin, ApiPath, COOKIE_NAME, ClientAddr, JsonBody, Viewer, is_https};
-use crate::audit::NewAuditEntry;
-use crate::auth::{Role, SessionUser, hash_password, validate_password, validate_username};
+use crate::auth::{SessionUser, hash_password, validate_password, validate_username};
+use crate::model::{NewAuditEntry, Role, User};
 use crate::config::SecureCookie;
 
 #[derive(Deserialize)]
@@ -90,8 +90,8 @@ pub struct UserOut {
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
-impl From<crate::auth::User> for UserOut {
-    fn from(u: crate::auth::User) -> Self {
+impl From<User> for UserOut {
+    fn from(u: User) -> Self {
         UserOut { id: u.id, username: u.username, role: u.role, created_at: u.created_at }
     }
 }
@@ -168,7 +168,7 @@ fn audit_user_change(
     actor: &str,
     action: &str,
     id: i64,
-    result: &Result<crate::auth::User, crate::store::StoreError>,
+    result: &Result<User, crate::store::StoreError>,
     what: &str,
 ) {
     let (target, ok, message) = match result {

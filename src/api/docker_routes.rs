@@ -4,8 +4,8 @@ use axum::extract::State;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiPath, ClientAddr, Operator, Viewer};
-use crate::actions::{Action, ActionResult, TargetType, Trigger};
-use crate::docker::{Container, Stack};
+use crate::actions::Trigger;
+use crate::model::{Action, ActionResult, Container, Stack, TargetType};
 
 fn require_engine(state: &AppState) -> Result<(), ApiError> {
     if state.view.docker_ok() { Ok(()) } else { Err(ApiError::docker_unavailable()) }

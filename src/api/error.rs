@@ -9,6 +9,7 @@ use crate::actions::ActionError;
 use crate::auth::AuthError;
 use crate::scheduler::ScheduleError;
 use crate::scheduler::cron::CronError;
+use crate::model::InvalidValue;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -83,6 +84,7 @@ impl From<AuthError> for ApiError {
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
             },
             AuthError::Invalid(code, m) => ApiError::bad_request(code, m),
+            AuthError::InvalidValue(e) => e.into(),
             AuthError::Store(e) => e.into(),
             AuthError::Hash(_) => ApiError::internal(e),
         }
@@ -93,12 +95,23 @@ impl From<ActionError> for ApiError {
     fn from(e: ActionError) -> Self {
         let m = e.to_string();
         match e {
-            ActionError::InvalidAction(_) => ApiError::bad_request("invalid_action", m),
+            ActionError::Invalid(e) => e.into(),
             ActionError::InvalidTarget(_) => ApiError::bad_request("invalid_target", m),
             ActionError::NotFound(..) => ApiError::not_found(m),
             ActionError::SelfProtection(_) => ApiError::new(StatusCode::CONFLICT, "self_protection", m),
             ActionError::DockerUnavailable => ApiError::docker_unavailable(),
         }
+    }
+}
+
+impl From<InvalidValue> for ApiError {
+    fn from(e: InvalidValue) -> Self {
+        let code = match e {
+            InvalidValue::Action(_) => "invalid_action",
+            InvalidValue::TargetType(_) => "invalid_target",
+            InvalidValue::Role(_) => "invalid_role",
+        };
+        ApiError::bad_request(code, e.to_string())
     }
 }
 

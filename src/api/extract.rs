@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+use crate::model::Role;
 
 pub const COOKIE_NAME: &str = "docknap_session";
 

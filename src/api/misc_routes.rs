@@ -13,7 +13,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiQuery, Viewer};
-use crate::audit::{AuditEntry, AuditFilter};
+use crate::model::{AuditEntry, AuditFilter};
 
 #[derive(Serialize)]
 pub struct Health {

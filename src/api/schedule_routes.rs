@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, JsonBody, Operator, Viewer};
-use crate::actions::ActionResult;
-use crate::scheduler::{ScheduleInput, ScheduleView, Upcoming};
+use crate::model::{ActionResult, ScheduleView, Upcoming};
+use crate::scheduler::ScheduleInput;
 
 /// Path ids that are not numbers are unknown ids (404), not bad requests.
 fn schedule_id(raw: &str) -> Result<i64, ApiError> {

@@ -7,7 +7,6 @@ mod token;
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,48 +17,10 @@ pub use limiter::{Attempt, LoginLimiter, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_
 pub use password::{hash_password, verify_password};
 pub use token::{Claims, TokenKeys};
 
-use crate::audit::{Audit, NewAuditEntry};
+use crate::audit::Audit;
+use crate::model::{InvalidValue, NewAuditEntry, Role, User};
 use crate::clock::Clock;
 use crate::store::{Store, StoreError};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    // Declared in ascending order of power: `role >= Role::Operator` reads naturally.
-    Viewer,
-    Operator,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl FromStr for Role {
-    type Err = AuthError;
-    fn from_str(s: &str) -> Result<Self, AuthError> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "operator" => Ok(Role::Operator),
-            "admin" => Ok(Role::Admin),
-            _ => Err(AuthError::Invalid("invalid_role", format!("role must be admin, operator or viewer, not '{s}'"))),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct User {
-    pub id: i64,
-    pub username: String,
-    pub role: Role,
-    pub created_at: DateTime<Utc>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -75,6 +36,8 @@ pub enum AuthError {
     /// Input that breaks a rule; the code names the rule.
     #[error("{1}")]
     Invalid(&'static str, String),
+    #[error(transparent)]
+    InvalidValue(#[from] InvalidValue),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("password hashing failed: {0}")]

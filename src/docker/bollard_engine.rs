@@ -14,8 +14,9 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{Container, ContainerEvent, DockerError, Engine, EngineInfo, Health};
-use crate::actions::Action;
+use crate::model::Container;
+use super::{ContainerEvent, DockerError, Engine, EngineInfo, Health};
+use crate::model::Action;
 
 /// Seconds before an HTTP call to the engine gives up.
 const CALL_TIMEOUT: u64 = 120;

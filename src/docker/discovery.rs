@@ -9,7 +9,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
-use super::{Container, ContainerEvent, DockerError, Engine, View};
+use super::{ContainerEvent, DockerError, Engine, View};
+use crate::model::Container;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);

@@ -6,78 +6,14 @@ mod bollard_engine;
 pub mod discovery;
 pub mod view;
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use serde::Serialize;
 
 pub use bollard_engine::BollardEngine;
-pub use view::{Stack, StackStatus, View};
+pub use view::View;
 
-use crate::actions::Action;
-
-pub const LABEL_PROJECT: &str = "com.docker.compose.project";
-pub const LABEL_SERVICE: &str = "com.docker.compose.service";
-pub const LABEL_DEPENDS_ON: &str = "com.docker.compose.depends_on";
-/// Set to `True` on `docker compose run` containers.
-pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
-
-/// A container as the API shows it (the contract's shape).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Container {
-    pub id: String,
-    pub name: String,
-    pub image: String,
-    pub state: String,
-    pub status: String,
-    pub labels: BTreeMap<String, String>,
-    pub stack: Option<String>,
-    pub service: Option<String>,
-    pub created: DateTime<Utc>,
-}
-
-impl Container {
-    pub fn new(
-        id: String,
-        name: &str,
-        image: String,
-        state: String,
-        status: String,
-        labels: BTreeMap<String, String>,
-        created: DateTime<Utc>,
-    ) -> Container {
-        Container {
-            id,
-            name: name.trim_start_matches('/').to_string(),
-            image,
-            state,
-            status,
-            stack: labels.get(LABEL_PROJECT).cloned(),
-            service: labels.get(LABEL_SERVICE).cloned(),
-            labels,
-            created,
-        }
-    }
-
-    pub fn is_running(&self) -> bool {
-        self.state == "running"
-    }
-
-    /// The stack this container is a member of. `docker compose run`
-    /// containers carry the project label but are not members, as compose's
-    /// own start/stop/ps leave them out: a stack action must not re-run a
-    /// one-off command or kill someone's interactive session.
-    pub fn member_of(&self) -> Option<&str> {
-        let one_off = self.labels.get(LABEL_ONEOFF).is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        if one_off { None } else { self.stack.as_deref() }
-    }
-
-    pub fn is_paused(&self) -> bool {
-        self.state == "paused"
-    }
-}
+use crate::model::{Action, Container};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {

@@ -5,59 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::Serialize;
-
-use super::Container;
 use crate::events::{Event, Events};
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum StackStatus {
-    Running,
-    Stopped,
-    Paused,
-    Partial,
-}
-
-impl StackStatus {
-    /// The contract's rule: running when every container runs, stopped when
-    /// none runs or is paused, paused when all are paused, partial otherwise.
-    pub fn of<'a>(containers: impl IntoIterator<Item = &'a Container>) -> StackStatus {
-        let (mut total, mut running, mut paused) = (0, 0, 0);
-        for c in containers {
-            total += 1;
-            running += usize::from(c.is_running());
-            paused += usize::from(c.is_paused());
-        }
-        match (running, paused) {
-            (r, _) if r == total => StackStatus::Running,
-            (0, 0) => StackStatus::Stopped,
-            (_, p) if p == total => StackStatus::Paused,
-            _ => StackStatus::Partial,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Stack {
-    pub name: String,
-    pub status: StackStatus,
-    pub containers: Vec<Container>,
-    pub services: Vec<String>,
-}
-
-impl Stack {
-    fn build(name: &str, mut containers: Vec<Container>) -> Stack {
-        containers.sort_by(|a, b| a.name.cmp(&b.name));
-        let services: BTreeSet<String> = containers.iter().filter_map(|c| c.service.clone()).collect();
-        Stack {
-            name: name.to_string(),
-            status: StackStatus::of(&containers),
-            services: services.into_iter().collect(),
-            containers,
-        }
-    }
-}
+use crate::model::{Container, Stack};
 
 pub struct View {
     containers: RwLock<BTreeMap<String, Container>>,
@@ -176,12 +125,13 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::StackStatus;
 
     fn c(id: &str, stack: Option<&str>, state: &str) -> Container {
         let mut labels = BTreeMap::new();
         if let Some(s) = stack {
-            labels.insert(super::super::LABEL_PROJECT.to_string(), s.to_string());
-            labels.insert(super::super::LABEL_SERVICE.to_string(), format!("svc-{id}"));
+            labels.insert(crate::model::LABEL_PROJECT.to_string(), s.to_string());
+            labels.insert(crate::model::LABEL_SERVICE.to_string(), format!("svc-{id}"));
         }
         Container::new(id.into(), &format!("/n-{id}"), "img".into(), state.into(), String::new(), labels, Default::default())
     }
@@ -234,7 +184,7 @@ mod tests {
     fn compose_run_containers_are_listed_but_not_stack_members() {
         let v = View::new(Events::default());
         let mut one_off = c("dddd4", Some("web"), "exited");
-        one_off.labels.insert(super::super::LABEL_ONEOFF.to_string(), "True".to_string());
+        one_off.labels.insert(crate::model::LABEL_ONEOFF.to_string(), "True".to_string());
         v.replace_all(vec![c("aaaa1", Some("web"), "running"), one_off]);
         let web = v.stack("web").unwrap();
         assert_eq!((web.status, web.containers.len()), (StackStatus::Running, 1));

@@ -12,14 +12,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
 use tokio::sync::{Mutex, Notify, broadcast, watch};
 
 use self::cron::{CronError, CronExpr, parse_timezone, plan_missed};
-use crate::actions::{Action, ActionError, ActionResult, Actions, TargetType, Trigger};
-use crate::audit::{Audit, NewAuditEntry};
+use crate::actions::{ActionError, Actions, Trigger};
+use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::events::{Event, Events};
+use crate::model::{
+    Action, ActionResult, LastRun, NewAuditEntry, Schedule, ScheduleFields, ScheduleView, TargetType, Upcoming,
+};
 use crate::store::{Store, StoreError};
 
 /// The engine re-plans at least this often even when nothing is due, so a
@@ -33,60 +35,6 @@ const ENGINE_WAIT: Duration = Duration::from_secs(15);
 
 pub const MAX_TARGET_LEN: usize = 255;
 pub const MAX_PREVIEW: usize = 100;
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct LastRun {
-    pub at: DateTime<Utc>,
-    pub ok: bool,
-    pub message: String,
-}
-
-/// What a user sets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScheduleFields {
-    pub target_type: TargetType,
-    pub target_id: String,
-    pub action: Action,
-    pub cron: String,
-    pub timezone: String,
-    pub enabled: bool,
-}
-
-/// A stored schedule.
-#[derive(Debug, Clone)]
-pub struct Schedule {
-    pub id: i64,
-    pub fields: ScheduleFields,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub last_run: Option<LastRun>,
-    pub checked_until: Option<DateTime<Utc>>,
-}
-
-/// The contract's schedule shape.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScheduleView {
-    pub id: i64,
-    pub target_type: TargetType,
-    pub target_id: String,
-    pub action: Action,
-    pub cron: String,
-    pub timezone: String,
-    pub enabled: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub next_run: Option<DateTime<Utc>>,
-    pub last_run: Option<LastRun>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Upcoming {
-    pub schedule_id: i64,
-    pub target_type: TargetType,
-    pub target_id: String,
-    pub action: Action,
-    pub at: DateTime<Utc>,
-}
 
 /// A create or update request; on update, `None` keeps the current value.
 #[derive(Debug, Clone, Default)]
@@ -223,11 +171,11 @@ impl Scheduler {
             new.or_else(|| old.cloned()).ok_or(ScheduleError::MissingField(name))
         }
         let target_type: TargetType = match input.target_type {
-            Some(t) => t.parse()?,
+            Some(t) => t.parse().map_err(ActionError::from)?,
             None => pick(None, current.map(|c| &c.target_type), "target_type")?,
         };
         let action: Action = match input.action {
-            Some(a) => a.parse()?,
+            Some(a) => a.parse().map_err(ActionError::from)?,
             None => pick(None, current.map(|c| &c.action), "action")?,
         };
         let target_id = pick(input.target_id, current.map(|c| &c.target_id), "target_id")?.trim().to_string();
@@ -280,7 +228,7 @@ impl Scheduler {
             NewAuditEntry::new(actor, what, true, format!("schedule {}: {}", s.id, describe(&s.fields)))
                 .target("schedule", &s.id.to_string()),
         );
-        self.events.publish(Event::Schedule { id: s.id, schedule: serde_json::to_value(&view).ok() });
+        self.events.publish(Event::Schedule { id: s.id, schedule: Some(view.clone()) });
         self.wake.notify_one();
         Ok(view)
     }
@@ -476,15 +424,15 @@ impl Scheduler {
         }
         self.events.publish(Event::ScheduleRun {
             schedule_id: s.id,
-            target_type: f.target_type.as_str().into(),
+            target_type: f.target_type,
             target_id: f.target_id.clone(),
-            action: f.action.as_str().into(),
+            action: f.action,
             at: due,
             ok,
             message,
         });
         if let Ok(updated) = self.store.schedule(s.id) {
-            self.events.publish(Event::Schedule { id: s.id, schedule: serde_json::to_value(self.view(&updated)).ok() });
+            self.events.publish(Event::Schedule { id: s.id, schedule: Some(self.view(&updated)) });
         }
     }
 }
@@ -509,9 +457,9 @@ mod tests {
 
     use super::*;
     use crate::actions::fake::{self, FakeEngine};
-    use crate::audit::AuditFilter;
+    use crate::model::AuditFilter;
     use crate::clock::FakeClock;
-    use crate::docker::{Container, LABEL_PROJECT, LABEL_SERVICE};
+    use crate::model::{Container, LABEL_PROJECT, LABEL_SERVICE};
 
     struct Bench {
         _dir: tempfile::TempDir,
@@ -571,7 +519,7 @@ mod tests {
             self.engine.acts.lock().unwrap().clone()
         }
 
-        fn audit(&self, action: &str) -> Vec<crate::audit::AuditEntry> {
+        fn audit(&self, action: &str) -> Vec<crate::model::AuditEntry> {
             let filter = AuditFilter { limit: 100, action: Some(action.into()), ..Default::default() };
             self.store.audit(&filter).unwrap()
         }

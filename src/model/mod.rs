@@ -1,0 +1,62 @@
+//! Domain types at the bottom of the crate: plain data, no I/O and no
+//! `crate::` imports. The store, the engine access and the services above
+//! them all speak these types, so none of them imports another for its
+//! vocabulary (the order is model ← clock ← store ← audit ← auth/events ←
+//! docker ← actions ← scheduler/windows ← api ← app).
+
+mod audit;
+mod container;
+mod schedule;
+mod target;
+mod user;
+
+pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
+pub use container::{
+    Container, LABEL_DEPENDS_ON, LABEL_EXCLUDE, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, Stack, StackStatus,
+};
+pub use schedule::{LastRun, Schedule, ScheduleFields, ScheduleView, Upcoming};
+pub use target::{Action, ActionResult, ContainerResult, LOCAL_HOST, TargetType};
+pub use user::{Role, User};
+
+/// A value outside a closed vocabulary (an action, a target type, a role).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidValue {
+    #[error("action must be start, stop, restart, pause or unpause, not '{0}'")]
+    Action(String),
+    #[error("target_type must be stack or container, not '{0}'")]
+    TargetType(String),
+    #[error("role must be admin, operator or viewer, not '{0}'")]
+    Role(String),
+}
+
+/// `Display` and `FromStr` for a closed vocabulary, from one table of
+/// (variant, wire name) pairs, so the strings the API, the store and the
+/// audit log use are written once.
+macro_rules! vocabulary {
+    ($ty:ident, $err:ident, { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name),+ }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = $crate::model::InvalidValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($name => Ok($ty::$variant),)+
+                    _ => Err($crate::model::InvalidValue::$err(s.to_string())),
+                }
+            }
+        }
+    };
+}
+pub(crate) use vocabulary;

@@ -1,0 +1,60 @@
+//! Schedules: a cron expression that fires an action on a target.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Action, TargetType};
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LastRun {
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    pub message: String,
+}
+
+/// What a user sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleFields {
+    pub target_type: TargetType,
+    pub target_id: String,
+    pub action: Action,
+    pub cron: String,
+    pub timezone: String,
+    pub enabled: bool,
+}
+
+/// A stored schedule.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub id: i64,
+    pub fields: ScheduleFields,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_run: Option<LastRun>,
+    pub checked_until: Option<DateTime<Utc>>,
+}
+
+/// The contract's schedule shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleView {
+    pub id: i64,
+    pub target_type: TargetType,
+    pub target_id: String,
+    pub action: Action,
+    pub cron: String,
+    pub timezone: String,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub next_run: Option<DateTime<Utc>>,
+    pub last_run: Option<LastRun>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Upcoming {
+    pub schedule_id: i64,
+    pub target_type: TargetType,
+    pub target_id: String,
+    pub action: Action,
+    pub at: DateTime<Utc>,
+}

@@ -1,0 +1,101 @@
+//! What DockNap acts on, what it does to it, and what came of it.
+
+use serde::{Deserialize, Serialize};
+
+use super::vocabulary;
+
+/// The engine of `DOCKER_HOST`: every target without a host is on it.
+pub const LOCAL_HOST: &str = "local";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetType {
+    Stack,
+    Container,
+}
+
+vocabulary!(TargetType, TargetType, { Stack => "stack", Container => "container" });
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+    Pause,
+    Unpause,
+}
+
+vocabulary!(Action, Action, {
+    Start => "start", Stop => "stop", Restart => "restart", Pause => "pause", Unpause => "unpause",
+});
+
+impl Action {
+    /// Would this action take a container out of service?
+    pub fn interrupts(self) -> bool {
+        matches!(self, Action::Stop | Action::Restart | Action::Pause)
+    }
+
+    /// Does it bring a target up (`Some(true)`), down (`Some(false)`), or
+    /// neither (a restart leaves it as it was)?
+    pub fn brings_up(self) -> Option<bool> {
+        match self {
+            Action::Start | Action::Unpause => Some(true),
+            Action::Stop | Action::Pause => Some(false),
+            Action::Restart => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ContainerResult {
+    pub container: String,
+    pub ok: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionResult {
+    pub target_type: TargetType,
+    pub target_id: String,
+    pub action: Action,
+    pub ok: bool,
+    pub results: Vec<ContainerResult>,
+}
+
+impl ActionResult {
+    /// One line for logs, audit and a schedule's `last_run`.
+    pub fn summary(&self) -> String {
+        let failed: Vec<String> = self
+            .results
+            .iter()
+            .filter(|r| !r.ok)
+            .map(|r| format!("{}: {}", r.container, r.error.as_deref().unwrap_or("failed")))
+            .collect();
+        if failed.is_empty() {
+            format!("{} {} {}: {} container(s) ok", self.action, self.target_type, self.target_id, self.results.len())
+        } else {
+            format!("{} {} {} failed for {}", self.action, self.target_type, self.target_id, failed.join("; "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_round_trip() {
+        for a in Action::ALL {
+            assert_eq!(a.as_str().parse::<Action>().unwrap(), *a);
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
+        }
+        for t in TargetType::ALL {
+            assert_eq!(t.to_string().parse::<TargetType>().unwrap(), *t);
+        }
+        assert_eq!(
+            "Stop".parse::<Action>().unwrap_err().to_string(),
+            "action must be start, stop, restart, pause or unpause, not 'Stop'"
+        );
+    }
+}
