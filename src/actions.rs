@@ -112,6 +112,10 @@ impl Actions {
         }
     }
 
+    pub fn audit(&self) -> &Arc<Audit> {
+        &self.audit
+    }
+
     pub fn docker_ok(&self) -> bool {
         self.view.docker_ok()
     }
@@ -576,11 +580,9 @@ pub(crate) mod fake {
 
     use super::Actions;
     use crate::audit::Audit;
-    use crate::clock::Clock;
     use crate::docker::{ContainerEvent, DockerError, Engine, EngineInfo, Health, View};
     use crate::model::{Action, Container};
     use crate::events::Events;
-    use crate::store::Store;
 
     /// Containers by id; every `act` is recorded and changes the state.
     #[derive(Default)]
@@ -645,17 +647,21 @@ pub(crate) mod fake {
     }
 
     /// Actions over `containers`, with the view loaded and the engine "up".
-    pub fn actions(
+    pub fn actions(containers: Vec<Container>, audit: Arc<Audit>) -> (Arc<FakeEngine>, Arc<View>, Actions) {
+        actions_with_events(containers, audit, Events::default())
+    }
+
+    /// The same, with the view publishing to `events`.
+    pub fn actions_with_events(
         containers: Vec<Container>,
-        store: Arc<Store>,
-        clock: Arc<dyn Clock>,
+        audit: Arc<Audit>,
+        events: Events,
     ) -> (Arc<FakeEngine>, Arc<View>, Actions) {
         let engine = Arc::new(FakeEngine::default());
         engine.containers.lock().unwrap().extend(containers.iter().map(|c| (c.id.clone(), c.clone())));
-        let view = Arc::new(View::new(Events::default()));
+        let view = Arc::new(View::new(events));
         view.replace_all(containers);
         view.set_docker_ok(true);
-        let audit = Arc::new(Audit::new(store, clock));
         let actions = Actions::new(engine.clone(), view.clone(), audit, None);
         (engine, view, actions)
     }
@@ -676,6 +682,10 @@ mod tests {
             labels.insert(LABEL_DEPENDS_ON.to_string(), d.to_string());
         }
         Container::new(format!("id-{service}"), &format!("p-{service}-1"), "i".into(), "exited".into(), String::new(), labels, Default::default())
+    }
+
+    fn audit(store: Arc<crate::store::Store>) -> Arc<Audit> {
+        Arc::new(Audit::new(store, Arc::new(SystemClock)))
     }
 
     fn names(levels: &[Vec<Member>]) -> Vec<Vec<&str>> {
@@ -737,7 +747,7 @@ mod tests {
             c("cache", None),
             c("app", Some("db:service_healthy:false,cache:service_healthy:false")),
         ];
-        let (engine, _, actions) = fake::actions(containers, store, Arc::new(SystemClock));
+        let (engine, _, actions) = fake::actions(containers, audit(store));
         engine.health.lock().unwrap().extend([("id-db".to_string(), Health::Starting), ("id-cache".to_string(), Health::Starting)]);
         let actions = Arc::new(actions.with_health_timeout(Duration::from_millis(400)));
 
@@ -768,7 +778,7 @@ mod tests {
             running(c("app", Some("db:service_started:false"))),
             running(c("web", Some("app:service_started:false,cache:service_started:false"))),
         ];
-        let (engine, _, actions) = fake::actions(containers, store, Arc::new(SystemClock));
+        let (engine, _, actions) = fake::actions(containers, audit(store));
         engine.failing.lock().unwrap().insert("id-app".into());
         let actions = Arc::new(actions);
         let trigger = Trigger::Manual { actor: "t".into(), client: None };
@@ -786,7 +796,7 @@ mod tests {
     async fn shutdown_waits_for_actions_then_audits_the_ones_cut_off() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(crate::store::Store::open(dir.path()).unwrap());
-        let (engine, _, actions) = fake::actions(vec![c("quick", None), c("slow", None)], store.clone(), Arc::new(SystemClock));
+        let (engine, _, actions) = fake::actions(vec![c("quick", None), c("slow", None)], audit(store.clone()));
         let actions = Arc::new(actions);
         let trigger = Trigger::Scheduled { schedule_id: 7 };
 
@@ -812,6 +822,7 @@ mod tests {
         assert!(begun.elapsed() < Duration::from_secs(1));
         slow.abort();
 
+        actions.audit.flush();
         let entries = store.audit(&crate::model::AuditFilter { limit: 10, ..Default::default() }).unwrap();
         let summary: Vec<(String, bool, String)> =
             entries.iter().map(|e| (e.target_id.clone().unwrap_or_default(), e.ok, e.message.clone())).collect();

@@ -111,6 +111,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     }
     // Scheduled runs are not requests: wait for them too, and audit any cut off.
     in_flight.finish_in_flight(deadline).await;
+    let audit = in_flight.audit().clone();
+    let _ = tokio::task::spawn_blocking(move || audit.flush()).await;
     for task in [discovery, scheduler_task, pruner] {
         task.abort();
     }
@@ -122,7 +124,10 @@ async fn prune_periodically(auth: Arc<Auth>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(300));
     loop {
         tokio::select! {
-            _ = tick.tick() => auth.prune(),
+            _ = tick.tick() => {
+                let auth = auth.clone();
+                let _ = tokio::task::spawn_blocking(move || auth.prune()).await;
+            }
             _ = stop.changed() => return,
         }
     }

@@ -48,7 +48,7 @@ pub async fn login(
 }
 
 pub async fn logout(State(state): State<AppState>, user: Viewer, ClientAddr(client): ClientAddr, parts: Parts) -> Result<Response, ApiError> {
-    state.auth.logout(&user.0, client)?;
+    state.auth.logout(&user.0, client).await?;
     let cookie = session_cookie(&state, &parts, "", 0);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
@@ -97,7 +97,7 @@ impl From<User> for UserOut {
 }
 
 pub async fn list_users(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<UserOut>>, ApiError> {
-    Ok(Json(state.auth.store().users()?.into_iter().map(UserOut::from).collect()))
+    Ok(Json(state.auth.store().run(|s| s.users()).await?.into_iter().map(UserOut::from).collect()))
 }
 
 #[derive(Deserialize)]
@@ -117,7 +117,8 @@ pub async fn create_user(
     let role: Role = body.role.parse()?;
     let password = body.password;
     let hash = blocking(move || hash_password(&password)).await?;
-    let user = state.auth.store().create_user(&body.username, &hash, role, chrono::Utc::now())?;
+    let username = body.username;
+    let user = state.auth.store().run(move |s| s.create_user(&username, &hash, role, chrono::Utc::now())).await?;
     state.audit.record(
         NewAuditEntry::new(admin.username(), "user_create", true, format!("created user '{}' as {}", user.username, role.as_str()))
             .target("user", &user.username),
@@ -145,7 +146,9 @@ pub async fn update_user(
         Some(p) => Some(blocking(move || hash_password(&p)).await?),
         None => None,
     };
-    let result = state.auth.store().update_user(id, role, hash.as_deref(), None, chrono::Utc::now());
+    let new_hash = hash.clone();
+    let result =
+        state.auth.store().run(move |s| s.update_user(id, role, new_hash.as_deref(), None, chrono::Utc::now())).await;
     let what = [role.map(|r| format!("role set to {}", r.as_str())), hash.as_ref().map(|_| "password reset".to_string())]
         .into_iter()
         .flatten()
@@ -156,7 +159,7 @@ pub async fn update_user(
 }
 
 pub async fn delete_user(State(state): State<AppState>, admin: Admin, ApiPath(id): ApiPath<i64>) -> Result<StatusCode, ApiError> {
-    let result = state.auth.store().delete_user(id);
+    let result = state.auth.store().run(move |s| s.delete_user(id)).await;
     audit_user_change(&state, admin.username(), "user_delete", id, &result, "deleted");
     result?;
     Ok(StatusCode::NO_CONTENT)

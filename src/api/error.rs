@@ -68,6 +68,14 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found("not found"),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            e if e.is_storage_fault() => {
+                tracing::error!(error = %e, "a write to the data directory failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the data directory refuses writes (disk full or read-only); nothing was changed",
+                )
+            }
             e => ApiError::internal(e),
         }
     }

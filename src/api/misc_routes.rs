@@ -89,7 +89,7 @@ pub async fn audit(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQue
         action: q.action,
         ok: q.ok,
     };
-    let entries = state.audit.list(&filter)?;
+    let entries = state.audit.list(filter).await?;
     let next_before = (entries.len() as i64 == limit).then(|| entries.last().map(|e| e.id)).flatten();
     Ok(Json(AuditPage { entries, next_before }))
 }

@@ -40,11 +40,11 @@ impl From<ScheduleBody> for ScheduleInput {
 }
 
 pub async fn list(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<ScheduleView>>, ApiError> {
-    Ok(Json(state.scheduler.list()?))
+    Ok(Json(state.scheduler.list().await?))
 }
 
 pub async fn get(State(state): State<AppState>, _: Viewer, ApiPath(id): ApiPath<String>) -> Result<Json<ScheduleView>, ApiError> {
-    Ok(Json(state.scheduler.get(schedule_id(&id)?)?))
+    Ok(Json(state.scheduler.get(schedule_id(&id)?).await?))
 }
 
 pub async fn create(
@@ -86,7 +86,7 @@ pub async fn upcoming(
     ApiQuery(q): ApiQuery<UpcomingQuery>,
 ) -> Result<Json<Vec<Upcoming>>, ApiError> {
     let per_schedule = q.per_schedule.map(|n| n.clamp(1, 1000));
-    Ok(Json(state.scheduler.upcoming(q.limit.unwrap_or(20).clamp(1, 1000), q.until, per_schedule)?))
+    Ok(Json(state.scheduler.upcoming(q.limit.unwrap_or(20).clamp(1, 1000), q.until, per_schedule).await?))
 }
 
 #[derive(Deserialize)]

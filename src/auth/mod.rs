@@ -265,8 +265,9 @@ impl Auth {
         }
     }
 
-    pub fn logout(&self, p: &Principal, client: IpAddr) -> Result<(), AuthError> {
-        self.store.revoke_token(&p.jti)?;
+    pub async fn logout(&self, p: &Principal, client: IpAddr) -> Result<(), AuthError> {
+        let jti = p.jti.clone();
+        self.store.run(move |s| s.revoke_token(&jti)).await?;
         self.audit.record(NewAuditEntry::new(&p.user.username, "logout", true, "logged out").target("user", &p.user.username).client(client));
         Ok(())
     }
@@ -312,7 +313,7 @@ impl Auth {
         self.ttl
     }
 
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 }

@@ -158,12 +158,16 @@ impl Scheduler {
         self.default_tz.name()
     }
 
-    pub fn list(&self) -> Result<Vec<ScheduleView>, ScheduleError> {
-        Ok(self.store.schedules().map_err(store_err(0))?.iter().map(|s| self.view(s)).collect())
+    pub async fn list(&self) -> Result<Vec<ScheduleView>, ScheduleError> {
+        Ok(self.store.run(|s| s.schedules()).await.map_err(store_err(0))?.iter().map(|s| self.view(s)).collect())
     }
 
-    pub fn get(&self, id: i64) -> Result<ScheduleView, ScheduleError> {
-        Ok(self.view(&self.store.schedule(id).map_err(store_err(id))?))
+    pub async fn get(&self, id: i64) -> Result<ScheduleView, ScheduleError> {
+        Ok(self.view(&self.stored(id).await?))
+    }
+
+    async fn stored(&self, id: i64) -> Result<Schedule, ScheduleError> {
+        self.store.run(move |s| s.schedule(id)).await.map_err(store_err(id))
     }
 
     fn validate(&self, input: ScheduleInput, current: Option<&ScheduleFields>) -> Result<ScheduleFields, ScheduleError> {
@@ -198,21 +202,23 @@ impl Scheduler {
     pub async fn create(&self, input: ScheduleInput, actor: &str) -> Result<ScheduleView, ScheduleError> {
         let fields = self.validate(input, None)?;
         let _g = self.dispatch.lock().await;
-        let s = self.store.insert_schedule(&fields, self.clock.now()).map_err(store_err(0))?;
+        let now = self.clock.now();
+        let s = self.store.run(move |s| s.insert_schedule(&fields, now)).await.map_err(store_err(0))?;
         self.changed(&s, actor, "schedule_create")
     }
 
     pub async fn update(&self, id: i64, input: ScheduleInput, actor: &str) -> Result<ScheduleView, ScheduleError> {
         let _g = self.dispatch.lock().await;
-        let current = self.store.schedule(id).map_err(store_err(id))?;
+        let current = self.stored(id).await?;
         let fields = self.validate(input, Some(&current.fields))?;
-        let s = self.store.update_schedule(id, &fields, self.clock.now()).map_err(store_err(id))?;
+        let now = self.clock.now();
+        let s = self.store.run(move |s| s.update_schedule(id, &fields, now)).await.map_err(store_err(id))?;
         self.changed(&s, actor, "schedule_update")
     }
 
     pub async fn delete(&self, id: i64, actor: &str) -> Result<(), ScheduleError> {
         let _g = self.dispatch.lock().await;
-        let s = self.store.delete_schedule(id).map_err(store_err(id))?;
+        let s = self.store.run(move |s| s.delete_schedule(id)).await.map_err(store_err(id))?;
         self.audit.record(
             NewAuditEntry::new(actor, "schedule_delete", true, format!("deleted schedule {id}: {}", describe(&s.fields)))
                 .target("schedule", &id.to_string()),
@@ -236,7 +242,7 @@ impl Scheduler {
     /// A person's "run now": the schedule's action, audited as a test run.
     /// It does not touch `last_run`, which says what the schedule itself did.
     pub async fn run_now(&self, id: i64, actor: &str) -> Result<ActionResult, ScheduleError> {
-        let s = self.store.schedule(id).map_err(store_err(id))?;
+        let s = self.stored(id).await?;
         let f = &s.fields;
         let trigger = Trigger::TestRun { actor: actor.to_string(), schedule_id: id };
         Ok(self.actions.run(f.target_type, &f.target_id, f.action, &trigger).await?)
@@ -246,7 +252,7 @@ impl Scheduler {
     /// `limit`, none after `until`, and at most `per_schedule` of any one
     /// schedule (so an every-minute schedule cannot crowd the others out of
     /// a week's timeline).
-    pub fn upcoming(
+    pub async fn upcoming(
         &self,
         limit: usize,
         until: Option<DateTime<Utc>>,
@@ -255,7 +261,8 @@ impl Scheduler {
         let now = self.clock.now();
         let compiled: Vec<Compiled> = self
             .store
-            .schedules()
+            .run(|s| s.schedules())
+            .await
             .map_err(store_err(0))?
             .into_iter()
             .filter(|s| s.fields.enabled)
@@ -333,7 +340,7 @@ impl Scheduler {
         let _g = self.dispatch.lock().await;
         let now = self.clock.now();
         let mut earliest: Option<DateTime<Utc>> = None;
-        for s in self.store.schedules()?.into_iter().filter(|s| s.fields.enabled) {
+        for s in self.store.run(|s| s.schedules()).await?.into_iter().filter(|s| s.fields.enabled) {
             let Some(c) = Compiled::new(s) else { continue };
             let from = c.schedule.checked_until.unwrap_or(c.schedule.created_at);
             let plan = plan_missed(&c.expr, c.tz, from, now);
@@ -343,7 +350,8 @@ impl Scheduler {
             }
             if plan.missed_total > 0 || plan.run_late.is_some() {
                 // Claimed before the run starts, so a restart mid-run does not repeat it.
-                self.store.set_checked_until(c.schedule.id, now)?;
+                let id = c.schedule.id;
+                self.store.run(move |s| s.set_checked_until(id, now)).await?;
             }
             if let Some(at) = plan.run_late {
                 // A run that outlasts its period would otherwise queue fires
@@ -371,7 +379,7 @@ impl Scheduler {
     /// comes after this check finds the fire already under way.
     async fn still_wanted(&self, planned: &Schedule) -> bool {
         let _g = self.dispatch.lock().await;
-        self.store.schedule(planned.id).is_ok_and(|now| now.fields.enabled && now.fields == planned.fields)
+        self.stored(planned.id).await.is_ok_and(|now| now.fields.enabled && now.fields == planned.fields)
     }
 
     /// A catch-up run is due at start-up before discovery has connected; give
@@ -419,7 +427,8 @@ impl Scheduler {
             message = format!("{message} (ran {} s late)", late / 1000);
         }
         let run = LastRun { at: due, ok, message: message.clone() };
-        if let Err(e) = self.store.record_run(s.id, &run, None) {
+        let id = s.id;
+        if let Err(e) = self.store.run(move |store| store.record_run(id, &run, None)).await {
             tracing::error!(error = %e, schedule = s.id, "could not record a run");
         }
         self.events.publish(Event::ScheduleRun {
@@ -431,7 +440,7 @@ impl Scheduler {
             ok,
             message,
         });
-        if let Ok(updated) = self.store.schedule(s.id) {
+        if let Ok(updated) = self.stored(s.id).await {
             self.events.publish(Event::Schedule { id: s.id, schedule: Some(self.view(&updated)) });
         }
     }
@@ -466,6 +475,8 @@ mod tests {
         clock: Arc<FakeClock>,
         engine: Arc<FakeEngine>,
         store: Arc<Store>,
+        audit: Arc<Audit>,
+        view: Arc<crate::docker::View>,
         scheduler: Arc<Scheduler>,
     }
 
@@ -480,11 +491,18 @@ mod tests {
                 Container::new(format!("id-{p}"), &format!("{p}-x-1"), "i".into(), "running".into(), String::new(), labels, Default::default())
             })
             .to_vec();
-        let (engine, _, actions) = fake::actions(containers, store.clone(), clock.clone());
         let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
-        let scheduler =
-            Arc::new(Scheduler::new(store.clone(), Arc::new(actions), audit, Events::default(), clock.clone(), chrono_tz::UTC));
-        Bench { _dir: dir, clock, engine, store, scheduler }
+        let events = Events::default();
+        let (engine, view, actions) = fake::actions_with_events(containers, audit.clone(), events.clone());
+        let scheduler = Arc::new(Scheduler::new(
+            store.clone(),
+            Arc::new(actions),
+            audit.clone(),
+            events,
+            clock.clone(),
+            chrono_tz::UTC,
+        ));
+        Bench { _dir: dir, clock, engine, store, audit, view, scheduler }
     }
 
     #[tokio::test]
@@ -495,11 +513,11 @@ mod tests {
         let until = Some("2026-01-03T00:00:00Z".parse().unwrap());
         let ids = |v: Vec<Upcoming>| v.iter().map(|u| u.schedule_id).collect::<Vec<_>>();
 
-        let crowded = ids(b.scheduler.upcoming(100, until, None).unwrap());
+        let crowded = ids(b.scheduler.upcoming(100, until, None).await.unwrap());
         assert_eq!(crowded.len(), 100);
         assert!(!crowded.contains(&nightly.id), "100 minutes hold no 23:00");
 
-        let capped = ids(b.scheduler.upcoming(100, until, Some(10)).unwrap());
+        let capped = ids(b.scheduler.upcoming(100, until, Some(10)).await.unwrap());
         assert_eq!(capped.iter().filter(|id| **id == every_minute.id).count(), 10);
         assert_eq!(capped.iter().filter(|id| **id == nightly.id).count(), 2, "both nights before `until`");
     }
@@ -521,6 +539,7 @@ mod tests {
 
         fn audit(&self, action: &str) -> Vec<crate::model::AuditEntry> {
             let filter = AuditFilter { limit: 100, action: Some(action.into()), ..Default::default() };
+            self.audit.flush();
             self.store.audit(&filter).unwrap()
         }
 
@@ -544,11 +563,14 @@ mod tests {
         let kept = b.scheduler.create(input("stack", "b", "stop", "* * * * * *"), "t").await.unwrap();
         b.clock.set("2026-01-01T00:00:01.500Z");
 
-        // All three fires are planned (spawned) before the changes land.
+        // All three fires are planned (spawned) before the changes land: the
+        // fires wait for the engine, which comes back only after the changes.
+        b.view.set_docker_ok(false);
         b.scheduler.tick().await.unwrap();
         b.scheduler.delete(deleted.id, "t").await.unwrap();
         let off = ScheduleInput { enabled: Some(false), ..Default::default() };
         b.scheduler.update(disabled.id, off, "t").await.unwrap();
+        b.view.set_docker_ok(true);
 
         b.settle(|b| b.store.schedule(kept.id).unwrap().last_run.is_some()).await;
         tokio::time::sleep(Duration::from_millis(20)).await;

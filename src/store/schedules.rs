@@ -1,0 +1,112 @@
+//! Schedules and what their runs did.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Result, Store, StoreError, fmt_time, parse_enum, parse_time};
+use crate::model::{LastRun, Schedule, ScheduleFields};
+
+const SCHEDULE_COLS: &str = "id, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, \
+                             last_run_at, last_run_ok, last_run_message, checked_until";
+
+fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
+    let last_run = match r.get::<_, Option<String>>(9)? {
+        Some(at) => Some(LastRun {
+            at: parse_time(&at)?,
+            ok: r.get::<_, Option<bool>>(10)?.unwrap_or(false),
+            message: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(Schedule {
+        id: r.get(0)?,
+        fields: ScheduleFields {
+            target_type: parse_enum(r.get(1)?)?,
+            target_id: r.get(2)?,
+            action: parse_enum(r.get(3)?)?,
+            cron: r.get(4)?,
+            timezone: r.get(5)?,
+            enabled: r.get(6)?,
+        },
+        created_at: parse_time(&r.get::<_, String>(7)?)?,
+        updated_at: parse_time(&r.get::<_, String>(8)?)?,
+        last_run,
+        checked_until: r.get::<_, Option<String>>(12)?.map(|s| parse_time(&s)).transpose()?,
+    })
+}
+
+impl Store {
+
+    pub fn schedules(&self) -> Result<Vec<Schedule>> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(&format!("SELECT {SCHEDULE_COLS} FROM schedules ORDER BY id"))?;
+        Ok(stmt.query_map([], schedule_from_row)?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn schedule(&self, id: i64) -> Result<Schedule> {
+        let sql = format!("SELECT {SCHEDULE_COLS} FROM schedules WHERE id = ?1");
+        self.reader().query_row(&sql, [id], schedule_from_row).optional()?.ok_or(StoreError::NotFound)
+    }
+
+    pub fn insert_schedule(&self, f: &ScheduleFields, now: DateTime<Utc>) -> Result<Schedule> {
+        let t = fmt_time(now);
+        let id = {
+            let conn = self.writer();
+            conn.execute(
+                "INSERT INTO schedules (target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, checked_until) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)",
+                params![f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, t],
+            )?;
+            conn.last_insert_rowid()
+        };
+        self.schedule(id)
+    }
+
+    /// Saves new fields. The fires before `now` are not owed by the edited
+    /// schedule, so `checked_until` moves to `now`.
+    pub fn update_schedule(&self, id: i64, f: &ScheduleFields, now: DateTime<Utc>) -> Result<Schedule> {
+        let n = self.writer().execute(
+            // A new timing starts afresh (no "missed" runs of the old one); an
+            // edit that keeps it must not skip a fire already due but not
+            // yet dispatched.
+            "UPDATE schedules SET target_type = ?1, target_id = ?2, action = ?3, cron = ?4, timezone = ?5, enabled = ?6, \
+             updated_at = ?7, \
+             checked_until = CASE WHEN cron IS ?4 AND timezone IS ?5 AND enabled IS ?6 THEN checked_until ELSE ?7 END \
+             WHERE id = ?8",
+            params![f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, fmt_time(now), id],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.schedule(id)
+    }
+
+    pub fn delete_schedule(&self, id: i64) -> Result<Schedule> {
+        self.write(|tx| {
+            let sql = format!("SELECT {SCHEDULE_COLS} FROM schedules WHERE id = ?1");
+            let s = tx.query_row(&sql, [id], schedule_from_row).optional()?.ok_or(StoreError::NotFound)?;
+            tx.execute("DELETE FROM schedules WHERE id = ?1", [id])?;
+            Ok(s)
+        })
+    }
+
+    /// Records a run's outcome (and, for scheduled runs, that fires up to
+    /// `checked_until` are handled). A deleted schedule is silently skipped.
+    pub fn record_run(&self, id: i64, run: &LastRun, checked_until: Option<DateTime<Utc>>) -> Result<()> {
+        self.writer().execute(
+            "UPDATE schedules SET last_run_at = ?1, last_run_ok = ?2, last_run_message = ?3, \
+             checked_until = coalesce(max(checked_until, ?4), checked_until, ?4) WHERE id = ?5",
+            params![fmt_time(run.at), run.ok, run.message, checked_until.map(fmt_time), id],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_checked_until(&self, id: i64, t: DateTime<Utc>) -> Result<()> {
+        self.writer().execute(
+            "UPDATE schedules SET checked_until = max(coalesce(checked_until, ?1), ?1) WHERE id = ?2",
+            params![fmt_time(t), id],
+        )?;
+        Ok(())
+    }
+
+}

@@ -1,0 +1,175 @@
+//! Users and live login tokens.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Result, Store, StoreError, fmt_time, parse_enum, parse_time};
+use crate::model::{Role, User};
+
+const USER_COLS: &str = "id, username, role, created_at";
+
+fn user_from_row(r: &Row) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        role: parse_enum(r.get(2)?)?,
+        created_at: parse_time(&r.get::<_, String>(3)?)?,
+    })
+}
+
+impl Store {
+
+    pub fn user_count(&self) -> Result<i64> {
+        Ok(self.reader().query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
+    }
+
+    pub fn create_user(&self, username: &str, password_hash: &str, role: Role, now: DateTime<Utc>) -> Result<User> {
+        self.write(|tx| {
+            let exists: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1)", [username], |r| r.get(0))?;
+            if exists {
+                return Err(StoreError::Conflict(format!("user '{username}' already exists")));
+            }
+            let t = fmt_time(now);
+            tx.execute(
+                "INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![username, password_hash, role.as_str(), t],
+            )?;
+            Ok(User { id: tx.last_insert_rowid(), username: username.to_string(), role, created_at: now })
+        })
+    }
+
+    /// The user and their password hash, for login.
+    pub fn user_credentials(&self, username: &str) -> Result<Option<(User, String)>> {
+        let sql = format!("SELECT {USER_COLS}, password_hash FROM users WHERE username = ?1");
+        Ok(self.reader().query_row(&sql, [username], |r| Ok((user_from_row(r)?, r.get(4)?))).optional()?)
+    }
+
+    pub fn password_hash(&self, user_id: i64) -> Result<String> {
+        self.reader()
+            .query_row("SELECT password_hash FROM users WHERE id = ?1", [user_id], |r| r.get(0))
+            .optional()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub fn user(&self, id: i64) -> Result<User> {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
+        self.reader().query_row(&sql, [id], user_from_row).optional()?.ok_or(StoreError::NotFound)
+    }
+
+    pub fn users(&self) -> Result<Vec<User>> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY username"))?;
+        Ok(stmt.query_map([], user_from_row)?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Changes role and/or password and revokes every token of the user, in
+    /// one transaction. Refuses to demote the last admin.
+    pub fn update_user(
+        &self,
+        id: i64,
+        role: Option<Role>,
+        password_hash: Option<&str>,
+        keep_token: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<User> {
+        self.write(|tx| {
+            let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
+            let mut user = tx.query_row(&sql, [id], user_from_row).optional()?.ok_or(StoreError::NotFound)?;
+            if let Some(role) = role {
+                if user.role == Role::Admin && role != Role::Admin && admin_count(tx)? <= 1 {
+                    return Err(StoreError::Conflict("the last admin cannot be demoted".into()));
+                }
+                tx.execute("UPDATE users SET role = ?1 WHERE id = ?2", params![role.as_str(), id])?;
+                user.role = role;
+            }
+            if let Some(hash) = password_hash {
+                tx.execute("UPDATE users SET password_hash = ?1 WHERE id = ?2", params![hash, id])?;
+            }
+            tx.execute("UPDATE users SET updated_at = ?1 WHERE id = ?2", params![fmt_time(now), id])?;
+            tx.execute(
+                "DELETE FROM tokens WHERE user_id = ?1 AND jti IS NOT ?2",
+                params![id, keep_token],
+            )?;
+            Ok(user)
+        })
+        .inspect(|_| self.tokens_revoked(|_, (user, _)| user.id != id))
+    }
+
+    /// Deletes a user (their tokens go with them). Refuses the last admin.
+    pub fn delete_user(&self, id: i64) -> Result<User> {
+        self.write(|tx| {
+            let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
+            let user = tx.query_row(&sql, [id], user_from_row).optional()?.ok_or(StoreError::NotFound)?;
+            if user.role == Role::Admin && admin_count(tx)? <= 1 {
+                return Err(StoreError::Conflict("the last admin cannot be deleted".into()));
+            }
+            tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
+            Ok(user)
+        })
+        .inspect(|_| self.tokens_revoked(|_, (user, _)| user.id != id))
+    }
+
+    // ---- tokens ----
+
+    pub fn insert_token(&self, jti: &str, user_id: i64, issued: DateTime<Utc>, expires: DateTime<Utc>) -> Result<()> {
+        self.writer().execute(
+            "INSERT INTO tokens (jti, user_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![jti, user_id, fmt_time(issued), fmt_time(expires)],
+        )?;
+        Ok(())
+    }
+
+    /// The user of a live token. From memory after its first use: every
+    /// change that could alter the answer (revocation, role or password
+    /// change, user deleted, expiry pruned) goes through this store and drops
+    /// the cached session, so a role change still applies at once.
+    pub fn token_user(&self, jti: &str, now: DateTime<Utc>) -> Result<Option<User>> {
+        // Held across the read on a miss: a revocation that commits meanwhile
+        // waits to drop the entry until it is cached, so it cannot be missed.
+        let mut sessions = super::lock(&self.sessions);
+        if let Some((user, expires)) = sessions.get(jti) {
+            return Ok((*expires > now).then(|| user.clone()));
+        }
+        let sql = "SELECT u.id, u.username, u.role, u.created_at, t.expires_at FROM tokens t \
+                   JOIN users u ON u.id = t.user_id WHERE t.jti = ?1";
+        let found = self
+            .reader()
+            .query_row(sql, [jti], |r| Ok((user_from_row(r)?, parse_time(&r.get::<_, String>(4)?)?)))
+            .optional()?;
+        Ok(found.and_then(|(user, expires)| {
+            sessions.insert(jti.to_string(), (user.clone(), expires));
+            (expires > now).then_some(user)
+        }))
+    }
+
+    pub fn revoke_token(&self, jti: &str) -> Result<()> {
+        self.writer().execute("DELETE FROM tokens WHERE jti = ?1", [jti])?;
+        self.tokens_revoked(|cached, _| cached != jti);
+        Ok(())
+    }
+
+    /// After tokens were deleted: drops their cached sessions (keeping those
+    /// `keep` accepts) and tells long-lived streams to re-check.
+    fn tokens_revoked(&self, keep: impl Fn(&str, &(User, DateTime<Utc>)) -> bool) {
+        super::lock(&self.sessions).retain(|jti, session| keep(jti, session));
+        self.revocations.send_modify(|n| *n += 1);
+    }
+
+    /// Changes whenever tokens are revoked in this process.
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revocations.subscribe()
+    }
+
+    pub fn prune_tokens(&self, now: DateTime<Utc>) -> Result<usize> {
+        let pruned = self.writer().execute("DELETE FROM tokens WHERE expires_at <= ?1", [fmt_time(now)])?;
+        super::lock(&self.sessions).retain(|_, (_, expires)| *expires > now);
+        Ok(pruned)
+    }
+
+}
+
+fn admin_count(tx: &rusqlite::Transaction) -> Result<i64> {
+    Ok(tx.query_row("SELECT count(*) FROM users WHERE role = 'admin'", [], |r| r.get(0))?)
+}
+
