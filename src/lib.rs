@@ -13,5 +13,6 @@ pub mod model;
 pub mod scheduler;
 pub mod store;
 pub mod ui;
+pub mod window;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

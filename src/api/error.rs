@@ -118,6 +118,9 @@ impl From<InvalidValue> for ApiError {
             InvalidValue::Action(_) => "invalid_action",
             InvalidValue::TargetType(_) => "invalid_target",
             InvalidValue::Role(_) => "invalid_role",
+            InvalidValue::Desired(_) | InvalidValue::DownAction(_) | InvalidValue::Enforce(_) | InvalidValue::Source(_) => {
+                "invalid_window"
+            }
         };
         ApiError::bad_request(code, e.to_string())
     }

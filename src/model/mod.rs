@@ -9,6 +9,7 @@ mod container;
 mod schedule;
 mod target;
 mod user;
+mod window;
 
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use container::{
@@ -17,6 +18,9 @@ pub use container::{
 pub use schedule::{LastRun, Schedule, ScheduleFields, ScheduleView, Upcoming};
 pub use target::{Action, ActionResult, ContainerResult, LOCAL_HOST, TargetType};
 pub use user::{Role, User};
+pub use window::{
+    Conflict, Desired, DownAction, Enforce, Override, Source, Window, WindowFields, WindowState, WindowView, format_grace,
+};
 
 /// A value outside a closed vocabulary (an action, a target type, a role).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +31,14 @@ pub enum InvalidValue {
     TargetType(String),
     #[error("role must be admin, operator or viewer, not '{0}'")]
     Role(String),
+    #[error("desired must be up or down, not '{0}'")]
+    Desired(String),
+    #[error("down_action must be stop or pause, not '{0}'")]
+    DownAction(String),
+    #[error("enforce must be both or down_only, not '{0}'")]
+    Enforce(String),
+    #[error("source must be api or label, not '{0}'")]
+    Source(String),
 }
 
 /// `Display` and `FromStr` for a closed vocabulary, from one table of

@@ -1,0 +1,134 @@
+//! Windows: when a target should be up; outside them, down.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{TargetType, vocabulary};
+
+/// Whether a target should be up or down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Desired {
+    Up,
+    Down,
+}
+
+impl Desired {
+    pub fn from_up(up: bool) -> Desired {
+        if up { Desired::Up } else { Desired::Down }
+    }
+}
+
+vocabulary!(Desired, Desired, { Up => "up", Down => "down" });
+
+/// How a window takes its target down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DownAction {
+    Stop,
+    Pause,
+}
+
+vocabulary!(DownAction, DownAction, { Stop => "stop", Pause => "pause" });
+
+/// Which drift a window undoes: `both` directions, or only starts during down time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enforce {
+    Both,
+    DownOnly,
+}
+
+vocabulary!(Enforce, Enforce, { Both => "both", DownOnly => "down_only" });
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Api,
+    Label,
+}
+
+vocabulary!(Source, Source, { Api => "api", Label => "label" });
+
+/// What a user sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowFields {
+    pub host: String,
+    pub target_type: TargetType,
+    pub target_id: String,
+    pub spec: String,
+    pub timezone: String,
+    pub down_action: DownAction,
+    pub enforce: Enforce,
+    pub grace_seconds: u64,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Override {
+    pub desired: Desired,
+    pub until: DateTime<Utc>,
+    pub by: String,
+    pub reason: Option<String>,
+}
+
+/// A stored window.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub id: i64,
+    pub fields: WindowFields,
+    pub source: Source,
+    pub override_: Option<Override>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WindowState {
+    pub desired: Desired,
+    pub since: Option<DateTime<Utc>>,
+    pub next_change: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+}
+
+/// A clash between what two objects will do to one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    pub kind: &'static str,
+    pub with_type: &'static str,
+    pub with_id: i64,
+    pub at: DateTime<Utc>,
+    pub message: String,
+}
+
+/// The contract's window shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowView {
+    pub id: i64,
+    pub host: String,
+    pub target_type: TargetType,
+    pub target_id: String,
+    pub spec: String,
+    pub timezone: String,
+    pub down_action: DownAction,
+    pub enforce: Enforce,
+    pub grace: String,
+    pub enabled: bool,
+    pub source: Source,
+    pub state: WindowState,
+    #[serde(rename = "override")]
+    pub override_: Option<Override>,
+    pub conflicts: Vec<Conflict>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `900` → `15m`: the largest whole unit, as people write durations.
+pub fn format_grace(seconds: u64) -> String {
+    match seconds {
+        0 => "0".into(),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
