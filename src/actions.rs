@@ -36,15 +36,26 @@ pub enum Trigger {
     /// A schedule's "run now" test, by a person.
     TestRun { actor: String, schedule_id: i64 },
     Scheduled { schedule_id: i64 },
+    /// A window keeping its target where it should be.
+    Window { window_id: i64 },
 }
 
 impl Trigger {
-    fn actor(&self) -> &str {
+    pub fn actor(&self) -> &str {
         match self {
             Trigger::Manual { actor, .. } | Trigger::TestRun { actor, .. } => actor,
             Trigger::Scheduled { .. } => "scheduler",
+            Trigger::Window { .. } => "window",
         }
     }
+}
+
+/// Told of every action that is not a window's own, before it runs: a
+/// window turns a person's or a schedule's start/stop into an override
+/// instead of undoing it.
+#[async_trait::async_trait]
+pub trait ActionObserver: Send + Sync {
+    async fn before(&self, target_type: TargetType, target_id: &str, action: Action, trigger: &Trigger);
 }
 
 /// How long a stack start waits for a `service_healthy` dependency.
@@ -63,6 +74,7 @@ pub struct Actions {
     next_in_flight: AtomicU64,
     /// Signalled each time an action under way ends.
     settled: tokio::sync::Notify,
+    observer: std::sync::OnceLock<Arc<dyn ActionObserver>>,
 }
 
 struct InFlight {
@@ -109,7 +121,19 @@ impl Actions {
             in_flight: Mutex::default(),
             next_in_flight: AtomicU64::new(0),
             settled: tokio::sync::Notify::new(),
+            observer: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets the one observer (the windows service), once, at start-up.
+    pub fn observe(&self, observer: Arc<dyn ActionObserver>) {
+        if self.observer.set(observer).is_err() {
+            tracing::error!("an action observer was already set");
+        }
+    }
+
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.engine
     }
 
     pub fn audit(&self) -> &Arc<Audit> {
@@ -135,6 +159,22 @@ impl Actions {
         action: Action,
         trigger: &Trigger,
     ) -> Result<ActionResult, ActionError> {
+        self.run_leaving_out(target_type, target_id, action, trigger, Vec::new()).await
+    }
+
+    /// [`Actions::run`] on the target's containers except those named in
+    /// `leave_out` (excluded, one-shot, or already where they should be).
+    pub async fn run_leaving_out(
+        self: &Arc<Self>,
+        target_type: TargetType,
+        target_id: &str,
+        action: Action,
+        trigger: &Trigger,
+        leave_out: Vec<String>,
+    ) -> Result<ActionResult, ActionError> {
+        if let (Some(observer), false) = (self.observer.get(), matches!(trigger, Trigger::Window { .. })) {
+            observer.before(target_type, target_id, action, trigger).await;
+        }
         let this = Arc::clone(self);
         let (target_id, trigger) = (target_id.to_string(), trigger.clone());
         let key = self.next_in_flight.fetch_add(1, Ordering::Relaxed);
@@ -147,7 +187,7 @@ impl Actions {
         };
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(key, in_flight);
         tokio::spawn(async move {
-            let outcome = this.run_audited(target_type, &target_id, action, &trigger).await;
+            let outcome = this.run_audited(target_type, &target_id, action, &trigger, &leave_out).await;
             this.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
             this.settled.notify_one();
             outcome
@@ -179,9 +219,10 @@ impl Actions {
         target_id: &str,
         action: Action,
         trigger: &Trigger,
+        leave_out: &[String],
     ) -> Result<ActionResult, ActionError> {
         let started = Instant::now();
-        let outcome = self.run_unaudited(target_type, target_id, action).await;
+        let outcome = self.run_unaudited(target_type, target_id, action, leave_out).await;
         let (ok, message, results) = match &outcome {
             Ok(r) => (r.ok, r.summary(), r.results.as_slice()),
             Err(e) => (false, e.to_string(), &[][..]),
@@ -211,10 +252,16 @@ impl Actions {
             }
             Trigger::TestRun { schedule_id, .. } => ("test_run", Some(*schedule_id)),
             Trigger::Scheduled { schedule_id } => ("scheduled", Some(*schedule_id)),
+            Trigger::Window { .. } => ("window", None),
+        };
+        let window_id = match trigger {
+            Trigger::Window { window_id } => Some(*window_id),
+            _ => None,
         };
         self.audit.record(entry.details(serde_json::json!({
             "trigger": trigger_name,
             "schedule_id": schedule_id,
+            "window_id": window_id,
             "results": results,
             "duration_ms": started.elapsed().as_millis() as u64,
         })));
@@ -225,6 +272,7 @@ impl Actions {
         target_type: TargetType,
         target_id: &str,
         action: Action,
+        leave_out: &[String],
     ) -> Result<ActionResult, ActionError> {
         if !self.view.docker_ok() {
             return Err(ActionError::DockerUnavailable);
@@ -242,11 +290,12 @@ impl Actions {
         let _guard = self.lock_target(lock_key).await;
 
         // Membership is read after the lock: the previous action may have changed it.
-        let members = match target_type {
+        let mut members = match target_type {
             TargetType::Stack => self.view.stack(target_id).map(|s| s.containers),
             TargetType::Container => self.view.container(target_id).map(|c| vec![c]),
         }
         .ok_or_else(|| ActionError::NotFound(target_type, target_id.to_string()))?;
+        members.retain(|c| !leave_out.contains(&c.name));
         if action.interrupts() && self.is_self_among(&members) {
             return Err(ActionError::SelfProtection(action));
         }
@@ -597,6 +646,8 @@ pub(crate) mod fake {
         pub exit_codes: Mutex<HashMap<String, i64>>,
         /// Container ids whose every `act` fails.
         pub failing: Mutex<std::collections::HashSet<String>>,
+        /// Restart policies by container id; absent means `no`.
+        pub restart_policies: Mutex<HashMap<String, String>>,
     }
 
     #[async_trait]
@@ -621,6 +672,10 @@ pub(crate) mod fake {
 
         async fn exit_code(&self, id: &str) -> Result<Option<i64>, DockerError> {
             Ok(self.exit_codes.lock().unwrap().get(id).copied())
+        }
+
+        async fn restart_policy(&self, id: &str) -> Result<String, DockerError> {
+            Ok(self.restart_policies.lock().unwrap().get(id).cloned().unwrap_or_else(|| "no".into()))
         }
 
         async fn act(&self, id: &str, action: Action) -> Result<(), DockerError> {

@@ -17,6 +17,7 @@ use crate::docker::{BollardEngine, Engine, View, discovery};
 use crate::events::Events;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
+use crate::window::Windows;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -69,6 +70,16 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         config.default_tz,
     ));
 
+    let windows = Windows::new(
+        store.clone(),
+        actions.clone(),
+        audit.clone(),
+        events.clone(),
+        clock.clone(),
+        view.clone(),
+        config.default_tz,
+    )?;
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let listener = TcpListener::bind(config.listen)
         .await
@@ -77,6 +88,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let discovery = tokio::spawn(discovery::run(engine, view.clone(), stop_rx.clone()));
     let scheduler_task = tokio::spawn(scheduler.clone().run(stop_rx.clone()));
     let pruner = tokio::spawn(prune_periodically(auth.clone(), stop_rx.clone()));
+    let reconciler = tokio::spawn(windows.clone().run(stop_rx.clone()));
 
     let app = Arc::new(App {
         auth,
@@ -84,6 +96,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         view,
         actions,
         scheduler,
+        windows,
         events,
         secure_cookie: config.secure_cookie,
         trusted_proxies: config.trusted_proxies.clone(),
@@ -113,7 +126,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     in_flight.finish_in_flight(deadline).await;
     let audit = in_flight.audit().clone();
     let _ = tokio::task::spawn_blocking(move || audit.flush()).await;
-    for task in [discovery, scheduler_task, pruner] {
+    for task in [discovery, scheduler_task, pruner, reconciler] {
         task.abort();
     }
     // The store closes (and checkpoints its WAL) when the last handle drops.

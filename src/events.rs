@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::model::{Action, Container, ScheduleView, Stack, TargetType};
+use crate::model::{Action, Container, ScheduleView, Stack, TargetType, WindowView};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -15,6 +15,7 @@ pub enum Event {
     Stack { name: String, stack: Option<Stack> },
     Docker { status: &'static str },
     Schedule { id: i64, schedule: Option<ScheduleView> },
+    Window { id: i64, window: Option<WindowView> },
     ScheduleRun {
         schedule_id: i64,
         target_type: TargetType,
@@ -33,6 +34,7 @@ impl Event {
             Event::Stack { .. } => "stack",
             Event::Docker { .. } => "docker",
             Event::Schedule { .. } => "schedule",
+            Event::Window { .. } => "window",
             Event::ScheduleRun { .. } => "schedule_run",
         }
     }

@@ -11,6 +11,7 @@ use crate::scheduler::ScheduleError;
 use crate::scheduler::cron::CronError;
 use crate::model::InvalidValue;
 use crate::store::StoreError;
+use crate::window::WindowError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -133,6 +134,22 @@ impl From<CronError> for ApiError {
             CronError::InvalidTimezone(_) => "invalid_timezone",
         };
         ApiError::bad_request(code, e.to_string())
+    }
+}
+
+impl From<WindowError> for ApiError {
+    fn from(e: WindowError) -> Self {
+        let m = e.to_string();
+        match e {
+            WindowError::Spec(_) | WindowError::Invalid(_) => ApiError::bad_request("invalid_window", m),
+            WindowError::Value(e) => e.into(),
+            WindowError::Zone(e) => e.into(),
+            WindowError::Target(e) => e.into(),
+            WindowError::MissingField(_) => ApiError::bad_request("missing_field", m),
+            WindowError::NotFound(_) => ApiError::not_found(m),
+            WindowError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "window_conflict", m),
+            WindowError::Store(e) => e.into(),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 mod misc_routes;
 mod schedule_routes;
+mod window_routes;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use crate::config::SecureCookie;
 use crate::docker::View;
 use crate::events::Events;
 use crate::scheduler::Scheduler;
+use crate::window::Windows;
 
 pub const MAX_BODY: usize = 1024 * 1024;
 
@@ -41,6 +43,7 @@ pub struct App {
     pub view: Arc<View>,
     pub actions: Arc<Actions>,
     pub scheduler: Arc<Scheduler>,
+    pub windows: Arc<Windows>,
     pub events: Events,
     pub secure_cookie: SecureCookie,
     pub trusted_proxies: Vec<IpNet>,
@@ -79,6 +82,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/schedules/{id}/run", post(schedule_routes::run_now))
         .route("/cron/preview", post(schedule_routes::preview))
+        .route("/windows", get(window_routes::list).post(window_routes::create))
+        .route("/windows/preview", post(window_routes::preview))
+        .route(
+            "/windows/{id}",
+            get(window_routes::get).put(window_routes::update).delete(window_routes::delete),
+        )
+        .route(
+            "/windows/{id}/override",
+            post(window_routes::set_override).delete(window_routes::clear_override),
+        )
+        .route("/bulk", post(window_routes::bulk))
         .route("/audit", get(misc_routes::audit))
         .fallback(misc_routes::api_not_found)
         .method_not_allowed_fallback(misc_routes::method_not_allowed);

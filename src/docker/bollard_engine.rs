@@ -154,6 +154,12 @@ impl Engine for BollardEngine {
         Ok(matches!(state.status, Some(EXITED | DEAD)).then(|| state.exit_code.unwrap_or(-1)))
     }
 
+    async fn restart_policy(&self, id: &str) -> Result<String, DockerError> {
+        let c = self.client()?.inspect_container(id, None).await.map_err(|e| self.map_err(e))?;
+        let policy = c.host_config.and_then(|h| h.restart_policy).and_then(|p| p.name);
+        Ok(policy.map(|p| p.to_string()).filter(|p| !p.is_empty()).unwrap_or_else(|| "no".into()))
+    }
+
     async fn act(&self, id: &str, action: Action) -> Result<(), DockerError> {
         let mut c = self.client()?;
         if matches!(action, Action::Stop | Action::Restart) {

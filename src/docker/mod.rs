@@ -64,6 +64,8 @@ pub trait Engine: Send + Sync + 'static {
     /// The exit code of a container that has run and stopped; `None` while
     /// it has not (running, restarting, paused, or never started).
     async fn exit_code(&self, id: &str) -> Result<Option<i64>, DockerError>;
+    /// The container's restart policy name: `no`, `always`, `unless-stopped`, `on-failure`.
+    async fn restart_policy(&self, id: &str) -> Result<String, DockerError>;
     async fn act(&self, id: &str, action: Action) -> Result<(), DockerError>;
     /// State-relevant container events, until the stream breaks.
     fn container_events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>>;

@@ -60,7 +60,7 @@ pub struct WindowFields {
     pub timezone: String,
     pub down_action: DownAction,
     pub enforce: Enforce,
-    pub grace_seconds: u64,
+    pub grace_seconds: u32,
     pub enabled: bool,
 }
 
@@ -81,6 +81,8 @@ pub struct Window {
     pub override_: Option<Override>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Containers this window stopped and will start at the next "up".
+    pub stopped: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -124,7 +126,7 @@ pub struct WindowView {
 }
 
 /// `900` → `15m`: the largest whole unit, as people write durations.
-pub fn format_grace(seconds: u64) -> String {
+pub fn format_grace(seconds: u32) -> String {
     match seconds {
         0 => "0".into(),
         s if s % 3600 == 0 => format!("{}h", s / 3600),

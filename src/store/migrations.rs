@@ -68,5 +68,33 @@ CREATE INDEX audit_action ON audit (action, id);
 CREATE INDEX audit_ok ON audit (ok, id);
 "#,
     ),
+    // Windows: desired state per target. One enabled window per target is
+    // the contract's rule; the partial unique index keeps it under races too.
+    M::up(
+        r#"
+CREATE TABLE windows (
+    id               INTEGER PRIMARY KEY,
+    host             TEXT NOT NULL,
+    target_type      TEXT NOT NULL CHECK (target_type IN ('stack', 'container')),
+    target_id        TEXT NOT NULL,
+    spec             TEXT NOT NULL,
+    timezone         TEXT NOT NULL,
+    down_action      TEXT NOT NULL CHECK (down_action IN ('stop', 'pause')),
+    enforce          TEXT NOT NULL CHECK (enforce IN ('both', 'down_only')),
+    grace_seconds    INTEGER NOT NULL CHECK (grace_seconds >= 0),
+    enabled          INTEGER NOT NULL,
+    source           TEXT NOT NULL CHECK (source IN ('api', 'label')),
+    override_desired TEXT CHECK (override_desired IN ('up', 'down')),
+    override_until   TEXT,
+    override_by      TEXT,
+    override_reason  TEXT,
+    -- Containers this window stopped (JSON names): at the next "up" they are
+    -- started again, even if they exited 0 like a one-shot job would.
+    stopped          TEXT NOT NULL DEFAULT '[]',
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX windows_one_enabled_per_target ON windows (host, target_type, target_id) WHERE enabled;
+"#,
+    ),
 ];
-

@@ -26,6 +26,7 @@ mod audit;
 mod migrations;
 mod schedules;
 mod users;
+mod windows;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

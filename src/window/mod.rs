@@ -1,1 +1,420 @@
+//! Windows: when a target should be up; outside them, down, and DockNap
+//! keeps it so. This module is the domain service (validation, CRUD,
+//! overrides, state); [`reconcile`] compares the desired state with the
+//! engine's and acts only on a difference.
+
+mod reconcile;
 pub mod spec;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tokio::sync::Notify;
+
+use self::reconcile::Memory;
+use self::spec::{SpecError, WindowSpec};
+use crate::actions::{ActionError, Actions};
+use crate::audit::Audit;
+use crate::clock::Clock;
+use crate::docker::View;
+use crate::events::{Event, Events};
+use crate::model::{
+    Desired, DownAction, Enforce, InvalidValue, LOCAL_HOST, NewAuditEntry, Override, TargetType, Window,
+    WindowFields, WindowState, WindowView, format_grace,
+};
+use crate::scheduler::MAX_TARGET_LEN;
+use crate::scheduler::cron::{CronError, parse_timezone};
+use crate::store::{Store, StoreError};
+
+pub const DEFAULT_GRACE_SECONDS: u32 = 15 * 60;
+pub const MAX_PREVIEW: usize = 100;
+/// How long an override lasts by default on a window without boundaries.
+pub const OVERRIDE_WITHOUT_BOUNDARY_HOURS: i64 = 24;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WindowError {
+    #[error("{0}")]
+    Spec(#[from] SpecError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Value(#[from] InvalidValue),
+    #[error(transparent)]
+    Zone(#[from] CronError),
+    #[error(transparent)]
+    Target(#[from] ActionError),
+    #[error("missing field '{0}'")]
+    MissingField(&'static str),
+    #[error("no window with id {0}")]
+    NotFound(i64),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+fn store_err(id: i64) -> impl Fn(StoreError) -> WindowError {
+    move |e| match e {
+        StoreError::NotFound => WindowError::NotFound(id),
+        StoreError::Conflict(m) => WindowError::Conflict(m),
+        e => WindowError::Store(e),
+    }
+}
+
+/// A create or update request; on update, `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct WindowInput {
+    pub host: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub spec: Option<String>,
+    pub timezone: Option<String>,
+    pub down_action: Option<String>,
+    pub enforce: Option<String>,
+    pub grace: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// A window with its spec and zone parsed (parsing is ~20 µs; a pass over
+/// 1,000 windows must not pay it every time).
+#[derive(Clone)]
+pub(crate) struct Compiled {
+    pub window: Window,
+    pub spec: WindowSpec,
+    pub tz: Tz,
+}
+
+impl Compiled {
+    fn new(window: Window) -> Option<Compiled> {
+        let spec = WindowSpec::parse(&window.fields.spec).ok()?;
+        let tz = parse_timezone(&window.fields.timezone).ok()?;
+        Some(Compiled { window, spec, tz })
+    }
+
+    /// The override, while it lasts.
+    fn active_override(&self, now: DateTime<Utc>) -> Option<&Override> {
+        self.window.override_.as_ref().filter(|o| o.until > now)
+    }
+
+    pub fn desired(&self, now: DateTime<Utc>) -> Desired {
+        self.active_override(now).map(|o| o.desired).unwrap_or_else(|| self.spec.desired_at(now, self.tz))
+    }
+
+    /// Where an override ends by default: the next boundary, or a day from
+    /// now for a window that has none (`always`, `never`).
+    pub fn override_end(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.spec.next_transition(now, self.tz).map_or(now + chrono::Duration::hours(OVERRIDE_WITHOUT_BOUNDARY_HOURS), |(at, _)| at)
+    }
+
+    /// The next instant the desired state may change: a boundary of the
+    /// spec or the end of the override.
+    pub fn next_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let boundary = self.spec.next_transition(now, self.tz).map(|(at, _)| at);
+        match self.active_override(now) {
+            Some(o) => Some(boundary.map_or(o.until, |b| b.min(o.until))),
+            None => boundary,
+        }
+    }
+}
+
+pub struct Windows {
+    store: Arc<Store>,
+    actions: Arc<Actions>,
+    audit: Arc<Audit>,
+    events: Events,
+    clock: Arc<dyn Clock>,
+    view: Arc<View>,
+    default_tz: Tz,
+    /// Every window, compiled; reloaded after each change (all go through here).
+    windows: RwLock<Vec<Compiled>>,
+    /// Wakes the reconciler: an edit, an override, drift.
+    wake: Notify,
+    /// What the reconciler remembers between passes, per window.
+    memory: Mutex<HashMap<i64, Memory>>,
+}
+
+impl Windows {
+    pub fn new(
+        store: Arc<Store>,
+        actions: Arc<Actions>,
+        audit: Arc<Audit>,
+        events: Events,
+        clock: Arc<dyn Clock>,
+        view: Arc<View>,
+        default_tz: Tz,
+    ) -> Result<Arc<Windows>, StoreError> {
+        let windows = Arc::new(Windows {
+            store,
+            actions: actions.clone(),
+            audit,
+            events,
+            clock,
+            view,
+            default_tz,
+            windows: RwLock::default(),
+            wake: Notify::new(),
+            memory: Mutex::default(),
+        });
+        windows.reload_blocking()?;
+        actions.observe(windows.clone());
+        Ok(windows)
+    }
+
+    fn reload_blocking(&self) -> Result<(), StoreError> {
+        let all = self.store.windows()?.into_iter().filter_map(Compiled::new).collect();
+        *self.windows.write().unwrap_or_else(|e| e.into_inner()) = all;
+        Ok(())
+    }
+
+    async fn reload(self: &Arc<Self>) -> Result<(), WindowError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.reload_blocking())
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+            .map_err(store_err(0))
+    }
+
+    pub(crate) fn compiled(&self) -> Vec<Compiled> {
+        self.windows.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn find(&self, id: i64) -> Result<Compiled, WindowError> {
+        self.compiled().into_iter().find(|c| c.window.id == id).ok_or(WindowError::NotFound(id))
+    }
+
+    pub(crate) fn view(&self, c: &Compiled) -> WindowView {
+        let now = self.clock.now();
+        let w = &c.window;
+        let f = &w.fields;
+        let desired = c.desired(now);
+        let reason = match (c.active_override(now), self.gave_up(w.id)) {
+            (Some(o), _) => Some(format!(
+                "override by {} until {}{}",
+                o.by,
+                o.until.to_rfc3339(),
+                o.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+            )),
+            (None, Some(names)) => Some(format!("not acting on {names}: something else restarted it 3 times")),
+            (None, None) if !f.enabled => Some("disabled: not enforced".into()),
+            (None, None) => Some(if desired == Desired::Up { "inside the window" } else { "outside the window" }.into()),
+        };
+        let since = match c.active_override(now) {
+            Some(_) => None,
+            None => c.spec.previous_transition(now, c.tz),
+        };
+        WindowView {
+            id: w.id,
+            host: f.host.clone(),
+            target_type: f.target_type,
+            target_id: f.target_id.clone(),
+            spec: f.spec.clone(),
+            timezone: f.timezone.clone(),
+            down_action: f.down_action,
+            enforce: f.enforce,
+            grace: format_grace(f.grace_seconds),
+            enabled: f.enabled,
+            source: w.source,
+            state: WindowState { desired, since, next_change: c.next_change(now), reason },
+            override_: c.active_override(now).cloned(),
+            conflicts: Vec::new(),
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        }
+    }
+
+    pub fn list(&self) -> Vec<WindowView> {
+        self.compiled().iter().map(|c| self.view(c)).collect()
+    }
+
+    pub fn get(&self, id: i64) -> Result<WindowView, WindowError> {
+        Ok(self.view(&self.find(id)?))
+    }
+
+    pub fn default_timezone(&self) -> Tz {
+        self.default_tz
+    }
+
+    fn validate(&self, input: WindowInput, current: Option<&WindowFields>) -> Result<WindowFields, WindowError> {
+        fn pick<T: Clone>(new: Option<T>, old: Option<&T>, name: &'static str) -> Result<T, WindowError> {
+            new.or_else(|| old.cloned()).ok_or(WindowError::MissingField(name))
+        }
+        let host = pick(input.host, current.map(|c| &c.host), "host").unwrap_or_else(|_| LOCAL_HOST.to_string());
+        if host != LOCAL_HOST {
+            return Err(WindowError::Invalid(format!("unknown host '{host}' (this DockNap manages only '{LOCAL_HOST}')")));
+        }
+        let target_type: TargetType = match input.target_type {
+            Some(t) => t.parse()?,
+            None => pick(None, current.map(|c| &c.target_type), "target_type")?,
+        };
+        let target_id = pick(input.target_id, current.map(|c| &c.target_id), "target_id")?.trim().to_string();
+        if target_id.is_empty() || target_id.len() > MAX_TARGET_LEN || target_id.chars().any(char::is_control) {
+            return Err(ActionError::InvalidTarget(format!(
+                "target_id must be a {target_type} name of 1 to {MAX_TARGET_LEN} characters"
+            ))
+            .into());
+        }
+        let spec = WindowSpec::parse(&pick(input.spec, current.map(|c| &c.spec), "spec")?)?.as_str().to_string();
+        let timezone = match input.timezone.or_else(|| current.map(|c| c.timezone.clone())) {
+            Some(tz) => parse_timezone(tz.trim())?.name().to_string(),
+            None => self.default_tz.name().to_string(),
+        };
+        let down_action: DownAction = match input.down_action {
+            Some(a) => a.parse()?,
+            None => current.map_or(DownAction::Stop, |c| c.down_action),
+        };
+        let enforce: Enforce = match input.enforce {
+            Some(e) => e.parse()?,
+            None => current.map_or(Enforce::Both, |c| c.enforce),
+        };
+        let grace_seconds = match input.grace {
+            Some(g) => parse_grace(&g)?,
+            None => current.map_or(DEFAULT_GRACE_SECONDS, |c| c.grace_seconds),
+        };
+        let enabled = input.enabled.or(current.map(|c| c.enabled)).unwrap_or(true);
+        Ok(WindowFields { host, target_type, target_id, spec, timezone, down_action, enforce, grace_seconds, enabled })
+    }
+
+    /// Validates `input` as a new window would be, storing nothing (the
+    /// editor's `?dry_run=true`).
+    pub fn dry_run(&self, id: Option<i64>, input: WindowInput) -> Result<WindowView, WindowError> {
+        let current = id.map(|id| self.find(id)).transpose()?;
+        let fields = self.validate(input, current.as_ref().map(|c| &c.window.fields))?;
+        let now = self.clock.now();
+        let window = Window {
+            id: id.unwrap_or(0),
+            fields,
+            source: crate::model::Source::Api,
+            override_: current.as_ref().and_then(|c| c.window.override_.clone()),
+            created_at: current.as_ref().map_or(now, |c| c.window.created_at),
+            updated_at: now,
+            stopped: Vec::new(),
+        };
+        Compiled::new(window).map(|c| self.view(&c)).ok_or_else(|| WindowError::Invalid("invalid window".into()))
+    }
+
+    pub async fn create(self: &Arc<Self>, input: WindowInput, actor: &str) -> Result<WindowView, WindowError> {
+        let fields = self.validate(input, None)?;
+        let now = self.clock.now();
+        let w = self.store.run(move |s| s.insert_window(&fields, now)).await.map_err(store_err(0))?;
+        self.changed(w.id, actor, "window_create").await
+    }
+
+    pub async fn update(self: &Arc<Self>, id: i64, input: WindowInput, actor: &str) -> Result<WindowView, WindowError> {
+        let current = self.find(id)?;
+        let fields = self.validate(input, Some(&current.window.fields))?;
+        let now = self.clock.now();
+        self.store.run(move |s| s.update_window(id, &fields, now)).await.map_err(store_err(id))?;
+        self.forget(id);
+        self.changed(id, actor, "window_update").await
+    }
+
+    pub async fn delete(self: &Arc<Self>, id: i64, actor: &str) -> Result<(), WindowError> {
+        let w = self.store.run(move |s| s.delete_window(id)).await.map_err(store_err(id))?;
+        self.forget(id);
+        self.reload().await?;
+        self.audit.record(
+            NewAuditEntry::new(actor, "window_delete", true, format!("deleted window {id}: {}", describe(&w.fields)))
+                .target("window", &id.to_string()),
+        );
+        self.events.publish(Event::Window { id, window: None });
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Sets an override; `until` defaults to the next boundary of the spec.
+    pub async fn set_override(
+        self: &Arc<Self>,
+        id: i64,
+        desired: &str,
+        until: Option<DateTime<Utc>>,
+        reason: Option<String>,
+        actor: &str,
+    ) -> Result<WindowView, WindowError> {
+        let c = self.find(id)?;
+        let desired: Desired = desired.parse()?;
+        let now = self.clock.now();
+        let until = match until {
+            Some(u) if u <= now => return Err(WindowError::Invalid("until must be in the future".into())),
+            Some(u) => u,
+            None => c.override_end(now),
+        };
+        let reason = reason.map(|r| r.chars().take(256).collect::<String>()).filter(|r| !r.trim().is_empty());
+        let o = Override { desired, until, by: actor.to_string(), reason };
+        self.store.run(move |s| s.set_override(id, Some(&o))).await.map_err(store_err(id))?;
+        self.changed(id, actor, "window_override").await
+    }
+
+    pub async fn clear_override(self: &Arc<Self>, id: i64, actor: &str) -> Result<WindowView, WindowError> {
+        self.find(id)?;
+        self.store.run(move |s| s.set_override(id, None)).await.map_err(store_err(id))?;
+        self.changed(id, actor, "window_override_clear").await
+    }
+
+    async fn changed(self: &Arc<Self>, id: i64, actor: &str, what: &str) -> Result<WindowView, WindowError> {
+        self.reload().await?;
+        let view = self.get(id)?;
+        let detail = match &view.override_ {
+            Some(o) if what == "window_override" => format!(", kept {} until {}", o.desired, o.until.to_rfc3339()),
+            _ => String::new(),
+        };
+        let c = self.find(id)?;
+        self.audit.record(
+            NewAuditEntry::new(actor, what, true, format!("window {id}: {}{detail}", describe(&c.window.fields)))
+                .target("window", &id.to_string()),
+        );
+        self.events.publish(Event::Window { id, window: Some(view.clone()) });
+        self.wake.notify_one();
+        Ok(view)
+    }
+
+    /// The states at `at` and the next `count` transitions after `after`,
+    /// from the same function the reconciler uses.
+    #[allow(clippy::type_complexity)]
+    pub fn preview(
+        &self,
+        spec: &str,
+        timezone: Option<&str>,
+        at: &[DateTime<Utc>],
+        after: Option<DateTime<Utc>>,
+        count: usize,
+    ) -> Result<(Vec<(DateTime<Utc>, Desired)>, Vec<(DateTime<Utc>, Desired)>), WindowError> {
+        let spec = WindowSpec::parse(spec)?;
+        let tz = timezone.map(|t| parse_timezone(t.trim())).transpose()?.unwrap_or(self.default_tz);
+        let states = at.iter().map(|t| (*t, spec.desired_at(*t, tz))).collect();
+        let after = after.unwrap_or_else(|| self.clock.now());
+        Ok((states, spec.transitions(after, tz, count.min(MAX_PREVIEW))))
+    }
+
+    fn forget(&self, id: i64) {
+        self.memory.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+}
+
+/// `30s`, `15m`, `2h`, `1h30m`, or `0` (at once).
+pub fn parse_grace(text: &str) -> Result<u32, WindowError> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(0);
+    }
+    humantime::parse_duration(text)
+        .ok()
+        .and_then(|d| u32::try_from(d.as_secs()).ok())
+        .filter(|s| *s <= 7 * 86_400)
+        .ok_or_else(|| WindowError::Invalid(format!("grace '{text}' is not a duration like 30s, 15m or 2h (at most 7d)")))
+}
+
+fn describe(f: &WindowFields) -> String {
+    format!(
+        "{} {} up '{}' ({}), down by {}, enforce {}, grace {}{}",
+        f.target_type,
+        f.target_id,
+        f.spec,
+        f.timezone,
+        f.down_action,
+        f.enforce,
+        format_grace(f.grace_seconds),
+        if f.enabled { "" } else { ", disabled" }
+    )
+}

@@ -124,7 +124,8 @@ impl WindowSpec {
     /// The first instant strictly after `after` at which `desired_at` differs
     /// from `desired_at(after)`, with the new state. `None` for a spec whose
     /// state never changes (`always`, `never`, rules covering the whole week),
-    /// and when nothing changes within 8 days.
+    /// and when nothing changes within 8 days (which a changing spec can do:
+    /// `Sun 02:00-02:30` does nothing on a Sunday whose 02:00-02:59 is skipped).
     pub fn next_transition(&self, after: DateTime<Utc>, tz: Tz) -> Option<(DateTime<Utc>, Desired)> {
         if self.boundaries.is_empty() {
             return None;
@@ -163,7 +164,8 @@ impl WindowSpec {
 
     /// The last transition at or before `t`: when the state at `t` began.
     /// `None` for a spec whose state never changes, and when it has not
-    /// changed within 8 days before `t`.
+    /// changed within 8 days before `t` (which a changing spec can do when its
+    /// only change of a week lies in a skipped hour, as with `next_transition`).
     pub fn previous_transition(&self, t: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
         if self.boundaries.is_empty() {
             return None;
@@ -652,6 +654,11 @@ mod tests {
             // A rule starting in the gap starts at the jump.
             (&spec("Sun 02:30-05:00"), berlin, "2026-03-29T01:30:00Z", Some("2026-03-29T01:00:00Z")),
             (&spec("Sun 02:30-05:00"), berlin, "2026-03-29T00:59:59Z", Some("2026-03-22T04:00:00Z")),
+            // A rule entirely in the gap does nothing that day, so the spec goes two weeks without a change.
+            (&spec("Sun 02:00-02:30"), berlin, "2026-03-29T01:00:00Z", Some("2026-03-22T01:30:00Z")),
+            (&spec("Sun 02:00-02:30"), berlin, "2026-03-30T01:30:00Z", Some("2026-03-22T01:30:00Z")),
+            (&spec("Sun 02:00-02:30"), berlin, "2026-03-30T01:30:01Z", None),
+            (&spec("Sun 02:00-02:30"), berlin, "2026-04-05T00:00:00Z", Some("2026-04-05T00:00:00Z")),
             // Constant specs have none.
             (&spec("always"), berlin, "2026-03-29T01:30:00Z", None),
             (&spec("Mon-Sun 00:00-24:00"), berlin, "2026-03-29T01:30:00Z", None),
@@ -668,6 +675,10 @@ mod tests {
         let monthly_ish = spec("Mon 09:00-10:00");
         assert_eq!(monthly_ish.previous_transition(utc("2026-01-05T09:30:00Z"), utc_zone), Some(utc("2026-01-05T09:00:00Z")));
         assert_eq!(monthly_ish.previous_transition(utc("2026-01-05T08:30:00Z"), utc_zone), Some(utc("2025-12-29T10:00:00Z")));
+        // Nor one more than 8 days ahead: `Sun 02:00-02:30` skips Europe/Berlin's 2026-03-29.
+        let in_the_gap = spec("Sun 02:00-02:30");
+        assert_eq!(in_the_gap.next_transition(utc("2026-03-22T01:30:00Z"), berlin), None);
+        assert_eq!(in_the_gap.next_transition(utc("2026-03-28T00:00:00Z"), berlin), Some((utc("2026-04-05T00:00:00Z"), Up)));
     }
 
     #[test]
@@ -865,6 +876,12 @@ mod tests {
         None
     }
 
+    /// Whether `previous_transition(u)` looks back as far as `began`: to the
+    /// whole second of `u`, less 8 days.
+    fn looked_back_to(began: DateTime<Utc>, u: DateTime<Utc>) -> bool {
+        began.timestamp() >= u.timestamp() - 8 * 86_400
+    }
+
     fn minute_of_day() -> impl Strategy<Value = u32> {
         prop_oneof![
             // Around the clock changes of the three zones (01:00-03:30 local).
@@ -886,6 +903,11 @@ mod tests {
             let text = rules.iter().map(GenRule::text).collect::<Vec<_>>().join(separator);
             (rules, text)
         })
+    }
+
+    /// `default`, or `PROPTEST_CASES` when it is set.
+    fn cases(default: u32) -> u32 {
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(default)
     }
 
     const ZONES: [&str; 3] = ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe"];
@@ -920,7 +942,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: cases(64), failure_persistence: None, ..ProptestConfig::default() })]
 
         #[test]
         fn next_transition_is_the_first_change((rules, text) in rules(), (zone, t) in zone_and_instant()) {
@@ -939,22 +961,35 @@ mod tests {
             let spec = WindowSpec::parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
             let found = spec.transitions(t, zone, 5);
             let began = spec.previous_transition(t, zone);
+            // A changing spec need not change within 8 days: when a week's only changes lie in a
+            // skipped hour (`Sun 02:00-02:30` on a spring-forward Sunday), it goes two weeks without
+            // one, and `next_transition`/`previous_transition` give `None` beyond their 8 days.
+            match began {
+                // When the state at `t` began: a transition into that state, within 8 days, with none after it up to `t`.
+                Some(began) => {
+                    prop_assert!(began <= t);
+                    prop_assert!(looked_back_to(began, t), "'{}' in {}: {} is more than 8 days before {}", text, zone, began, t);
+                    prop_assert_eq!(spec.next_transition(began - Duration::seconds(1), zone), Some((began, spec.desired_at(t, zone))));
+                    prop_assert!(spec.next_transition(began, zone).is_none_or(|(next, _)| next > t));
+                }
+                // Nothing changed in the 8 days up to `t`, by brute force.
+                None => prop_assert_eq!(brute_next(&rules, zone, t - Duration::days(8)), None, "'{}' in {} before {}", text, zone, t),
+            }
             if found.is_empty() {
-                // Only a spec that covers the whole week (or none of it) never changes.
+                // Nothing changes in the 8 days after `t` either.
                 let state = oracle_at(&rules, zone, t);
                 for day in 0..8 {
                     for hour in [0, 2, 5, 13] {
                         prop_assert_eq!(oracle_at(&rules, zone, t + Duration::days(day) + Duration::hours(hour)), state);
                     }
                 }
-                prop_assert_eq!(began, None);
+                // A spec that covers the whole week (or none of it) has never changed.
+                let monday = utc("2026-01-05T00:00:00Z").naive_utc();
+                if (1..MINUTES_PER_WEEK as i64).all(|m| oracle_up(&rules, monday + Duration::minutes(m)) == oracle_up(&rules, monday)) {
+                    prop_assert_eq!(began, None);
+                }
                 return Ok(());
             }
-            // When the state at `t` began: a transition into that state, with none after it up to `t`.
-            let began = began.expect("a changing spec changes within 8 days");
-            prop_assert!(began <= t);
-            prop_assert_eq!(spec.next_transition(began - Duration::seconds(1), zone), Some((began, spec.desired_at(t, zone))));
-            prop_assert!(spec.next_transition(began, zone).is_none_or(|(next, _)| next > t));
             let mut start = (t, spec.desired_at(t, zone), began);
             for &(at, desired) in &found {
                 prop_assert!(at > start.0);
@@ -965,19 +1000,21 @@ mod tests {
                     let u = start.0 + Duration::nanoseconds((span * fraction) as i64);
                     prop_assert_eq!(Desired::from_up(oracle_at(&rules, zone, u)), start.1, "'{}' in {} at {}", text, zone, u);
                     prop_assert_eq!(spec.desired_at(u, zone), start.1);
-                    prop_assert_eq!(spec.previous_transition(u, zone), Some(start.2), "'{}' in {} at {}", text, zone, u);
+                    // The state began at `start.2`, which `previous_transition` finds if it is at most 8 days back.
+                    let want = start.2.filter(|&began| looked_back_to(began, u));
+                    prop_assert_eq!(spec.previous_transition(u, zone), want, "'{}' in {} at {}", text, zone, u);
                 }
                 // Flips exactly there.
                 prop_assert_eq!(Desired::from_up(oracle_at(&rules, zone, at)), desired, "'{}' in {} at {}", text, zone, at);
                 prop_assert_eq!(Desired::from_up(oracle_at(&rules, zone, at - Duration::seconds(1))), start.1, "'{}' in {} just before {}", text, zone, at);
                 prop_assert_eq!(spec.previous_transition(at, zone), Some(at));
-                start = (at, desired, at);
+                start = (at, desired, Some(at));
             }
         }
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: cases(256), failure_persistence: None, ..ProptestConfig::default() })]
 
         #[test]
         fn no_spec_like_string_panics(

@@ -7,3 +7,4 @@ mod foundation;
 mod image;
 mod security;
 mod lifecycle;
+mod windows;

@@ -1,0 +1,244 @@
+//! Windows and bulk actions: thin handlers over [`crate::window::Windows`] and [`crate::actions::Actions`].
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiPath, ApiQuery, ClientAddr, JsonBody, Operator, Viewer};
+use crate::actions::Trigger;
+use crate::model::{Action, Desired, LOCAL_HOST, TargetType, WindowView};
+use crate::window::WindowInput;
+
+/// Targets of one bulk request acted on at the same time.
+const BULK_PARALLEL: usize = 4;
+const BULK_MAX_TARGETS: usize = 500;
+
+fn window_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found(format!("no window with id '{raw}'")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowBody {
+    host: Option<String>,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    spec: Option<String>,
+    timezone: Option<String>,
+    down_action: Option<String>,
+    enforce: Option<String>,
+    grace: Option<String>,
+    enabled: Option<bool>,
+}
+
+impl From<WindowBody> for WindowInput {
+    fn from(b: WindowBody) -> Self {
+        WindowInput {
+            host: b.host,
+            target_type: b.target_type,
+            target_id: b.target_id,
+            spec: b.spec,
+            timezone: b.timezone,
+            down_action: b.down_action,
+            enforce: b.enforce,
+            grace: b.grace,
+            enabled: b.enabled,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DryRun {
+    dry_run: Option<bool>,
+}
+
+pub async fn list(State(state): State<AppState>, _: Viewer) -> Json<Vec<WindowView>> {
+    Json(state.windows.list())
+}
+
+pub async fn get(State(state): State<AppState>, _: Viewer, ApiPath(id): ApiPath<String>) -> Result<Json<WindowView>, ApiError> {
+    Ok(Json(state.windows.get(window_id(&id)?)?))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    user: Operator,
+    ApiQuery(q): ApiQuery<DryRun>,
+    JsonBody(body): JsonBody<WindowBody>,
+) -> Result<Response, ApiError> {
+    if q.dry_run == Some(true) {
+        return Ok(Json(state.windows.dry_run(None, body.into())?).into_response());
+    }
+    Ok((StatusCode::CREATED, Json(state.windows.create(body.into(), user.username()).await?)).into_response())
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    user: Operator,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DryRun>,
+    JsonBody(body): JsonBody<WindowBody>,
+) -> Result<Json<WindowView>, ApiError> {
+    let id = window_id(&id)?;
+    if q.dry_run == Some(true) {
+        return Ok(Json(state.windows.dry_run(Some(id), body.into())?));
+    }
+    Ok(Json(state.windows.update(id, body.into(), user.username()).await?))
+}
+
+pub async fn delete(State(state): State<AppState>, user: Operator, ApiPath(id): ApiPath<String>) -> Result<StatusCode, ApiError> {
+    state.windows.delete(window_id(&id)?, user.username()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideBody {
+    desired: String,
+    until: Option<DateTime<Utc>>,
+    reason: Option<String>,
+}
+
+pub async fn set_override(
+    State(state): State<AppState>,
+    user: Operator,
+    ApiPath(id): ApiPath<String>,
+    JsonBody(b): JsonBody<OverrideBody>,
+) -> Result<Json<WindowView>, ApiError> {
+    let id = window_id(&id)?;
+    Ok(Json(state.windows.set_override(id, &b.desired, b.until, b.reason, user.username()).await?))
+}
+
+pub async fn clear_override(
+    State(state): State<AppState>,
+    user: Operator,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<WindowView>, ApiError> {
+    Ok(Json(state.windows.clear_override(window_id(&id)?, user.username()).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    spec: String,
+    timezone: Option<String>,
+    #[serde(default)]
+    at: Vec<DateTime<Utc>>,
+    after: Option<DateTime<Utc>>,
+    count: Option<usize>,
+}
+
+#[derive(Serialize)]
+pub struct StateAt {
+    at: DateTime<Utc>,
+    desired: Desired,
+}
+
+#[derive(Serialize)]
+pub struct PreviewOut {
+    states: Vec<StateAt>,
+    transitions: Vec<StateAt>,
+}
+
+pub async fn preview(State(state): State<AppState>, _: Viewer, JsonBody(b): JsonBody<PreviewBody>) -> Result<Json<PreviewOut>, ApiError> {
+    let count = b.count.unwrap_or(5);
+    if !(1..=crate::window::MAX_PREVIEW).contains(&count) || b.at.len() > crate::window::MAX_PREVIEW {
+        return Err(ApiError::bad_request("invalid_count", "count and the number of `at` times must be 1 to 100"));
+    }
+    let (states, transitions) = state.windows.preview(&b.spec, b.timezone.as_deref(), &b.at, b.after, count)?;
+    let out = |v: Vec<(DateTime<Utc>, Desired)>| v.into_iter().map(|(at, desired)| StateAt { at, desired }).collect();
+    Ok(Json(PreviewOut { states: out(states), transitions: out(transitions) }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkTarget {
+    target_type: String,
+    target_id: String,
+    host: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkBody {
+    action: String,
+    targets: Vec<BulkTarget>,
+}
+
+/// One target's outcome: the action result, or why it could not run.
+#[derive(Serialize)]
+pub struct BulkResult {
+    target_type: String,
+    target_id: String,
+    action: Action,
+    ok: bool,
+    results: Vec<crate::model::ContainerResult>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct BulkOut {
+    results: Vec<BulkResult>,
+}
+
+/// Every target in parallel (bounded), each stack in its own order, each
+/// audited; `docknap.exclude=true` containers are left out.
+pub async fn bulk(
+    State(state): State<AppState>,
+    user: Operator,
+    ClientAddr(client): ClientAddr,
+    JsonBody(b): JsonBody<BulkBody>,
+) -> Result<Json<BulkOut>, ApiError> {
+    let action: Action = b.action.parse()?;
+    if b.targets.is_empty() || b.targets.len() > BULK_MAX_TARGETS {
+        return Err(ApiError::bad_request("invalid_target", format!("give 1 to {BULK_MAX_TARGETS} targets")));
+    }
+    let trigger = Trigger::Manual { actor: user.username().to_string(), client: Some(client) };
+    let results = futures_util::stream::iter(b.targets)
+        .map(|t| {
+            let (state, trigger) = (state.clone(), trigger.clone());
+            async move {
+                let failed = |error: String| BulkResult {
+                    target_type: t.target_type.clone(),
+                    target_id: t.target_id.clone(),
+                    action,
+                    ok: false,
+                    results: Vec::new(),
+                    error: Some(error),
+                };
+                if t.host.as_deref().is_some_and(|h| h != LOCAL_HOST) {
+                    return failed(format!("unknown host '{}'", t.host.unwrap_or_default()));
+                }
+                let target_type: TargetType = match t.target_type.parse() {
+                    Ok(tt) => tt,
+                    Err(e) => return failed(e.to_string()),
+                };
+                let excluded = match target_type {
+                    TargetType::Stack => state.view.stack(&t.target_id).map(|s| s.containers).unwrap_or_default(),
+                    TargetType::Container => state.view.container(&t.target_id).into_iter().collect(),
+                };
+                let leave_out = excluded.into_iter().filter(|c| c.is_excluded()).map(|c| c.name).collect();
+                match state.actions.run_leaving_out(target_type, &t.target_id, action, &trigger, leave_out).await {
+                    Ok(r) => BulkResult {
+                        target_type: t.target_type,
+                        target_id: t.target_id,
+                        action,
+                        ok: r.ok,
+                        results: r.results,
+                        error: None,
+                    },
+                    Err(e) => failed(e.to_string()),
+                }
+            }
+        })
+        .buffered(BULK_PARALLEL)
+        .collect()
+        .await;
+    Ok(Json(BulkOut { results }))
+}

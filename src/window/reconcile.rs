@@ -1,0 +1,340 @@
+//! The reconciler: one task that compares each enabled window's desired
+//! state with its containers' and acts only on a difference. It sleeps until
+//! the next boundary, override end or grace deadline, and wakes early on an
+//! edit, an override, or an engine event (debounced). A pass that finds
+//! nothing to change makes no engine call.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, watch};
+
+use super::{Compiled, Windows};
+use crate::actions::{ActionObserver, Trigger};
+use crate::events::Event;
+use crate::model::{Action, Container, Desired, DownAction, Enforce, NewAuditEntry, Override, TargetType};
+
+/// Engine events come in bursts (a compose up): one pass after it settles.
+const DEBOUNCE: Duration = Duration::from_millis(300);
+/// Restarts by something else, in one down period, before a window stops
+/// fighting over a container.
+pub const MAX_FIGHTS: u32 = 3;
+/// Longest sleep: re-plans after a wall-clock jump or a suspend.
+const MAX_SLEEP: Duration = Duration::from_secs(3600);
+
+/// What the reconciler remembers of one window between passes.
+#[derive(Debug, Default)]
+pub(crate) struct Memory {
+    /// The desired state of the last pass: a change is a boundary.
+    desired: Option<Desired>,
+    /// Containers found running during down time, by name, and since when.
+    drift_since: HashMap<String, DateTime<Utc>>,
+    /// Containers this window stopped in this down period (by name).
+    stopped_now: HashSet<String>,
+    /// How often something else started each of them again.
+    fights: HashMap<String, u32>,
+    /// Containers the window gave up on until the next boundary.
+    gave_up: BTreeSet<String>,
+    /// Containers of a windowed stack acted on through DockNap: left alone
+    /// until the next boundary.
+    exempt: HashSet<String>,
+}
+
+impl Windows {
+    /// Names the containers this window gave up on, if any.
+    pub(super) fn gave_up(&self, id: i64) -> Option<String> {
+        let memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        memory.get(&id).filter(|m| !m.gave_up.is_empty()).map(|m| m.gave_up.iter().cloned().collect::<Vec<_>>().join(", "))
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut events = self.events.subscribe();
+        loop {
+            let next = if self.view.docker_ok() { self.pass().await } else { None };
+            let sleep = next
+                .map(|t| (t - self.clock.now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(MAX_SLEEP)
+                .min(MAX_SLEEP);
+            let deadline = tokio::time::sleep(sleep);
+            tokio::pin!(deadline);
+            // Wait for the deadline, a wake-up, or a relevant engine event.
+            loop {
+                tokio::select! {
+                    _ = &mut deadline => break,
+                    _ = self.wake.notified() => break,
+                    _ = shutdown.changed() => return,
+                    ev = events.recv() => match ev {
+                        Ok(ev) if ev.name() == "docker" && self.view.docker_ok() => break,
+                        Ok(ev) if ev.name() == "container" => {
+                            tokio::time::sleep(DEBOUNCE).await;
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                }
+            }
+        }
+    }
+
+    /// One pass over every enabled window; returns when the next one is due.
+    pub(crate) async fn pass(self: &Arc<Self>) -> Option<DateTime<Utc>> {
+        let now = self.clock.now();
+        let mut next: Option<DateTime<Utc>> = None;
+        let mut soonest = |t: Option<DateTime<Utc>>| {
+            next = match (next, t) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
+        for c in self.compiled().into_iter().filter(|c| c.window.fields.enabled) {
+            soonest(c.next_change(now));
+            soonest(self.keep(&c, now).await);
+        }
+        next
+    }
+
+    /// Brings one window's target to its desired state; returns the next
+    /// grace deadline, if any is pending.
+    async fn keep(self: &Arc<Self>, c: &Compiled, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let f = &c.window.fields;
+        let members = match f.target_type {
+            TargetType::Stack => self.view.stack(&f.target_id).map(|s| s.containers),
+            TargetType::Container => self.view.container(&f.target_id).map(|c| vec![c]),
+        }?;
+        let desired = c.desired(now);
+        let (boundary, exempt) = {
+            let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+            let m = memory.entry(c.window.id).or_default();
+            let boundary = m.desired != Some(desired);
+            if boundary {
+                *m = Memory { desired: Some(desired), ..Memory::default() };
+            }
+            (boundary, m.exempt.clone())
+        };
+        let members: Vec<Container> =
+            members.into_iter().filter(|m| !m.is_excluded() && !exempt.contains(&m.name)).collect();
+        match desired {
+            Desired::Up => {
+                self.bring_up(c, &members, boundary).await;
+                None
+            }
+            Desired::Down => self.keep_down(c, &members, now, boundary).await,
+        }
+    }
+
+    async fn bring_up(self: &Arc<Self>, c: &Compiled, members: &[Container], boundary: bool) {
+        let f = &c.window.fields;
+        // down_only leaves alone a stop made outside DockNap during up time;
+        // what DockNap itself stopped still comes back (the engine's list may
+        // show it running a moment after the boundary's pass).
+        let only_ours = f.enforce == Enforce::DownOnly && !boundary;
+        let mut to_start = Vec::new();
+        for m in members.iter().filter(|m| !m.is_running() && (!only_ours || c.window.stopped.contains(&m.name))) {
+            if !self.is_one_shot(c, m).await {
+                to_start.push(m.name.clone());
+            }
+        }
+        if to_start.is_empty() {
+            return;
+        }
+        self.act(c, Action::Start, &to_start).await;
+        if !c.window.stopped.is_empty() {
+            let id = c.window.id;
+            self.remember_stopped(id, Vec::new()).await;
+        }
+    }
+
+    /// One-shot jobs (exited 0, restart policy `no`) stay down at "up",
+    /// unless this window is the one that stopped them.
+    async fn is_one_shot(&self, c: &Compiled, m: &Container) -> bool {
+        if m.state != "exited" || c.window.stopped.contains(&m.name) || !m.status.starts_with("Exited (0)") {
+            return false;
+        }
+        matches!(self.actions.engine().restart_policy(&m.id).await.as_deref(), Ok("no"))
+    }
+
+    async fn keep_down(
+        self: &Arc<Self>,
+        c: &Compiled,
+        members: &[Container],
+        now: DateTime<Utc>,
+        at_once: bool,
+    ) -> Option<DateTime<Utc>> {
+        let f = &c.window.fields;
+        let up = |m: &&Container| match f.down_action {
+            DownAction::Stop => matches!(m.state.as_str(), "running" | "restarting" | "paused"),
+            DownAction::Pause => m.state == "running",
+        };
+        let running: Vec<&Container> = members.iter().filter(up).collect();
+        let grace = chrono::Duration::seconds(i64::from(f.grace_seconds));
+        let (due, pending) = {
+            let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+            let m = memory.entry(c.window.id).or_default();
+            let names: HashSet<&str> = running.iter().map(|r| r.name.as_str()).collect();
+            m.drift_since.retain(|n, _| names.contains(n.as_str()));
+            let mut due = Vec::new();
+            for r in &running {
+                if m.gave_up.contains(&r.name) {
+                    continue;
+                }
+                if m.stopped_now.remove(&r.name) {
+                    let fights = m.fights.entry(r.name.clone()).or_default();
+                    *fights += 1;
+                    if *fights >= MAX_FIGHTS {
+                        m.gave_up.insert(r.name.clone());
+                        self.audit.record(
+                            NewAuditEntry::new("window", "window_gave_up", false, format!(
+                                "window {}: {} was started again {MAX_FIGHTS} times by something else in this down \
+                                 period; leaving it alone until the next boundary",
+                                c.window.id, r.name
+                            ))
+                            .target(f.target_type.as_str(), &f.target_id),
+                        );
+                        continue;
+                    }
+                }
+                let since = *m.drift_since.entry(r.name.clone()).or_insert(now);
+                if at_once || now >= since + grace {
+                    due.push(r.name.clone());
+                }
+            }
+            let pending = m.drift_since.iter().filter(|(n, _)| !due.contains(n)).map(|(_, s)| *s + grace).min();
+            (due, pending)
+        };
+        if !due.is_empty() {
+            let action = match f.down_action {
+                DownAction::Stop => Action::Stop,
+                DownAction::Pause => Action::Pause,
+            };
+            if self.act(c, action, &due).await {
+                let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+                let m = memory.entry(c.window.id).or_default();
+                for n in &due {
+                    m.drift_since.remove(n);
+                    m.stopped_now.insert(n.clone());
+                }
+            }
+            if action == Action::Stop {
+                let mut stopped: BTreeSet<String> = c.window.stopped.iter().cloned().collect();
+                stopped.extend(due.iter().cloned());
+                self.remember_stopped(c.window.id, stopped.into_iter().collect()).await;
+            }
+        }
+        pending
+    }
+
+    /// Runs `action` on the target's `chosen` containers (in its order);
+    /// true when all of them made it.
+    async fn act(self: &Arc<Self>, c: &Compiled, action: Action, chosen: &[String]) -> bool {
+        let f = &c.window.fields;
+        let all = match f.target_type {
+            TargetType::Stack => self.view.stack(&f.target_id).map(|s| s.containers).unwrap_or_default(),
+            TargetType::Container => self.view.container(&f.target_id).into_iter().collect(),
+        };
+        let leave_out: Vec<String> = all.into_iter().map(|m| m.name).filter(|n| !chosen.contains(n)).collect();
+        let trigger = Trigger::Window { window_id: c.window.id };
+        let r = self.actions.run_leaving_out(f.target_type, &f.target_id, action, &trigger, leave_out).await;
+        r.is_ok_and(|r| r.ok)
+    }
+
+    async fn remember_stopped(&self, id: i64, names: Vec<String>) {
+        let kept = names.clone();
+        if let Err(e) = self.store.run(move |s| s.set_window_stopped(id, &kept)).await {
+            tracing::warn!(error = %e, window = id, "could not record which containers the window stopped");
+            return;
+        }
+        let mut all = self.windows.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = all.iter_mut().find(|c| c.window.id == id) {
+            c.window.stopped = names;
+        }
+    }
+
+    /// The enabled window whose target is this one, or the stack this
+    /// container belongs to.
+    fn window_of(&self, target_type: TargetType, target_id: &str) -> Option<Compiled> {
+        let stack = match target_type {
+            TargetType::Container => self.view.container(target_id).and_then(|c| c.member_of().map(str::to_string)),
+            TargetType::Stack => None,
+        };
+        let all = self.compiled();
+        let exact = all.iter().find(|c| {
+            let f = &c.window.fields;
+            f.enabled && f.target_type == target_type && f.target_id == target_id
+        });
+        exact
+            .or_else(|| {
+                all.iter().find(|c| {
+                    let f = &c.window.fields;
+                    f.enabled && f.target_type == TargetType::Stack && Some(&f.target_id) == stack.as_ref()
+                })
+            })
+            .cloned()
+    }
+}
+
+#[async_trait::async_trait]
+impl ActionObserver for Windows {
+    /// A start, stop or pause made through DockNap on a windowed target (or a
+    /// container of a windowed stack) becomes an override until the next
+    /// boundary, instead of being undone as drift.
+    async fn before(&self, target_type: TargetType, target_id: &str, action: Action, trigger: &Trigger) {
+        let Some(up) = action.brings_up() else { return };
+        let Some(c) = self.window_of(target_type, target_id) else { return };
+        let now = self.clock.now();
+        if c.window.fields.target_type != target_type {
+            // One container of a windowed stack: that container alone is left
+            // as the person set it, until the next boundary.
+            let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+            let m = memory.entry(c.window.id).or_default();
+            m.desired.get_or_insert(c.desired(now));
+            m.exempt.insert(target_id.to_string());
+            return;
+        }
+        let until = c.override_end(now);
+        let o = Override {
+            desired: Desired::from_up(up),
+            until,
+            by: trigger.actor().to_string(),
+            reason: Some(format!("{action} {target_type} {target_id} through DockNap")),
+        };
+        let id = c.window.id;
+        let stored = o.clone();
+        match self.store.run(move |s| s.set_override(id, Some(&stored))).await {
+            Ok(w) => {
+                let mut all = self.windows.write().unwrap_or_else(|e| e.into_inner());
+                if let Some(slot) = all.iter_mut().find(|c| c.window.id == id) {
+                    slot.window = w;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, window = id, "could not record an override");
+                return;
+            }
+        }
+        self.audit.record(
+            NewAuditEntry::new(trigger.actor(), "window_override", true, format!(
+                "window {id}: kept {} until {} ({})",
+                o.desired,
+                until.to_rfc3339(),
+                o.reason.as_deref().unwrap_or_default()
+            ))
+            .target("window", &id.to_string()),
+        );
+        if !up {
+            // Stopped through DockNap: started again at the next "up", even
+            // if it exits 0 like a finished one-shot job would.
+            let mut stopped: BTreeSet<String> = c.window.stopped.iter().cloned().collect();
+            match target_type {
+                TargetType::Stack => stopped.extend(self.view.stack(target_id).into_iter().flat_map(|s| s.containers).map(|m| m.name)),
+                TargetType::Container => stopped.extend(self.view.container(target_id).map(|m| m.name)),
+            }
+            self.remember_stopped(id, stopped.into_iter().collect()).await;
+        }
+        self.events.publish(Event::Window { id, window: self.get(id).ok() });
+    }
+}
