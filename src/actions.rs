@@ -648,37 +648,46 @@ pub(crate) mod fake {
         pub failing: Mutex<std::collections::HashSet<String>>,
         /// Restart policies by container id; absent means `no`.
         pub restart_policies: Mutex<HashMap<String, String>>,
+        /// Every call made to this engine, of any kind.
+        pub calls: std::sync::atomic::AtomicUsize,
     }
 
     #[async_trait]
     impl Engine for FakeEngine {
         async fn info(&self) -> Result<EngineInfo, DockerError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(EngineInfo { version: "fake".into(), api_version: "1.41".into() })
         }
 
         async fn list(&self, id: Option<&str>) -> Result<Vec<Container>, DockerError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let all = self.containers.lock().unwrap();
             Ok(all.values().filter(|c| id.is_none_or(|id| c.id == id)).cloned().collect())
         }
 
         async fn list_ids(&self, ids: &[String]) -> Result<Vec<Container>, DockerError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let all = self.containers.lock().unwrap();
             Ok(ids.iter().filter_map(|id| all.get(id).cloned()).collect())
         }
 
         async fn health(&self, id: &str) -> Result<Health, DockerError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(self.health.lock().unwrap().get(id).cloned().unwrap_or(Health::None))
         }
 
         async fn exit_code(&self, id: &str) -> Result<Option<i64>, DockerError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(self.exit_codes.lock().unwrap().get(id).copied())
         }
 
         async fn restart_policy(&self, id: &str) -> Result<String, DockerError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(self.restart_policies.lock().unwrap().get(id).cloned().unwrap_or_else(|| "no".into()))
         }
 
         async fn act(&self, id: &str, action: Action) -> Result<(), DockerError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.acts.lock().unwrap().push((id.to_string(), action));
             let delay = *self.delay.lock().unwrap();
             tokio::time::sleep(delay).await;

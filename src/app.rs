@@ -73,6 +73,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let windows = Windows::new(
         store.clone(),
         actions.clone(),
+        scheduler.clone(),
         audit.clone(),
         events.clone(),
         clock.clone(),

@@ -149,6 +149,7 @@ impl From<WindowError> for ApiError {
             WindowError::NotFound(_) => ApiError::not_found(m),
             WindowError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "window_conflict", m),
             WindowError::Store(e) => e.into(),
+            WindowError::Schedule(e) => e.into(),
         }
     }
 }

@@ -40,28 +40,49 @@ impl From<ScheduleBody> for ScheduleInput {
 }
 
 pub async fn list(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<ScheduleView>>, ApiError> {
-    Ok(Json(state.scheduler.list().await?))
+    let mut all = state.scheduler.list().await?;
+    state.windows.annotate_schedules(&mut all);
+    Ok(Json(all))
 }
 
 pub async fn get(State(state): State<AppState>, _: Viewer, ApiPath(id): ApiPath<String>) -> Result<Json<ScheduleView>, ApiError> {
-    Ok(Json(state.scheduler.get(schedule_id(&id)?).await?))
+    let one = state.scheduler.get(schedule_id(&id)?).await?;
+    Ok(Json(state.windows.schedule_with_conflicts(one).await?))
+}
+
+#[derive(Deserialize)]
+pub struct DryRun {
+    dry_run: Option<bool>,
 }
 
 pub async fn create(
     State(state): State<AppState>,
     user: Operator,
+    ApiQuery(q): ApiQuery<DryRun>,
     JsonBody(body): JsonBody<ScheduleBody>,
 ) -> Result<(StatusCode, Json<ScheduleView>), ApiError> {
-    Ok((StatusCode::CREATED, Json(state.scheduler.create(body.into(), user.username()).await?)))
+    if q.dry_run == Some(true) {
+        let candidate = state.scheduler.dry_run(None, body.into()).await?;
+        return Ok((StatusCode::OK, Json(state.windows.schedule_with_conflicts(candidate).await?)));
+    }
+    let created = state.scheduler.create(body.into(), user.username()).await?;
+    Ok((StatusCode::CREATED, Json(state.windows.schedule_with_conflicts(created).await?)))
 }
 
 pub async fn update(
     State(state): State<AppState>,
     user: Operator,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DryRun>,
     JsonBody(body): JsonBody<ScheduleBody>,
 ) -> Result<Json<ScheduleView>, ApiError> {
-    Ok(Json(state.scheduler.update(schedule_id(&id)?, body.into(), user.username()).await?))
+    let id = schedule_id(&id)?;
+    let saved = if q.dry_run == Some(true) {
+        state.scheduler.dry_run(Some(id), body.into()).await?
+    } else {
+        state.scheduler.update(id, body.into(), user.username()).await?
+    };
+    Ok(Json(state.windows.schedule_with_conflicts(saved).await?))
 }
 
 pub async fn delete(State(state): State<AppState>, user: Operator, ApiPath(id): ApiPath<String>) -> Result<StatusCode, ApiError> {

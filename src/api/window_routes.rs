@@ -58,12 +58,12 @@ pub struct DryRun {
     dry_run: Option<bool>,
 }
 
-pub async fn list(State(state): State<AppState>, _: Viewer) -> Json<Vec<WindowView>> {
-    Json(state.windows.list())
+pub async fn list(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<WindowView>>, ApiError> {
+    Ok(Json(state.windows.list().await?))
 }
 
 pub async fn get(State(state): State<AppState>, _: Viewer, ApiPath(id): ApiPath<String>) -> Result<Json<WindowView>, ApiError> {
-    Ok(Json(state.windows.get(window_id(&id)?)?))
+    Ok(Json(state.windows.get(window_id(&id)?).await?))
 }
 
 pub async fn create(
@@ -73,7 +73,7 @@ pub async fn create(
     JsonBody(body): JsonBody<WindowBody>,
 ) -> Result<Response, ApiError> {
     if q.dry_run == Some(true) {
-        return Ok(Json(state.windows.dry_run(None, body.into())?).into_response());
+        return Ok(Json(state.windows.dry_run(None, body.into()).await?).into_response());
     }
     Ok((StatusCode::CREATED, Json(state.windows.create(body.into(), user.username()).await?)).into_response())
 }
@@ -87,7 +87,7 @@ pub async fn update(
 ) -> Result<Json<WindowView>, ApiError> {
     let id = window_id(&id)?;
     if q.dry_run == Some(true) {
-        return Ok(Json(state.windows.dry_run(Some(id), body.into())?));
+        return Ok(Json(state.windows.dry_run(Some(id), body.into()).await?));
     }
     Ok(Json(state.windows.update(id, body.into(), user.username()).await?))
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Action, TargetType};
+use super::{Action, Conflict, TargetType};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct LastRun {
@@ -38,6 +38,7 @@ pub struct Schedule {
 #[derive(Debug, Clone, Serialize)]
 pub struct ScheduleView {
     pub id: i64,
+    pub host: String,
     pub target_type: TargetType,
     pub target_id: String,
     pub action: Action,
@@ -48,6 +49,9 @@ pub struct ScheduleView {
     pub updated_at: DateTime<Utc>,
     pub next_run: Option<DateTime<Utc>>,
     pub last_run: Option<LastRun>,
+    /// Clashes over the next 7 days (filled in by the windows service, which
+    /// sees both schedules and windows).
+    pub conflicts: Vec<Conflict>,
 }
 
 #[derive(Debug, Clone, Serialize)]

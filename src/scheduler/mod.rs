@@ -20,7 +20,7 @@ use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::events::{Event, Events};
 use crate::model::{
-    Action, ActionResult, LastRun, NewAuditEntry, Schedule, ScheduleFields, ScheduleView, TargetType, Upcoming,
+    Action, ActionResult, LOCAL_HOST, LastRun, NewAuditEntry, Schedule, ScheduleFields, ScheduleView, TargetType, Upcoming,
 };
 use crate::store::{Store, StoreError};
 
@@ -140,6 +140,7 @@ impl Scheduler {
         };
         ScheduleView {
             id: s.id,
+            host: LOCAL_HOST.to_string(),
             target_type: f.target_type,
             target_id: f.target_id.clone(),
             action: f.action,
@@ -150,6 +151,7 @@ impl Scheduler {
             updated_at: s.updated_at,
             next_run,
             last_run: s.last_run.clone(),
+            conflicts: Vec::new(),
         }
     }
 
@@ -197,6 +199,26 @@ impl Scheduler {
         };
         let enabled = input.enabled.or(current.map(|c| c.enabled)).unwrap_or(true);
         Ok(ScheduleFields { target_type, target_id, action, cron, timezone, enabled })
+    }
+
+    /// The schedule `input` would make (or make of schedule `id`), stored
+    /// nowhere: the editor's `?dry_run=true`.
+    pub async fn dry_run(&self, id: Option<i64>, input: ScheduleInput) -> Result<ScheduleView, ScheduleError> {
+        let current = match id {
+            Some(id) => Some(self.stored(id).await?),
+            None => None,
+        };
+        let fields = self.validate(input, current.as_ref().map(|c| &c.fields))?;
+        let now = self.clock.now();
+        let s = Schedule {
+            id: id.unwrap_or(0),
+            fields,
+            created_at: current.as_ref().map_or(now, |c| c.created_at),
+            updated_at: now,
+            last_run: current.as_ref().and_then(|c| c.last_run.clone()),
+            checked_until: None,
+        };
+        Ok(self.view(&s))
     }
 
     pub async fn create(&self, input: ScheduleInput, actor: &str) -> Result<ScheduleView, ScheduleError> {

@@ -3,6 +3,7 @@
 //! overrides, state); [`reconcile`] compares the desired state with the
 //! engine's and acts only on a difference.
 
+pub mod conflicts;
 mod reconcile;
 pub mod spec;
 
@@ -13,6 +14,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use tokio::sync::Notify;
 
+use self::conflicts::{Found, HORIZON, Target, TimedSchedule, TimedWindow};
 use self::reconcile::Memory;
 use self::spec::{SpecError, WindowSpec};
 use crate::actions::{ActionError, Actions};
@@ -24,8 +26,9 @@ use crate::model::{
     Desired, DownAction, Enforce, InvalidValue, LOCAL_HOST, NewAuditEntry, Override, TargetType, Window,
     WindowFields, WindowState, WindowView, format_grace,
 };
-use crate::scheduler::MAX_TARGET_LEN;
-use crate::scheduler::cron::{CronError, parse_timezone};
+use crate::model::ScheduleView;
+use crate::scheduler::cron::{CronError, CronExpr, parse_timezone};
+use crate::scheduler::{MAX_TARGET_LEN, ScheduleError, Scheduler};
 use crate::store::{Store, StoreError};
 
 pub const DEFAULT_GRACE_SECONDS: u32 = 15 * 60;
@@ -53,6 +56,8 @@ pub enum WindowError {
     Conflict(String),
     #[error(transparent)]
     Store(StoreError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
 }
 
 fn store_err(id: i64) -> impl Fn(StoreError) -> WindowError {
@@ -122,6 +127,7 @@ impl Compiled {
 pub struct Windows {
     store: Arc<Store>,
     actions: Arc<Actions>,
+    scheduler: Arc<Scheduler>,
     audit: Arc<Audit>,
     events: Events,
     clock: Arc<dyn Clock>,
@@ -136,9 +142,11 @@ pub struct Windows {
 }
 
 impl Windows {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<Store>,
         actions: Arc<Actions>,
+        scheduler: Arc<Scheduler>,
         audit: Arc<Audit>,
         events: Events,
         clock: Arc<dyn Clock>,
@@ -148,6 +156,7 @@ impl Windows {
         let windows = Arc::new(Windows {
             store,
             actions: actions.clone(),
+            scheduler,
             audit,
             events,
             clock,
@@ -190,12 +199,9 @@ impl Windows {
         let f = &w.fields;
         let desired = c.desired(now);
         let reason = match (c.active_override(now), self.gave_up(w.id)) {
-            (Some(o), _) => Some(format!(
-                "override by {} until {}{}",
-                o.by,
-                o.until.to_rfc3339(),
-                o.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
-            )),
+            (Some(o), _) => {
+                Some(format!("override by {}{}", o.by, o.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()))
+            }
             (None, Some(names)) => Some(format!("not acting on {names}: something else restarted it 3 times")),
             (None, None) if !f.enabled => Some("disabled: not enforced".into()),
             (None, None) => Some(if desired == Desired::Up { "inside the window" } else { "outside the window" }.into()),
@@ -224,12 +230,78 @@ impl Windows {
         }
     }
 
-    pub fn list(&self) -> Vec<WindowView> {
-        self.compiled().iter().map(|c| self.view(c)).collect()
+    pub async fn list(&self) -> Result<Vec<WindowView>, WindowError> {
+        let compiled = self.compiled();
+        let mut found = self.conflicts(&self.scheduler.list().await?, &compiled);
+        Ok(compiled.iter().map(|c| self.with_conflicts(c, &mut found)).collect())
     }
 
-    pub fn get(&self, id: i64) -> Result<WindowView, WindowError> {
-        Ok(self.view(&self.find(id)?))
+    pub async fn get(&self, id: i64) -> Result<WindowView, WindowError> {
+        let c = self.find(id)?;
+        let mut found = self.conflicts(&self.scheduler.list().await?, &self.compiled());
+        Ok(self.with_conflicts(&c, &mut found))
+    }
+
+    fn with_conflicts(&self, c: &Compiled, found: &mut Found) -> WindowView {
+        let mut view = self.view(c);
+        view.conflicts = found.windows.remove(&c.window.id).unwrap_or_default();
+        view
+    }
+
+    /// Sets each schedule's conflicts (with the others and with the windows).
+    pub fn annotate_schedules(&self, schedules: &mut [ScheduleView]) {
+        let mut found = self.conflicts(schedules, &self.compiled());
+        for s in schedules {
+            s.conflicts = found.schedules.remove(&s.id).unwrap_or_default();
+        }
+    }
+
+    /// `candidate` with its conflicts, as if it were saved (it replaces the
+    /// stored schedule with its id, if any).
+    pub async fn schedule_with_conflicts(&self, mut candidate: ScheduleView) -> Result<ScheduleView, WindowError> {
+        let mut all = self.scheduler.list().await?;
+        all.retain(|s| s.id != candidate.id);
+        all.push(candidate.clone());
+        let mut found = self.conflicts(&all, &self.compiled());
+        candidate.conflicts = found.schedules.remove(&candidate.id).unwrap_or_default();
+        Ok(candidate)
+    }
+
+    fn target(&self, target_type: TargetType, target_id: &str) -> Target {
+        let stack = match target_type {
+            TargetType::Container => self.view.container(target_id).and_then(|c| c.member_of().map(str::to_string)),
+            TargetType::Stack => None,
+        };
+        Target { target_type, target_id: target_id.to_string(), stack }
+    }
+
+    fn conflicts(&self, schedules: &[ScheduleView], windows: &[Compiled]) -> Found {
+        let now = self.clock.now();
+        let timed: Vec<TimedSchedule> = schedules
+            .iter()
+            .filter(|s| s.enabled)
+            .filter_map(|s| {
+                let expr = CronExpr::parse(&s.cron).ok()?;
+                let tz = parse_timezone(&s.timezone).ok()?;
+                Some(TimedSchedule {
+                    id: s.id,
+                    target: self.target(s.target_type, &s.target_id),
+                    action: s.action,
+                    fires: conflicts::fires_within(&expr, tz, now, now + HORIZON),
+                })
+            })
+            .collect();
+        let windows: Vec<TimedWindow> = windows
+            .iter()
+            .filter(|c| c.window.fields.enabled)
+            .map(|c| TimedWindow {
+                id: c.window.id,
+                target: self.target(c.window.fields.target_type, &c.window.fields.target_id),
+                spec: &c.spec,
+                tz: c.tz,
+            })
+            .collect();
+        conflicts::find(&timed, &windows)
     }
 
     pub fn default_timezone(&self) -> Tz {
@@ -278,7 +350,7 @@ impl Windows {
 
     /// Validates `input` as a new window would be, storing nothing (the
     /// editor's `?dry_run=true`).
-    pub fn dry_run(&self, id: Option<i64>, input: WindowInput) -> Result<WindowView, WindowError> {
+    pub async fn dry_run(&self, id: Option<i64>, input: WindowInput) -> Result<WindowView, WindowError> {
         let current = id.map(|id| self.find(id)).transpose()?;
         let fields = self.validate(input, current.as_ref().map(|c| &c.window.fields))?;
         let now = self.clock.now();
@@ -291,7 +363,12 @@ impl Windows {
             updated_at: now,
             stopped: Vec::new(),
         };
-        Compiled::new(window).map(|c| self.view(&c)).ok_or_else(|| WindowError::Invalid("invalid window".into()))
+        let candidate = Compiled::new(window).ok_or_else(|| WindowError::Invalid("invalid window".into()))?;
+        let mut others = self.compiled();
+        others.retain(|c| c.window.id != candidate.window.id);
+        others.push(candidate.clone());
+        let mut found = self.conflicts(&self.scheduler.list().await?, &others);
+        Ok(self.with_conflicts(&candidate, &mut found))
     }
 
     pub async fn create(self: &Arc<Self>, input: WindowInput, actor: &str) -> Result<WindowView, WindowError> {
@@ -354,7 +431,7 @@ impl Windows {
 
     async fn changed(self: &Arc<Self>, id: i64, actor: &str, what: &str) -> Result<WindowView, WindowError> {
         self.reload().await?;
-        let view = self.get(id)?;
+        let view = self.get(id).await?;
         let detail = match &view.override_ {
             Some(o) if what == "window_override" => format!(", kept {} until {}", o.desired, o.until.to_rfc3339()),
             _ => String::new(),

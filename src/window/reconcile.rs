@@ -31,8 +31,9 @@ pub(crate) struct Memory {
     desired: Option<Desired>,
     /// Containers found running during down time, by name, and since when.
     drift_since: HashMap<String, DateTime<Utc>>,
-    /// Containers this window stopped in this down period (by name).
-    stopped_now: HashSet<String>,
+    /// Containers this window stopped in this down period (by name), and
+    /// whether the list has shown them down since.
+    stopped_now: HashMap<String, bool>,
     /// How often something else started each of them again.
     fights: HashMap<String, u32>,
     /// Containers the window gave up on until the next boundary.
@@ -171,18 +172,38 @@ impl Windows {
             DownAction::Pause => m.state == "running",
         };
         let running: Vec<&Container> = members.iter().filter(up).collect();
+        let is_up: HashSet<&str> = running.iter().map(|r| r.name.as_str()).collect();
+        // Listed running although we stopped it and never saw it down: the
+        // list may lag behind our stop, so ask the engine (only then).
+        let suspects: Vec<&Container> = {
+            let memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+            let stopped = memory.get(&c.window.id).map(|m| &m.stopped_now);
+            running.iter().copied().filter(|r| stopped.and_then(|s| s.get(&r.name)).is_some_and(|seen| !seen)).collect()
+        };
+        let mut lagging = HashSet::new();
+        for r in suspects {
+            let listed = self.actions.engine().list(Some(&r.id)).await;
+            if listed.is_ok_and(|l| l.first().is_none_or(|now| !matches!(now.state.as_str(), "running" | "restarting"))) {
+                lagging.insert(r.name.clone());
+            }
+        }
         let grace = chrono::Duration::seconds(i64::from(f.grace_seconds));
         let (due, pending) = {
             let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
             let m = memory.entry(c.window.id).or_default();
-            let names: HashSet<&str> = running.iter().map(|r| r.name.as_str()).collect();
-            m.drift_since.retain(|n, _| names.contains(n.as_str()));
+            m.drift_since.retain(|n, _| is_up.contains(n.as_str()));
+            for (name, seen_down) in m.stopped_now.iter_mut() {
+                *seen_down |= !is_up.contains(name.as_str());
+            }
             let mut due = Vec::new();
             for r in &running {
                 if m.gave_up.contains(&r.name) {
                     continue;
                 }
-                if m.stopped_now.remove(&r.name) {
+                if lagging.contains(&r.name) {
+                    continue;
+                }
+                if m.stopped_now.remove(&r.name).is_some() {
                     let fights = m.fights.entry(r.name.clone()).or_default();
                     *fights += 1;
                     if *fights >= MAX_FIGHTS {
@@ -216,7 +237,7 @@ impl Windows {
                 let m = memory.entry(c.window.id).or_default();
                 for n in &due {
                     m.drift_since.remove(n);
-                    m.stopped_now.insert(n.clone());
+                    m.stopped_now.insert(n.clone(), false);
                 }
             }
             if action == Action::Stop {
@@ -335,6 +356,141 @@ impl ActionObserver for Windows {
             }
             self.remember_stopped(id, stopped.into_iter().collect()).await;
         }
-        self.events.publish(Event::Window { id, window: self.get(id).ok() });
+        self.events.publish(Event::Window { id, window: self.get(id).await.ok() });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::actions::fake::{self, FakeEngine};
+    use crate::audit::Audit;
+    use crate::clock::FakeClock;
+    use crate::docker::View;
+    use crate::events::Events;
+    use crate::model::{AuditFilter, LABEL_EXCLUDE, LABEL_PROJECT, LABEL_SERVICE};
+    use crate::scheduler::Scheduler;
+    use crate::store::Store;
+    use crate::window::WindowInput;
+
+    struct Bench {
+        _dir: tempfile::TempDir,
+        store: Arc<Store>,
+        audit: Arc<Audit>,
+        engine: Arc<FakeEngine>,
+        view: Arc<View>,
+        windows: Arc<Windows>,
+    }
+
+    /// Stack `a`: running `a-web-1` and `a-db-1`, and `a-keep-1` (excluded).
+    fn bench() -> Bench {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let clock = Arc::new(FakeClock::at("2026-01-05T12:00:00Z"));
+        let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
+        let containers = ["web", "db", "keep"]
+            .map(|svc| {
+                let mut labels =
+                    BTreeMap::from([(LABEL_PROJECT.to_string(), "a".to_string()), (LABEL_SERVICE.to_string(), svc.to_string())]);
+                if svc == "keep" {
+                    labels.insert(LABEL_EXCLUDE.to_string(), "true".to_string());
+                }
+                Container::new(format!("id-{svc}"), &format!("a-{svc}-1"), "i".into(), "running".into(), "Up".into(), labels, Default::default())
+            })
+            .to_vec();
+        let events = Events::default();
+        let (engine, view, actions) = fake::actions_with_events(containers, audit.clone(), events.clone());
+        let actions = Arc::new(actions);
+        let scheduler = Arc::new(Scheduler::new(store.clone(), actions.clone(), audit.clone(), events.clone(), clock.clone(), chrono_tz::UTC));
+        let windows =
+            Windows::new(store.clone(), actions, scheduler, audit.clone(), events, clock, view.clone(), chrono_tz::UTC).unwrap();
+        Bench { _dir: dir, store, audit, engine, view, windows }
+    }
+
+    impl Bench {
+        /// What discovery would do: the view catches up with the engine.
+        fn refresh(&self) {
+            self.view.replace_all(self.engine.containers.lock().unwrap().values().cloned().collect());
+        }
+
+        fn set_state(&self, id: &str, state: &str) {
+            self.engine.containers.lock().unwrap().get_mut(id).unwrap().state = state.into();
+            self.refresh();
+        }
+
+        fn state(&self, id: &str) -> String {
+            self.engine.containers.lock().unwrap()[id].state.clone()
+        }
+
+        fn calls(&self) -> usize {
+            self.engine.calls.swap(0, Ordering::Relaxed)
+        }
+    }
+
+    fn never(grace: &str) -> WindowInput {
+        WindowInput {
+            target_type: Some("stack".into()),
+            target_id: Some("a".into()),
+            spec: Some("never".into()),
+            grace: Some(grace.into()),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pass_with_nothing_to_change_calls_the_engine_zero_times() {
+        let b = bench();
+        b.windows.create(never("0"), "t").await.unwrap();
+        b.windows.pass().await;
+        assert_eq!((b.state("id-web"), b.state("id-db"), b.state("id-keep")), ("exited".into(), "exited".into(), "running".into()));
+        b.refresh();
+        b.calls();
+        for _ in 0..3 {
+            b.windows.pass().await;
+        }
+        assert_eq!(b.calls(), 0, "quiet passes make no engine call at all");
+    }
+
+    #[tokio::test]
+    async fn three_restarts_by_another_tool_and_the_window_stops_fighting() {
+        let b = bench();
+        let w = b.windows.create(never("0"), "t").await.unwrap();
+        b.windows.pass().await;
+        // The list lags behind our stop: still "running" is not a fight.
+        b.windows.pass().await;
+        b.refresh();
+        for round in 1..=MAX_FIGHTS {
+            b.windows.pass().await; // sees it down
+            b.set_state("id-web", "running"); // another tool starts it
+            b.windows.pass().await;
+            let expected = if round < MAX_FIGHTS { "exited" } else { "running" };
+            assert_eq!(b.state("id-web"), expected, "round {round}");
+            b.refresh();
+        }
+        let view = b.windows.get(w.id).await.unwrap();
+        assert!(view.state.reason.as_deref().unwrap().contains("a-web-1"), "{:?}", view.state.reason);
+        b.audit.flush();
+        let gave_up = b.store.audit(&AuditFilter { limit: 5, action: Some("window_gave_up".into()), ..Default::default() }).unwrap();
+        assert_eq!(gave_up.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn one_shot_and_excluded_containers_stay_down_at_up() {
+        let b = bench();
+        for (id, status) in [("id-web", "Exited (137) 1 minute ago"), ("id-db", "Exited (0) 1 minute ago"), ("id-keep", "Exited (0) 1 minute ago")] {
+            let mut all = b.engine.containers.lock().unwrap();
+            let c = all.get_mut(id).unwrap();
+            (c.state, c.status) = ("exited".into(), status.into());
+        }
+        b.refresh();
+        let up = WindowInput { spec: Some("always".into()), ..never("0") };
+        b.windows.create(up, "t").await.unwrap();
+        b.windows.pass().await;
+        assert_eq!(b.state("id-web"), "running", "stopped by a signal: a service");
+        assert_eq!(b.state("id-db"), "exited", "exited 0 with restart policy no: a one-shot job");
+        assert_eq!(b.state("id-keep"), "exited", "excluded");
     }
 }

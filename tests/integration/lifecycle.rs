@@ -415,7 +415,10 @@ async fn schedule_crud_preview_upcoming_and_run_now() {
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["action", "created_at", "cron", "enabled", "id", "last_run", "next_run", "target_id", "target_type", "timezone", "updated_at"]
+        [
+            "action", "conflicts", "created_at", "cron", "enabled", "host", "id", "last_run", "next_run", "target_id",
+            "target_type", "timezone", "updated_at"
+        ]
     );
     assert_eq!((v["timezone"].as_str(), v["enabled"].as_bool(), &v["last_run"]), (Some("UTC"), Some(true), &Value::Null));
     assert!(v["next_run"].as_str().unwrap().ends_with("T07:00:00Z"), "{v}");

@@ -146,6 +146,21 @@ async fn window_validation_conflicts_and_preview() {
     let (st, v) = s.post("/api/windows", &t, body).await;
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("window_conflict")), "{v}");
 
+    // Conflicts: a schedule that stops the target during the window's up
+    // time, and a start in the same minute as that stop.
+    let (st, stop) = s.post("/api/schedules", &t, json!({"target_type": "stack", "target_id": "later", "action": "stop", "cron": "0 12 * * 1-5", "timezone": "Europe/Berlin"})).await;
+    assert_eq!(st, StatusCode::CREATED, "{stop}");
+    assert_eq!(stop["conflicts"][0]["kind"], "against_window", "{stop}");
+    assert_eq!(stop["conflicts"][0]["with_id"], w["id"]);
+    assert_eq!(stop["host"], "local");
+    let start = json!({"target_type": "stack", "target_id": "later", "action": "start", "cron": "0 12 * * 1", "timezone": "Europe/Berlin"});
+    let (st, dry) = s.call(Method::POST, "/api/schedules?dry_run=true", Some(&t), Some(start)).await;
+    assert_eq!(st, StatusCode::OK, "{dry}");
+    assert!(dry["conflicts"].as_array().unwrap().iter().any(|c| c["kind"] == "opposing_schedules" && c["with_id"] == stop["id"]), "{dry}");
+    assert_eq!(s.get("/api/schedules", &t).await.1.as_array().unwrap().len(), 1, "the dry run stored nothing");
+    let (_, listed) = s.get(&format!("/api/windows/{}", w["id"]), &t).await;
+    assert_eq!(listed["conflicts"][0]["with_id"], stop["id"], "{listed}");
+
     let (st, p) = s.post("/api/windows/preview", &t, json!({
         "spec": "Fri 22:00-06:00", "timezone": "Europe/Berlin",
         "at": ["2026-12-04T21:30:00Z", "2026-12-05T04:59:00Z", "2026-12-05T05:00:00Z"],
