@@ -791,6 +791,7 @@ def main():
         bench_login_burst(main_server)
         bench_sse(main_server)
         bench_wrk(main_server)
+        storage_load.bench_storage_load(main_server)
         bench_idle_cpu(main_server)
         bench_lateness(main_server)
         log("removing the bench containers")
@@ -799,6 +800,7 @@ def main():
         main_server.cleanup()
         main_server = None
         bench_many_schedules()
+        windows_load.bench_windows()
     finally:
         if main_server:
             main_server.cleanup()
@@ -812,6 +814,11 @@ def main():
 
 
 if __name__ == "__main__":
+    # Scenarios kept in their own files; they use this module's helpers.
+    sys.modules.setdefault("bench", sys.modules[__name__])
+    import storage_load  # noqa: E402
+    import windows_load  # noqa: E402
+
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, on_signal)

@@ -54,7 +54,14 @@ impl Windows {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut events = self.events.subscribe();
         loop {
-            let next = if self.view.docker_ok() { self.pass().await } else { None };
+            let next = if self.view.docker_ok() {
+                let began = std::time::Instant::now();
+                let next = self.pass().await;
+                tracing::debug!(pass_us = began.elapsed().as_micros() as u64, "reconcile pass");
+                next
+            } else {
+                None
+            };
             let sleep = next
                 .map(|t| (t - self.clock.now()).to_std().unwrap_or(Duration::ZERO))
                 .unwrap_or(MAX_SLEEP)
