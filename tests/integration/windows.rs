@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::engines::SecondEngine;
 use crate::harness::*;
 
 async fn create_window(s: &Server, t: &str, body: Value) -> Value {
@@ -195,4 +196,28 @@ async fn bulk_acts_on_every_good_target_and_reports_the_others() {
     assert_eq!((a.state("app"), b.state("app"), b.state("keep")), ("exited".into(), "exited".into(), "running".into()));
     let (_, audit) = s.get(&format!("/api/audit?target_id={}", a.project), &t).await;
     assert_eq!(audit["entries"][0]["action"], "stop", "each target is audited: {audit}");
+}
+
+#[tokio::test]
+async fn restart_always_containers_the_engine_brings_back_during_down_time_are_stopped_again() {
+    let mut engine = SecondEngine::start();
+    let busy = "trap 'exit 0' TERM; while :; do sleep 0.2; done";
+    engine.docker(&["run", "-d", "--name", "always", "--restart", "always", "--network", "none", &test_image(), "sh", "-c", busy]);
+    let s = Server::start_with(&[("DOCKER_HOST", &engine.host())]);
+    let t = s.admin_token().await;
+    create_window(&s, &t, json!({"target_type": "container", "target_id": "always", "spec": "never", "grace": "0"})).await;
+    s.wait_for("the window's stop", Duration::from_secs(5), || async { (engine.state("always") == "exited").then_some(()) }).await;
+
+    // The engine restarts and, per its restart policy, brings the container back.
+    engine.restart();
+    let begun = Instant::now();
+    let stops = || async {
+        let (_, page) = s.get("/api/audit?actor=window&action=stop", &t).await;
+        let n = page["entries"].as_array().map_or(0, Vec::len);
+        (n >= 2 && engine.state("always") == "exited").then_some(())
+    };
+    s.wait_for("the window to stop it again", Duration::from_secs(30), stops).await;
+    println!("engine back → container stopped again in {} ms", begun.elapsed().as_millis());
+    let (_, health) = s.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(health["docker"], "ok");
 }

@@ -1,0 +1,129 @@
+//! Extra Docker engines for tests that must restart, kill or isolate one:
+//! a `dockerd` of its own (data root, exec root, pid file, socket, and a
+//! bridge made for it first), stopped by its pid and cleaned up on drop.
+//! Never `--bridge=none`: such a daemon deletes the host's docker0.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::harness::{require_docker, test_image};
+
+pub struct SecondEngine {
+    root: PathBuf,
+    bridge: String,
+    child: Option<Child>,
+}
+
+fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(cmd).args(args).output().map_err(|e| format!("{cmd}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(format!("{cmd} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+impl SecondEngine {
+    /// Starts a new engine and loads the test image into it.
+    pub fn start() -> SecondEngine {
+        require_docker();
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let id = (std::process::id() % 1000) * 10 + n;
+        // Short: a unix socket path has at most 107 bytes.
+        let root = PathBuf::from(format!("/tmp/dn-eng-{id}"));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let bridge = format!("dnbr{id}");
+        let _ = run("ip", &["link", "del", &bridge]);
+        run("ip", &["link", "add", &bridge, "type", "bridge"]).expect("a bridge for the second engine (needs root and iproute2)");
+        // A subnet of the machine's own, for containers that will never use it (tests run them with --network none).
+        let subnet = format!("10.213.{}.1/24", id % 250);
+        run("ip", &["addr", "add", &subnet, "dev", &bridge]).unwrap();
+        run("ip", &["link", "set", &bridge, "up"]).unwrap();
+        let mut engine = SecondEngine { root, bridge, child: None };
+        engine.spawn();
+        let save = Command::new("docker").args(["save", &test_image()]).stdout(Stdio::piped()).spawn().unwrap();
+        let load = Command::new("docker")
+            .args(["-H", &engine.host(), "load", "-q"])
+            .stdin(save.stdout.unwrap())
+            .output()
+            .unwrap();
+        assert!(load.status.success(), "loading the test image: {}", String::from_utf8_lossy(&load.stderr));
+        engine
+    }
+
+    /// `unix://…` for DOCKER_HOST.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.root.join("sock").display())
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.root.join("log")).unwrap();
+        let dir = |name: &str| self.root.join(name).display().to_string();
+        let child = Command::new("dockerd")
+            .args(["--data-root", &dir("data"), "--exec-root", &dir("exec"), "--pidfile", &dir("pid")])
+            .args(["-H", &self.host(), "--iptables=false", "--bridge", &self.bridge])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("dockerd (Debian's docker.io)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while run("docker", &["-H", &self.host(), "info", "--format", "{{.ServerVersion}}"]).is_err() {
+            assert!(Instant::now() < deadline, "the second engine did not come up:\n{}", self.log_tail());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Stops the engine by its pid (SIGTERM, as a service manager would) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = run("kill", &["-TERM", &child.id().to_string()]);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then the same engine again: what `systemctl restart docker` does.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn docker(&self, args: &[&str]) -> String {
+        let host = self.host();
+        let all: Vec<&str> = ["-H", host.as_str()].into_iter().chain(args.iter().copied()).collect();
+        run("docker", &all).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn state(&self, container: &str) -> String {
+        self.docker(&["inspect", "-f", "{{.State.Status}}", container])
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.root.join("log")).unwrap_or_default();
+        log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for SecondEngine {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let ids = run("docker", &["-H", &self.host(), "ps", "-aq"]).unwrap_or_default();
+            for id in ids.split_whitespace() {
+                let _ = run("docker", &["-H", &self.host(), "rm", "-f", id]);
+            }
+        }
+        self.stop();
+        let _ = run("ip", &["link", "del", &self.bridge]);
+        let _ = run("umount", &["-R", &self.root.join("exec").display().to_string()]);
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
