@@ -133,7 +133,8 @@ pub struct Windows {
     clock: Arc<dyn Clock>,
     view: Arc<View>,
     default_tz: Tz,
-    /// Every window, compiled; reloaded after each change (all go through here).
+    /// Every window, compiled, kept in step with the store by each change
+    /// (all of them go through this service).
     windows: RwLock<Vec<Compiled>>,
     /// Wakes the reconciler: an edit, an override, drift.
     wake: Notify,
@@ -166,23 +167,19 @@ impl Windows {
             wake: Notify::new(),
             memory: Mutex::default(),
         });
-        windows.reload_blocking()?;
+        let all = windows.store.windows()?.into_iter().filter_map(Compiled::new).collect();
+        *windows.windows.write().unwrap_or_else(|e| e.into_inner()) = all;
         actions.observe(windows.clone());
         Ok(windows)
     }
 
-    fn reload_blocking(&self) -> Result<(), StoreError> {
-        let all = self.store.windows()?.into_iter().filter_map(Compiled::new).collect();
-        *self.windows.write().unwrap_or_else(|e| e.into_inner()) = all;
-        Ok(())
-    }
-
-    async fn reload(self: &Arc<Self>) -> Result<(), WindowError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.reload_blocking())
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-            .map_err(store_err(0))
+    /// Puts a window as the store now has it into the in-memory list.
+    pub(crate) fn put(&self, w: Window) {
+        let id = w.id;
+        let mut all = self.windows.write().unwrap_or_else(|e| e.into_inner());
+        all.retain(|c| c.window.id != id);
+        all.extend(Compiled::new(w));
+        all.sort_by_key(|c| c.window.id);
     }
 
     pub(crate) fn compiled(&self) -> Vec<Compiled> {
@@ -375,22 +372,22 @@ impl Windows {
         let fields = self.validate(input, None)?;
         let now = self.clock.now();
         let w = self.store.run(move |s| s.insert_window(&fields, now)).await.map_err(store_err(0))?;
-        self.changed(w.id, actor, "window_create").await
+        self.changed(w, actor, "window_create").await
     }
 
     pub async fn update(self: &Arc<Self>, id: i64, input: WindowInput, actor: &str) -> Result<WindowView, WindowError> {
         let current = self.find(id)?;
         let fields = self.validate(input, Some(&current.window.fields))?;
         let now = self.clock.now();
-        self.store.run(move |s| s.update_window(id, &fields, now)).await.map_err(store_err(id))?;
+        let w = self.store.run(move |s| s.update_window(id, &fields, now)).await.map_err(store_err(id))?;
         self.forget(id);
-        self.changed(id, actor, "window_update").await
+        self.changed(w, actor, "window_update").await
     }
 
     pub async fn delete(self: &Arc<Self>, id: i64, actor: &str) -> Result<(), WindowError> {
         let w = self.store.run(move |s| s.delete_window(id)).await.map_err(store_err(id))?;
         self.forget(id);
-        self.reload().await?;
+        self.windows.write().unwrap_or_else(|e| e.into_inner()).retain(|c| c.window.id != id);
         self.audit.record(
             NewAuditEntry::new(actor, "window_delete", true, format!("deleted window {id}: {}", describe(&w.fields)))
                 .target("window", &id.to_string()),
@@ -419,18 +416,19 @@ impl Windows {
         };
         let reason = reason.map(|r| r.chars().take(256).collect::<String>()).filter(|r| !r.trim().is_empty());
         let o = Override { desired, until, by: actor.to_string(), reason };
-        self.store.run(move |s| s.set_override(id, Some(&o))).await.map_err(store_err(id))?;
-        self.changed(id, actor, "window_override").await
+        let w = self.store.run(move |s| s.set_override(id, Some(&o))).await.map_err(store_err(id))?;
+        self.changed(w, actor, "window_override").await
     }
 
     pub async fn clear_override(self: &Arc<Self>, id: i64, actor: &str) -> Result<WindowView, WindowError> {
         self.find(id)?;
-        self.store.run(move |s| s.set_override(id, None)).await.map_err(store_err(id))?;
-        self.changed(id, actor, "window_override_clear").await
+        let w = self.store.run(move |s| s.set_override(id, None)).await.map_err(store_err(id))?;
+        self.changed(w, actor, "window_override_clear").await
     }
 
-    async fn changed(self: &Arc<Self>, id: i64, actor: &str, what: &str) -> Result<WindowView, WindowError> {
-        self.reload().await?;
+    async fn changed(&self, w: Window, actor: &str, what: &str) -> Result<WindowView, WindowError> {
+        let id = w.id;
+        self.put(w);
         let view = self.get(id).await?;
         let detail = match &view.override_ {
             Some(o) if what == "window_override" => format!(", kept {} until {}", o.desired, o.until.to_rfc3339()),

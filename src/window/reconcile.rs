@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::{Compiled, Windows};
 use crate::actions::{ActionObserver, Trigger};
-use crate::events::Event;
+use crate::events::{Event, Published};
 use crate::model::{Action, Container, Desired, DownAction, Enforce, NewAuditEntry, Override, TargetType};
 
 /// Engine events come in bursts (a compose up): one pass after it settles.
@@ -76,7 +76,7 @@ impl Windows {
                     _ = shutdown.changed() => return,
                     ev = events.recv() => match ev {
                         Ok(ev) if ev.name() == "docker" && self.view.docker_ok() => break,
-                        Ok(ev) if ev.name() == "container" => {
+                        Ok(ev) if self.concerns(&ev) => {
                             tokio::time::sleep(DEBOUNCE).await;
                             break;
                         }
@@ -87,6 +87,27 @@ impl Windows {
                 }
             }
         }
+    }
+
+    /// Does this engine event touch a windowed target? Stack events name
+    /// their stack; container events, their container. Others' churn on a
+    /// shared engine wakes nothing.
+    fn concerns(&self, ev: &Published) -> bool {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            name: String,
+        }
+        let target_type = match ev.name() {
+            "stack" => TargetType::Stack,
+            "container" => TargetType::Container,
+            _ => return false,
+        };
+        let Ok(Named { name }) = serde_json::from_str(ev.data()) else { return false };
+        let all = self.windows.read().unwrap_or_else(|e| e.into_inner());
+        all.iter().any(|c| {
+            let f = &c.window.fields;
+            f.enabled && f.target_type == target_type && f.target_id == name
+        })
     }
 
     /// One pass over every enabled window; returns when the next one is due.
@@ -333,12 +354,7 @@ impl ActionObserver for Windows {
         let id = c.window.id;
         let stored = o.clone();
         match self.store.run(move |s| s.set_override(id, Some(&stored))).await {
-            Ok(w) => {
-                let mut all = self.windows.write().unwrap_or_else(|e| e.into_inner());
-                if let Some(slot) = all.iter_mut().find(|c| c.window.id == id) {
-                    slot.window = w;
-                }
-            }
+            Ok(w) => self.put(w),
             Err(e) => {
                 tracing::warn!(error = %e, window = id, "could not record an override");
                 return;
