@@ -1,7 +1,8 @@
 // End-to-end tests: the real release binary, the real Docker Engine, Debian's
 // Chromium. Run from web/: DOCKNAP_BIN=... DOCKNAP_COMPOSE=... DOCKNAP_TEST_IMAGE=... node e2e/run.mjs
 // Prints "N passed, M failed" last; exits non-zero on any failure.
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import {
@@ -17,6 +18,11 @@ const XSS = '<img src=x onerror=alert(1)>'
 const RUN_ID = `e2e-${process.pid}`
 const BENCH_LABEL = `docknap.e2e.run=${RUN_ID}`
 const TEST_TIMEOUT = 90_000
+// axe-core, evaluated in each page through the DevTools protocol (which the page's CSP does not govern)
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']
+// E2E_ONLY=regex runs only the tests whose names match (for development; a full run is the gate)
+const ONLY = process.env.E2E_ONLY ? new RegExp(process.env.E2E_ONLY, 'i') : null
 
 if (!BIN || !COMPOSE || !IMAGE) {
   console.error('e2e: set DOCKNAP_BIN (release binary), DOCKNAP_COMPOSE (compose v2 binary) and DOCKNAP_TEST_IMAGE (local busybox image)')
@@ -54,7 +60,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 
 // ---- tiny runner -------------------------------------------------------------
 const tests = []
-const test = (name, fn) => tests.push({ name, fn })
+const test = (name, fn, opts = {}) => tests.push({ name, fn, timeout: opts.timeout ?? TEST_TIMEOUT })
 const notes = []
 
 function assert(cond, msg) {
@@ -97,10 +103,10 @@ async function navigate(page, linkText) {
   if (await menu.isVisible()) await menu.click()
   await page.locator('#main-nav a', { hasText: linkText }).first().click()
 }
-const actionLabels = /^(Start|Stop|Restart|Pause|Unpause|Delete|Run now|Edit|New schedule|Add schedule|Reset password|Create user|Create schedule)$/
+const actionLabels = /^(Start|Stop|Restart|Pause|Unpause|Delete|Run now|Edit|New schedule|Add schedule|Reset password|Create user|Create schedule|New window|Edit window|Clear override|\+1 h|\+4 h|until next boundary)$/
 
 // shared state between tests
-const S = { admin: null, adminPage: null, adminToken: null, viewer: null, scheduleId: null }
+const S = { admin: null, adminPage: null, adminToken: null, viewer: null, scheduleId: null, windowId: null, ghostWindowId: null }
 
 // ---- tests -------------------------------------------------------------------
 
@@ -243,6 +249,142 @@ test('schedule editor: presets, live cron errors, preview in both zones, then li
   await waitFor(async () => (await server.api('GET', `/api/schedules/${S.scheduleId}`, undefined, S.adminToken)).enabled, { what: 'schedule enabled' })
 })
 
+// ---- windows and bulk actions ----
+const pad2 = (n) => String(((n % 24) + 24) % 24).padStart(2, '0')
+
+test('windows: create a window from the editor and see the preview in both zones', async () => {
+  const page = S.adminPage
+  await page.goto(`/stacks/${project.name}`)
+  await page.locator('[data-testid=create-window]').click()
+  await page.waitForURL(/\/windows\/new\?/)
+  await page.locator('[data-testid=window-form]').waitFor()
+  assert((await page.inputValue('[data-testid=win-target]')) === project.name, 'the target comes from the stack page')
+  // power users: the text field drives the picker
+  await page.fill('[data-testid=win-spec]', 'mon-fri 09:00-17:00, Sat 22:00-02:00')
+  await waitFor(async () => (await page.locator('[data-testid=rule-row]').count()) === 2, { what: 'two picker rows from the text' })
+  assert(await page.isChecked('[data-testid=rule-0-day-Fri]') && !(await page.isChecked('[data-testid=rule-0-day-Sat]')), 'Mon-Fri ticked')
+  assert((await page.inputValue('[data-testid=rule-1-to]')) === '02:00', 'overnight end read')
+  // the picker writes the text: every day, from an hour before now to three hours after, in UTC
+  await page.locator('[data-testid=rule-remove-1]').click()
+  const h = new Date().getUTCHours()
+  for (const d of ['Sat', 'Sun']) await page.check(`[data-testid=rule-0-day-${d}]`)
+  await page.fill('[data-testid=rule-0-from]', `${pad2(h - 1)}:00`)
+  await page.fill('[data-testid=rule-0-to]', `${pad2(h + 3)}:00`)
+  await page.selectOption('[data-testid=win-tz]', 'UTC')
+  const spec = `Mon-Sun ${pad2(h - 1)}:00-${pad2(h + 3) === '00' ? '24' : pad2(h + 3)}:00`
+  await waitFor(async () => (await page.inputValue('[data-testid=win-spec]')) === spec, { what: `the spec text to read ${spec}` })
+  // the preview: next transitions in the window's zone and the browser's
+  await visibleText(page, '[data-testid=window-preview] th', 'In UTC')
+  await visibleText(page, '[data-testid=window-preview] th', 'Your time (America/New_York)')
+  await waitFor(async () => {
+    const rows = await page.locator('[data-testid=window-preview] tbody tr').allTextContents()
+    return rows.length >= 2 && /down/.test(rows[0]) && rows.some((r) => /up/.test(r))
+  }, { what: 'preview rows: down at the end of the hours, then up' })
+  const first = await page.locator('[data-testid=window-preview] tbody tr').first().locator('td').allTextContents()
+  assert(first.some((t) => t.includes(`${pad2(h + 3)}:00`)), `the first change is at ${pad2(h + 3)}:00 UTC: ${first}`)
+  await page.screenshot({ path: join(ARTIFACTS, 'window-editor-light.png'), fullPage: true })
+  await page.click('[data-testid=win-save]')
+  await page.waitForURL(new RegExp(`/stacks/${project.name}$`))
+  // (polled: once, a list read right after the create did not show it yet)
+  let all = []
+  const w = await waitFor(async () => {
+    all = await server.api('GET', '/api/windows', undefined, S.adminToken)
+    return all.find((x) => x.target_type === 'stack' && x.target_id === project.name)
+  }, { timeout: 5_000, what: 'the new window in GET /api/windows' }).catch(() => undefined)
+  assert(w && w.spec === spec && w.timezone === 'UTC', `window saved: ${JSON.stringify(w ?? all)}`)
+  S.windowId = w.id
+})
+
+test('schedule editor: a schedule against a window shows its conflict before saving (dry run)', async () => {
+  assert(S.windowId, 'the window of the previous test exists')
+  const page = S.adminPage
+  const list = await server.api('GET', '/api/schedules', undefined, S.adminToken)
+  const h = new Date().getUTCHours()
+  // a schedule that stops the stack inside its window: the editor shows the conflict before saving, storing nothing
+  const before = list.length
+  await page.goto(`/schedules/new?target_type=stack&target_id=${project.name}`)
+  await page.check('[data-testid=sched-action-stop]')
+  await page.fill('[data-testid=sched-cron]', `30 ${Number(pad2(h + 1))} * * *`)
+  await page.selectOption('[data-testid=sched-tz]', 'UTC')
+  await page.locator('[data-testid=dry-run] [data-testid=conflict]').first().waitFor({ timeout: 10_000 })
+  await page.screenshot({ path: join(ARTIFACTS, 'schedule-conflict-light.png'), fullPage: true })
+  assert((await server.api('GET', '/api/schedules', undefined, S.adminToken)).length === before, 'the dry run stored a schedule')
+})
+
+test('stack page: window state, and an override button sets an override', async () => {
+  assert(S.windowId, 'the window of the previous test exists')
+  const page = S.adminPage
+  await page.goto(`/stacks/${project.name}`)
+  const panel = page.locator(`[data-testid=window-panel][data-target="stack:${project.name}"]`)
+  await visibleText(page, '[data-testid=window-desired]', 'up')
+  await visibleText(page, '[data-testid=window-state]', 'should be up')
+  assert(/\d\d:\d\d/.test(await panel.locator('[data-testid=window-next]').textContent()), 'next change shown')
+  await panel.locator('[data-testid=override-up-1]').click()
+  await visibleText(page, '[data-testid=window-override]', 'keep up until')
+  const w = await server.api('GET', `/api/windows/${S.windowId}`, undefined, S.adminToken)
+  assert(w.override && w.override.desired === 'up', `override set: ${JSON.stringify(w.override)}`)
+  const until = Date.parse(w.override.until) - Date.now()
+  assert(until > 50 * 60_000 && until < 70 * 60_000, `override lasts about an hour (${Math.round(until / 60_000)} min)`)
+  await page.screenshot({ path: join(ARTIFACTS, 'stack-window-light.png'), fullPage: true })
+  await panel.locator('[data-testid=override-clear]').click()
+  await visibleText(page, '[data-testid=window-override]', 'none')
+  assert((await server.api('GET', `/api/windows/${S.windowId}`, undefined, S.adminToken)).override === null, 'override cleared')
+  // edit it: the editor loads the window and sends only what changed
+  await panel.getByRole('link', { name: `Edit window of stack ${project.name}` }).click()
+  await page.waitForURL(new RegExp(`/windows/${S.windowId}/edit`))
+  await waitFor(async () => (await page.inputValue('[data-testid=win-spec]')) !== 'Mon-Fri 08:00-19:00', { what: 'the window loaded into the editor' })
+  await page.fill('[data-testid=win-grace]', '30m')
+  await page.click('[data-testid=win-save]')
+  await page.waitForURL(new RegExp(`/stacks/${project.name}$`))
+  await waitFor(async () => (await server.api('GET', `/api/windows/${S.windowId}`, undefined, S.adminToken)).grace === '30m', { what: 'grace saved' })
+  // the dashboard timeline draws the window's up/down bands
+  await navigate(page, 'Dashboard')
+  const lane = page.locator(`[data-testid=timeline-lane][data-lane="stack:${project.name}"]`)
+  await lane.locator('[data-testid=timeline-band][data-desired=up]').first().waitFor({ timeout: 10_000 })
+  await lane.locator('[data-testid=timeline-band][data-desired=down]').first().waitFor()
+  await page.click('[data-testid=range-7d]')
+  await waitFor(async () => (await lane.locator('[data-testid=timeline-band][data-desired=up]').count()) >= 7, { what: 'an up band a day in the 7-day view' })
+  await page.click('[data-testid=range-24h]')
+  // the windows list shows it
+  await navigate(page, 'Windows')
+  await page.locator(`[data-testid=window-row][data-window-id="${S.windowId}"]`).waitFor()
+  // later tests stop containers by hand: no window may undo that
+  await server.api('DELETE', `/api/windows/${S.windowId}`, undefined, S.adminToken)
+  S.windowId = null
+  // a window on a stack that does not exist, so that the window pages have something to show
+  const ghost = await server.api('POST', '/api/windows', {
+    target_type: 'stack', target_id: `${RUN_ID}-ghost`, spec: 'Mon-Fri 08:00-19:00', timezone: 'Europe/Berlin',
+  }, S.adminToken)
+  S.ghostWindowId = ghost.id
+})
+
+test('stacks page: bulk stop of two stacks shows per-target results', async () => {
+  const names = await createBenchStacks({ image: IMAGE, prefix: `${RUN_ID}-k`, count: 2, label: BENCH_LABEL, concurrency: 2 })
+  try {
+    const page = S.adminPage
+    await page.goto(`/stacks?q=${RUN_ID}-k`)
+    await waitFor(async () => (await page.locator('[data-testid=stack-row]').count()) === 2, { what: 'the two bulk stacks listed' })
+    await page.check('[data-testid=bulk-select-all]')
+    await visibleText(page, '[data-testid=bulk-count]', '2 selected')
+    await page.locator('[data-testid=bulk-bar]').getByRole('button', { name: 'Stop', exact: true }).click()
+    const dlg = page.locator('[data-testid=confirm-dialog]')
+    await dlg.waitFor({ state: 'visible' })
+    assert(/Stop 2 targets\?/.test(await dlg.textContent()), `one confirmation naming the count: ${await dlg.textContent()}`)
+    await page.click('[data-testid=confirm-ok]')
+    const results = page.locator('[data-testid=bulk-result]')
+    await waitFor(async () => (await results.count()) === 2, { timeout: 30_000, what: 'two per-target results' })
+    const texts = await results.allTextContents()
+    for (const n of names) assert(texts.some((t) => t.includes(n) && /ok/i.test(t)), `result for ${n}: ${texts}`)
+    await page.screenshot({ path: join(ARTIFACTS, 'bulk-results-light.png'), fullPage: true })
+    for (const n of names) {
+      const st = await run('docker', ['inspect', '-f', '{{.State.Status}}', `${n}-svc-1`])
+      assert(st === 'exited', `${n} is ${st}`)
+    }
+  } finally {
+    await removeLabelled(BENCH_LABEL)
+  }
+})
+
 test('a hostile target name renders as text and runs no script', async () => {
   const page = S.adminPage
   let dialogs = 0
@@ -307,13 +449,17 @@ test('a viewer sees no action buttons', async () => {
   S.viewer = await newContext()
   const page = await S.viewer.newPage()
   await login(page, 'e2e-viewer', 'viewer-password-1')
-  for (const path of ['/', '/stacks', `/stacks/${project.name}`, '/schedules', '/audit', '/account']) {
+  for (const path of ['/', '/stacks', `/stacks/${project.name}`, '/schedules', '/windows', '/audit', '/account']) {
     await page.goto(path)
     await page.locator('main h1').first().waitFor()
     await sleep(400)
     const labels = (await page.locator('button, a.btn').allTextContents()).map((s) => s.trim()).filter((s) => actionLabels.test(s))
     assert(labels.length === 0, `${path} shows ${labels}`)
-    assert(await page.locator('button[data-action], [data-testid=schedule-enabled], [data-testid=new-schedule], [data-testid=add-schedule]').count() === 0, `${path} has action controls`)
+    assert(await page.locator([
+      'button[data-action]', '[data-testid=schedule-enabled]', '[data-testid=new-schedule]', '[data-testid=add-schedule]',
+      '[data-testid=new-window]', '[data-testid=create-window]', '[data-testid^=override-]', '[data-testid=bulk-select-all]',
+      '[data-testid=bulk-select]', '[data-testid=window-enabled]',
+    ].join(', ')).count() === 0, `${path} has action controls`)
   }
   await page.goto('/schedules')
   await visibleText(page, '[data-testid=schedule-row]', project.name)
@@ -425,6 +571,10 @@ const PAGES = () => [
   ['audit', '/audit'],
   ['users', '/users'],
   ['account', '/account'],
+  ['not-found', '/no-such-page'],
+  ['windows', '/windows'],
+  ['window-new', `/windows/new?target_type=stack&target_id=${project.name}`],
+  ...(S.ghostWindowId ? [['window-edit', `/windows/${S.ghostWindowId}/edit`], ['window', `/windows/${S.ghostWindowId}`]] : []),
 ]
 
 test('phone width (375 px): no horizontal scroll on any page', async () => {
@@ -482,6 +632,46 @@ test('screenshots of every page, light and dark', async () => {
     await ctx.close()
   }
 })
+
+test('accessibility: axe finds no WCAG 2.1 A/AA violation on any page, light and dark', async () => {
+  if (!S.scheduleId) {
+    S.scheduleId = (await server.api('POST', '/api/schedules', { target_type: 'stack', target_id: project.name, action: 'stop', cron: '0 23 * * *' }, S.adminToken)).id
+  }
+  const found = []
+  let pages = 0
+  const check = async (page, name, scheme) => {
+    await page.evaluate(AXE_SOURCE)
+    const violations = await page.evaluate(async (tags) => {
+      const r = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] })
+      return r.violations.map((v) => ({
+        id: v.id, help: v.help,
+        nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: (n.failureSummary ?? '').split('\n').slice(1).join(' ').trim() })),
+      }))
+    }, AXE_TAGS)
+    pages++
+    for (const v of violations) {
+      found.push(`${name} (${scheme}) ${v.id}: ${v.help}\n      ${v.nodes.map((n) => `${n.target} — ${n.summary}`).join('\n      ')}`)
+    }
+  }
+  for (const scheme of ['light', 'dark']) {
+    const ctx = await newContext({ colorScheme: scheme })
+    const page = await ctx.newPage()
+    await page.goto('/login')
+    await page.locator('#login-user').waitFor()
+    await check(page, 'login', scheme)
+    await login(page, 'admin', PASSWORD)
+    for (const [name, path] of PAGES()) {
+      await page.goto(path)
+      await page.locator('main h1').first().waitFor()
+      await page.locator('[data-testid=live].open').waitFor({ timeout: 5_000 }).catch(() => {})
+      await sleep(600)
+      await check(page, name, scheme)
+    }
+    await ctx.close()
+  }
+  notes.push(`axe (${AXE_TAGS.join(', ')}): ${pages} page views, ${found.length} violation(s)`)
+  assert(found.length === 0, `${found.length} axe violation(s):\n    ${found.join('\n    ')}`)
+}, { timeout: 240_000 })
 
 test('live updates recover after a server restart and refresh the state', async () => {
   const page = S.adminPage
@@ -608,18 +798,21 @@ try {
   await Promise.all([server.start(), project.up()])
   browser = await chromium.launch({ executablePath: process.env.DOCKNAP_CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS })
   for (const t of tests) {
+    if (ONLY && !ONLY.test(t.name) && !/^log in as admin/.test(t.name)) continue
     const t1 = Date.now()
     let timer
     try {
       await Promise.race([
         t.fn(),
-        new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`timed out after ${TEST_TIMEOUT} ms`)), TEST_TIMEOUT) }),
+        new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`timed out after ${t.timeout} ms`)), t.timeout) }),
       ])
       passed++
       console.log(`✔ ${t.name} (${Date.now() - t1} ms)`)
     } catch (e) {
       failed++
-      console.log(`✘ ${t.name} (${Date.now() - t1} ms)\n    ${String(e?.stack ?? e).split('\n').slice(0, 6).join('\n    ')}`)
+      // the whole message (axe lists every violation), then where it was thrown
+      const where = String(e?.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 3).map((l) => l.trim())
+      console.log(`✘ ${t.name} (${Date.now() - t1} ms)\n    ${[`${e?.name ?? 'Error'}: ${e?.message ?? e}`, ...where].join('\n    ')}`)
       try {
         for (const ctx of browser.contexts()) {
           for (const [i, p] of ctx.pages().entries()) {

@@ -7,6 +7,9 @@ import StackView from './views/StackView.vue'
 import SchedulesView from './views/SchedulesView.vue'
 import ScheduleEditView from './views/ScheduleEditView.vue'
 import AuditView from './views/AuditView.vue'
+import WindowsView from './views/WindowsView.vue'
+import WindowEditView from './views/WindowEditView.vue'
+import WindowView from './views/WindowView.vue'
 import UsersView from './views/UsersView.vue'
 import AccountView from './views/AccountView.vue'
 import NotFoundView from './views/NotFoundView.vue'
@@ -29,6 +32,10 @@ export const router = createRouter({
     { path: '/schedules', name: 'schedules', component: SchedulesView, meta: { title: 'Schedules' } },
     { path: '/schedules/new', name: 'schedule-new', component: ScheduleEditView, meta: { role: 'operator', title: 'New schedule' } },
     { path: '/schedules/:id/edit', name: 'schedule-edit', component: ScheduleEditView, meta: { role: 'operator', title: 'Edit schedule' } },
+    { path: '/windows', name: 'windows', component: WindowsView, meta: { title: 'Windows' } },
+    { path: '/windows/new', name: 'window-new', component: WindowEditView, meta: { role: 'operator', title: 'New window' } },
+    { path: '/windows/:id(\\d+)', name: 'window', component: WindowView, meta: { title: 'Window' } },
+    { path: '/windows/:id(\\d+)/edit', name: 'window-edit', component: WindowEditView, meta: { role: 'operator', title: 'Edit window' } },
     { path: '/audit', name: 'audit', component: AuditView, meta: { title: 'Audit log' } },
     { path: '/users', name: 'users', component: UsersView, meta: { role: 'admin', title: 'Users' } },
     { path: '/account', name: 'account', component: AccountView, meta: { title: 'Account' } },

@@ -120,4 +120,27 @@ describe('errorFromResponse and waits', () => {
     expect(formatWait(843)).toBe('14 min 3 s')
     expect(formatWait(7260)).toBe('2 h 1 min')
   })
+
+  it('sends dry runs, overrides, previews and bulk actions as the contract says', async () => {
+    const { c, fetch } = client(() => json(200, {}))
+    await c.createWindow({ spec: 'always' }, true)
+    await c.createSchedule({ cron: '0 1 * * *' }, true)
+    await c.updateSchedule(4, { cron: '0 1 * * *' }, true)
+    await c.setOverride(3, 'up', new Date('2026-01-01T10:00:00Z'))
+    await c.setOverride(3, 'down')
+    await c.clearOverride(3)
+    await c.windowPreview({ spec: 'Mon 09:00-10:00', timezone: '', count: 3 })
+    await c.bulk('stop', [{ target_type: 'stack', target_id: 'web' }])
+    const calls = fetch.mock.calls.map(([url, init]) => [init?.method, url, init?.body ? JSON.parse(String(init.body)) : undefined])
+    expect(calls).toEqual([
+      ['POST', '/api/windows?dry_run=true', { spec: 'always' }],
+      ['POST', '/api/schedules?dry_run=true', { cron: '0 1 * * *' }],
+      ['PUT', '/api/schedules/4?dry_run=true', { cron: '0 1 * * *' }],
+      ['POST', '/api/windows/3/override', { desired: 'up', until: '2026-01-01T10:00:00.000Z' }],
+      ['POST', '/api/windows/3/override', { desired: 'down' }],
+      ['DELETE', '/api/windows/3/override', undefined],
+      ['POST', '/api/windows/preview', { spec: 'Mon 09:00-10:00', count: 3 }],
+      ['POST', '/api/bulk', { action: 'stop', targets: [{ target_type: 'stack', target_id: 'web' }] }],
+    ])
+  })
 })

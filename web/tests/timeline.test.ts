@@ -118,3 +118,13 @@ describe('states', () => {
     expect(laneStateOf(undefined)).toBe('unknown')
   })
 })
+
+describe('lanes for windowed targets', () => {
+  it('adds an empty lane for a target with a window and no fires', () => {
+    const l = layoutTimeline([up(1, 'web', 'stop', 6)], {
+      start: START, hours: 24, timeZone: 'UTC',
+      extraLanes: [{ target_type: 'stack', target_id: 'web' }, { target_type: 'stack', target_id: 'quiet' }],
+    })
+    expect(l.lanes.map((x) => [x.key, x.fires])).toEqual([['stack:quiet', 0], ['stack:web', 1]])
+  })
+})

@@ -1,8 +1,8 @@
 // A small typed client for the DockNap HTTP API. Authentication is the
 // HttpOnly session cookie only: the token in the login answer is never kept.
 import type {
-  Action, ActionResult, AuditPage, AuditQuery, Container, Health, LoginResponse, Role,
-  Schedule, ScheduleInput, Stack, TargetType, Upcoming, User,
+  Action, ActionResult, AuditPage, AuditQuery, BulkResponse, BulkTarget, Container, Desired, Health, LoginResponse, Role,
+  Schedule, ScheduleInput, Stack, TargetType, Upcoming, User, Window, WindowInput, WindowPreview, WindowPreviewRequest,
 } from './types'
 
 export class ApiError extends Error {
@@ -153,9 +153,12 @@ export class Client {
   // schedules
   schedules() { return this.request<Schedule[]>('GET', '/api/schedules') }
   schedule(id: number) { return this.request<Schedule>('GET', `/api/schedules/${id}`) }
-  createSchedule(input: ScheduleInput) { return this.request<Schedule>('POST', '/api/schedules', input) }
-  updateSchedule(id: number, input: ScheduleInput) {
-    return this.request<Schedule>('PUT', `/api/schedules/${id}`, input)
+  /** With `dryRun` the server validates it and answers with what it would save (and its conflicts), storing nothing. */
+  createSchedule(input: ScheduleInput, dryRun = false) {
+    return this.request<Schedule>('POST', `/api/schedules${dryRun ? '?dry_run=true' : ''}`, input)
+  }
+  updateSchedule(id: number, input: ScheduleInput, dryRun = false) {
+    return this.request<Schedule>('PUT', `/api/schedules/${id}${dryRun ? '?dry_run=true' : ''}`, input)
   }
   deleteSchedule(id: number) { return this.request<void>('DELETE', `/api/schedules/${id}`) }
   runSchedule(id: number) { return this.request<ActionResult>('POST', `/api/schedules/${id}/run`) }
@@ -165,6 +168,32 @@ export class Client {
   }
   cronPreview(cron: string, timezone?: string, count = 5) {
     return this.request<{ next: string[] }>('POST', '/api/cron/preview', { cron, timezone: timezone || undefined, count })
+  }
+
+  // windows
+  windows() { return this.request<Window[]>('GET', '/api/windows') }
+  window(id: number) { return this.request<Window>('GET', `/api/windows/${id}`) }
+  createWindow(input: WindowInput, dryRun = false) {
+    return this.request<Window>('POST', `/api/windows${dryRun ? '?dry_run=true' : ''}`, input)
+  }
+  updateWindow(id: number, input: WindowInput, dryRun = false) {
+    return this.request<Window>('PUT', `/api/windows/${id}${dryRun ? '?dry_run=true' : ''}`, input)
+  }
+  deleteWindow(id: number) { return this.request<void>('DELETE', `/api/windows/${id}`) }
+  /** Without `until` the override lasts until the window's next boundary. */
+  setOverride(id: number, desired: Desired, until?: Date, reason?: string) {
+    return this.request<Window>('POST', `/api/windows/${id}/override`, {
+      desired, until: until?.toISOString(), reason: reason || undefined,
+    })
+  }
+  clearOverride(id: number) { return this.request<Window>('DELETE', `/api/windows/${id}/override`) }
+  windowPreview(req: WindowPreviewRequest) {
+    return this.request<WindowPreview>('POST', '/api/windows/preview', { ...req, timezone: req.timezone || undefined })
+  }
+
+  // bulk
+  bulk(action: Action, targets: BulkTarget[]) {
+    return this.request<BulkResponse>('POST', '/api/bulk', { action, targets })
   }
 
   // audit

@@ -4,7 +4,7 @@ import { computed, reactive } from 'vue'
 import { api, errorMessage } from './api'
 import { fetchSettled } from './settled'
 import { toast } from './toast'
-import type { Container, Schedule, ScheduleRunEvent, Stack, User } from './types'
+import type { Container, Schedule, ScheduleRunEvent, Stack, User, Window } from './types'
 
 export interface State {
   user: User | null
@@ -12,12 +12,15 @@ export interface State {
   stacks: Stack[]
   containers: Container[]
   schedules: Schedule[]
-  loaded: { docker: boolean; schedules: boolean }
+  windows: Window[]
+  loaded: { docker: boolean; schedules: boolean; windows: boolean }
   dockerError: string | null
   docker: 'ok' | 'unreachable' | 'unknown'
   live: 'connecting' | 'open' | 'closed'
   /** Bumped whenever schedules change or a run happens: views re-fetch derived data. */
   scheduleVersion: number
+  /** Bumped whenever windows change. */
+  windowVersion: number
   auditVersion: number
   sessionExpired: boolean
 }
@@ -28,11 +31,13 @@ export const state = reactive<State>({
   stacks: [],
   containers: [],
   schedules: [],
-  loaded: { docker: false, schedules: false },
+  windows: [],
+  loaded: { docker: false, schedules: false, windows: false },
   dockerError: null,
   docker: 'unknown',
   live: 'closed',
   scheduleVersion: 0,
+  windowVersion: 0,
   auditVersion: 0,
   sessionExpired: false,
 })
@@ -46,7 +51,7 @@ const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'bas
 const byName = <T extends { name: string }>(a: T, b: T) => collator.compare(a.name, b.name)
 
 // Live events seen per kind, so that a fetch that raced one is repeated.
-const seen = { docker: 0, schedules: 0, health: 0 }
+const seen = { docker: 0, schedules: 0, health: 0, windows: 0 }
 
 export async function loadDocker(): Promise<void> {
   try {
@@ -71,6 +76,32 @@ export async function loadSchedules(): Promise<void> {
   }
 }
 
+export async function loadWindows(): Promise<void> {
+  try {
+    state.windows = (await fetchSettled(() => seen.windows, () => api.windows())).sort((a, b) => a.id - b.id)
+    state.loaded.windows = true
+    state.windowVersion++
+  } catch (e) {
+    toast('error', 'Could not load windows', [errorMessage(e)])
+  }
+}
+
+/** Applies a window the server just answered with (its live event may come later). */
+export function putWindow(w: Window): void {
+  upsert(state.windows, (x) => x.id === w.id, w, (a, b) => a.id - b.id)
+  state.windowVersion++
+}
+export function dropWindow(id: number): void {
+  upsert<Window>(state.windows, (x) => x.id === id, null, (a, b) => a.id - b.id)
+  state.windowVersion++
+}
+
+/** The enabled window of a target, if any (else the first disabled one). */
+export function windowFor(type: 'stack' | 'container', id: string, host = 'local'): Window | undefined {
+  const all = state.windows.filter((w) => w.target_type === type && w.target_id === id && (w.host ?? 'local') === host)
+  return all.find((w) => w.enabled) ?? all[0]
+}
+
 export async function loadHealth(): Promise<void> {
   try {
     state.docker = (await fetchSettled(() => seen.health, () => api.health())).docker
@@ -81,7 +112,7 @@ export async function loadHealth(): Promise<void> {
 
 let skipOpenRefresh = false
 export async function refreshAll(): Promise<void> {
-  await Promise.all([loadDocker(), loadSchedules(), loadHealth()])
+  await Promise.all([loadDocker(), loadSchedules(), loadWindows(), loadHealth()])
   state.auditVersion++
 }
 
@@ -126,6 +157,11 @@ export function applyEvent(name: string, data: unknown): void {
       upsert(state.schedules, (s) => s.id === d.id, (d.schedule as Schedule | null) ?? null, (a, b) => a.id - b.id)
       state.scheduleVersion++
       break
+    case 'window':
+      seen.windows++
+      upsert(state.windows, (w) => w.id === d.id, (d.window as Window | null) ?? null, (a, b) => a.id - b.id)
+      state.windowVersion++
+      break
     case 'schedule_run': {
       const r = d as unknown as ScheduleRunEvent
       state.auditVersion++
@@ -143,7 +179,7 @@ export function applyEvent(name: string, data: unknown): void {
 let source: EventSource | null = null
 let retryTimer: ReturnType<typeof setTimeout> | null = null
 let retryDelay = 1000
-const EVENTS = ['container', 'stack', 'docker', 'schedule', 'schedule_run', 'resync']
+const EVENTS = ['container', 'stack', 'docker', 'schedule', 'schedule_run', 'window', 'resync']
 
 export function startLive(): void {
   stopLive()
@@ -227,8 +263,10 @@ export function clearSession(): void {
   state.stacks = []
   state.containers = []
   state.schedules = []
+  state.windows = []
   state.loaded.docker = false
   state.loaded.schedules = false
+  state.loaded.windows = false
 }
 
 export function sessionLost(): void {

@@ -54,6 +54,8 @@ export interface TimelineOptions {
   states?: Record<string, LaneState>
   /** Markers closer than this (percent of the width) are merged. */
   clusterPct?: number
+  /** Targets that get a lane even without fires (those with a window). */
+  extraLanes?: { target_type: TargetType; target_id: string }[]
 }
 
 export function laneKey(type: TargetType, id: string): string {
@@ -98,7 +100,15 @@ export function layoutTimeline(entries: Upcoming[], opts: TimelineOptions): Time
     list.push(e)
   }
   const lanes: TimelineLane[] = []
+  for (const x of opts.extraLanes ?? []) {
+    const key = laneKey(x.target_type, x.target_id)
+    if (!byLane.has(key)) {
+      lanes.push({ key, target_type: x.target_type, target_id: x.target_id, markers: [], segments: [], fires: 0 })
+      byLane.set(key, [])
+    }
+  }
   for (const [key, list] of byLane) {
+    if (!list.length) continue
     list.sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || a.schedule_id - b.schedule_id)
     const pos = (iso: string) => ((Date.parse(iso) - start) / span) * 100
     // markers, merging close neighbours

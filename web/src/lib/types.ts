@@ -31,6 +31,8 @@ export interface Container {
   stack: string | null
   service: string | null
   created: string
+  /** The Docker host (many-host servers); absent means `local`. */
+  host?: string
 }
 
 export interface Stack {
@@ -38,6 +40,7 @@ export interface Stack {
   status: StackStatus
   containers: Container[]
   services: string[]
+  host?: string
 }
 
 export interface ContainerResult {
@@ -72,6 +75,10 @@ export interface Schedule {
   updated_at: string
   next_run: string | null
   last_run: LastRun | null
+  /** Absent on servers without hosts: `local`. */
+  host?: string
+  /** Absent on servers without conflict detection. */
+  conflicts?: Conflict[]
 }
 
 export interface ScheduleInput {
@@ -139,4 +146,91 @@ export interface ScheduleRunEvent {
   at: string
   ok: boolean
   message: string
+}
+
+// ---- windows ("sleep mode") ---------------------------------------------------
+
+export type Desired = 'up' | 'down'
+
+export interface Conflict {
+  kind: string
+  with_type: string
+  with_id: string | number
+  at: string | null
+  message: string
+}
+
+export interface WindowState {
+  desired: Desired
+  since: string | null
+  next_change: string | null
+  reason: string | null
+}
+
+export interface WindowOverride {
+  desired: Desired
+  until: string
+  by: string
+  reason: string | null
+}
+
+export interface Window {
+  id: number
+  host: string
+  target_type: TargetType
+  target_id: string
+  spec: string
+  timezone: string
+  down_action: 'stop' | 'pause'
+  enforce: 'both' | 'down_only'
+  grace: string
+  enabled: boolean
+  source: 'api' | 'label'
+  state: WindowState
+  override: WindowOverride | null
+  conflicts: Conflict[]
+  created_at: string
+  updated_at: string
+}
+
+export interface WindowInput {
+  host?: string
+  target_type?: TargetType
+  target_id?: string
+  spec?: string
+  timezone?: string
+  down_action?: 'stop' | 'pause'
+  enforce?: 'both' | 'down_only'
+  grace?: string
+  enabled?: boolean
+}
+
+export interface Transition {
+  at: string
+  desired: Desired
+}
+
+export interface WindowPreview {
+  states: Transition[]
+  transitions: Transition[]
+}
+
+export interface WindowPreviewRequest {
+  spec: string
+  timezone?: string
+  at?: string[]
+  after?: string
+  count?: number
+}
+
+export interface BulkTarget {
+  target_type: TargetType
+  target_id: string
+  host?: string
+}
+
+export type BulkItemResult = Partial<ActionResult> & { target_type: TargetType; target_id: string; error?: string; host?: string }
+
+export interface BulkResponse {
+  results: BulkItemResult[]
 }
