@@ -579,7 +579,7 @@ fn jump_instant(skipped: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
 
 /// The first whole second in `(lo, hi]` where `reached` holds, given that it
 /// fails at `lo`, holds at `hi` and changes only once in between.
-fn first_second_where(mut lo: i64, mut hi: i64, reached: impl Fn(i64) -> bool) -> i64 {
+pub(crate) fn first_second_where(mut lo: i64, mut hi: i64, reached: impl Fn(i64) -> bool) -> i64 {
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
         if reached(mid) {

@@ -184,14 +184,7 @@ impl Scheduler {
             Some(a) => a.parse().map_err(ActionError::from)?,
             None => pick(None, current.map(|c| &c.action), "action")?,
         };
-        let target_id = pick(input.target_id, current.map(|c| &c.target_id), "target_id")?.trim().to_string();
-        if target_id.is_empty() || target_id.len() > MAX_TARGET_LEN || target_id.chars().any(char::is_control) {
-            return Err(ActionError::InvalidTarget(format!(
-                "target_id must be a {} name of 1 to {MAX_TARGET_LEN} characters",
-                target_type.as_str()
-            ))
-            .into());
-        }
+        let target_id = target_name(target_type, &pick(input.target_id, current.map(|c| &c.target_id), "target_id")?)?;
         let cron = CronExpr::parse(&pick(input.cron, current.map(|c| &c.cron), "cron")?)?.as_str().to_string();
         let timezone = match input.timezone.or_else(|| current.map(|c| c.timezone.clone())) {
             Some(tz) => parse_timezone(tz.trim())?.name().to_string(),
@@ -466,6 +459,18 @@ impl Scheduler {
             self.events.publish(Event::Schedule { id: s.id, schedule: Some(self.view(&updated)) });
         }
     }
+}
+
+/// A target name as given (trimmed), if it can be one: schedules and
+/// windows may name targets that do not exist yet.
+pub fn target_name(target_type: TargetType, raw: &str) -> Result<String, ActionError> {
+    let name = raw.trim();
+    if name.is_empty() || name.len() > MAX_TARGET_LEN || name.chars().any(char::is_control) {
+        return Err(ActionError::InvalidTarget(format!(
+            "target_id must be a {target_type} name of 1 to {MAX_TARGET_LEN} characters"
+        )));
+    }
+    Ok(name.to_string())
 }
 
 fn describe(f: &ScheduleFields) -> String {

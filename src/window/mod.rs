@@ -28,7 +28,7 @@ use crate::model::{
 };
 use crate::model::ScheduleView;
 use crate::scheduler::cron::{CronError, CronExpr, parse_timezone};
-use crate::scheduler::{MAX_TARGET_LEN, ScheduleError, Scheduler};
+use crate::scheduler::{ScheduleError, Scheduler, target_name};
 use crate::store::{Store, StoreError};
 
 pub const DEFAULT_GRACE_SECONDS: u32 = 15 * 60;
@@ -317,13 +317,7 @@ impl Windows {
             Some(t) => t.parse()?,
             None => pick(None, current.map(|c| &c.target_type), "target_type")?,
         };
-        let target_id = pick(input.target_id, current.map(|c| &c.target_id), "target_id")?.trim().to_string();
-        if target_id.is_empty() || target_id.len() > MAX_TARGET_LEN || target_id.chars().any(char::is_control) {
-            return Err(ActionError::InvalidTarget(format!(
-                "target_id must be a {target_type} name of 1 to {MAX_TARGET_LEN} characters"
-            ))
-            .into());
-        }
+        let target_id = target_name(target_type, &pick(input.target_id, current.map(|c| &c.target_id), "target_id")?)?;
         let spec = WindowSpec::parse(&pick(input.spec, current.map(|c| &c.spec), "spec")?)?.as_str().to_string();
         let timezone = match input.timezone.or_else(|| current.map(|c| c.timezone.clone())) {
             Some(tz) => parse_timezone(tz.trim())?.name().to_string(),

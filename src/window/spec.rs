@@ -54,7 +54,7 @@ use chrono::{DateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
 pub use crate::model::Desired;
-use crate::scheduler::cron::{parse_day_name, shown};
+use crate::scheduler::cron::{first_second_where, parse_day_name, shown};
 
 const MINUTES_PER_DAY: u32 = 24 * 60;
 const MINUTES_PER_WEEK: usize = 7 * MINUTES_PER_DAY as usize;
@@ -420,7 +420,7 @@ fn first_offset_change(tz: Tz, from: i64, offset: i64, until: i64) -> Option<(i6
     while lo < until {
         let hi = lo.saturating_add(OFFSET_PROBE_SECONDS).min(until);
         if offset_at(tz, hi) != offset {
-            let change = bisect(lo, hi, |t| offset_at(tz, t) != offset);
+            let change = first_second_where(lo, hi, |t| offset_at(tz, t) != offset);
             return Some((change, offset_at(tz, change)));
         }
         lo = hi;
@@ -435,26 +435,12 @@ fn last_offset_change(tz: Tz, from: i64, offset: i64, floor: i64) -> Option<(i64
     while hi > floor {
         let lo = hi.saturating_sub(OFFSET_PROBE_SECONDS).max(floor);
         if offset_at(tz, lo) != offset {
-            let change = bisect(lo, hi, |t| offset_at(tz, t) == offset);
+            let change = first_second_where(lo, hi, |t| offset_at(tz, t) == offset);
             return Some((change, offset_at(tz, change - 1)));
         }
         hi = lo;
     }
     None
-}
-
-/// The first second in `(lo, hi]` where `reached` holds, given that it fails
-/// at `lo`, holds at `hi` and changes once in between.
-fn bisect(mut lo: i64, mut hi: i64, reached: impl Fn(i64) -> bool) -> i64 {
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if reached(mid) {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    hi
 }
 
 #[cfg(test)]
