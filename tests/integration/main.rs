@@ -4,6 +4,7 @@
 mod engines;
 mod harness;
 
+mod faults;
 mod foundation;
 mod image;
 mod security;

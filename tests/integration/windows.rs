@@ -86,6 +86,18 @@ async fn overrides_survive_kill_9_and_docknap_actions_become_overrides() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(c.state("app"), "running", "and is still honoured");
 
+    // An override ends by itself: a short one, then the window's own state again.
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let (st, v) = s.post(&format!("/api/windows/{id}/override"), &t, json!({"desired": "up", "until": soon})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let took = wait_state(&s, &c, "app", "exited", Duration::from_secs(6)).await;
+    println!("override expired → stack stopped {} ms later", took.as_millis());
+    let (_, v) = s.get(&format!("/api/windows/{id}"), &t).await;
+    assert_eq!((&v["override"], v["state"]["desired"].as_str()), (&Value::Null, Some("down")), "{v}");
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    s.post(&format!("/api/windows/{id}/override"), &t, json!({"desired": "up", "until": until})).await;
+    wait_state(&s, &c, "app", "running", Duration::from_secs(5)).await;
+
     // A stop through DockNap on a windowed target becomes an override, not drift.
     let (st, r) = s.post(&format!("/api/stacks/{}/stop", c.project), &t, json!({})).await;
     assert_eq!((st, &r["ok"]), (StatusCode::OK, &json!(true)), "{r}");
