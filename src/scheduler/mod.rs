@@ -96,6 +96,9 @@ pub struct Scheduler {
     dispatch: Mutex<()>,
     /// Schedules with a run in progress.
     running: Arc<StdMutex<HashSet<i64>>>,
+    /// Fires handled up to here, per schedule, when the store could not
+    /// record it (disk full): the plan holds in memory, so nothing runs twice.
+    handled: StdMutex<std::collections::HashMap<i64, DateTime<Utc>>>,
 }
 
 /// A schedule's run in progress; dropping it (also on a panic) ends it.
@@ -126,7 +129,7 @@ impl Scheduler {
         default_tz: Tz,
     ) -> Scheduler {
         let (wake, dispatch, running) = (Notify::new(), Mutex::new(()), Arc::default());
-        Scheduler { store, actions, audit, events, clock, default_tz, wake, dispatch, running }
+        Scheduler { store, actions, audit, events, clock, default_tz, wake, dispatch, running, handled: StdMutex::default() }
     }
 
     // ---- domain operations behind the API ----
@@ -234,6 +237,7 @@ impl Scheduler {
     pub async fn delete(&self, id: i64, actor: &str) -> Result<(), ScheduleError> {
         let _g = self.dispatch.lock().await;
         let s = self.store.run(move |s| s.delete_schedule(id)).await.map_err(store_err(id))?;
+        self.handled.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         self.audit.record(
             NewAuditEntry::new(actor, "schedule_delete", true, format!("deleted schedule {id}: {}", describe(&s.fields)))
                 .target("schedule", &id.to_string()),
@@ -357,7 +361,9 @@ impl Scheduler {
         let mut earliest: Option<DateTime<Utc>> = None;
         for s in self.store.run(|s| s.schedules()).await?.into_iter().filter(|s| s.fields.enabled) {
             let Some(c) = Compiled::new(s) else { continue };
-            let from = c.schedule.checked_until.unwrap_or(c.schedule.created_at);
+            let stored = c.schedule.checked_until.unwrap_or(c.schedule.created_at);
+            let remembered = self.handled.lock().unwrap_or_else(|e| e.into_inner()).get(&c.schedule.id).copied();
+            let from = remembered.map_or(stored, |r| r.max(stored));
             let plan = plan_missed(&c.expr, c.tz, from, now);
             if plan.missed_total > 0 {
                 let why = "while DockNap was not running or the clock jumped";
@@ -366,7 +372,11 @@ impl Scheduler {
             if plan.missed_total > 0 || plan.run_late.is_some() {
                 // Claimed before the run starts, so a restart mid-run does not repeat it.
                 let id = c.schedule.id;
-                self.store.run(move |s| s.set_checked_until(id, now)).await?;
+                self.handled.lock().unwrap_or_else(|e| e.into_inner()).insert(id, now);
+                if let Err(e) = self.store.run(move |s| s.set_checked_until(id, now)).await {
+                    // The run goes ahead: a full disk must not stop schedules.
+                    tracing::error!(error = %e, schedule = id, "could not record a fire as handled; keeping it in memory");
+                }
             }
             if let Some(at) = plan.run_late {
                 // A run that outlasts its period would otherwise queue fires
@@ -659,6 +669,28 @@ mod tests {
         b.scheduler.tick().await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(b.acts().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn when_the_disk_refuses_writes_due_fires_still_run_and_only_once() {
+        let b = bench();
+        let s = b.scheduler.create(input("container", "a-x-1", "restart", "* * * * * *"), "t").await.unwrap();
+        // Stands in for a full disk: schedules can be read but not updated.
+        let side = rusqlite::Connection::open(b._dir.path().join(crate::store::DB_FILE)).unwrap();
+        side.execute_batch("CREATE TRIGGER full BEFORE UPDATE ON schedules BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+            .unwrap();
+        b.clock.set("2026-01-01T00:00:01.100Z");
+        b.scheduler.tick().await.unwrap();
+        b.settle(|b| b.audit("restart").len() == 1).await;
+        b.scheduler.tick().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(b.acts().len(), 1, "the fire ran once, remembered in memory");
+        assert!(b.store.schedule(s.id).unwrap().last_run.is_none(), "its result could not be stored");
+        side.execute_batch("DROP TRIGGER full").unwrap();
+        b.clock.set("2026-01-01T00:00:02.100Z");
+        b.scheduler.tick().await.unwrap();
+        b.settle(|b| b.store.schedule(s.id).unwrap().last_run.is_some()).await;
+        assert_eq!(b.acts().len(), 2);
     }
 
     #[tokio::test]
