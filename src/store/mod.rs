@@ -201,6 +201,18 @@ mod tests {
     }
 
     #[test]
+    fn a_read_only_or_full_disk_is_a_storage_fault_and_a_bad_request_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let ro = Connection::open_with_flags(dir.path().join(DB_FILE), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let refused = ro.execute("DELETE FROM users", []).unwrap_err();
+        assert!(StoreError::Sqlite(refused).is_storage_fault());
+        let unknown = ro.execute("SELECT nope FROM users", []).unwrap_err();
+        assert!(!StoreError::Sqlite(unknown).is_storage_fault());
+        assert!(!StoreError::Conflict("taken".into()).is_storage_fault());
+    }
+
+    #[test]
     fn refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         drop(Store::open(dir.path()).unwrap());

@@ -95,3 +95,4 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_recovers_without_a_
     let t = s.admin_token().await;
     assert_eq!(s.get("/api/schedules", &t).await.1.as_array().unwrap().len(), before + 1);
 }
+
