@@ -35,7 +35,8 @@ pub enum Trigger {
     Manual { actor: String, client: Option<std::net::IpAddr> },
     /// A schedule's "run now" test, by a person.
     TestRun { actor: String, schedule_id: i64 },
-    Scheduled { schedule_id: i64 },
+    /// A schedule's fire that was due at `due`.
+    Scheduled { schedule_id: i64, due: chrono::DateTime<chrono::Utc> },
     /// A window keeping its target where it should be.
     Window { window_id: i64 },
 }
@@ -245,22 +246,19 @@ impl Actions {
         started: Instant,
     ) {
         let mut entry = NewAuditEntry::new(trigger.actor(), action.as_str(), ok, message).target(target_type.as_str(), target_id);
-        let (trigger_name, schedule_id) = match trigger {
+        let (trigger_name, schedule_id, due, window_id) = match trigger {
             Trigger::Manual { client, .. } => {
                 entry.client_addr = client.map(|c| c.to_string());
-                ("manual", None)
+                ("manual", None, None, None)
             }
-            Trigger::TestRun { schedule_id, .. } => ("test_run", Some(*schedule_id)),
-            Trigger::Scheduled { schedule_id } => ("scheduled", Some(*schedule_id)),
-            Trigger::Window { .. } => ("window", None),
-        };
-        let window_id = match trigger {
-            Trigger::Window { window_id } => Some(*window_id),
-            _ => None,
+            Trigger::TestRun { schedule_id, .. } => ("test_run", Some(*schedule_id), None, None),
+            Trigger::Scheduled { schedule_id, due } => ("scheduled", Some(*schedule_id), Some(*due), None),
+            Trigger::Window { window_id } => ("window", None, None, Some(*window_id)),
         };
         self.audit.record(entry.details(serde_json::json!({
             "trigger": trigger_name,
             "schedule_id": schedule_id,
+            "due": due,
             "window_id": window_id,
             "results": results,
             "duration_ms": started.elapsed().as_millis() as u64,
@@ -862,7 +860,7 @@ mod tests {
         let store = Arc::new(crate::store::Store::open(dir.path()).unwrap());
         let (engine, _, actions) = fake::actions(vec![c("quick", None), c("slow", None)], audit(store.clone()));
         let actions = Arc::new(actions);
-        let trigger = Trigger::Scheduled { schedule_id: 7 };
+        let trigger = Trigger::Scheduled { schedule_id: 7, due: chrono::Utc::now() };
 
         // Finishes within the grace: audited with its real result, nothing more.
         *engine.delay.lock().unwrap() = Duration::from_millis(100);

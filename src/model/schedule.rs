@@ -32,6 +32,8 @@ pub struct Schedule {
     pub updated_at: DateTime<Utc>,
     pub last_run: Option<LastRun>,
     pub checked_until: Option<DateTime<Utc>>,
+    /// The due time of a run under way (see the store).
+    pub running_due: Option<DateTime<Utc>>,
 }
 
 /// The contract's schedule shape.

@@ -99,6 +99,9 @@ pub struct Scheduler {
     /// Fires handled up to here, per schedule, when the store could not
     /// record it (disk full): the plan holds in memory, so nothing runs twice.
     handled: StdMutex<std::collections::HashMap<i64, DateTime<Utc>>>,
+    /// Set after the first tick: runs cut off by a previous process's death
+    /// are looked for once, at start-up.
+    started: std::sync::atomic::AtomicBool,
 }
 
 /// A schedule's run in progress; dropping it (also on a panic) ends it.
@@ -129,7 +132,7 @@ impl Scheduler {
         default_tz: Tz,
     ) -> Scheduler {
         let (wake, dispatch, running) = (Notify::new(), Mutex::new(()), Arc::default());
-        Scheduler { store, actions, audit, events, clock, default_tz, wake, dispatch, running, handled: StdMutex::default() }
+        Scheduler { store, actions, audit, events, clock, default_tz, wake, dispatch, running, handled: StdMutex::default(), started: Default::default() }
     }
 
     // ---- domain operations behind the API ----
@@ -213,6 +216,7 @@ impl Scheduler {
             updated_at: now,
             last_run: current.as_ref().and_then(|c| c.last_run.clone()),
             checked_until: None,
+            running_due: None,
         };
         Ok(self.view(&s))
     }
@@ -359,7 +363,11 @@ impl Scheduler {
         let _g = self.dispatch.lock().await;
         let now = self.clock.now();
         let mut earliest: Option<DateTime<Utc>> = None;
-        for s in self.store.run(|s| s.schedules()).await?.into_iter().filter(|s| s.fields.enabled) {
+        let all = self.store.run(|s| s.schedules()).await?;
+        if !self.started.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            self.account_for_cut_off_runs(&all).await;
+        }
+        for s in all.into_iter().filter(|s| s.fields.enabled) {
             let Some(c) = Compiled::new(s) else { continue };
             let stored = c.schedule.checked_until.unwrap_or(c.schedule.created_at);
             let remembered = self.handled.lock().unwrap_or_else(|e| e.into_inner()).get(&c.schedule.id).copied();
@@ -373,7 +381,8 @@ impl Scheduler {
                 // Claimed before the run starts, so a restart mid-run does not repeat it.
                 let id = c.schedule.id;
                 self.handled.lock().unwrap_or_else(|e| e.into_inner()).insert(id, now);
-                if let Err(e) = self.store.run(move |s| s.set_checked_until(id, now)).await {
+                let running = plan.run_late;
+                if let Err(e) = self.store.run(move |s| s.set_checked_until(id, now, running)).await {
                     // The run goes ahead: a full disk must not stop schedules.
                     tracing::error!(error = %e, schedule = id, "could not record a fire as handled; keeping it in memory");
                 }
@@ -397,6 +406,20 @@ impl Scheduler {
             };
         }
         Ok(earliest)
+    }
+
+    /// A run that was under way when the previous process died (kill -9,
+    /// power loss) did not finish as far as anyone knows: audited as missed,
+    /// never repeated.
+    async fn account_for_cut_off_runs(&self, all: &[Schedule]) {
+        for s in all {
+            let Some(due) = s.running_due else { continue };
+            self.audit_missed(s, &[due], 1, "because DockNap stopped before this run finished (it is not repeated)");
+            let id = s.id;
+            if let Err(e) = self.store.run(move |st| st.clear_running(id)).await {
+                tracing::warn!(error = %e, schedule = id, "could not clear a cut-off run");
+            }
+        }
     }
 
     /// Re-reads the schedule under the dispatch lock: a delete, disable or
@@ -443,7 +466,7 @@ impl Scheduler {
         }
         let late = (self.clock.now() - due).num_milliseconds();
         tracing::info!(schedule = s.id, action = %f.action, target = %f.target_id, due = ?due, late_ms = late, "schedule fired");
-        let outcome = self.actions.run(f.target_type, &f.target_id, f.action, &Trigger::Scheduled { schedule_id: s.id }).await;
+        let outcome = self.actions.run(f.target_type, &f.target_id, f.action, &Trigger::Scheduled { schedule_id: s.id, due }).await;
         let (ok, mut message) = match &outcome {
             Ok(r) => (r.ok, r.summary()),
             Err(e) => (false, e.to_string()),
@@ -669,6 +692,23 @@ mod tests {
         b.scheduler.tick().await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(b.acts().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_run_cut_off_by_the_previous_process_is_audited_as_missed_once_and_not_repeated() {
+        let b = bench();
+        let s = b.scheduler.create(input("stack", "a", "stop", "0 * * * *"), "t").await.unwrap();
+        // What a process killed during the 00:00 run left behind.
+        let due = "2026-01-01T00:00:00Z".parse().unwrap();
+        b.store.set_checked_until(s.id, due, Some(due)).unwrap();
+        b.scheduler.tick().await.unwrap();
+        b.scheduler.tick().await.unwrap();
+        let missed = b.audit("missed");
+        assert_eq!(missed.len(), 1, "{missed:?}");
+        assert!(missed[0].message.contains("DockNap stopped before this run finished"), "{}", missed[0].message);
+        assert_eq!(b.store.schedule(s.id).unwrap().running_due, None);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(b.acts().is_empty(), "not repeated");
     }
 
     #[tokio::test]

@@ -97,4 +97,7 @@ CREATE TABLE windows (
 CREATE UNIQUE INDEX windows_one_enabled_per_target ON windows (host, target_type, target_id) WHERE enabled;
 "#,
     ),
+    // The due time of a scheduled run under way: still set at start-up, the
+    // previous process died during that run, which is then audited.
+    M::up("ALTER TABLE schedules ADD COLUMN running_due TEXT;"),
 ];

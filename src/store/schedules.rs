@@ -7,7 +7,7 @@ use super::{Result, Store, StoreError, fmt_time, parse_enum, parse_time};
 use crate::model::{LastRun, Schedule, ScheduleFields};
 
 const SCHEDULE_COLS: &str = "id, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, \
-                             last_run_at, last_run_ok, last_run_message, checked_until";
+                             last_run_at, last_run_ok, last_run_message, checked_until, running_due";
 
 fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
     let last_run = match r.get::<_, Option<String>>(9)? {
@@ -32,6 +32,7 @@ fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
         updated_at: parse_time(&r.get::<_, String>(8)?)?,
         last_run,
         checked_until: r.get::<_, Option<String>>(12)?.map(|s| parse_time(&s)).transpose()?,
+        running_due: r.get::<_, Option<String>>(13)?.map(|s| parse_time(&s)).transpose()?,
     })
 }
 
@@ -94,18 +95,27 @@ impl Store {
     /// `checked_until` are handled). A deleted schedule is silently skipped.
     pub fn record_run(&self, id: i64, run: &LastRun, checked_until: Option<DateTime<Utc>>) -> Result<()> {
         self.writer().execute(
-            "UPDATE schedules SET last_run_at = ?1, last_run_ok = ?2, last_run_message = ?3, \
+            "UPDATE schedules SET last_run_at = ?1, last_run_ok = ?2, last_run_message = ?3, running_due = NULL, \
              checked_until = coalesce(max(checked_until, ?4), checked_until, ?4) WHERE id = ?5",
             params![fmt_time(run.at), run.ok, run.message, checked_until.map(fmt_time), id],
         )?;
         Ok(())
     }
 
-    pub fn set_checked_until(&self, id: i64, t: DateTime<Utc>) -> Result<()> {
+    /// Fires up to `t` are handled; `running`: the due time of the run
+    /// about to start (kept until its result is recorded).
+    pub fn set_checked_until(&self, id: i64, t: DateTime<Utc>, running: Option<DateTime<Utc>>) -> Result<()> {
         self.writer().execute(
-            "UPDATE schedules SET checked_until = max(coalesce(checked_until, ?1), ?1) WHERE id = ?2",
-            params![fmt_time(t), id],
+            "UPDATE schedules SET checked_until = max(coalesce(checked_until, ?1), ?1), \
+             running_due = coalesce(?3, running_due) WHERE id = ?2",
+            params![fmt_time(t), id, running.map(fmt_time)],
         )?;
+        Ok(())
+    }
+
+    /// The run cut off by a previous process is accounted for.
+    pub fn clear_running(&self, id: i64) -> Result<()> {
+        self.writer().execute("UPDATE schedules SET running_due = NULL WHERE id = ?1", [id])?;
         Ok(())
     }
 
