@@ -309,7 +309,7 @@ impl Windows {
         fn pick<T: Clone>(new: Option<T>, old: Option<&T>, name: &'static str) -> Result<T, WindowError> {
             new.or_else(|| old.cloned()).ok_or(WindowError::MissingField(name))
         }
-        let host = pick(input.host, current.map(|c| &c.host), "host").unwrap_or_else(|_| LOCAL_HOST.to_string());
+        let host = input.host.or_else(|| current.map(|c| c.host.clone())).unwrap_or_else(|| LOCAL_HOST.to_string());
         if host != LOCAL_HOST {
             return Err(WindowError::Invalid(format!("unknown host '{host}' (this DockNap manages only '{LOCAL_HOST}')")));
         }
