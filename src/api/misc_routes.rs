@@ -20,13 +20,17 @@ pub struct Health {
     status: &'static str,
     docker: &'static str,
     version: &'static str,
+    /// Each engine by host name (only `local` until more hosts exist).
+    hosts: std::collections::BTreeMap<&'static str, &'static str>,
 }
 
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    let docker = state.view.docker_status();
     Json(Health {
         status: "ok",
-        docker: if state.view.docker_ok() { "ok" } else { "unreachable" },
+        docker,
         version: env!("CARGO_PKG_VERSION"),
+        hosts: [(crate::model::LOCAL_HOST, docker)].into(),
     })
 }
 

@@ -11,19 +11,31 @@ use crate::model::{Container, Stack};
 pub struct View {
     containers: RwLock<BTreeMap<String, Container>>,
     docker_ok: AtomicBool,
+    /// Set once the first attempt to reach the engine has finished.
+    attempted: AtomicBool,
     events: Events,
 }
 
 impl View {
     pub fn new(events: Events) -> View {
-        View { containers: RwLock::default(), docker_ok: AtomicBool::new(false), events }
+        View { containers: RwLock::default(), docker_ok: AtomicBool::new(false), attempted: AtomicBool::new(false), events }
     }
 
     pub fn docker_ok(&self) -> bool {
         self.docker_ok.load(Ordering::Acquire)
     }
 
+    /// `ok`, `unreachable`, or `connecting` until the first attempt finished.
+    pub fn docker_status(&self) -> &'static str {
+        match (self.attempted.load(Ordering::Acquire), self.docker_ok()) {
+            (false, _) => "connecting",
+            (true, true) => "ok",
+            (true, false) => "unreachable",
+        }
+    }
+
     pub fn set_docker_ok(&self, ok: bool) {
+        self.attempted.store(true, Ordering::Release);
         if self.docker_ok.swap(ok, Ordering::AcqRel) != ok {
             self.events.publish(Event::Docker { status: if ok { "ok" } else { "unreachable" } });
         }

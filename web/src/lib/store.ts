@@ -104,7 +104,9 @@ export function windowFor(type: 'stack' | 'container', id: string, host = 'local
 
 export async function loadHealth(): Promise<void> {
   try {
-    state.docker = (await fetchSettled(() => seen.health, () => api.health())).docker
+    const docker = (await fetchSettled(() => seen.health, () => api.health())).docker
+    // Still connecting at start-up: no banner until the first attempt is over.
+    state.docker = docker === 'connecting' ? 'unknown' : docker
   } catch {
     // the server itself is away: the live indicator shows that
   }

@@ -134,7 +134,8 @@ export interface AuditQuery {
 
 export interface Health {
   status: string
-  docker: 'ok' | 'unreachable'
+  docker: 'ok' | 'unreachable' | 'connecting'
+  hosts?: Record<string, 'ok' | 'unreachable' | 'connecting'>
   version: string
 }
 
