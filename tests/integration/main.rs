@@ -8,3 +8,4 @@ mod image;
 mod security;
 mod lifecycle;
 mod windows;
+mod limits;
