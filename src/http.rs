@@ -234,7 +234,7 @@ where
     let mut builder = hyper::server::conn::http1::Builder::new();
     // Our watchdog keeps the header timeout (hyper's would also close idle
     // keep-alive connections after it).
-    builder.header_read_timeout(None).keep_alive(true).max_buf_size(MAX_BUF);
+    builder.header_read_timeout(None).keep_alive(true).max_buf_size(MAX_BUF).max_header_size(MAX_BUF);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
 
