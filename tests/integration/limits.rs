@@ -247,3 +247,20 @@ async fn healthz_answers_during_a_slowloris_flood() {
     println!("healthz during 200 slowloris connections: worst {} ms", worst.as_millis());
     assert!(worst < Duration::from_secs(2), "{worst:?}");
 }
+
+/// A request head over 64 KiB is refused with 431; one under it is served.
+#[tokio::test]
+async fn oversized_heads_get_431() {
+    let s = Server::start_with(&[NO_ENGINE]);
+    let mut ok = TcpStream::connect(addr(&s)).await.unwrap();
+    let big = "a".repeat(40 * 1024);
+    ok.write_all(format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n").as_bytes()).await.unwrap();
+    assert_eq!(read_response(&mut ok).await.0, 200);
+    let mut huge = TcpStream::connect(addr(&s)).await.unwrap();
+    let big = "a".repeat(70 * 1024);
+    let _ = huge.write_all(format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n").as_bytes()).await;
+    let mut head = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), huge.read_to_end(&mut head)).await;
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 431"), "{head}");
+}
