@@ -101,6 +101,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         events,
         secure_cookie: config.secure_cookie,
         trusted_proxies: config.trusted_proxies.clone(),
+        streams: api::streams::StreamSlots::new(config.limits.max_streams, config.limits.max_streams_per_user),
         shutdown: stop_rx.clone(),
     });
     let router = api::router(app);
@@ -109,12 +110,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         startup_ms = started.elapsed().as_millis() as u64, "DockNap {} serving", crate::VERSION
     );
 
-    let mut stop_wait = stop_rx.clone();
-    let server = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async move {
-            let _ = stop_wait.wait_for(|s| *s).await;
-        });
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(crate::http::serve(listener, router, config.limits.clone(), stop_rx.clone()));
 
     shutdown_signal().await;
     tracing::info!("shutting down");

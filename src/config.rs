@@ -42,7 +42,47 @@ pub struct Config {
     pub secure_cookie: SecureCookie,
     pub trusted_proxies: Vec<IpNet>,
     pub log: String,
+    pub limits: Limits,
 }
+
+/// Bounds on what one client can hold: time to send a request head and a
+/// body, idle keep-alive time, time a response write may block, and counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// From accept (or from the first byte after an idle keep-alive) to the
+    /// end of the request head.
+    pub header_timeout: Duration,
+    /// From the end of the head to the end of the request body.
+    pub body_timeout: Duration,
+    /// A keep-alive connection with no request in flight is closed after this.
+    pub idle_timeout: Duration,
+    /// A response the client's socket has not accepted a byte of for this
+    /// long (a client that stopped reading) ends its connection.
+    pub write_timeout: Duration,
+    /// Open connections at once; when all are taken, new ones wait in the
+    /// listen backlog until one closes.
+    pub max_connections: usize,
+    /// Open `/api/events` streams, in total and per user.
+    pub max_streams: usize,
+    pub max_streams_per_user: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            max_streams: 256,
+            max_streams_per_user: 16,
+        }
+    }
+}
+
+/// The largest count any limit accepts.
+const MAX_COUNT: usize = 1_000_000;
 
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 
@@ -119,6 +159,17 @@ impl Config {
         tracing_subscriber::EnvFilter::try_new(&log)
             .map_err(|e| err("DOCKNAP_LOG", format!("'{log}' is not a log filter: {e}")))?;
 
+        let d = Limits::default();
+        let limits = Limits {
+            header_timeout: timeout(&var, "DOCKNAP_HEADER_TIMEOUT", d.header_timeout)?,
+            body_timeout: timeout(&var, "DOCKNAP_BODY_TIMEOUT", d.body_timeout)?,
+            idle_timeout: timeout(&var, "DOCKNAP_IDLE_TIMEOUT", d.idle_timeout)?,
+            write_timeout: timeout(&var, "DOCKNAP_WRITE_TIMEOUT", d.write_timeout)?,
+            max_connections: count(&var, "DOCKNAP_MAX_CONNECTIONS", d.max_connections)?,
+            max_streams: count(&var, "DOCKNAP_MAX_STREAMS", d.max_streams)?,
+            max_streams_per_user: count(&var, "DOCKNAP_MAX_STREAMS_PER_USER", d.max_streams_per_user)?,
+        };
+
         Ok(Config {
             listen,
             data_dir,
@@ -130,7 +181,27 @@ impl Config {
             secure_cookie,
             trusted_proxies,
             log,
+            limits,
         })
+    }
+}
+
+/// A duration from 1 s to 1 h.
+fn timeout(var: &impl Fn(&str) -> Option<String>, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+    let Some(v) = var(name) else { return Ok(default) };
+    let d = humantime::parse_duration(v.trim()).map_err(|_| err(name, format!("'{v}' is not a duration like 10s or 1m")))?;
+    if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
+        return Err(err(name, format!("'{v}' must be between 1s and 1h")));
+    }
+    Ok(d)
+}
+
+/// A whole number from 1 to [`MAX_COUNT`].
+fn count(var: &impl Fn(&str) -> Option<String>, name: &'static str, default: usize) -> Result<usize, ConfigError> {
+    let Some(v) = var(name) else { return Ok(default) };
+    match v.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_COUNT).contains(&n) => Ok(n),
+        _ => Err(err(name, format!("'{v}' must be a whole number from 1 to {MAX_COUNT}"))),
     }
 }
 
@@ -169,6 +240,59 @@ mod tests {
         assert_eq!(c.admin_username, "admin");
         assert_eq!(c.secure_cookie, SecureCookie::Auto);
         assert!(c.admin_password.is_none());
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.limits.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.limits.body_timeout, Duration::from_secs(30));
+        assert_eq!(c.limits.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.limits.write_timeout, Duration::from_secs(30));
+        assert_eq!(
+            (c.limits.max_connections, c.limits.max_streams, c.limits.max_streams_per_user),
+            (1024, 256, 16)
+        );
+    }
+
+    #[test]
+    fn limits_parse() {
+        let c = parse(&[
+            ("DOCKNAP_HEADER_TIMEOUT", "1s"),
+            ("DOCKNAP_BODY_TIMEOUT", "2m"),
+            ("DOCKNAP_IDLE_TIMEOUT", "1h"),
+            ("DOCKNAP_WRITE_TIMEOUT", "45s"),
+            ("DOCKNAP_MAX_CONNECTIONS", "10"),
+            ("DOCKNAP_MAX_STREAMS", " 5 "),
+            ("DOCKNAP_MAX_STREAMS_PER_USER", "1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.limits,
+            Limits {
+                header_timeout: Duration::from_secs(1),
+                body_timeout: Duration::from_secs(120),
+                idle_timeout: Duration::from_secs(3600),
+                write_timeout: Duration::from_secs(45),
+                max_connections: 10,
+                max_streams: 5,
+                max_streams_per_user: 1,
+            }
+        );
+    }
+
+    #[test]
+    fn bad_limits_name_their_variable() {
+        for var in ["DOCKNAP_HEADER_TIMEOUT", "DOCKNAP_BODY_TIMEOUT", "DOCKNAP_IDLE_TIMEOUT", "DOCKNAP_WRITE_TIMEOUT"] {
+            for value in ["soon", "10", "500ms", "2h", "-1s"] {
+                let e = parse(&[(var, value)]).unwrap_err();
+                assert_eq!(e.var, var, "{value}");
+                assert!(e.to_string().starts_with(var), "{e}");
+            }
+        }
+        for var in ["DOCKNAP_MAX_CONNECTIONS", "DOCKNAP_MAX_STREAMS", "DOCKNAP_MAX_STREAMS_PER_USER"] {
+            for value in ["0", "-3", "many", "1.5", "1000001"] {
+                let e = parse(&[(var, value)]).unwrap_err();
+                assert_eq!(e.var, var, "{value}");
+                assert!(e.to_string().starts_with(var), "{e}");
+            }
+        }
     }
 
     #[test]

@@ -191,7 +191,8 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// A JSON body whose errors use the contract's codes: 413 too large,
-/// `missing_field`, `invalid_json`.
+/// `missing_field`, `invalid_json`; 408 `body_timeout` when the body did not
+/// arrive within `DOCKNAP_BODY_TIMEOUT`.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
@@ -208,7 +209,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            if crate::http::BodyTimeout::is_cause_of(&e) {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", e.body_text())
+            } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is over 1 MiB")
             } else {
                 ApiError::bad_request("invalid_body", e.body_text())

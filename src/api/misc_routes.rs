@@ -44,12 +44,21 @@ pub async fn method_not_allowed() -> ApiError {
 
 /// Live events. The stream ends when the server shuts down or the caller's
 /// session ends (revoked, expired, user deleted): a revoked token must not go
-/// on watching the host.
-pub async fn events(State(state): State<AppState>, viewer: Viewer) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+/// on watching the host. Open streams are capped per user and in total (429
+/// `too_many_streams`); a slot frees when its stream ends. A client that
+/// falls 1024 events behind gets `resync`; one that stops reading is dropped
+/// after the write timeout (src/http.rs).
+pub async fn events(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let slot = state.streams.acquire(viewer.0.user.id)?;
     let mut shutdown = state.shutdown.clone();
     let session_ended = state.auth.clone().session_ended(viewer.0);
     let stream = BroadcastStream::new(state.events.subscribe())
-        .map(|item| {
+        .map(move |item| {
+            // Held for the stream's life: dropping the stream frees the slot.
+            let _slot = &slot;
             Ok(match item {
                 Ok(ev) => SseEvent::default().event(ev.name()).data(ev.data()),
                 // Fell behind: the client must re-fetch state.
@@ -62,7 +71,7 @@ pub async fn events(State(state): State<AppState>, viewer: Viewer) -> Sse<impl S
                 () = session_ended => {}
             }
         });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive"))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive")))
 }
 
 #[derive(Deserialize)]

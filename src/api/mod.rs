@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 mod misc_routes;
 mod schedule_routes;
+pub mod streams;
 mod window_routes;
 
 use std::net::IpAddr;
@@ -47,6 +48,8 @@ pub struct App {
     pub events: Events,
     pub secure_cookie: SecureCookie,
     pub trusted_proxies: Vec<IpNet>,
+    /// Caps on open `/api/events` streams.
+    pub streams: Arc<streams::StreamSlots>,
     /// Turns true at shutdown, ending long-lived responses (SSE).
     pub shutdown: watch::Receiver<bool>,
 }

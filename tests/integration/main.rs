@@ -11,3 +11,4 @@ mod image;
 mod security;
 mod lifecycle;
 mod windows;
+mod limits;
