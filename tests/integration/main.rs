@@ -10,3 +10,4 @@ mod image;
 mod security;
 mod lifecycle;
 mod windows;
+mod wire;
