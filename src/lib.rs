@@ -15,5 +15,6 @@ pub mod scheduler;
 pub mod store;
 pub mod ui;
 pub mod window;
+pub mod wire;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

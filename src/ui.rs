@@ -2,11 +2,19 @@
 //! forever (a missing one is a 404); everything else that is not a file gets
 //! index.html (SPA routing).
 //! Only files inside the bundle are ever served.
+//!
+//! The web build writes `<file>.br` and `<file>.gz` beside each text file
+//! (web/scripts/precompress.mjs); they are embedded too and sent, with
+//! `Content-Encoding`, only to a request whose `Accept-Encoding` takes them
+//! (`br` before `gzip`). Every file has a strong ETag (the SHA-256 of its
+//! bytes, computed when it is embedded), so a revalidated index.html is a 304.
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
+
+use crate::wire;
 
 /// `make ui` builds web/dist before the binary; a plain `cargo build` without
 /// it still compiles and answers "UI not built" at `/`.
@@ -15,33 +23,54 @@ use rust_embed::RustEmbed;
 #[allow_missing = true]
 struct Assets;
 
-pub async fn serve(uri: Uri) -> Response {
+pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path().trim_start_matches('/');
     if path.starts_with("api/") || path == "api" {
         return crate::api::error::ApiError::not_found("no such API route").into_response();
     }
-    match Assets::get(path).filter(|_| !path.is_empty()) {
+    // The compressed copies are not files of their own: only ever sent as an
+    // encoding of the file they were made from.
+    let servable = !path.is_empty() && !path.ends_with(".br") && !path.ends_with(".gz");
+    match Assets::get(path).filter(|_| servable) {
         Some(file) => {
             let cache = if path.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
-            respond(path, file, cache)
+            respond(path, file, cache, &headers)
         }
         // A stale page asking for an old bundle gets a 404, not index.html
         // served as JavaScript.
         None if path.starts_with("assets/") => (StatusCode::NOT_FOUND, "no such asset").into_response(),
         None => match Assets::get("index.html") {
-            Some(index) => respond("index.html", index, "no-cache"),
+            Some(index) => respond("index.html", index, "no-cache", &headers),
             None => (StatusCode::NOT_FOUND, "UI not built: run `make ui`, then rebuild").into_response(),
         },
     }
 }
 
-fn respond(path: &str, file: rust_embed::EmbeddedFile, cache: &'static str) -> Response {
+fn respond(path: &str, file: rust_embed::EmbeddedFile, cache: &'static str, req: &HeaderMap) -> Response {
+    let etag = wire::etag_for(&file.metadata.sha256_hash());
+    let cache = HeaderValue::from_static(cache);
+    if wire::none_match(req, &etag) {
+        return wire::not_modified(etag, cache);
+    }
     let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let mut resp = Response::new(Body::from(file.data.into_owned()));
+    let encoded = wire::accepted(req)
+        .into_iter()
+        .find_map(|coding| Assets::get(&format!("{path}.{}", coding.ext())).map(|f| (coding, f)));
+    let (data, coding) = match encoded {
+        Some((coding, variant)) => (variant.data, Some(coding)),
+        None => (file.data, None),
+    };
+    // Embedded in the release binary: sent from static memory, not copied.
+    let mut resp = Response::new(Body::from(data));
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(mime.as_ref()) {
         h.insert(header::CONTENT_TYPE, v);
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Some(coding) = coding {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+    }
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    h.insert(header::ETAG, etag);
+    h.insert(header::CACHE_CONTROL, cache);
     resp
 }

@@ -1,5 +1,7 @@
 //! The HTTP edge: thin axum handlers over the domain services. Security
-//! headers, the body limit and request ids apply to every response.
+//! headers, the body limit and request ids apply to every response; JSON
+//! above 1 KiB is gzipped for clients that accept it, and the list routes
+//! carry ETags (src/wire.rs).
 
 mod auth_routes;
 mod docker_routes;
@@ -15,10 +17,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::middleware::{from_fn, map_response};
 use axum::routing::{get, post, put};
 use ipnet::IpNet;
 use tokio::sync::watch;
+use tower_http::CompressionLevel;
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -63,6 +69,8 @@ impl App {
 }
 
 pub fn router(state: AppState) -> Router {
+    // The lists the UI refetches: an ETag of the JSON, 304 when unchanged.
+    let etag = || from_fn(crate::wire::etag_layer);
     let api = Router::new()
         .route("/auth/login", post(auth_routes::login))
         .route("/auth/logout", post(auth_routes::logout))
@@ -70,14 +78,14 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/password", put(auth_routes::change_password))
         .route("/users", get(auth_routes::list_users).post(auth_routes::create_user))
         .route("/users/{id}", put(auth_routes::update_user).delete(auth_routes::delete_user))
-        .route("/containers", get(docker_routes::containers))
+        .route("/containers", get(docker_routes::containers.layer(etag())))
         .route("/containers/{name}", get(docker_routes::container))
         .route("/containers/{name}/{action}", post(docker_routes::container_action))
-        .route("/stacks", get(docker_routes::stacks))
+        .route("/stacks", get(docker_routes::stacks.layer(etag())))
         .route("/stacks/{name}", get(docker_routes::stack))
         .route("/stacks/{name}/{action}", post(docker_routes::stack_action))
         .route("/events", get(misc_routes::events))
-        .route("/schedules", get(schedule_routes::list).post(schedule_routes::create))
+        .route("/schedules", get(schedule_routes::list.layer(etag())).post(schedule_routes::create))
         .route("/schedules/upcoming", get(schedule_routes::upcoming))
         .route(
             "/schedules/{id}",
@@ -85,7 +93,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/schedules/{id}/run", post(schedule_routes::run_now))
         .route("/cron/preview", post(schedule_routes::preview))
-        .route("/windows", get(window_routes::list).post(window_routes::create))
+        .route("/windows", get(window_routes::list.layer(etag())).post(window_routes::create))
         .route("/windows/preview", post(window_routes::preview))
         .route(
             "/windows/{id}",
@@ -107,6 +115,11 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .route("/healthz", get(misc_routes::healthz))
         .fallback(crate::ui::serve)
+        // JSON only (never the event stream); the UI's files come precompressed.
+        // gzip's fastest level: at 200 containers 14 % of the bytes, against
+        // 12 % at the default level for about three times the CPU.
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest).compress_when(crate::wire::compress_when()))
+        .layer(map_response(crate::wire::tag_per_coding))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -12,3 +12,4 @@ mod security;
 mod lifecycle;
 mod windows;
 mod limits;
+mod wire;

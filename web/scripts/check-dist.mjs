@@ -1,6 +1,8 @@
 // Fails the build if dist/index.html would break the server's strict CSP
-// (inline scripts or styles) or is missing its hashed assets.
-import { readFileSync, readdirSync } from 'node:fs'
+// (inline scripts or styles), is missing its hashed assets, or a precompressed
+// `.br`/`.gz` variant (scripts/precompress.mjs) is missing or stale.
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 
 const html = readFileSync(new URL('../dist/index.html', import.meta.url), 'utf8')
 const problems = []
@@ -12,7 +14,18 @@ if (/\sstyle=/i.test(html)) problems.push('style= attribute')
 if (/\son[a-z]+=/i.test(html)) problems.push('inline event handler')
 const assets = readdirSync(new URL('../dist/assets/', import.meta.url))
 if (!assets.some((f) => /^index-[\w-]+\.js$/.test(f))) problems.push('no hashed JS bundle in dist/assets')
+for (const f of assets.filter((f) => /\.(js|css)$/.test(f))) {
+  const url = new URL(`../dist/assets/${f}`, import.meta.url)
+  const data = readFileSync(url)
+  for (const [ext, decode] of [['br', brotliDecompressSync], ['gz', gunzipSync]]) {
+    const variant = new URL(`../dist/assets/${f}.${ext}`, import.meta.url)
+    if (!existsSync(variant)) {
+      if (data.length >= 1024) problems.push(`no ${f}.${ext}`)
+    }
+    else if (!decode(readFileSync(variant)).equals(data)) problems.push(`${f}.${ext} does not decode to ${f}`)
+  }
+}
 if (problems.length) {
-  console.error(`dist/index.html violates the CSP rules: ${problems.join(', ')}`)
+  console.error(`dist/ is not fit to embed: ${problems.join(', ')}`)
   process.exit(1)
 }
