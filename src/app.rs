@@ -103,6 +103,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         trusted_proxies: config.trusted_proxies.clone(),
         streams: api::streams::StreamSlots::new(config.limits.max_streams, config.limits.max_streams_per_user),
         shutdown: stop_rx.clone(),
+        lists: Default::default(),
     });
     let router = api::router(app);
     tracing::info!(

@@ -41,9 +41,13 @@ use tokio::time::{Instant, Sleep};
 
 use crate::config::Limits;
 
-/// hyper's read and write buffer cap: bounds a request head (431 beyond it)
-/// and what a response may queue in memory before hyper waits on the socket.
-const MAX_BUF: usize = 64 * 1024;
+/// The longest request head (431 beyond it).
+const MAX_HEAD: usize = 64 * 1024;
+/// hyper's read and write buffer cap: what a response may queue in memory
+/// before hyper waits on the socket. Above the largest list response (about
+/// 175 kB at 200 containers): a body larger than the cap is written in a
+/// much slower way (measured: 2,300 instead of 3,700 req/s with a 64 KiB cap).
+const MAX_BUF: usize = 256 * 1024;
 
 /// Serves `router` on `listener` until `stop` turns true; then stops
 /// accepting, lets each connection finish its in-flight request, and returns
@@ -234,7 +238,7 @@ where
     let mut builder = hyper::server::conn::http1::Builder::new();
     // Our watchdog keeps the header timeout (hyper's would also close idle
     // keep-alive connections after it).
-    builder.header_read_timeout(None).keep_alive(true).max_buf_size(MAX_BUF).max_header_size(MAX_BUF);
+    builder.header_read_timeout(None).keep_alive(true).max_buf_size(MAX_BUF).max_header_size(MAX_HEAD);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
 

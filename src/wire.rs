@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -140,6 +140,13 @@ pub async fn etag_layer(req: Request, next: Next) -> Response {
     if resp.status() != StatusCode::OK {
         return resp;
     }
+    // Tagged by the handler already (a cached list): nothing to hash.
+    if let Some(etag) = resp.headers().get(header::ETAG).cloned() {
+        return match none_match(&req_headers, &etag) {
+            true => not_modified(etag, HeaderValue::from_static("private, no-cache")),
+            false => resp,
+        };
+    }
     let (mut parts, body) = resp.into_parts();
     // A JSON body is one buffer already: this only takes it.
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
@@ -154,6 +161,35 @@ pub async fn etag_layer(req: Request, next: Next) -> Response {
     parts.headers.insert(header::ETAG, etag);
     parts.headers.entry(header::CACHE_CONTROL).or_insert(cache);
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Lists built from the in-memory view, serialised once per version of it
+/// with their ETag: a refresh that finds nothing changed costs a lookup, not
+/// a serialisation and a hash.
+#[derive(Default)]
+pub struct ListCache(std::sync::Mutex<std::collections::HashMap<&'static str, (u64, Bytes, HeaderValue)>>);
+
+impl ListCache {
+    /// The JSON response of list `key` at `generation`, built by `build` when
+    /// not cached for it.
+    pub fn respond<T: serde::Serialize>(&self, key: &'static str, generation: u64, build: impl FnOnce() -> T) -> Response {
+        let cached = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).filter(|c| c.0 == generation).cloned();
+        let (bytes, etag) = match cached {
+            Some((_, bytes, etag)) => (bytes, etag),
+            None => {
+                let bytes = Bytes::from(serde_json::to_vec(&build()).expect("lists serialise"));
+                let etag = etag_for(&Sha256::digest(&bytes));
+                self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key, (generation, bytes.clone(), etag.clone()));
+                (bytes, etag)
+            }
+        };
+        let mut resp = Response::new(Body::from(bytes));
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(header::ETAG, etag);
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+        resp
+    }
 }
 
 /// Outermost: a compressed response is a different representation, so its

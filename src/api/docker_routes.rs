@@ -1,5 +1,6 @@
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 
 use super::AppState;
 use super::error::ApiError;
@@ -11,9 +12,9 @@ fn require_engine(state: &AppState) -> Result<(), ApiError> {
     if state.view.docker_ok() { Ok(()) } else { Err(ApiError::docker_unavailable()) }
 }
 
-pub async fn containers(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<Container>>, ApiError> {
+pub async fn containers(State(state): State<AppState>, _: Viewer) -> Result<Response, ApiError> {
     require_engine(&state)?;
-    Ok(Json(state.view.containers()))
+    Ok(state.lists.respond("containers", state.view.generation(), || state.view.containers()))
 }
 
 pub async fn container(State(state): State<AppState>, _: Viewer, ApiPath(name): ApiPath<String>) -> Result<Json<Container>, ApiError> {
@@ -21,9 +22,9 @@ pub async fn container(State(state): State<AppState>, _: Viewer, ApiPath(name): 
     state.view.container(&name).map(Json).ok_or_else(|| ApiError::not_found(format!("no container named '{name}'")))
 }
 
-pub async fn stacks(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<Stack>>, ApiError> {
+pub async fn stacks(State(state): State<AppState>, _: Viewer) -> Result<Response, ApiError> {
     require_engine(&state)?;
-    Ok(Json(state.view.stacks()))
+    Ok(state.lists.respond("stacks", state.view.generation(), || state.view.stacks()))
 }
 
 pub async fn stack(State(state): State<AppState>, _: Viewer, ApiPath(name): ApiPath<String>) -> Result<Json<Stack>, ApiError> {

@@ -58,6 +58,8 @@ pub struct App {
     pub streams: Arc<streams::StreamSlots>,
     /// Turns true at shutdown, ending long-lived responses (SSE).
     pub shutdown: watch::Receiver<bool>,
+    /// The container and stack lists, serialised once per view version.
+    pub lists: crate::wire::ListCache,
 }
 
 pub type AppState = Arc<App>;

@@ -13,12 +13,14 @@ pub struct View {
     docker_ok: AtomicBool,
     /// Set once the first attempt to reach the engine has finished.
     attempted: AtomicBool,
+    /// Bumped on every change, so a serialised list can be reused until then.
+    generation: std::sync::atomic::AtomicU64,
     events: Events,
 }
 
 impl View {
     pub fn new(events: Events) -> View {
-        View { containers: RwLock::default(), docker_ok: AtomicBool::new(false), attempted: AtomicBool::new(false), events }
+        View { containers: RwLock::default(), docker_ok: AtomicBool::new(false), attempted: AtomicBool::new(false), generation: Default::default(), events }
     }
 
     pub fn docker_ok(&self) -> bool {
@@ -119,7 +121,15 @@ impl View {
         self.publish_changes(&refs);
     }
 
+    /// Changes whenever any container changes.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     fn publish_changes(&self, changed: &[(Option<&Container>, Option<&Container>)]) {
+        if !changed.is_empty() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
         let mut stacks = BTreeSet::new();
         for (old, new) in changed {
             let any = new.or(*old).expect("a change has a side");
