@@ -4,6 +4,7 @@
 mod engines;
 mod harness;
 
+mod clock_faults;
 mod engine_faults;
 mod faults;
 mod foundation;
