@@ -21,8 +21,11 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 /// Restarts by something else, in one down period, before a window stops
 /// fighting over a container.
 pub const MAX_FIGHTS: u32 = 3;
-/// Longest sleep: re-plans after a wall-clock jump or a suspend.
-const MAX_SLEEP: Duration = Duration::from_secs(3600);
+/// Longest sleep: a wall-clock step (or a suspend) that crosses a boundary
+/// is acted on within this long, as the scheduler does (its `MAX_SLEEP`).
+/// A pass with nothing to change makes no engine call, so this costs one
+/// in-memory comparison a minute.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// What the reconciler remembers of one window between passes.
 #[derive(Debug, Default)]
