@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -20,8 +20,21 @@ fn dues(log: &str) -> Vec<DateTime<Utc>> {
     log.lines().filter(|l| l.contains("schedule fired")).filter_map(|l| field(l, " due=")?.parse().ok()).collect()
 }
 
+/// `HH:MM` of `t` (UTC).
+fn hhmm(t: DateTime<Utc>) -> String {
+    format!("{:02}:{:02}", t.hour(), t.minute())
+}
+
+/// How many window actions of `action` the audit log holds.
+async fn window_acts(s: &Server, action: &str) -> usize {
+    let t = s.admin_token().await;
+    let (_, page) = s.get(&format!("/api/audit?actor=window&action={action}&limit=50"), &t).await;
+    page["entries"].as_array().map_or(0, Vec::len)
+}
+
 #[tokio::test]
 async fn the_wall_clock_stepped_forward_and_back_under_the_real_binary_runs_nothing_twice() {
+    let stack = Compose::up("ftwin", &service("app", ""));
     assert!(Path::new(LIBFAKETIME).exists(), "Debian's libfaketime is required (scripts/test-env.sh installs `faketime`)");
     let tmp = tempfile::tempdir().unwrap();
     let rc = tmp.path().join("faketime.rc");
@@ -42,6 +55,12 @@ async fn the_wall_clock_stepped_forward_and_back_under_the_real_binary_runs_noth
         .post("/api/schedules", &t, json!({"target_type": "container", "target_id": target, "action": "start", "cron": "*/2 * * * * *"}))
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
+    // A window up from 10 minutes ago to 30 minutes from now (wall clock):
+    // an hour ahead, the stack is outside it.
+    let now = Utc::now();
+    let spec = format!("Mon-Sun {}-{}", hhmm(now - chrono::Duration::minutes(10)), hhmm(now + chrono::Duration::minutes(30)));
+    let (st, w) = s.post("/api/windows", &t, json!({"target_type": "stack", "target_id": stack.project, "spec": spec, "timezone": "UTC", "grace": "0"})).await;
+    assert_eq!((st, w["state"]["desired"].as_str()), (StatusCode::CREATED, Some("up")), "{w}");
     s.wait_for("two fires", Duration::from_secs(10), || async { (dues(&s.log_text()).len() >= 2).then_some(()) }).await;
 
     // Forward an hour.
@@ -67,14 +86,27 @@ async fn the_wall_clock_stepped_forward_and_back_under_the_real_binary_runs_noth
     let total: i64 = missed.iter().filter_map(|e| e["details"]["missed_total"].as_i64()).sum();
     println!("faketime +1h: {} missed entr(ies), {total} fires audited as missed", missed.len());
     assert!((1700..=1800).contains(&total), "the skipped hour's fires are audited as missed: {page}");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The step crossed the window's end: the stack goes down, once, within the reconciler's minute.
+    s.wait_for("the window to stop the stack", Duration::from_secs(75), || async { (stack.state("app") == "exited").then_some(()) }).await;
+    println!("faketime +1h: the window stopped its stack {} ms after the step", stepped.elapsed().as_millis());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(window_acts(&s, "stop").await, 1);
 
     // Back an hour: every wall-clock time up to the furthest reached has run; none runs again.
     let before = dues(&s.log_text());
+    let stepped = Instant::now();
     std::fs::write(&rc, "+0\n").unwrap();
+    // The window is read on the wall clock: inside it again, the stack comes back up, once.
+    s.wait_for("the window to start the stack", Duration::from_secs(75), || async { (stack.state("app") == "running").then_some(()) }).await;
+    println!("faketime back to +0: the window started its stack {} ms after the step", stepped.elapsed().as_millis());
     tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!((window_acts(&s, "stop").await, window_acts(&s, "start").await), (1, 1));
     let after = dues(&s.log_text());
-    println!("faketime back to +0: {} fires in the 6 s after the step (each wall-clock time already ran)", after.len() - before.len());
+    println!(
+        "faketime back to +0: {} fires in the {} s after the step (each wall-clock time already ran)",
+        after.len() - before.len(),
+        stepped.elapsed().as_secs()
+    );
     assert_eq!(after.len(), before.len(), "nothing fired again: {:?}", &after[before.len()..]);
     assert!(after.windows(2).all(|w| w[0] < w[1]), "every due time fired once, in order: {after:?}");
     let (st, h) = s.call(reqwest::Method::GET, "/healthz", None, None).await;
