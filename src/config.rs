@@ -43,6 +43,10 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub log: String,
     pub limits: Limits,
+    /// How long the Docker events stream may stay quiet before the container
+    /// list is compared with the view (`DOCKNAP_ENGINE_RECHECK`): the bound on
+    /// noticing a stream that went silent without closing.
+    pub engine_recheck: Duration,
 }
 
 /// Bounds on what one client can hold: time to send a request head and a
@@ -155,6 +159,13 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
 
+        let recheck = var("DOCKNAP_ENGINE_RECHECK").unwrap_or_else(|| "60s".into());
+        let engine_recheck = humantime::parse_duration(&recheck)
+            .map_err(|_| err("DOCKNAP_ENGINE_RECHECK", format!("'{recheck}' is not a duration like 60s or 5m")))?;
+        if engine_recheck < Duration::from_secs(1) || engine_recheck > Duration::from_secs(3600) {
+            return Err(err("DOCKNAP_ENGINE_RECHECK", format!("'{recheck}' must be between 1s and 1h")));
+        }
+
         let log = var("DOCKNAP_LOG").unwrap_or_else(|| "info".into());
         tracing_subscriber::EnvFilter::try_new(&log)
             .map_err(|e| err("DOCKNAP_LOG", format!("'{log}' is not a log filter: {e}")))?;
@@ -182,6 +193,7 @@ impl Config {
             trusted_proxies,
             log,
             limits,
+            engine_recheck,
         })
     }
 }
@@ -240,6 +252,8 @@ mod tests {
         assert_eq!(c.admin_username, "admin");
         assert_eq!(c.secure_cookie, SecureCookie::Auto);
         assert!(c.admin_password.is_none());
+        assert_eq!(c.engine_recheck, Duration::from_secs(60));
+        assert_eq!(parse(&[("DOCKNAP_ENGINE_RECHECK", "5s")]).unwrap().engine_recheck, Duration::from_secs(5));
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.limits.header_timeout, Duration::from_secs(10));
         assert_eq!(c.limits.body_timeout, Duration::from_secs(30));
@@ -305,6 +319,9 @@ mod tests {
             ("DOCKNAP_TRUSTED_PROXIES", "10.0.0.0/99"),
             ("DOCKER_HOST", "ftp://x"),
             ("DOCKNAP_ADMIN_PASSWORD", "short"),
+            ("DOCKNAP_ENGINE_RECHECK", "soon"),
+            ("DOCKNAP_ENGINE_RECHECK", "100ms"),
+            ("DOCKNAP_ENGINE_RECHECK", "2h"),
         ] {
             let e = parse(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var, "{value}");

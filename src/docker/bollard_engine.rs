@@ -190,6 +190,10 @@ impl Engine for BollardEngine {
             })
             .boxed()
     }
+
+    fn reconnect(&self) {
+        *self.client.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 #[cfg(test)]

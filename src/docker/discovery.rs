@@ -21,11 +21,16 @@ const MAX_BATCH: usize = 256;
 /// is retried this often, this far apart, before the list is taken as it is.
 const SETTLE_TRIES: u32 = 20;
 const SETTLE_PAUSE: Duration = Duration::from_millis(25);
-/// After this long without events, the list is compared with the view. An
-/// idle events stream carries nothing, so a dead TCP connection (a rebooted
-/// remote host, a socket proxy gone) would otherwise leave the view stale
+/// The default of `DOCKNAP_ENGINE_RECHECK`: after this long without events,
+/// the list is compared with the view. An idle events stream carries
+/// nothing, so a dead connection (a rebooted remote host, a socket proxy that
+/// stopped forwarding without closing) would otherwise leave the view stale
 /// forever with the engine reported reachable.
-const IDLE_RECHECK: Duration = Duration::from_secs(60);
+pub const DEFAULT_RECHECK: Duration = Duration::from_secs(60);
+/// The engine calls that decide whether the engine is there (the version
+/// probe, the recheck's list) give up after this long: a connection that
+/// went silent must not hold discovery for bollard's two-minute timeout.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a connected session ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,13 +41,17 @@ enum Ended {
     StreamLost,
 }
 
-pub async fn run(engine: Arc<dyn Engine>, view: Arc<View>, mut shutdown: watch::Receiver<bool>) {
+/// Follows the engine until `shutdown`; `recheck` is how long a quiet events
+/// stream is trusted before the list is compared with the view.
+pub async fn run(engine: Arc<dyn Engine>, view: Arc<View>, recheck: Duration, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = MIN_BACKOFF;
     loop {
         let ended = tokio::select! {
-            ended = follow(&*engine, &view, &mut backoff) => ended,
+            ended = follow(&*engine, &view, recheck, &mut backoff) => ended,
             _ = shutdown.changed() => return,
         };
+        // Whatever ended the session may have left pooled connections dead.
+        engine.reconnect();
         if ended == Ended::Unreachable {
             view.set_docker_ok(false);
         }
@@ -56,18 +65,22 @@ pub async fn run(engine: Arc<dyn Engine>, view: Arc<View>, mut shutdown: watch::
 
 /// One connected session: returns when the engine becomes unreachable or
 /// the stream can no longer be trusted.
-async fn follow(engine: &dyn Engine, view: &View, backoff: &mut Duration) -> Ended {
-    let info = match engine.info().await {
-        Ok(i) => i,
-        Err(e) => {
+async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &mut Duration) -> Ended {
+    let info = match tokio::time::timeout(PROBE_TIMEOUT, engine.info()).await {
+        Ok(Ok(i)) => i,
+        Ok(Err(e)) => {
             tracing::debug!(error = %e, "Docker Engine not reachable yet");
+            return Ended::Unreachable;
+        }
+        Err(_) => {
+            tracing::warn!(timeout_s = PROBE_TIMEOUT.as_secs(), "the Docker Engine did not answer its version probe");
             return Ended::Unreachable;
         }
     };
     // The stream starts a few seconds in the past (see the engine), so
     // nothing that happens while we list is lost.
     let events = engine.container_events();
-    let all = match engine.list(None).await {
+    let all = match probe(engine.list(None)).await {
         Ok(all) => all,
         Err(e) => {
             tracing::warn!(error = %e, "listing containers failed");
@@ -86,15 +99,21 @@ async fn follow(engine: &dyn Engine, view: &View, backoff: &mut Duration) -> End
     loop {
         let batch = tokio::select! {
             batch = batches.next() => batch,
-            () = tokio::time::sleep(IDLE_RECHECK) => match engine.list(None).await {
-                Ok(all) if agrees(view, &all) => continue,
-                Ok(_) => {
+            () = tokio::time::sleep(recheck) => match tokio::time::timeout(PROBE_TIMEOUT, engine.list(None)).await {
+                Ok(Ok(all)) if agrees(view, &all) => continue,
+                Ok(Ok(_)) => {
                     tracing::warn!("the Docker events stream missed changes; reconnecting");
                     return Ended::StreamLost;
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::warn!(error = %e, "Docker Engine stopped answering");
                     return Ended::Unreachable;
+                }
+                // A silent connection, or a hung engine: the next session
+                // dials afresh and tells the two apart.
+                Err(_) => {
+                    tracing::warn!(timeout_s = PROBE_TIMEOUT.as_secs(), "the Docker Engine did not answer a recheck; reconnecting");
+                    return Ended::StreamLost;
                 }
             },
         };
@@ -126,6 +145,14 @@ async fn follow(engine: &dyn Engine, view: &View, backoff: &mut Duration) -> End
     }
 }
 
+/// An engine call that gives up after [`PROBE_TIMEOUT`]: no call of
+/// discovery's may hang on a connection that stopped answering.
+async fn probe<T>(call: impl std::future::Future<Output = Result<T, DockerError>>) -> Result<T, DockerError> {
+    tokio::time::timeout(PROBE_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| Err(DockerError::Unavailable(format!("no answer within {} s", PROBE_TIMEOUT.as_secs()))))
+}
+
 /// Do the view and a fresh list hold the same containers, names and states?
 /// (Status texts such as "Up 5 minutes" age without events.)
 fn agrees(view: &View, listed: &[Container]) -> bool {
@@ -141,14 +168,14 @@ fn agrees(view: &View, listed: &[Container]) -> bool {
 /// says (bounded: see [`SETTLE_TRIES`]).
 async fn refresh_settled(engine: &dyn Engine, latest: &BTreeMap<String, String>) -> Result<Vec<Container>, DockerError> {
     let ids: Vec<String> = latest.keys().cloned().collect();
-    let mut found = engine.list_ids(&ids).await?;
+    let mut found = probe(engine.list_ids(&ids)).await?;
     for _ in 0..SETTLE_TRIES {
         let settled = latest.iter().all(|(id, action)| shows_event(action, found.iter().find(|c| &c.id == id)));
         if settled {
             break;
         }
         tokio::time::sleep(SETTLE_PAUSE).await;
-        found = engine.list_ids(&ids).await?;
+        found = probe(engine.list_ids(&ids)).await?;
     }
     Ok(found)
 }
@@ -178,20 +205,105 @@ mod tests {
         engine.containers.lock().unwrap().insert("i".into(), c("running"));
         let view = Arc::new(View::new(crate::events::Events::default()));
         let (_stop, shutdown) = watch::channel(false);
-        tokio::spawn(run(engine.clone(), view.clone(), shutdown));
+        tokio::spawn(run(engine.clone(), view.clone(), DEFAULT_RECHECK, shutdown));
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(view.container("n").unwrap().state, "running");
 
         // Status text ages without events: no reconnect, nothing published.
         engine.containers.lock().unwrap().get_mut("i").unwrap().status = "Up 2 minutes".into();
-        tokio::time::sleep(IDLE_RECHECK + Duration::from_secs(1)).await;
+        tokio::time::sleep(DEFAULT_RECHECK + Duration::from_secs(1)).await;
         assert_eq!(view.container("n").unwrap().status, "Up");
 
         // A change the stream never delivered is found within one recheck.
         engine.containers.lock().unwrap().get_mut("i").unwrap().state = "exited".into();
-        tokio::time::sleep(IDLE_RECHECK + Duration::from_secs(1)).await;
+        tokio::time::sleep(DEFAULT_RECHECK + Duration::from_secs(1)).await;
         assert_eq!(view.container("n").unwrap().state, "exited");
         assert!(view.docker_ok(), "the engine answered all along");
+    }
+
+    /// A fake engine whose every call hangs (never answers, never fails)
+    /// while `hung` is set: a proxy or engine that stopped answering.
+    #[derive(Default)]
+    struct Hanging {
+        inner: crate::actions::fake::FakeEngine,
+        hung: std::sync::atomic::AtomicBool,
+        reconnects: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Hanging {
+        async fn gate(&self) {
+            while self.hung.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Engine for Hanging {
+        async fn info(&self) -> Result<super::super::EngineInfo, DockerError> {
+            self.gate().await;
+            self.inner.info().await
+        }
+        async fn list(&self, id: Option<&str>) -> Result<Vec<Container>, DockerError> {
+            self.gate().await;
+            self.inner.list(id).await
+        }
+        async fn list_ids(&self, ids: &[String]) -> Result<Vec<Container>, DockerError> {
+            self.gate().await;
+            self.inner.list_ids(ids).await
+        }
+        async fn health(&self, id: &str) -> Result<super::super::Health, DockerError> {
+            self.inner.health(id).await
+        }
+        async fn exit_code(&self, id: &str) -> Result<Option<i64>, DockerError> {
+            self.inner.exit_code(id).await
+        }
+        async fn restart_policy(&self, id: &str) -> Result<String, DockerError> {
+            self.inner.restart_policy(id).await
+        }
+        async fn act(&self, id: &str, action: crate::model::Action) -> Result<(), DockerError> {
+            self.inner.act(id, action).await
+        }
+        fn container_events(&self) -> futures_util::stream::BoxStream<'static, Result<ContainerEvent, DockerError>> {
+            self.inner.container_events()
+        }
+        fn reconnect(&self) {
+            self.reconnects.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_engine_that_stops_answering_is_reported_within_the_recheck_and_two_probe_timeouts() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let c = Container::new("i".into(), "n", "img".into(), "running".into(), "Up".into(), Default::default(), Default::default());
+        let engine = Arc::new(Hanging::default());
+        engine.inner.containers.lock().unwrap().insert("i".into(), c);
+        let view = Arc::new(View::new(crate::events::Events::default()));
+        let (_stop, shutdown) = watch::channel(false);
+        let recheck = Duration::from_secs(10);
+        tokio::spawn(run(engine.clone(), view.clone(), recheck, shutdown));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(view.docker_ok());
+
+        // Every call now hangs (bollard alone would wait two minutes per call).
+        engine.hung.store(true, SeqCst);
+        let begun = tokio::time::Instant::now();
+        while view.docker_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let took = begun.elapsed();
+        assert!(took <= recheck + PROBE_TIMEOUT * 2 + MAX_BACKOFF, "{took:?}");
+        assert!(engine.reconnects.load(SeqCst) >= 1, "pooled connections were dropped");
+
+        // It answers again: back within one backoff and one probe.
+        engine.inner.containers.lock().unwrap().get_mut("i").unwrap().state = "exited".into();
+        engine.hung.store(false, SeqCst);
+        let begun = tokio::time::Instant::now();
+        while !view.docker_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(begun.elapsed() <= MAX_BACKOFF + PROBE_TIMEOUT, "{:?}", begun.elapsed());
+        assert_eq!(view.container("n").unwrap().state, "exited", "re-listed");
     }
 
     #[test]

@@ -69,4 +69,8 @@ pub trait Engine: Send + Sync + 'static {
     async fn act(&self, id: &str, action: Action) -> Result<(), DockerError>;
     /// State-relevant container events, until the stream breaks.
     fn container_events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>>;
+    /// Forget open connections: the next call dials the engine afresh. A
+    /// connection that went silent (a proxy that stopped forwarding) would
+    /// otherwise be reused from the pool and hang the next call too.
+    fn reconnect(&self) {}
 }

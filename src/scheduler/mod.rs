@@ -756,4 +756,70 @@ mod tests {
         b.scheduler.tick().await.unwrap();
         b.settle(|b| b.audit("restart").len() == 2).await;
     }
+
+    #[tokio::test]
+    async fn the_wall_clock_stepped_forward_an_hour_audits_the_skipped_fires_and_runs_the_latest_once() {
+        let b = bench();
+        let every_minute = b.scheduler.create(input("container", "a-x-1", "restart", "* * * * *"), "t").await.unwrap();
+        let half_past = b.scheduler.create(input("container", "b-x-1", "restart", "30 * * * *"), "t").await.unwrap();
+        b.clock.set("2026-01-01T00:00:30Z");
+        b.scheduler.tick().await.unwrap();
+        assert!(b.acts().is_empty());
+
+        // NTP (or a person) steps the clock forward an hour while DockNap runs.
+        b.clock.set("2026-01-01T01:00:30Z");
+        b.scheduler.tick().await.unwrap();
+        b.settle(|b| b.store.schedule(every_minute.id).unwrap().last_run.is_some()).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(b.acts(), [("id-a".to_string(), Action::Restart)], "one run, no burst of 60");
+        let run = b.store.schedule(every_minute.id).unwrap().last_run.unwrap();
+        assert_eq!(run.at, "2026-01-01T01:00:00Z".parse::<DateTime<Utc>>().unwrap(), "the latest fire, 30 s late");
+        // 00:01 … 00:59 are missed; 00:30 of the other is 30 minutes late: missed, not run.
+        let missed = b.audit("missed");
+        let total = |id: i64| {
+            missed.iter().find(|e| e.details.as_ref().unwrap()["schedule_id"] == id).map(|e| e.details.as_ref().unwrap()["missed_total"].clone())
+        };
+        assert_eq!(total(every_minute.id), Some(serde_json::json!(59)), "{missed:?}");
+        assert_eq!(total(half_past.id), Some(serde_json::json!(1)), "{missed:?}");
+        assert!(b.store.schedule(half_past.id).unwrap().last_run.is_none());
+
+        // The same instant again, and the next minute: one run each, nothing replayed.
+        b.scheduler.tick().await.unwrap();
+        b.clock.set("2026-01-01T01:01:00.010Z");
+        b.scheduler.tick().await.unwrap();
+        b.settle(|b| b.audit("restart").len() == 2).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(b.acts().len(), 2);
+        assert_eq!(b.audit("missed").len(), 2, "no new missed entries");
+    }
+
+    #[tokio::test]
+    async fn the_wall_clock_stepped_back_an_hour_runs_no_fire_twice() {
+        let b = bench();
+        let s = b.scheduler.create(input("container", "a-x-1", "restart", "* * * * *"), "t").await.unwrap();
+        for (i, at) in ["2026-01-01T00:01:00.010Z", "2026-01-01T00:02:00.010Z"].into_iter().enumerate() {
+            b.clock.set(at);
+            b.scheduler.tick().await.unwrap();
+            b.settle(|b| b.audit("restart").len() == i + 1).await;
+        }
+
+        // Stepped back an hour: 23:02 … 00:02 happen again on the wall clock.
+        // Every wall-clock minute up to 00:02 has run once already.
+        for at in ["2025-12-31T23:02:00.010Z", "2025-12-31T23:03:00.010Z", "2025-12-31T23:59:00.010Z", "2026-01-01T00:01:00.010Z", "2026-01-01T00:02:00.010Z"] {
+            b.clock.set(at);
+            b.scheduler.tick().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(b.acts().len(), 2, "nothing ran twice");
+        assert!(b.audit("missed").is_empty(), "and nothing is called missed: those minutes ran");
+
+        // Past the furthest point reached before the step, runs go on, on time.
+        b.clock.set("2026-01-01T00:03:00.010Z");
+        b.scheduler.tick().await.unwrap();
+        let at: DateTime<Utc> = "2026-01-01T00:03:00Z".parse().unwrap();
+        // The action is audited a moment before the run is recorded.
+        b.settle(|b| b.store.schedule(s.id).unwrap().last_run.is_some_and(|r| r.at == at)).await;
+        assert_eq!(b.acts().len(), 3);
+        assert!(b.audit("missed").is_empty());
+    }
 }

@@ -21,8 +21,11 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 /// Restarts by something else, in one down period, before a window stops
 /// fighting over a container.
 pub const MAX_FIGHTS: u32 = 3;
-/// Longest sleep: re-plans after a wall-clock jump or a suspend.
-const MAX_SLEEP: Duration = Duration::from_secs(3600);
+/// Longest sleep: a wall-clock step (or a suspend) that crosses a boundary
+/// is acted on within this long, as the scheduler does (its `MAX_SLEEP`).
+/// A pass with nothing to change makes no engine call, so this costs one
+/// in-memory comparison a minute.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// What the reconciler remembers of one window between passes.
 #[derive(Debug, Default)]
@@ -406,6 +409,7 @@ mod tests {
         engine: Arc<FakeEngine>,
         view: Arc<View>,
         windows: Arc<Windows>,
+        clock: Arc<FakeClock>,
     }
 
     /// Stack `a`: running `a-web-1` and `a-db-1`, and `a-keep-1` (excluded).
@@ -429,8 +433,8 @@ mod tests {
         let actions = Arc::new(actions);
         let scheduler = Arc::new(Scheduler::new(store.clone(), actions.clone(), audit.clone(), events.clone(), clock.clone(), chrono_tz::UTC));
         let windows =
-            Windows::new(store.clone(), actions, scheduler, audit.clone(), events, clock, view.clone(), chrono_tz::UTC).unwrap();
-        Bench { _dir: dir, store, audit, engine, view, windows }
+            Windows::new(store.clone(), actions, scheduler, audit.clone(), events, clock.clone(), view.clone(), chrono_tz::UTC).unwrap();
+        Bench { _dir: dir, store, audit, engine, view, windows, clock }
     }
 
     impl Bench {
@@ -515,5 +519,51 @@ mod tests {
         assert_eq!(b.state("id-web"), "running", "stopped by a signal: a service");
         assert_eq!(b.state("id-db"), "exited", "exited 0 with restart policy no: a one-shot job");
         assert_eq!(b.state("id-keep"), "exited", "excluded");
+    }
+
+    #[tokio::test]
+    async fn a_clock_step_across_a_boundary_flips_the_desired_state_once_and_acts_once() {
+        let b = bench();
+        // Monday 2026-01-05, up until 12:30; the bench's clock says 12:00.
+        let up_till_half_past = WindowInput { spec: Some("Mon 00:00-12:30".into()), ..never("0") };
+        b.windows.create(up_till_half_past, "t").await.unwrap();
+        b.windows.pass().await;
+        b.refresh();
+        let window_acts = |action: &str| {
+            b.audit.flush();
+            let filter = AuditFilter { limit: 50, actor: Some("window".into()), action: Some(action.into()), ..Default::default() };
+            b.store.audit(&filter).unwrap().len()
+        };
+        assert_eq!((b.state("id-web"), window_acts("stop")), ("running".into(), 0));
+
+        // The wall clock steps forward an hour, past 12:30: down, once.
+        b.clock.set("2026-01-05T13:00:00Z");
+        for _ in 0..3 {
+            b.windows.pass().await;
+            b.refresh();
+        }
+        assert_eq!((b.state("id-web"), b.state("id-db"), b.state("id-keep")), ("exited".into(), "exited".into(), "running".into()));
+        assert_eq!(window_acts("stop"), 1, "one stop for the step, none for the passes after it");
+        b.calls();
+        b.windows.pass().await;
+        assert_eq!(b.calls(), 0);
+
+        // Stepped back an hour, before 12:30 again: a window is read on the
+        // wall clock, so the target is up again, once.
+        b.clock.set("2026-01-05T12:00:00Z");
+        for _ in 0..3 {
+            b.windows.pass().await;
+            b.refresh();
+        }
+        assert_eq!((b.state("id-web"), b.state("id-db")), ("running".into(), "running".into()));
+        assert_eq!((window_acts("start"), window_acts("stop")), (1, 1));
+
+        // A step back that crosses no boundary changes nothing.
+        b.clock.set("2026-01-05T11:00:00Z");
+        b.calls();
+        for _ in 0..3 {
+            b.windows.pass().await;
+        }
+        assert_eq!((b.calls(), window_acts("start"), window_acts("stop")), (0, 1, 1));
     }
 }

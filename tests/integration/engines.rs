@@ -60,6 +60,30 @@ impl SecondEngine {
         format!("unix://{}", self.root.join("sock").display())
     }
 
+    /// The socket path itself (for a proxy in front of it).
+    pub fn socket(&self) -> PathBuf {
+        self.root.join("sock")
+    }
+
+    /// The running dockerd's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the engine is running").id()
+    }
+
+    /// SIGKILL by pid, as the OOM killer would; waits for it to be gone.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = run("kill", &["-KILL", &child.id().to_string()]);
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the engine again after [`SecondEngine::stop`] or [`SecondEngine::kill9`]; returns once it answers.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the engine is still running");
+        self.spawn();
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.root.join("log")).unwrap();
         let dir = |name: &str| self.root.join(name).display().to_string();
@@ -123,7 +147,11 @@ impl Drop for SecondEngine {
         }
         self.stop();
         let _ = run("ip", &["link", "del", &self.bridge]);
-        let _ = run("umount", &["-R", &self.root.join("exec").display().to_string()]);
+        // dockerd bind-mounts its data root onto itself; one killed with
+        // SIGKILL leaves that mount behind (and the next one mounts again).
+        for dir in ["exec", "data"] {
+            let _ = run("umount", &["-R", &self.root.join(dir).display().to_string()]);
+        }
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }

@@ -301,6 +301,7 @@ fn bad_configuration_stops_startup_with_exit_2_naming_the_variable() {
         ("DOCKNAP_DATA_DIR", "/proc/docknap-cannot-write-here"),
         ("DOCKNAP_SECURE_COOKIE", "sometimes"),
         ("DOCKNAP_TRUSTED_PROXIES", "not-a-cidr"),
+        ("DOCKNAP_ENGINE_RECHECK", "soon"),
     ] {
         let (code, stderr) = run_with_env(&[(var, value)]);
         assert_eq!(code, 2, "{var}={value}: {stderr}");

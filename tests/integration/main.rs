@@ -5,6 +5,8 @@ mod chaos;
 mod engines;
 mod harness;
 
+mod clock_faults;
+mod engine_faults;
 mod faults;
 mod foundation;
 mod image;
