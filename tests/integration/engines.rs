@@ -141,8 +141,10 @@ impl Drop for SecondEngine {
     fn drop(&mut self) {
         if self.child.is_some() {
             let ids = run("docker", &["-H", &self.host(), "ps", "-aq"]).unwrap_or_default();
-            for id in ids.split_whitespace() {
-                let _ = run("docker", &["-H", &self.host(), "rm", "-f", id]);
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            for batch in ids.chunks(100) {
+                let host = self.host();
+                let _ = run("docker", &[&["-H", host.as_str(), "rm", "-f"], batch].concat());
             }
         }
         self.stop();
