@@ -2,8 +2,11 @@
 //! HTTP/1 connections, so that what one client can hold is bounded.
 //!
 //! - At most `max_connections` connections are served at once. When all are
-//!   taken, accept waits: new connections queue in the kernel's listen
-//!   backlog and are served, in order, as soon as one closes.
+//!   taken and someone new connects, the connection that has waited longest
+//!   without a request in flight (a head that never came, an idle
+//!   keep-alive) is closed to make room, so a flood of slow clients cannot
+//!   lock out a well-behaved one. When every connection has a request in
+//!   flight, the new one waits for a slot.
 //! - Header timeout: from accept (or, on a keep-alive connection, from the
 //!   first byte of the next request) to the end of the request head.
 //! - Body timeout: from the end of the head to the end of the body, however
@@ -18,6 +21,7 @@
 //! One watchdog per connection keeps the three connection timers; the I/O
 //! wrapper and the request hooks only store timestamps in atomics.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io::IoSlice;
 use std::net::SocketAddr;
@@ -56,24 +60,10 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, mut st
     let max = limits.max_connections;
     let limits = Arc::new(limits);
     let slots = Arc::new(Semaphore::new(max));
+    let open: Arc<std::sync::Mutex<HashMap<u64, Arc<ConnState>>>> = Arc::default();
+    let mut next_id = 0u64;
     let mut warned_full = false;
     loop {
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                if !warned_full {
-                    tracing::warn!(max_connections = max, "connection limit reached; new connections wait until one closes");
-                    warned_full = true;
-                }
-                tokio::select! {
-                    p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-                    _ = stop.wait_for(|s| *s) => break,
-                }
-            }
-        };
-        if slots.available_permits() > max / 2 {
-            warned_full = false;
-        }
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = stop.wait_for(|s| *s) => break,
@@ -90,15 +80,46 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, mut st
                 }
             }
         };
-        let conn = serve_connection(tcp, addr, router.clone(), limits.clone(), stop.clone());
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if !warned_full {
+                    tracing::warn!(max_connections = max, "connection limit reached; closing the longest-waiting idle connections");
+                    warned_full = true;
+                }
+                if let Some(victim) = longest_waiting(&open.lock().unwrap_or_else(|e| e.into_inner())) {
+                    victim.evict.notify_one();
+                }
+                tokio::select! {
+                    p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+        };
+        if slots.available_permits() > max / 2 {
+            warned_full = false;
+        }
+        let state = Arc::new(ConnState::new());
+        next_id += 1;
+        let id = next_id;
+        open.lock().unwrap_or_else(|e| e.into_inner()).insert(id, state.clone());
+        let conn = serve_connection(tcp, addr, router.clone(), limits.clone(), stop.clone(), state);
+        let open = open.clone();
         tokio::spawn(async move {
             conn.await;
+            open.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             drop(permit);
         });
     }
     drop(listener);
     // Every slot back means every connection closed.
     let _ = slots.acquire_many(max as u32).await;
+}
+
+/// The open connection with no request in flight that has waited longest
+/// (for a head that does not come, or idle between requests).
+fn longest_waiting(open: &HashMap<u64, Arc<ConnState>>) -> Option<Arc<ConnState>> {
+    open.values().filter_map(|s| s.waiting_since().map(|at| (at, s))).min_by_key(|(at, _)| *at).map(|(_, s)| s.clone())
 }
 
 fn is_connection_error(e: &std::io::Error) -> bool {
@@ -127,6 +148,8 @@ struct ConnState {
     idle_since: AtomicU64,
     /// When a write first found the socket full, until one gets through.
     write_blocked_since: AtomicU64,
+    /// Told to close: the table is full and this one waited longest.
+    evict: tokio::sync::Notify,
 }
 
 impl ConnState {
@@ -137,7 +160,20 @@ impl ConnState {
             head_since: AtomicU64::new(1),
             idle_since: AtomicU64::new(0),
             write_blocked_since: AtomicU64::new(0),
+            evict: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Since when it has been waiting with no request in flight, if it is.
+    fn waiting_since(&self) -> Option<Instant> {
+        if self.active.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        let since = match self.head_since.load(Ordering::SeqCst) {
+            0 => self.idle_since.load(Ordering::SeqCst),
+            head => head,
+        };
+        (since != 0).then(|| self.base + Duration::from_millis(since - 1))
     }
 
     fn now(&self) -> u64 {
@@ -214,11 +250,16 @@ impl Drop for ActiveGuard {
 }
 
 /// Serves one connection with the limits; returns when it is closed.
-pub async fn serve_connection<I>(io: I, addr: SocketAddr, router: Router, limits: Arc<Limits>, mut stop: watch::Receiver<bool>)
-where
+async fn serve_connection<I>(
+    io: I,
+    addr: SocketAddr,
+    router: Router,
+    limits: Arc<Limits>,
+    mut stop: watch::Receiver<bool>,
+    state: Arc<ConnState>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let state = Arc::new(ConnState::new());
     let io = TokioIo::new(Watched { inner: io, state: state.clone() });
     let service_state = state.clone();
     let body_timeout = limits.body_timeout;
@@ -270,6 +311,10 @@ where
                 draining = true;
             }
             _ = tokio::time::sleep_until(wake) => {}
+            _ = state.evict.notified() => {
+                tracing::debug!(%addr, "closing a waiting connection to make room for a new one");
+                return;
+            }
         }
     }
 }
@@ -453,6 +498,7 @@ mod tests {
             router,
             limits(Duration::from_secs(1)),
             stop,
+            Arc::new(ConnState::new()),
         ));
         client.write_all(b"GET /stream HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
         tokio::time::timeout(Duration::from_secs(5), conn).await.expect("dropped within the bound").unwrap();
