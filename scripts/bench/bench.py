@@ -785,6 +785,9 @@ def main():
         bench_start()
         bench_image_start()
         main_server = Server()
+        # 1,000 event streams of one user: above the default caps on purpose.
+        main_server.env.update({"DOCKNAP_MAX_STREAMS": "2000", "DOCKNAP_MAX_STREAMS_PER_USER": "2000",
+                                "DOCKNAP_MAX_CONNECTIONS": "4096"})
         main_server.start()
         main_server.ensure_token()
         bench_idle_and_containers(main_server)
