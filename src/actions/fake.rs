@@ -1,0 +1,110 @@
+//! An in-memory [`Engine`] for unit tests of actions, the scheduler and windows.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+
+use super::Actions;
+use crate::audit::Audit;
+use crate::docker::{ContainerEvent, DockerError, Engine, EngineInfo, Health, View};
+use crate::model::{Action, Container};
+use crate::events::Events;
+
+/// Containers by id; every `act` is recorded and changes the state.
+#[derive(Default)]
+pub struct FakeEngine {
+    pub containers: Mutex<BTreeMap<String, Container>>,
+    /// Health per container id; absent means no health check.
+    pub health: Mutex<HashMap<String, Health>>,
+    pub acts: Mutex<Vec<(String, Action)>>,
+    /// How long each `act` takes.
+    pub delay: Mutex<std::time::Duration>,
+    /// Exit codes of containers that have finished, by id.
+    pub exit_codes: Mutex<HashMap<String, i64>>,
+    /// Container ids whose every `act` fails.
+    pub failing: Mutex<std::collections::HashSet<String>>,
+    /// Restart policies by container id; absent means `no`.
+    pub restart_policies: Mutex<HashMap<String, String>>,
+    /// Every call made to this engine, of any kind.
+    pub calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl Engine for FakeEngine {
+    async fn info(&self) -> Result<EngineInfo, DockerError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(EngineInfo { version: "fake".into(), api_version: "1.41".into() })
+    }
+
+    async fn list(&self, id: Option<&str>) -> Result<Vec<Container>, DockerError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let all = self.containers.lock().unwrap();
+        Ok(all.values().filter(|c| id.is_none_or(|id| c.id == id)).cloned().collect())
+    }
+
+    async fn list_ids(&self, ids: &[String]) -> Result<Vec<Container>, DockerError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let all = self.containers.lock().unwrap();
+        Ok(ids.iter().filter_map(|id| all.get(id).cloned()).collect())
+    }
+
+    async fn health(&self, id: &str) -> Result<Health, DockerError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.health.lock().unwrap().get(id).cloned().unwrap_or(Health::None))
+    }
+
+    async fn exit_code(&self, id: &str) -> Result<Option<i64>, DockerError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.exit_codes.lock().unwrap().get(id).copied())
+    }
+
+    async fn restart_policy(&self, id: &str) -> Result<String, DockerError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.restart_policies.lock().unwrap().get(id).cloned().unwrap_or_else(|| "no".into()))
+    }
+
+    async fn act(&self, id: &str, action: Action) -> Result<(), DockerError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.acts.lock().unwrap().push((id.to_string(), action));
+        let delay = *self.delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
+        if self.failing.lock().unwrap().contains(id) {
+            return Err(DockerError::Api(500, "refused by the test".into()));
+        }
+        let mut all = self.containers.lock().unwrap();
+        let c = all.get_mut(id).ok_or(DockerError::NotFound)?;
+        c.state = match action {
+            Action::Start | Action::Restart | Action::Unpause => "running",
+            Action::Stop => "exited",
+            Action::Pause => "paused",
+        }
+        .into();
+        Ok(())
+    }
+
+    fn container_events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>> {
+        Box::pin(futures_util::stream::pending())
+    }
+}
+
+/// Actions over `containers`, with the view loaded and the engine "up".
+pub fn actions(containers: Vec<Container>, audit: Arc<Audit>) -> (Arc<FakeEngine>, Arc<View>, Actions) {
+    actions_with_events(containers, audit, Events::default())
+}
+
+/// The same, with the view publishing to `events`.
+pub fn actions_with_events(
+    containers: Vec<Container>,
+    audit: Arc<Audit>,
+    events: Events,
+) -> (Arc<FakeEngine>, Arc<View>, Actions) {
+    let engine = Arc::new(FakeEngine::default());
+    engine.containers.lock().unwrap().extend(containers.iter().map(|c| (c.id.clone(), c.clone())));
+    let view = Arc::new(View::new(events));
+    view.replace_all(containers);
+    view.set_docker_ok(true);
+    let actions = Actions::new(engine.clone(), view.clone(), audit, None);
+    (engine, view, actions)
+}

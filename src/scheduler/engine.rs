@@ -1,0 +1,204 @@
+//! The engine that fires schedules: one task that sleeps until the earliest
+//! next fire and is woken at once by any schedule change; each fire runs on
+//! its own task so a slow stop never delays another schedule.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, watch};
+
+use super::cron::plan_missed;
+use super::{Compiled, Scheduler};
+use crate::actions::Trigger;
+use crate::events::Event;
+use crate::model::{LastRun, NewAuditEntry, Schedule};
+use crate::store::StoreError;
+
+/// The engine re-plans at least this often even when nothing is due, so a
+/// wall-clock jump or a host suspend (monotonic timers stop while suspended)
+/// is noticed within a minute. One wake-up a minute costs nothing measurable.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// How long a fire waits for an engine that is not connected (yet) before
+/// it runs anyway and fails with "unreachable".
+const ENGINE_WAIT: Duration = Duration::from_secs(15);
+
+/// A schedule's run in progress; dropping it (also on a panic) ends it.
+struct Running {
+    set: Arc<StdMutex<HashSet<i64>>>,
+    id: i64,
+}
+
+impl Running {
+    fn claim(set: &Arc<StdMutex<HashSet<i64>>>, id: i64) -> Option<Running> {
+        set.lock().unwrap_or_else(|e| e.into_inner()).insert(id).then(|| Running { set: set.clone(), id })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+    }
+}
+
+impl Scheduler {
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let next = match self.tick().await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!(error = %e, "the scheduler could not read schedules; retrying");
+                    Some(self.clock.now() + chrono::Duration::seconds(5))
+                }
+            };
+            let sleep = next
+                .map(|t| (t - self.clock.now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(MAX_SLEEP)
+                .min(MAX_SLEEP);
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Handles every fire due by now and returns the earliest next one.
+    pub(super) async fn tick(self: &Arc<Self>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let _g = self.dispatch.lock().await;
+        let now = self.clock.now();
+        let mut earliest: Option<DateTime<Utc>> = None;
+        let all = self.store.run(|s| s.schedules()).await?;
+        if !self.started.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            self.account_for_cut_off_runs(&all).await;
+        }
+        for s in all.into_iter().filter(|s| s.fields.enabled) {
+            let Some(c) = Compiled::new(s) else { continue };
+            let stored = c.schedule.checked_until.unwrap_or(c.schedule.created_at);
+            let remembered = self.handled.lock().unwrap_or_else(|e| e.into_inner()).get(&c.schedule.id).copied();
+            let from = remembered.map_or(stored, |r| r.max(stored));
+            let plan = plan_missed(&c.expr, c.tz, from, now);
+            if plan.missed_total > 0 {
+                let why = "while DockNap was not running or the clock jumped";
+                self.audit_missed(&c.schedule, &plan.missed, plan.missed_total, why);
+            }
+            if plan.missed_total > 0 || plan.run_late.is_some() {
+                // Claimed before the run starts, so a restart mid-run does not repeat it.
+                let id = c.schedule.id;
+                self.handled.lock().unwrap_or_else(|e| e.into_inner()).insert(id, now);
+                let running = plan.run_late;
+                if let Err(e) = self.store.run(move |s| s.set_checked_until(id, now, running)).await {
+                    // The run goes ahead: a full disk must not stop schedules.
+                    tracing::error!(error = %e, schedule = id, "could not record a fire as handled; keeping it in memory");
+                }
+            }
+            if let Some(at) = plan.run_late {
+                // A run that outlasts its period would otherwise queue fires
+                // on the target lock and replay them back to back.
+                if let Some(running) = Running::claim(&self.running, c.schedule.id) {
+                    let this = Arc::clone(self);
+                    tokio::spawn(async move {
+                        let _running = running;
+                        this.fire(c.schedule, at).await
+                    });
+                } else {
+                    self.audit_missed(&c.schedule, &[at], 1, "because its previous run was still going");
+                }
+            }
+            earliest = match (earliest, plan.next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(earliest)
+    }
+
+    /// A run that was under way when the previous process died (kill -9,
+    /// power loss) did not finish as far as anyone knows: audited as missed,
+    /// never repeated.
+    async fn account_for_cut_off_runs(&self, all: &[Schedule]) {
+        for s in all {
+            let Some(due) = s.running_due else { continue };
+            self.audit_missed(s, &[due], 1, "because DockNap stopped before this run finished (it is not repeated)");
+            let id = s.id;
+            if let Err(e) = self.store.run(move |st| st.clear_running(id)).await {
+                tracing::warn!(error = %e, schedule = id, "could not clear a cut-off run");
+            }
+        }
+    }
+
+    /// Re-reads the schedule under the dispatch lock: a delete, disable or
+    /// edit that got the lock after `tick` planned this fire wins. One that
+    /// comes after this check finds the fire already under way.
+    async fn still_wanted(&self, planned: &Schedule) -> bool {
+        let _g = self.dispatch.lock().await;
+        self.stored(planned.id).await.is_ok_and(|now| now.fields.enabled && now.fields == planned.fields)
+    }
+
+    /// A catch-up run is due at start-up before discovery has connected; give
+    /// the engine a moment rather than failing the run with "unreachable".
+    async fn wait_for_engine(&self) {
+        let mut changes = self.events.subscribe();
+        let deadline = tokio::time::sleep(ENGINE_WAIT);
+        tokio::pin!(deadline);
+        while !self.actions.docker_ok() {
+            tokio::select! {
+                r = changes.recv() => if let Err(broadcast::error::RecvError::Closed) = r { return },
+                _ = &mut deadline => return,
+            }
+        }
+    }
+
+    fn audit_missed(&self, s: &Schedule, missed: &[DateTime<Utc>], total: usize, why: &str) {
+        let message = match (missed.first(), missed.last()) {
+            (Some(a), Some(b)) if total > 1 => format!("missed {total} runs between {a} and {b} {why}"),
+            (Some(a), _) => format!("missed the run due at {a} {why}"),
+            _ => format!("missed {total} runs {why}"),
+        };
+        self.audit.record(
+            NewAuditEntry::new("scheduler", "missed", false, message)
+                .target(s.fields.target_type.as_str(), &s.fields.target_id)
+                .details(serde_json::json!({ "schedule_id": s.id, "missed": missed, "missed_total": total })),
+        );
+    }
+
+    async fn fire(&self, s: Schedule, due: DateTime<Utc>) {
+        let f = &s.fields;
+        self.wait_for_engine().await;
+        if !self.still_wanted(&s).await {
+            tracing::info!(schedule = s.id, "a fire was dropped: the schedule was deleted, disabled or changed");
+            return;
+        }
+        let late = (self.clock.now() - due).num_milliseconds();
+        tracing::info!(schedule = s.id, action = %f.action, target = %f.target_id, due = ?due, late_ms = late, "schedule fired");
+        let outcome = self.actions.run(f.target_type, &f.target_id, f.action, &Trigger::Scheduled { schedule_id: s.id, due }).await;
+        let (ok, mut message) = match &outcome {
+            Ok(r) => (r.ok, r.summary()),
+            Err(e) => (false, e.to_string()),
+        };
+        if late > 60_000 {
+            message = format!("{message} (ran {} s late)", late / 1000);
+        }
+        let run = LastRun { at: due, ok, message: message.clone() };
+        let id = s.id;
+        if let Err(e) = self.store.run(move |store| store.record_run(id, &run, None)).await {
+            tracing::error!(error = %e, schedule = s.id, "could not record a run");
+        }
+        self.events.publish(Event::ScheduleRun {
+            schedule_id: s.id,
+            target_type: f.target_type,
+            target_id: f.target_id.clone(),
+            action: f.action,
+            at: due,
+            ok,
+            message,
+        });
+        if let Ok(updated) = self.stored(s.id).await {
+            self.events.publish(Event::Schedule { id: s.id, schedule: Some(self.view(&updated)) });
+        }
+    }
+}

@@ -1,0 +1,303 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::Timelike;
+
+use super::*;
+use crate::actions::fake::{self, FakeEngine};
+use crate::model::AuditFilter;
+use crate::clock::FakeClock;
+use crate::model::{Container, LABEL_PROJECT, LABEL_SERVICE};
+
+struct Bench {
+    _dir: tempfile::TempDir,
+    clock: Arc<FakeClock>,
+    engine: Arc<FakeEngine>,
+    store: Arc<Store>,
+    audit: Arc<Audit>,
+    view: Arc<crate::docker::View>,
+    scheduler: Arc<Scheduler>,
+}
+
+/// Stacks `a` and `b` with one running container each (`a-x-1`, `b-x-1`).
+fn bench() -> Bench {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let clock = Arc::new(FakeClock::at("2026-01-01T00:00:00Z"));
+    let containers = ["a", "b"]
+        .map(|p| {
+            let labels = BTreeMap::from([(LABEL_PROJECT.to_string(), p.to_string()), (LABEL_SERVICE.to_string(), "x".to_string())]);
+            Container::new(format!("id-{p}"), &format!("{p}-x-1"), "i".into(), "running".into(), String::new(), labels, Default::default())
+        })
+        .to_vec();
+    let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
+    let events = Events::default();
+    let (engine, view, actions) = fake::actions_with_events(containers, audit.clone(), events.clone());
+    let scheduler = Arc::new(Scheduler::new(
+        store.clone(),
+        Arc::new(actions),
+        audit.clone(),
+        events,
+        clock.clone(),
+        chrono_tz::UTC,
+    ));
+    Bench { _dir: dir, clock, engine, store, audit, view, scheduler }
+}
+
+#[tokio::test]
+async fn upcoming_caps_each_schedule_so_none_crowds_out_the_others() {
+    let b = bench();
+    let every_minute = b.scheduler.create(input("stack", "a", "restart", "* * * * *"), "t").await.unwrap();
+    let nightly = b.scheduler.create(input("stack", "b", "stop", "0 23 * * *"), "t").await.unwrap();
+    let until = Some("2026-01-03T00:00:00Z".parse().unwrap());
+    let ids = |v: Vec<Upcoming>| v.iter().map(|u| u.schedule_id).collect::<Vec<_>>();
+
+    let crowded = ids(b.scheduler.upcoming(100, until, None).await.unwrap());
+    assert_eq!(crowded.len(), 100);
+    assert!(!crowded.contains(&nightly.id), "100 minutes hold no 23:00");
+
+    let capped = ids(b.scheduler.upcoming(100, until, Some(10)).await.unwrap());
+    assert_eq!(capped.iter().filter(|id| **id == every_minute.id).count(), 10);
+    assert_eq!(capped.iter().filter(|id| **id == nightly.id).count(), 2, "both nights before `until`");
+}
+
+fn input(target_type: &str, target: &str, action: &str, cron: &str) -> ScheduleInput {
+    ScheduleInput {
+        target_type: Some(target_type.into()),
+        target_id: Some(target.into()),
+        action: Some(action.into()),
+        cron: Some(cron.into()),
+        ..Default::default()
+    }
+}
+
+impl Bench {
+    fn acts(&self) -> Vec<(String, Action)> {
+        self.engine.acts.lock().unwrap().clone()
+    }
+
+    fn audit(&self, action: &str) -> Vec<crate::model::AuditEntry> {
+        let filter = AuditFilter { limit: 100, action: Some(action.into()), ..Default::default() };
+        self.audit.flush();
+        self.store.audit(&filter).unwrap()
+    }
+
+    /// Lets spawned fires run until `done` holds (bounded).
+    async fn settle(&self, done: impl Fn(&Bench) -> bool) {
+        for _ in 0..2000 {
+            if done(self) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("fires did not settle");
+    }
+}
+
+#[tokio::test]
+async fn a_fire_planned_before_a_delete_or_disable_never_acts() {
+    let b = bench();
+    let deleted = b.scheduler.create(input("stack", "a", "stop", "* * * * * *"), "t").await.unwrap();
+    let disabled = b.scheduler.create(input("container", "a-x-1", "stop", "* * * * * *"), "t").await.unwrap();
+    let kept = b.scheduler.create(input("stack", "b", "stop", "* * * * * *"), "t").await.unwrap();
+    b.clock.set("2026-01-01T00:00:01.500Z");
+
+    // All three fires are planned (spawned) before the changes land: the
+    // fires wait for the engine, which comes back only after the changes.
+    b.view.set_docker_ok(false);
+    b.scheduler.tick().await.unwrap();
+    b.scheduler.delete(deleted.id, "t").await.unwrap();
+    let off = ScheduleInput { enabled: Some(false), ..Default::default() };
+    b.scheduler.update(disabled.id, off, "t").await.unwrap();
+    b.view.set_docker_ok(true);
+
+    b.settle(|b| b.store.schedule(kept.id).unwrap().last_run.is_some()).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(b.acts(), [("id-b".to_string(), Action::Stop)]);
+    assert!(b.store.schedule(disabled.id).unwrap().last_run.is_none());
+    let runs = b.audit("stop");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].details.as_ref().unwrap()["schedule_id"], kept.id);
+}
+
+#[tokio::test]
+async fn an_edit_that_keeps_the_timing_does_not_skip_a_due_fire() {
+    let b = bench();
+    let kept = b.scheduler.create(input("stack", "a", "stop", "0 * * * * *"), "t").await.unwrap();
+    let retimed = b.scheduler.create(input("stack", "b", "stop", "0 * * * * *"), "t").await.unwrap();
+    // The minute has struck, and the edits land before the tick sees it.
+    b.clock.set("2026-01-01T00:01:00.001Z");
+    let same = ScheduleInput { enabled: Some(true), target_id: Some("a".into()), ..Default::default() };
+    b.scheduler.update(kept.id, same, "t").await.unwrap();
+    let other = ScheduleInput { cron: Some("30 * * * * *".into()), ..Default::default() };
+    b.scheduler.update(retimed.id, other, "t").await.unwrap();
+    b.scheduler.tick().await.unwrap();
+    b.settle(|b| b.store.schedule(kept.id).unwrap().last_run.is_some()).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(b.acts(), [("id-a".to_string(), Action::Stop)], "the new timing starts afresh");
+}
+
+#[tokio::test]
+async fn a_gap_is_audited_as_missed_and_only_a_recent_fire_runs_once_late() {
+    let b = bench();
+    let every10s = b.scheduler.create(input("container", "a-x-1", "restart", "*/10 * * * * *"), "t").await.unwrap();
+    let hourly = b.scheduler.create(input("container", "b-x-1", "restart", "0 0 * * * *"), "t").await.unwrap();
+
+    // Down (or suspended) for five minutes: 30 fires of every10s were due.
+    b.clock.set("2026-01-01T00:05:03Z");
+    b.scheduler.tick().await.unwrap();
+    b.settle(|b| b.store.schedule(every10s.id).unwrap().last_run.is_some()).await;
+    assert_eq!(b.acts(), [("id-a".to_string(), Action::Restart)], "one late run, no burst");
+    let run = b.store.schedule(every10s.id).unwrap().last_run.unwrap();
+    assert_eq!((run.at, run.ok), ("2026-01-01T00:05:00Z".parse().unwrap(), true));
+    let missed = b.audit("missed");
+    assert_eq!(missed.len(), 1);
+    assert_eq!(missed[0].details.as_ref().unwrap()["missed_total"], 29);
+
+    // The clock jumps 80 minutes: hourly's 01:00 fire is 20 minutes late,
+    // beyond the catch-up window, so it is only audited.
+    b.engine.acts.lock().unwrap().clear();
+    b.clock.set("2026-01-01T01:20:00Z");
+    b.scheduler.tick().await.unwrap();
+    b.settle(|b| b.store.schedule(every10s.id).unwrap().last_run.unwrap().at.minute() == 20).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(b.acts(), [("id-a".to_string(), Action::Restart)]);
+    assert!(b.store.schedule(hourly.id).unwrap().last_run.is_none());
+    let missed = b.audit("missed");
+    assert_eq!(missed.len(), 3, "{missed:?}");
+    assert!(missed.iter().any(|e| e.details.as_ref().unwrap()["schedule_id"] == hourly.id));
+
+    // Nothing is due again in the same instant: no second run.
+    b.scheduler.tick().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(b.acts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_run_cut_off_by_the_previous_process_is_audited_as_missed_once_and_not_repeated() {
+    let b = bench();
+    let s = b.scheduler.create(input("stack", "a", "stop", "0 * * * *"), "t").await.unwrap();
+    // What a process killed during the 00:00 run left behind.
+    let due = "2026-01-01T00:00:00Z".parse().unwrap();
+    b.store.set_checked_until(s.id, due, Some(due)).unwrap();
+    b.scheduler.tick().await.unwrap();
+    b.scheduler.tick().await.unwrap();
+    let missed = b.audit("missed");
+    assert_eq!(missed.len(), 1, "{missed:?}");
+    assert!(missed[0].message.contains("DockNap stopped before this run finished"), "{}", missed[0].message);
+    assert_eq!(b.store.schedule(s.id).unwrap().running_due, None);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(b.acts().is_empty(), "not repeated");
+}
+
+#[tokio::test]
+async fn when_the_disk_refuses_writes_due_fires_still_run_and_only_once() {
+    let b = bench();
+    let s = b.scheduler.create(input("container", "a-x-1", "restart", "* * * * * *"), "t").await.unwrap();
+    // Stands in for a full disk: schedules can be read but not updated.
+    let side = rusqlite::Connection::open(b._dir.path().join(crate::store::DB_FILE)).unwrap();
+    side.execute_batch("CREATE TRIGGER full BEFORE UPDATE ON schedules BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        .unwrap();
+    b.clock.set("2026-01-01T00:00:01.100Z");
+    b.scheduler.tick().await.unwrap();
+    b.settle(|b| b.audit("restart").len() == 1).await;
+    b.scheduler.tick().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(b.acts().len(), 1, "the fire ran once, remembered in memory");
+    assert!(b.store.schedule(s.id).unwrap().last_run.is_none(), "its result could not be stored");
+    side.execute_batch("DROP TRIGGER full").unwrap();
+    b.clock.set("2026-01-01T00:00:02.100Z");
+    b.scheduler.tick().await.unwrap();
+    b.settle(|b| b.store.schedule(s.id).unwrap().last_run.is_some()).await;
+    assert_eq!(b.acts().len(), 2);
+}
+
+#[tokio::test]
+async fn a_fire_while_the_previous_run_still_goes_is_skipped_not_queued() {
+    let b = bench();
+    *b.engine.delay.lock().unwrap() = Duration::from_millis(300);
+    b.scheduler.create(input("container", "a-x-1", "restart", "* * * * * *"), "t").await.unwrap();
+    b.clock.set("2026-01-01T00:00:01.100Z");
+    b.scheduler.tick().await.unwrap();
+    b.clock.set("2026-01-01T00:00:02.100Z");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    b.scheduler.tick().await.unwrap();
+
+    b.settle(|b| b.audit("restart").len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(b.acts().len(), 1, "the second fire was not queued behind the first");
+    let missed = b.audit("missed");
+    assert_eq!(missed.len(), 1);
+    assert!(missed[0].message.contains("previous run was still going"), "{}", missed[0].message);
+
+    // Once the run is over, the next fire runs again.
+    b.clock.set("2026-01-01T00:00:03.100Z");
+    b.scheduler.tick().await.unwrap();
+    b.settle(|b| b.audit("restart").len() == 2).await;
+}
+
+#[tokio::test]
+async fn the_wall_clock_stepped_forward_an_hour_audits_the_skipped_fires_and_runs_the_latest_once() {
+    let b = bench();
+    let every_minute = b.scheduler.create(input("container", "a-x-1", "restart", "* * * * *"), "t").await.unwrap();
+    let half_past = b.scheduler.create(input("container", "b-x-1", "restart", "30 * * * *"), "t").await.unwrap();
+    b.clock.set("2026-01-01T00:00:30Z");
+    b.scheduler.tick().await.unwrap();
+    assert!(b.acts().is_empty());
+
+    // NTP (or a person) steps the clock forward an hour while DockNap runs.
+    b.clock.set("2026-01-01T01:00:30Z");
+    b.scheduler.tick().await.unwrap();
+    b.settle(|b| b.store.schedule(every_minute.id).unwrap().last_run.is_some()).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(b.acts(), [("id-a".to_string(), Action::Restart)], "one run, no burst of 60");
+    let run = b.store.schedule(every_minute.id).unwrap().last_run.unwrap();
+    assert_eq!(run.at, "2026-01-01T01:00:00Z".parse::<DateTime<Utc>>().unwrap(), "the latest fire, 30 s late");
+    // 00:01 … 00:59 are missed; 00:30 of the other is 30 minutes late: missed, not run.
+    let missed = b.audit("missed");
+    let total = |id: i64| {
+        missed.iter().find(|e| e.details.as_ref().unwrap()["schedule_id"] == id).map(|e| e.details.as_ref().unwrap()["missed_total"].clone())
+    };
+    assert_eq!(total(every_minute.id), Some(serde_json::json!(59)), "{missed:?}");
+    assert_eq!(total(half_past.id), Some(serde_json::json!(1)), "{missed:?}");
+    assert!(b.store.schedule(half_past.id).unwrap().last_run.is_none());
+
+    // The same instant again, and the next minute: one run each, nothing replayed.
+    b.scheduler.tick().await.unwrap();
+    b.clock.set("2026-01-01T01:01:00.010Z");
+    b.scheduler.tick().await.unwrap();
+    b.settle(|b| b.audit("restart").len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(b.acts().len(), 2);
+    assert_eq!(b.audit("missed").len(), 2, "no new missed entries");
+}
+
+#[tokio::test]
+async fn the_wall_clock_stepped_back_an_hour_runs_no_fire_twice() {
+    let b = bench();
+    let s = b.scheduler.create(input("container", "a-x-1", "restart", "* * * * *"), "t").await.unwrap();
+    for (i, at) in ["2026-01-01T00:01:00.010Z", "2026-01-01T00:02:00.010Z"].into_iter().enumerate() {
+        b.clock.set(at);
+        b.scheduler.tick().await.unwrap();
+        b.settle(|b| b.audit("restart").len() == i + 1).await;
+    }
+
+    // Stepped back an hour: 23:02 … 00:02 happen again on the wall clock.
+    // Every wall-clock minute up to 00:02 has run once already.
+    for at in ["2025-12-31T23:02:00.010Z", "2025-12-31T23:03:00.010Z", "2025-12-31T23:59:00.010Z", "2026-01-01T00:01:00.010Z", "2026-01-01T00:02:00.010Z"] {
+        b.clock.set(at);
+        b.scheduler.tick().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(b.acts().len(), 2, "nothing ran twice");
+    assert!(b.audit("missed").is_empty(), "and nothing is called missed: those minutes ran");
+
+    // Past the furthest point reached before the step, runs go on, on time.
+    b.clock.set("2026-01-01T00:03:00.010Z");
+    b.scheduler.tick().await.unwrap();
+    let at: DateTime<Utc> = "2026-01-01T00:03:00Z".parse().unwrap();
+    // The action is audited a moment before the run is recorded.
+    b.settle(|b| b.store.schedule(s.id).unwrap().last_run.is_some_and(|r| r.at == at)).await;
+    assert_eq!(b.acts().len(), 3);
+    assert!(b.audit("missed").is_empty());
+}
