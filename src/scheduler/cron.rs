@@ -69,10 +69,13 @@ pub const MISSED_COUNT_CAP: usize = 10_000;
 /// How many missed fires `MissedPlan::missed` lists (the first ones and the last).
 const MISSED_SAMPLE: usize = 20;
 
-/// How far ahead to look for a matching day. Accepted expressions match at
-/// least every 8 years (29 February across 2100), so this only stops a search
-/// that runs off the end of the calendar.
-const SEARCH_YEARS: i32 = 10;
+/// How far ahead to look for a matching day. A day of the month that must
+/// also be a given weekday (`0 0 2 9 */7`: 2 September on a Sunday) recurs
+/// within 28 years, 40 across 2100 (not a leap year), so this only stops a
+/// search that runs off the end of the calendar. (It was 10: 2 September
+/// 2018 was a Sunday, the next one is in 2029, and such an expression had
+/// no next fire for a while.)
+const SEARCH_YEARS: i32 = 50;
 
 /// The offset of any time zone lies within this of UTC (real ones: -12 to +14 h).
 const MAX_OFFSET: Duration = Duration::hours(26);
@@ -829,6 +832,13 @@ mod tests {
             let expr = CronExpr::parse(&format!("0 {hours} * * *")).unwrap_or_else(|e| panic!("{hours}: {e}"));
             assert_eq!(expr.fires_in_both_passes(), interval, "hour field {hours}");
         }
+    }
+
+    #[test]
+    fn a_date_on_a_weekday_that_is_eleven_years_away_still_has_a_next_fire() {
+        let expr = CronExpr::parse("* * 2-2/1 9 */7").unwrap();
+        let next = expr.next_after(utc("2018-11-04T03:00:00Z"), tz("America/Sao_Paulo")).unwrap();
+        assert_eq!(next.date_naive().to_string(), "2029-09-02", "{next}");
     }
 
     #[test]
