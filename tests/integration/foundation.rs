@@ -148,12 +148,11 @@ async fn outside_stop_shows_in_view_and_on_events_at_once() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let t0 = Instant::now();
     docker(&["kill", &name]);
-    let _ = tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("event within 5 s").unwrap();
-    let latency = t0.elapsed();
-    println!("outside stop → stack event: {} ms (includes the docker CLI's own start)", latency.as_millis());
-    // A bound that catches a fall back to polling, not a benchmark: the
-    // figure is printed; CI shares two cores with the other tests.
-    assert!(latency < Duration::from_secs(3), "stop took {latency:?} to reach /api/events");
+    // The bound catches a fall back to polling (the idle recheck is 60 s);
+    // the latency itself is printed, not asserted: it includes the docker
+    // CLI's own run, which other tests' load on the engine can slow.
+    let _ = tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("the event comes from the stream, not a recheck").unwrap();
+    println!("outside stop → stack event: {} ms (includes the docker CLI's own run)", t0.elapsed().as_millis());
     let (_, c) = s.get(&format!("/api/containers/{name}"), &t).await;
     assert_eq!(c["state"], "exited");
 
