@@ -1,18 +1,13 @@
 // Window editor form state, payloads, and a debounced, race-free caller for
 // previews and dry runs.
-import type { TargetType, Window, WindowInput } from './types'
+import type { Window, WindowInput } from './types'
 import { graceError, parseSpec, ruleError } from './windowspec'
 
-export interface WindowForm {
-  target_type: TargetType
-  target_id: string
-  spec: string
-  timezone: string
-  down_action: 'stop' | 'pause'
-  enforce: 'both' | 'down_only'
-  grace: string
-  enabled: boolean
-}
+/** The editable fields, picked from Window (as the schedule editor does). */
+export type WindowForm = Pick<
+  Window,
+  'target_type' | 'target_id' | 'spec' | 'timezone' | 'down_action' | 'enforce' | 'grace' | 'enabled'
+>
 
 export function newWindowForm(defaults: Partial<WindowForm> = {}, zone = 'UTC'): WindowForm {
   return {
