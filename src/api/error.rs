@@ -122,6 +122,11 @@ impl From<InvalidValue> for ApiError {
             InvalidValue::Desired(_) | InvalidValue::DownAction(_) | InvalidValue::Enforce(_) | InvalidValue::Source(_) => {
                 "invalid_window"
             }
+            InvalidValue::HostName(_) | InvalidValue::Group(_) | InvalidValue::HostSource(_) | InvalidValue::HostStatus(_) => {
+                "invalid_host"
+            }
+            InvalidValue::HostUrl(_) => "invalid_url",
+            InvalidValue::ServiceMode(_) => "invalid_target",
         };
         ApiError::bad_request(code, e.to_string())
     }

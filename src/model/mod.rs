@@ -6,7 +6,9 @@
 
 mod audit;
 mod container;
+mod host;
 mod schedule;
+mod service;
 mod target;
 mod user;
 mod window;
@@ -15,7 +17,11 @@ pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use container::{
     Container, LABEL_DEPENDS_ON, LABEL_EXCLUDE, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, Stack, StackStatus,
 };
+pub use host::{
+    HostConfig, HostSource, HostStatus, HostView, TlsMaterial, parse_host_list, validate_group, validate_host_name, validate_host_url,
+};
 pub use schedule::{LastRun, Schedule, ScheduleFields, ScheduleView, Upcoming};
+pub use service::{LABEL_STACK_NAMESPACE, Service, ServiceMode};
 pub use target::{Action, ActionResult, ContainerResult, LOCAL_HOST, TargetType};
 pub use user::{Role, User};
 pub use window::{
@@ -39,6 +45,18 @@ pub enum InvalidValue {
     Enforce(String),
     #[error("source must be api or label, not '{0}'")]
     Source(String),
+    #[error("host name must be 1 to 63 lowercase letters, digits and dashes, starting with a letter or digit, not '{0}'")]
+    HostName(String),
+    #[error("group must be 1 to 63 lowercase letters, digits and dashes, not '{0}'")]
+    Group(String),
+    #[error("invalid host URL {0}")]
+    HostUrl(String),
+    #[error("host source must be env or api, not '{0}'")]
+    HostSource(String),
+    #[error("host status must be connecting, ok or unreachable, not '{0}'")]
+    HostStatus(String),
+    #[error("service mode must be replicated or global, not '{0}'")]
+    ServiceMode(String),
 }
 
 /// `Display` and `FromStr` for a closed vocabulary, from one table of
