@@ -100,4 +100,82 @@ CREATE UNIQUE INDEX windows_one_enabled_per_target ON windows (host, target_type
     // The due time of a scheduled run under way: still set at start-up, the
     // previous process died during that run, which is then audited.
     M::up("ALTER TABLE schedules ADD COLUMN running_due TEXT;"),
+    // Many hosts and Swarm: every target carries its host, target types gain
+    // Swarm services and stacks (a CHECK cannot be altered: the two tables
+    // are rebuilt), hosts added through the API are stored with their TLS
+    // material, and a Swarm service's replica count is remembered across a
+    // stop so that a start (or a restart of DockNap) brings it back.
+    M::up(
+        r#"
+CREATE TABLE schedules_v6 (
+    id               INTEGER PRIMARY KEY,
+    host             TEXT NOT NULL DEFAULT 'local',
+    target_type      TEXT NOT NULL CHECK (target_type IN ('stack', 'container', 'service', 'swarm_stack')),
+    target_id        TEXT NOT NULL,
+    action           TEXT NOT NULL CHECK (action IN ('start', 'stop', 'restart', 'pause', 'unpause')),
+    cron             TEXT NOT NULL,
+    timezone         TEXT NOT NULL,
+    enabled          INTEGER NOT NULL,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    last_run_at      TEXT,
+    last_run_ok      INTEGER,
+    last_run_message TEXT,
+    checked_until    TEXT,
+    running_due      TEXT
+) STRICT;
+INSERT INTO schedules_v6 (id, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at,
+                          last_run_at, last_run_ok, last_run_message, checked_until, running_due)
+    SELECT id, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at,
+           last_run_at, last_run_ok, last_run_message, checked_until, running_due FROM schedules;
+DROP TABLE schedules;
+ALTER TABLE schedules_v6 RENAME TO schedules;
+
+CREATE TABLE windows_v6 (
+    id               INTEGER PRIMARY KEY,
+    host             TEXT NOT NULL,
+    target_type      TEXT NOT NULL CHECK (target_type IN ('stack', 'container', 'service', 'swarm_stack')),
+    target_id        TEXT NOT NULL,
+    spec             TEXT NOT NULL,
+    timezone         TEXT NOT NULL,
+    down_action      TEXT NOT NULL CHECK (down_action IN ('stop', 'pause')),
+    enforce          TEXT NOT NULL CHECK (enforce IN ('both', 'down_only')),
+    grace_seconds    INTEGER NOT NULL CHECK (grace_seconds >= 0),
+    enabled          INTEGER NOT NULL,
+    source           TEXT NOT NULL CHECK (source IN ('api', 'label')),
+    override_desired TEXT CHECK (override_desired IN ('up', 'down')),
+    override_until   TEXT,
+    override_by      TEXT,
+    override_reason  TEXT,
+    stopped          TEXT NOT NULL DEFAULT '[]',
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL
+) STRICT;
+INSERT INTO windows_v6 SELECT * FROM windows;
+DROP TABLE windows;
+ALTER TABLE windows_v6 RENAME TO windows;
+CREATE UNIQUE INDEX windows_one_enabled_per_target ON windows (host, target_type, target_id) WHERE enabled;
+
+ALTER TABLE audit ADD COLUMN host TEXT;
+
+CREATE TABLE hosts (
+    name       TEXT PRIMARY KEY,
+    url        TEXT NOT NULL,
+    grp        TEXT,
+    tls_ca     TEXT,
+    tls_cert   TEXT,
+    tls_key    TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE swarm_saved_replicas (
+    host     TEXT NOT NULL,
+    service  TEXT NOT NULL,
+    replicas INTEGER NOT NULL CHECK (replicas > 0),
+    saved_at TEXT NOT NULL,
+    PRIMARY KEY (host, service)
+) STRICT;
+"#,
+    ),
 ];
