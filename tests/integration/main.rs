@@ -13,5 +13,6 @@ mod image;
 mod security;
 mod lifecycle;
 mod windows;
+mod hosts;
 mod limits;
 mod wire;
