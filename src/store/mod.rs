@@ -25,6 +25,7 @@ pub const DB_FILE: &str = "docknap.db";
 mod audit;
 mod migrations;
 mod schedules;
+mod swarm;
 mod users;
 mod windows;
 
