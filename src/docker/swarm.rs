@@ -150,4 +150,73 @@ mod tests {
         assert!(out_of_sequence(&refused(500, "rpc error: code = Unknown desc = update out of sequence")));
         assert!(!out_of_sequence(&refused(500, "something else")));
     }
+
+    /// An engine whose first update answers "update out of sequence", as
+    /// when another writer got in between the read and the write.
+    #[tokio::test]
+    async fn an_update_sends_the_read_version_and_spec_and_retries_once_on_a_conflict() {
+        use axum::extract::{Query, State};
+        use axum::routing::{get, post};
+        use serde_json::{Value, json};
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Default)]
+        struct Seen {
+            reads: usize,
+            updates: Vec<(u64, Value)>,
+        }
+        type Shared = State<Arc<Mutex<Seen>>>;
+        async fn inspect(State(seen): Shared) -> axum::Json<Value> {
+            let mut seen = seen.lock().unwrap();
+            seen.reads += 1;
+            axum::Json(json!({
+                "ID": "abc",
+                "Version": { "Index": 10 + seen.reads },
+                "Spec": {
+                    "Name": "web",
+                    "Labels": { "com.docker.stack.namespace": "shop" },
+                    "TaskTemplate": { "ContainerSpec": { "Image": "busybox" }, "ForceUpdate": 4 },
+                    "Mode": { "Replicated": { "Replicas": 3 } }
+                }
+            }))
+        }
+        async fn update(State(seen): Shared, Query(q): Query<HashMap<String, String>>, body: axum::Json<Value>) -> axum::response::Response {
+            use axum::response::IntoResponse;
+            let mut seen = seen.lock().unwrap();
+            seen.updates.push((q["version"].parse().unwrap(), body.0));
+            if seen.updates.len() == 1 {
+                let message = json!({ "message": "rpc error: code = Unknown desc = update out of sequence" });
+                return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, axum::Json(message)).into_response();
+            }
+            axum::Json(json!({ "Warnings": null })).into_response()
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("docker.sock");
+        let shared = Arc::new(Mutex::new(Seen::default()));
+        let seen_now = |shared: &Arc<Mutex<Seen>>| std::mem::take(&mut *shared.lock().unwrap());
+        let app = axum::Router::new()
+            .route("/services/{id}", get(inspect))
+            .route("/services/{id}/update", post(update))
+            .with_state(shared.clone());
+        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let docker = Docker::connect_with_unix(sock.to_str().unwrap(), 10, bollard::API_DEFAULT_VERSION).unwrap();
+
+        scale(&docker, "abc", 0).await.unwrap();
+        let seen = seen_now(&shared);
+        assert_eq!(seen.reads, 2, "read again after the conflict");
+        let versions: Vec<u64> = seen.updates.iter().map(|(v, _)| *v).collect();
+        assert_eq!(versions, [11, 12], "each write at the version just read");
+        let spec = &seen.updates[1].1;
+        assert_eq!(spec["Mode"]["Replicated"]["Replicas"], 0);
+        assert_eq!(spec["Labels"]["com.docker.stack.namespace"], "shop", "the whole spec goes back");
+        assert_eq!(spec["TaskTemplate"]["ContainerSpec"]["Image"], "busybox");
+
+
+        force_update(&docker, "abc").await.unwrap();
+        let spec = &seen_now(&shared).updates[1].1;
+        assert_eq!(spec["TaskTemplate"]["ForceUpdate"], 5);
+        assert_eq!(spec["Mode"]["Replicated"]["Replicas"], 3, "only the counter changes");
+    }
 }
