@@ -9,9 +9,8 @@ use std::collections::HashMap;
 use crate::docker::{DockerError, Engine, SwarmService};
 use crate::model::{Action, ContainerResult, ServiceMode};
 
-/// The replica count a start brings a service back to when no stop of
-/// DockNap's remembered one (it was scaled to 0 by hand, or stopped before
-/// DockNap knew it).
+/// The replica count a start scales a service to when DockNap remembers
+/// none for it (it was scaled to 0 by hand, or by another DockNap).
 pub const DEFAULT_START_REPLICAS: u64 = 1;
 
 /// What a service action is on.
@@ -113,6 +112,11 @@ pub async fn act_on_services(
 async fn act_on(engine: &dyn Engine, s: &SwarmService, action: Action, saved: Option<u64>) -> ServiceOutcome {
     let done = |remember| ServiceOutcome { result: ok(&s.name), remember };
     let failed = |error: String| ServiceOutcome { result: fail(&s.name, error), remember: Remember::Unchanged };
+    // DockerError::NotFound speaks of containers.
+    let engine_failed = |e: DockerError| match e {
+        DockerError::NotFound => failed("the service no longer exists".into()),
+        e => failed(e.to_string()),
+    };
     let forget_if_saved = if saved.is_some() { Remember::Forget } else { Remember::Unchanged };
     match (action, s.mode) {
         (Action::Stop, ServiceMode::Global) => failed("left running: a global service cannot be scaled to 0".into()),
@@ -120,7 +124,7 @@ async fn act_on(engine: &dyn Engine, s: &SwarmService, action: Action, saved: Op
         (Action::Stop, _) if s.desired == 0 => done(Remember::Unchanged),
         (Action::Stop, _) => match engine.scale_service(&s.id, 0).await {
             Ok(()) => done(Remember::Save(s.desired)),
-            Err(e) => failed(e.to_string()),
+            Err(e) => engine_failed(e),
         },
         // Global services run wherever they can; a running replicated one
         // was started by someone else, and a remembered count is stale.
@@ -128,11 +132,11 @@ async fn act_on(engine: &dyn Engine, s: &SwarmService, action: Action, saved: Op
         (Action::Start, _) if s.desired > 0 => done(forget_if_saved),
         (Action::Start, _) => match engine.scale_service(&s.id, saved.unwrap_or(DEFAULT_START_REPLICAS)).await {
             Ok(()) => done(forget_if_saved),
-            Err(e) => failed(e.to_string()),
+            Err(e) => engine_failed(e),
         },
         (Action::Restart, _) => match engine.force_update_service(&s.id).await {
             Ok(()) => done(Remember::Unchanged),
-            Err(e) => failed(e.to_string()),
+            Err(e) => engine_failed(e),
         },
         (Action::Pause | Action::Unpause, _) => unreachable!("refused before any service is read"),
     }
@@ -302,5 +306,6 @@ mod tests {
         let listed = SwarmService { id: "id-gone".into(), name: "gone".into(), stack: None, mode: Replicated, running: 2, desired: 2 };
         let o = act_on(&engine, &listed, Action::Stop, None).await;
         assert_eq!((o.result.ok, o.remember), (false, Remember::Unchanged));
+        assert_eq!(o.result.error.as_deref(), Some("the service no longer exists"));
     }
 }
