@@ -194,6 +194,18 @@ impl Engine for BollardEngine {
     fn reconnect(&self) {
         *self.client.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
+
+    async fn swarm_services(&self) -> Result<Option<Vec<super::SwarmService>>, DockerError> {
+        super::swarm::services(&self.client()?).await.map_err(|e| self.map_err(e))
+    }
+
+    async fn scale_service(&self, id: &str, replicas: u64) -> Result<(), DockerError> {
+        super::swarm::scale(&self.client()?, id, replicas).await.map_err(|e| self.map_err(e))
+    }
+
+    async fn force_update_service(&self, id: &str) -> Result<(), DockerError> {
+        super::swarm::force_update(&self.client()?, id).await.map_err(|e| self.map_err(e))
+    }
 }
 
 #[cfg(test)]

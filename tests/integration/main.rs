@@ -11,6 +11,7 @@ mod faults;
 mod foundation;
 mod image;
 mod security;
+mod swarm;
 mod lifecycle;
 mod windows;
 mod hosts;
