@@ -42,7 +42,7 @@ pub enum TlsError {
 /// is rebuilt without parsing the PEM again.
 #[derive(Clone)]
 pub struct TlsClient {
-    /// `host:port` from the URL: the name (or IP) the engine's certificate must carry.
+    /// `host:port` from the URL; the host is the name (or IP) the engine's certificate must carry.
     authority: String,
     config: Arc<ClientConfig>,
 }
@@ -131,9 +131,7 @@ fn describe(e: &(dyn StdError + 'static), host: &str) -> String {
     let mut cur = Some(e);
     while let Some(err) = cur {
         chain.push(err.to_string());
-        // io::Error's source() skips the error it wraps; rustls's is in there.
-        let inner = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|i| i as &(dyn StdError + 'static));
-        tls = tls.or_else(|| err.downcast_ref::<rustls::Error>().or_else(|| inner?.downcast_ref::<rustls::Error>()).cloned());
+        tls = tls.or_else(|| rustls_error(err).cloned());
         cur = err.source();
     }
     chain.dedup();
@@ -144,6 +142,17 @@ fn describe(e: &(dyn StdError + 'static), host: &str) -> String {
     }
 }
 
+/// The rustls error in `err`, looking through io::Errors wrapping io::Errors
+/// (their source() skips the error they wrap).
+fn rustls_error<'a>(mut err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(e) = err.downcast_ref::<rustls::Error>() {
+            return Some(e);
+        }
+        err = err.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
+}
+
 fn meaning(e: &rustls::Error, host: &str) -> Option<String> {
     use AlertDescription as A;
     Some(match e {
@@ -151,7 +160,8 @@ fn meaning(e: &rustls::Error, host: &str) -> Option<String> {
             "TLS: the engine's certificate is not signed by the CA in tls.ca".into()
         }
         rustls::Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }) => {
-            format!("TLS: the engine's certificate is not valid for {host} (not among its subject alternative names)")
+            let name = host.rsplit_once(':').map_or(host, |(name, _port)| name);
+            format!("TLS: the engine's certificate is not valid for {name} (not among its subject alternative names)")
         }
         rustls::Error::AlertReceived(
             A::BadCertificate | A::CertificateRequired | A::UnknownCA | A::CertificateUnknown | A::UnsupportedCertificate,
@@ -229,11 +239,12 @@ mod tests {
 
     #[test]
     fn handshake_failures_say_what_to_fix() {
-        let io = |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        // As hyper-rustls hands them over: an io::Error in an io::Error.
+        let io = |e: rustls::Error| std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
         let unknown = io(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer));
         assert!(describe(&unknown, "h:1").starts_with("TLS: the engine's certificate is not signed by the CA in tls.ca"));
         let name = io(rustls::Error::InvalidCertificate(CertificateError::NotValidForName));
-        assert!(describe(&name, "localhost:2376").contains("not valid for localhost:2376"));
+        assert!(describe(&name, "localhost:2376").contains("not valid for localhost (not among"));
         let refused = io(rustls::Error::AlertReceived(AlertDescription::CertificateRequired));
         assert!(describe(&refused, "h:1").contains("refused our client certificate"));
         let plain = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
