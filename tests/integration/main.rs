@@ -14,4 +14,5 @@ mod security;
 mod lifecycle;
 mod windows;
 mod limits;
+mod transport;
 mod wire;
