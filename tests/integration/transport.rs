@@ -177,12 +177,13 @@ struct Haproxy {
 }
 
 impl Haproxy {
-    fn start(socket: &Path) -> Haproxy {
+    /// `bind_options` go after the bind address (TLS, for one).
+    fn start(socket: &Path, bind_options: &str) -> Haproxy {
         let example = std::fs::read_to_string(repo("examples/socket-proxy/haproxy.cfg")).unwrap();
         let port = free_port();
         assert!(example.contains("bind :2375") && example.contains("server engine /var/run/docker.sock"));
         let config = example
-            .replace("bind :2375", &format!("bind 127.0.0.1:{port}"))
+            .replace("bind :2375", &format!("bind 127.0.0.1:{port} {bind_options}"))
             .replace("/var/run/docker.sock", &socket.display().to_string());
         let dir = tempfile::tempdir().unwrap();
         let (cfg, log) = (dir.path().join("haproxy.cfg"), dir.path().join("haproxy.log"));
@@ -224,7 +225,7 @@ async fn socket_proxy_example_passes_docknaps_calls_and_refuses_the_rest() {
     let polite = "trap 'exit 0' TERM; while :; do sleep 0.2; done";
     engine.docker(&["run", "-d", "--name", "proxied", "--network", "none", &image, "sh", "-c", polite]);
     let id = engine.docker(&["inspect", "-f", "{{.Id}}", "proxied"]);
-    let proxy = Haproxy::start(&engine.socket());
+    let proxy = Haproxy::start(&engine.socket(), "");
 
     // Outside DockNap's list: 403 from the proxy, whatever the method or version prefix.
     let http = reqwest::Client::new();
@@ -274,6 +275,20 @@ async fn socket_proxy_example_passes_docknaps_calls_and_refuses_the_rest() {
     }
     let (st, h) = s.call(Method::GET, "/healthz", None, None).await;
     assert_eq!((st, &h["docker"]), (StatusCode::OK, &json!("ok")), "{h}");
+
+    // Both at once, as DEPLOY.md suggests: the proxy terminates mutual TLS.
+    let dir = make_certs(&["127.0.0.1"]);
+    let pem = certs(&dir).join("haproxy.pem");
+    let read = |name: &str| std::fs::read_to_string(certs(&dir).join(name)).unwrap();
+    std::fs::write(&pem, read("server-cert.pem") + &read("server-key.pem")).unwrap();
+    let ca = certs(&dir).join("ca.pem");
+    let tls_proxy = Haproxy::start(&engine.socket(), &format!("ssl crt {} ca-file {} verify required", pem.display(), ca.display()));
+    let url = format!("tcp://127.0.0.1:{}", tls_proxy.port);
+    let through = BollardEngine::connect(&url, Some(&material(&dir))).unwrap();
+    assert!(through.list(None).await.unwrap().iter().any(|c| c.name == "proxied"));
+    through.act(&id, Action::Restart).await.unwrap();
+    let alert = without_client_certificate(&url, &material(&dir).ca);
+    assert!(matches!(alert, rustls::Error::AlertReceived(_)), "{alert:?}");
 }
 
 /// Reads `/api/events` until `name` is reported in `state`.
