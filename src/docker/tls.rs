@@ -40,11 +40,10 @@ pub enum TlsError {
 /// A parsed TLS setup for one engine: where to dial and how to check it.
 /// Cheap to turn into a client, so a client dropped after a connection error
 /// is rebuilt without parsing the PEM again.
-#[derive(Clone)]
 pub struct TlsClient {
     /// `host:port` from the URL; the host is the name (or IP) the engine's certificate must carry.
     authority: String,
-    config: Arc<ClientConfig>,
+    config: ClientConfig,
 }
 
 impl TlsClient {
@@ -52,9 +51,10 @@ impl TlsClient {
         let authority = url
             .strip_prefix("tcp://")
             .map(|a| a.trim_end_matches('/'))
-            .filter(|a| !a.is_empty() && !a.contains('/'))
+            // A port of its own: https:// would otherwise mean 443, not Docker's 2376.
+            .filter(|a| !a.contains('/') && a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()))
             .ok_or_else(|| TlsError::Url(url.to_string()))?;
-        Ok(TlsClient { authority: authority.to_string(), config: Arc::new(client_config(m)?) })
+        Ok(TlsClient { authority: authority.to_string(), config: client_config(m)? })
     }
 
     /// A bollard client over HTTPS with this configuration.
@@ -63,7 +63,7 @@ impl TlsClient {
         // The connector gets `https://` URIs; TLS on top is hyper-rustls's job.
         http.enforce_http(false);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*self.config).clone())
+            .with_tls_config(self.config.clone())
             .https_only()
             .enable_http1()
             .wrap_connector(http);
@@ -207,6 +207,7 @@ mod tests {
     fn good_material_makes_a_client() {
         let c = TlsClient::new("tcp://10.0.0.5:2376/", &material(&pki())).unwrap();
         assert_eq!(c.authority, "10.0.0.5:2376");
+        assert_eq!(TlsClient::new("tcp://[fd00::5]:2376", &material(&pki())).unwrap().authority, "[fd00::5]:2376");
     }
 
     #[test]
@@ -232,7 +233,7 @@ mod tests {
     #[test]
     fn tls_needs_a_tcp_url() {
         let m = material(&pki());
-        for url in ["unix:///var/run/docker.sock", "tcp://", "https://x:2376", "tcp://x:2376/path"] {
+        for url in ["unix:///var/run/docker.sock", "tcp://", "tcp://x", "tcp://:2376", "tcp://[::1]", "https://x:2376", "tcp://x:2376/path"] {
             assert!(TlsClient::new(url, &m).is_err(), "{url}");
         }
     }
