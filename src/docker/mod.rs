@@ -6,6 +6,7 @@ mod bollard_engine;
 pub mod discovery;
 pub mod fleet;
 mod swarm;
+mod tls;
 pub mod view;
 
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ use serde::Serialize;
 
 pub use bollard_engine::BollardEngine;
 pub use fleet::{Fleet, Host};
+pub use tls::TlsError;
 pub use view::View;
 
 use crate::model::{Action, Container, Service, ServiceMode};

@@ -16,4 +16,5 @@ mod lifecycle;
 mod windows;
 mod hosts;
 mod limits;
+mod transport;
 mod wire;
