@@ -51,6 +51,9 @@ pub fn prepare_data_dir(dir: &std::path::Path) -> Result<(), StartError> {
 
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let started = std::time::Instant::now();
+    // Before the port opens: a SIGTERM as soon as we answer must mean an
+    // orderly stop, not the default action (death mid-bootstrap).
+    let shutdown = shutdown_signal();
     prepare_data_dir(&config.data_dir)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -76,7 +79,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     };
     let declared = std::iter::once(local).chain(config.hosts.iter().cloned()).collect();
     let hosts = Arc::new(Hosts::start(store.clone(), fleet.clone(), audit.clone(), clock.clone(), declared).map_err(StartError::Hosts)?);
-    let actions = Arc::new(Actions::new(fleet.clone(), audit.clone(), detect_self_container_id()));
+    let actions = Arc::new(Actions::new(fleet.clone(), store.clone(), audit.clone(), detect_self_container_id()));
     let in_flight = actions.clone();
     let scheduler = Arc::new(Scheduler::new(
         store.clone(),
@@ -129,7 +132,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 
     let server = tokio::spawn(crate::http::serve(listener, router, config.limits.clone(), stop_rx.clone()));
 
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
@@ -162,12 +165,15 @@ async fn prune_periodically(auth: Arc<Auth>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now; the future ends at the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }

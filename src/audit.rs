@@ -50,6 +50,12 @@ impl Audit {
         Audit { store, clock, tx }
     }
 
+    /// The store it writes to (unit tests build other services on it).
+    #[cfg(test)]
+    pub(crate) fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     /// Queues the entry for writing, stamped now. A failed write is logged
     /// loudly and retried; it never undoes the action it describes.
     pub fn record(&self, e: NewAuditEntry) {

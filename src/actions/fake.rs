@@ -156,6 +156,6 @@ pub fn actions_with_events(
     let connect: Connect = Arc::new(|_| Err("no engines but the fake".into()));
     let fleet = Arc::new(Fleet::new(connect, events, Duration::from_secs(60)));
     fleet.adopt(LOCAL_HOST, engine.clone(), view.clone());
-    let actions = Actions::new(fleet, audit, None);
+    let actions = Actions::new(fleet, audit.store().clone(), audit, None);
     (engine, view, actions)
 }

@@ -18,9 +18,10 @@ use self::deps::{Condition, Member, dependency_levels};
 pub use self::deps::detect_self_container_id;
 
 use crate::audit::Audit;
+use crate::store::Store;
 use crate::docker::{DockerError, Engine, Fleet, Health, Host};
 use crate::model::{
-    Action, ActionResult, Container, ContainerResult, InvalidValue, LOCAL_HOST, NewAuditEntry, Target, TargetType,
+    Action, ActionResult, Container, ContainerResult, InvalidValue, LOCAL_HOST, NewAuditEntry, Service, Target, TargetType,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,8 @@ pub enum ActionError {
     SelfProtection(Action),
     #[error("the Docker Engine{} is unreachable", on_host(.0))]
     DockerUnavailable(String),
+    #[error(transparent)]
+    Swarm(#[from] ServiceActionError),
 }
 
 /// ` on nas` for a host other than `local`, for messages.
@@ -79,6 +82,8 @@ pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Actions {
     fleet: Arc<Fleet>,
+    /// Remembers Swarm replica counts across a stop.
+    store: Arc<Store>,
     audit: Arc<Audit>,
     self_id: Option<String>,
     health_timeout: Duration,
@@ -121,12 +126,13 @@ impl Drop for TargetGuard<'_> {
 }
 
 impl Actions {
-    pub fn new(fleet: Arc<Fleet>, audit: Arc<Audit>, self_id: Option<String>) -> Actions {
+    pub fn new(fleet: Arc<Fleet>, store: Arc<Store>, audit: Arc<Audit>, self_id: Option<String>) -> Actions {
         if let Some(id) = &self_id {
             tracing::info!(container = %id, "running inside a container; self-protection is on");
         }
         Actions {
             fleet,
+            store,
             audit,
             self_id,
             health_timeout: DEFAULT_HEALTH_TIMEOUT,
@@ -285,7 +291,8 @@ impl Actions {
                 None => return Err(not_found()),
             },
             TargetType::Service | TargetType::SwarmStack => {
-                return Err(ActionError::InvalidTarget("Swarm targets are not supported yet".into()));
+                let _guard = self.lock_target(format!("{}/swarm", target.host)).await;
+                return self.run_swarm(&host, target, action).await;
             }
         };
         let _guard = self.lock_target(lock_key).await;
@@ -322,6 +329,61 @@ impl Actions {
             ok: results.iter().all(|r| r.ok),
             results,
         })
+    }
+
+    /// A service or Swarm stack: scaled, with the replica counts a stop
+    /// takes down remembered in the store (a lost write is logged: the
+    /// action itself happened).
+    async fn run_swarm(&self, host: &Host, target: &Target, action: Action) -> Result<ActionResult, ActionError> {
+        let name = host.name().to_string();
+        let saved = self.store.run(move |s| s.saved_replicas(&name)).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, host = host.name(), "cannot read remembered replica counts; starting with 1");
+            Default::default()
+        });
+        let swarm_target = match target.target_type {
+            TargetType::Service => ServiceTarget::Service(&target.target_id),
+            _ => ServiceTarget::Stack(&target.target_id),
+        };
+        let outcomes = swarm::act_on_services(&*host.engine, swarm_target, action, &saved).await?;
+        host.refresh_services();
+        for o in &outcomes {
+            let (h, service) = (host.name().to_string(), o.service().to_string());
+            let written = match o.remember {
+                Remember::Unchanged => continue,
+                Remember::Save(n) => self.store.run(move |s| s.save_replicas(&h, &service, n, chrono::Utc::now())).await,
+                Remember::Forget => self.store.run(move |s| s.forget_replicas(&h, &service)).await,
+            };
+            if let Err(e) = written {
+                tracing::error!(error = %e, host = host.name(), service = o.service(), "cannot record a replica count");
+            }
+        }
+        let results: Vec<ContainerResult> = outcomes.into_iter().map(|o| o.result).collect();
+        Ok(ActionResult {
+            host: target.host.clone(),
+            target_type: target.target_type,
+            target_id: target.target_id.clone(),
+            action,
+            ok: results.iter().all(|r| r.ok),
+            results,
+        })
+    }
+
+    /// Every Swarm service of the selected hosts, with the replica count
+    /// DockNap remembers for each.
+    pub async fn services(&self, host: Option<&str>) -> Vec<Service> {
+        let listed = self.fleet.services(host);
+        let mut saved: HashMap<String, HashMap<String, u64>> = HashMap::new();
+        let mut out = Vec::with_capacity(listed.len());
+        for (h, s) in listed {
+            if !saved.contains_key(&h) {
+                let name = h.clone();
+                let counts = self.store.run(move |st| st.saved_replicas(&name)).await.unwrap_or_default();
+                saved.insert(h.clone(), counts);
+            }
+            let remembered = saved[&h].get(&s.name).copied();
+            out.push(s.into_service(&h, remembered));
+        }
+        out
     }
 
     async fn lock_target(&self, key: String) -> TargetGuard<'_> {

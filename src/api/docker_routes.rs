@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, ClientAddr, Operator, Viewer};
 use crate::actions::{ActionError, Trigger};
 use crate::docker::Host;
-use crate::model::{Action, ActionResult, Container, LOCAL_HOST, Stack, Target, TargetType};
+use crate::model::{Action, ActionResult, Container, LOCAL_HOST, Service, Stack, Target, TargetType};
 
 /// `?host=NAME`: a filter on lists, the host of a single object (default `local`).
 #[derive(Deserialize)]
@@ -73,6 +73,14 @@ pub async fn stack(
 ) -> Result<Json<Stack>, ApiError> {
     let h = connected(&state, &q)?;
     h.view.stack(&name).map(Json).ok_or_else(|| ActionError::NotFound(Target::new(q.name(), TargetType::Stack, &name)).into())
+}
+
+/// Swarm services of every manager host, or of `?host=`.
+pub async fn services(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQuery<HostQuery>) -> Result<Json<Vec<Service>>, ApiError> {
+    if let Some(name) = &q.host {
+        host(&state, name)?;
+    }
+    Ok(Json(state.actions.services(q.host.as_deref()).await))
 }
 
 async fn act(

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::actions::ActionError;
+use crate::actions::{ActionError, ServiceActionError};
 use crate::auth::AuthError;
 use crate::hosts::HostError;
 use crate::scheduler::ScheduleError;
@@ -116,6 +116,15 @@ impl From<ActionError> for ApiError {
             ActionError::SelfProtection(_) => ApiError::new(StatusCode::CONFLICT, "self_protection", m),
             ActionError::DockerUnavailable(host) => ApiError::docker_unavailable(Some(&host)),
             ActionError::UnknownHost(_) => ApiError::bad_request("invalid_host", m),
+            ActionError::Swarm(e) => match e {
+                ServiceActionError::InvalidAction(_) => ApiError::bad_request("invalid_action", m),
+                ServiceActionError::Unsupported(_) => ApiError::new(StatusCode::CONFLICT, "unsupported", m),
+                ServiceActionError::NoService(_) | ServiceActionError::NoStack(_) | ServiceActionError::NotAManager => {
+                    ApiError::not_found(m)
+                }
+                ServiceActionError::Docker(crate::docker::DockerError::Unavailable(_)) => ApiError::docker_unavailable(None),
+                ServiceActionError::Docker(e) => ApiError::new(StatusCode::BAD_GATEWAY, "docker_error", e.to_string()),
+            },
         }
     }
 }

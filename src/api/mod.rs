@@ -89,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/stacks", get(docker_routes::stacks.layer(etag())))
         .route("/stacks/{name}", get(docker_routes::stack))
         .route("/stacks/{name}/{action}", post(docker_routes::stack_action))
+        .route("/services", get(docker_routes::services))
         .route("/services/{name}/{action}", post(docker_routes::service_action))
         .route("/swarm-stacks/{name}/{action}", post(docker_routes::swarm_stack_action))
         .route("/hosts", get(host_routes::list).post(host_routes::create))

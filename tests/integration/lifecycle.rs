@@ -259,7 +259,7 @@ async fn actions_are_idempotent_do_what_was_meant_and_are_audited() {
     let v = act_ok(&s, &t, "stacks", &stack, "start").await;
     assert_eq!(
         v,
-        json!({"target_type": "stack", "target_id": stack, "action": "start", "ok": true, "results": [
+        json!({"host": "local", "target_type": "stack", "target_id": stack, "action": "start", "ok": true, "results": [
             {"container": a, "ok": true, "error": null},
             {"container": proj.container("b"), "ok": true, "error": null},
         ]}),

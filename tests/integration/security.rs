@@ -53,6 +53,7 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Need)> {
         (m("DELETE"), "/api/schedules/999999", None, Operator),
         (m("POST"), "/api/schedules/999999/run", Some(json!({})), Operator),
         (m("GET"), "/api/hosts", None, Viewer),
+        (m("GET"), "/api/services", None, Viewer),
         (m("GET"), "/api/hosts/local", None, Viewer),
         (m("POST"), "/api/services/x/stop", Some(json!({})), Operator),
         (m("POST"), "/api/swarm-stacks/x/start", Some(json!({})), Operator),

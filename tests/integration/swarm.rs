@@ -141,3 +141,75 @@ async fn swarm_stack_stop_remembers_replicas_and_start_brings_them_back() {
     assert_eq!((again[0].result.ok, again[0].remember), (true, Remember::Unchanged), "already up: nothing to do");
     assert_eq!(service(&engine, "shop_web").await.desired, 2);
 }
+
+/// Through DockNap's API: a Swarm manager added as a host lists its services;
+/// stop remembers the replicas across a DockNap restart, start brings them
+/// back, restart replaces the tasks; pause and a global stop are refused, at
+/// once and when a schedule is saved.
+#[tokio::test(flavor = "multi_thread")]
+async fn services_through_the_api_remember_replicas_across_a_docknap_restart() {
+    use reqwest::StatusCode;
+    use serde_json::json;
+    let second = SecondEngine::start();
+    let _manager = second.init_swarm();
+    second.create_service("api", &["--replicas", "2", "--label", "com.docker.stack.namespace=shop"]);
+    second.create_service("node", &["--mode", "global"]);
+    let hosts = format!("sw={}", second.host());
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = crate::harness::Server::configure(tmp.path().join("data"), &[("DOCKNAP_HOSTS", &hosts)]);
+    s.spawn();
+    let t = s.admin_token().await;
+
+    async fn listed(s: &crate::harness::Server, t: String) -> Vec<serde_json::Value> {
+        let (st, v) = s.get("/api/services?host=sw", &t).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        v.as_array().unwrap().clone()
+    }
+    let api = s
+        .wait_for("the service with 2 replicas running", Duration::from_secs(60), || async {
+            listed(&s, t.clone()).await.into_iter().find(|v| v["name"] == "api" && v["replicas"] == 2)
+        })
+        .await;
+    assert_eq!((api["host"].as_str(), api["stack"].as_str(), api["mode"].as_str()), (Some("sw"), Some("shop"), Some("replicated")));
+    assert_eq!((api["desired_replicas"].as_u64(), api["saved_replicas"].as_u64()), (Some(2), None));
+    let (_, h) = s.get("/api/hosts/sw", &t).await;
+    assert_eq!(h["swarm_manager"], true, "{h}");
+
+    // Refused: pause (now and in a schedule), a global stop.
+    let (st, e) = s.post("/api/services/api/pause?host=sw", &t, json!({})).await;
+    assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_action")), "{e}");
+    let body = json!({"host": "sw", "target_type": "service", "target_id": "api", "action": "pause", "cron": "0 3 * * *"});
+    let (st, e) = s.post("/api/schedules", &t, body).await;
+    assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_action")), "{e}");
+    let (st, e) = s.post("/api/services/node/stop?host=sw", &t, json!({})).await;
+    assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("unsupported")), "{e}");
+
+    // Stop the Swarm stack: scaled to 0, 2 remembered, even after a restart of DockNap.
+    let (st, r) = s.post("/api/swarm-stacks/shop/stop?host=sw", &t, json!({})).await;
+    assert_eq!((st, r["ok"].as_bool()), (StatusCode::OK, Some(true)), "{r}");
+    wait_service(&engine_of(&second), "api", "scaled to 0", |x| x.desired == 0 && x.running == 0).await;
+    s.terminate();
+    s.spawn();
+    let t = s.admin_token().await;
+    let stopped = s
+        .wait_for("the stopped service listed again", Duration::from_secs(30), || async {
+            listed(&s, t.clone()).await.into_iter().find(|v| v["name"] == "api")
+        })
+        .await;
+    assert_eq!((stopped["desired_replicas"].as_u64(), stopped["saved_replicas"].as_u64()), (Some(0), Some(2)), "{stopped}");
+
+    // Start: back to 2; restart: new tasks.
+    let (st, r) = s.post("/api/services/api/start?host=sw", &t, json!({})).await;
+    assert_eq!((st, r["ok"].as_bool()), (StatusCode::OK, Some(true)), "{r}");
+    wait_service(&engine_of(&second), "api", "back to 2", |x| x.desired == 2 && x.running == 2).await;
+    let before = second.running_tasks("api");
+    let (st, r) = s.post("/api/services/api/restart?host=sw", &t, json!({})).await;
+    assert_eq!((st, r["ok"].as_bool()), (StatusCode::OK, Some(true)), "{r}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while second.running_tasks("api").intersection(&before).next().is_some() || second.running_tasks("api").len() < 2 {
+        assert!(Instant::now() < deadline, "the restart did not replace the tasks");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (_, entries) = s.get("/api/audit?host=sw&action=stop", &t).await;
+    assert!(entries["entries"].as_array().unwrap().iter().any(|e| e["target_type"] == "swarm_stack" && e["ok"] == true), "{entries}");
+}
