@@ -5,6 +5,7 @@
 
 pub mod conflicts;
 mod reconcile;
+mod swarm;
 pub mod spec;
 
 use std::collections::HashMap;

@@ -32,9 +32,9 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 #[derive(Debug, Default)]
 pub(crate) struct Memory {
     /// The desired state of the last pass: a change is a boundary.
-    desired: Option<Desired>,
-    /// Containers found running during down time, by name, and since when.
-    drift_since: HashMap<String, DateTime<Utc>>,
+    pub(super) desired: Option<Desired>,
+    /// Containers (or Swarm services) found running during down time, by name, and since when.
+    pub(super) drift_since: HashMap<String, DateTime<Utc>>,
     /// Containers this window stopped in this down period (by name), and
     /// whether the list has shown them down since.
     stopped_now: HashMap<String, bool>,
@@ -101,6 +101,8 @@ impl Windows {
         let target_type = match ev.name() {
             "stack" => TargetType::Stack,
             "container" => TargetType::Container,
+            // A service event may concern its service or its Swarm stack.
+            "service" => return self.concerns_swarm(ev),
             _ => return false,
         };
         let Ok(Named { host, name }) = serde_json::from_str(ev.data()) else { return false };
@@ -136,16 +138,15 @@ impl Windows {
         if !self.actions.host_ok(&f.host) {
             return None;
         }
+        if f.target_type.is_swarm() {
+            return self.keep_swarm(c, now).await;
+        }
         let members = self.fleet.members(&f.target())?;
         let desired = c.desired(now);
         let (boundary, exempt) = {
             let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
-            let m = memory.entry(c.window.id).or_default();
-            let boundary = m.desired != Some(desired);
-            if boundary {
-                *m = Memory { desired: Some(desired), ..Memory::default() };
-            }
-            (boundary, m.exempt.clone())
+            let boundary = self.passed_boundary(&mut memory, c.window.id, desired);
+            (boundary, memory.entry(c.window.id).or_default().exempt.clone())
         };
         let members: Vec<Container> =
             members.into_iter().filter(|m| !m.is_excluded() && !exempt.contains(&m.name)).collect();
@@ -156,6 +157,17 @@ impl Windows {
             }
             Desired::Down => self.keep_down(c, &members, now, boundary).await,
         }
+    }
+
+    /// Notes this pass's desired state; true when it changed (a boundary),
+    /// which also forgets what the previous period remembered.
+    pub(super) fn passed_boundary(&self, memory: &mut HashMap<i64, Memory>, id: i64, desired: Desired) -> bool {
+        let m = memory.entry(id).or_default();
+        let boundary = m.desired != Some(desired);
+        if boundary {
+            *m = Memory { desired: Some(desired), ..Memory::default() };
+        }
+        boundary
     }
 
     async fn bring_up(self: &Arc<Self>, c: &Compiled, members: &[Container], boundary: bool) {

@@ -213,3 +213,41 @@ async fn services_through_the_api_remember_replicas_across_a_docknap_restart() {
     let (_, entries) = s.get("/api/audit?host=sw&action=stop", &t).await;
     assert!(entries["entries"].as_array().unwrap().iter().any(|e| e["target_type"] == "swarm_stack" && e["ok"] == true), "{entries}");
 }
+
+/// A window on a Swarm service keeps it scaled to 0 while down (remembering
+/// its replicas) and brings the replicas back when an override says up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_keeps_a_swarm_service_down_and_an_override_brings_it_back() {
+    use reqwest::StatusCode;
+    use serde_json::json;
+    let second = SecondEngine::start();
+    let _manager = second.init_swarm();
+    second.create_service("night", &["--replicas", "2"]);
+    let engine = engine_of(&second);
+    wait_service(&engine, "night", "running 2", |x| x.running == 2).await;
+    let hosts = format!("sw={}", second.host());
+    let s = crate::harness::Server::start_with(&[("DOCKNAP_HOSTS", &hosts)]);
+    let t = s.admin_token().await;
+    s.wait_for("the manager's services", Duration::from_secs(30), || async {
+        let (_, v) = s.get("/api/services?host=sw", &t).await;
+        v.as_array().is_some_and(|a| !a.is_empty()).then_some(())
+    })
+    .await;
+
+    let body = json!({"host": "sw", "target_type": "service", "target_id": "night", "spec": "never", "grace": "0", "down_action": "pause"});
+    let (st, e) = s.post("/api/windows", &t, body).await;
+    assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_window")), "pause is not for services: {e}");
+    let body = json!({"host": "sw", "target_type": "service", "target_id": "night", "spec": "never", "grace": "0"});
+    let (st, w) = s.post("/api/windows", &t, body).await;
+    assert_eq!(st, StatusCode::CREATED, "{w}");
+    let began = Instant::now();
+    wait_service(&engine, "night", "scaled to 0 by the window", |x| x.desired == 0).await;
+    println!("window scaled the service to 0 in {} ms", began.elapsed().as_millis());
+
+    let (st, v) = s.post(&format!("/api/windows/{}/override", w["id"]), &t, json!({"desired": "up", "until": "2099-01-01T00:00:00Z"})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    wait_service(&engine, "night", "back to its 2 replicas", |x| x.desired == 2).await;
+    let (_, entries) = s.get("/api/audit?host=sw&actor=window", &t).await;
+    let actions: Vec<&str> = entries["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(actions.contains(&"stop") && actions.contains(&"start"), "{actions:?}");
+}
