@@ -308,3 +308,43 @@ async fn await_container_state(resp: reqwest::Response, name: &'static str, stat
     }
     panic!("the event stream ended");
 }
+
+/// A TLS engine added through `POST /api/hosts`: its containers listed and
+/// acted on; bad material refused with the part named; the key never in a
+/// response, the log or the audit.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_host_added_through_the_api_is_managed_and_its_key_never_shown() {
+    let dir = make_certs(&["127.0.0.1"]);
+    let engine = SecondEngine::start_tls(&certs(&dir));
+    let name = unique("tlsbox");
+    let image = test_image();
+    docker_tls(&engine, &dir, &["run", "-d", "--name", &name, "--network", "none", &image, "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]);
+    let s = Server::start();
+    let t = s.admin_token().await;
+    let tls = material(&dir);
+    let key_line = tls.key.lines().nth(1).unwrap().to_string();
+
+    let bad = json!({"name": "bad", "url": engine.tls_host(), "tls": {"ca": "not a certificate", "cert": tls.cert, "key": tls.key}});
+    let (st, e) = s.post("/api/hosts", &t, bad).await;
+    assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_tls")), "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("tls.ca") && !e.to_string().contains("not a certificate"), "{e}");
+
+    let body = json!({"name": "tls1", "url": engine.tls_host(), "tls": {"ca": tls.ca, "cert": tls.cert, "key": tls.key}});
+    let (st, h) = s.post("/api/hosts", &t, body).await;
+    assert_eq!(st, StatusCode::CREATED, "{h}");
+    assert_eq!(h["tls"], true);
+    s.wait_for("the TLS host's container", Duration::from_secs(20), || async {
+        let (_, v) = s.get("/api/containers?host=tls1", &t).await;
+        v.as_array()?.iter().any(|c| c["name"] == name.as_str() && c["host"] == "tls1").then_some(())
+    })
+    .await;
+    let (st, r) = s.post(&format!("/api/containers/{name}/stop?host=tls1"), &t, json!({})).await;
+    assert_eq!((st, r["ok"].as_bool()), (StatusCode::OK, Some(true)), "{r}");
+    assert_eq!(docker_tls(&engine, &dir, &["inspect", "-f", "{{.State.Status}}", &name]), "exited");
+
+    let (_, hosts) = s.get("/api/hosts", &t).await;
+    let (_, audit) = s.get("/api/audit?limit=500", &t).await;
+    for (what, text) in [("GET /api/hosts", hosts.to_string()), ("the audit", audit.to_string()), ("the log", s.log_text())] {
+        assert!(!text.contains(&key_line) && !text.contains("PRIVATE KEY"), "the key is in {what}");
+    }
+}
