@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use futures_util::future::join_all;
 
 use self::deps::{Condition, Member, dependency_levels};
@@ -76,6 +77,9 @@ impl Trigger {
 pub trait ActionObserver: Send + Sync {
     async fn before(&self, target: &Target, action: Action, trigger: &Trigger);
 }
+
+/// Stacks of a group acted on at once.
+const GROUP_PARALLEL: usize = 4;
 
 /// How long a stack start waits for a `service_healthy` dependency.
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -173,7 +177,46 @@ impl Actions {
     /// work runs on its own task: a client that hangs up mid-stop must not
     /// cancel the stop half-way or lose its audit entry.
     pub async fn run(self: &Arc<Self>, target: &Target, action: Action, trigger: &Trigger) -> Result<ActionResult, ActionError> {
+        if target.target_type == TargetType::Group {
+            return self.run_group(target, action, trigger).await;
+        }
         self.run_leaving_out(target, action, trigger, Vec::new()).await
+    }
+
+    /// Every compose stack of the group's hosts, a few at a time, each in
+    /// its own order and audited as its own action (so each host's audit
+    /// shows it); `docknap.exclude=true` containers are left out. The result
+    /// names each container `host/container`.
+    async fn run_group(self: &Arc<Self>, target: &Target, action: Action, trigger: &Trigger) -> Result<ActionResult, ActionError> {
+        let stacks = self.fleet.group_stacks(&target.target_id);
+        if stacks.is_empty() {
+            return Err(ActionError::NotFound(target.clone()));
+        }
+        let outcomes: Vec<(Target, Result<ActionResult, ActionError>)> = futures_util::stream::iter(stacks)
+            .map(|stack| async move {
+                let members = self.fleet.members(&stack).unwrap_or_default();
+                let leave_out = members.into_iter().filter(|c| c.is_excluded()).map(|c| c.name).collect();
+                let outcome = self.run_leaving_out(&stack, action, trigger, leave_out).await;
+                (stack, outcome)
+            })
+            .buffered(GROUP_PARALLEL)
+            .collect()
+            .await;
+        let mut results = Vec::new();
+        for (stack, outcome) in outcomes {
+            match outcome {
+                Ok(r) => results.extend(r.results.into_iter().map(|c| ContainerResult { container: format!("{}/{}", stack.host, c.container), ..c })),
+                Err(e) => results.push(ContainerResult { container: format!("{}/{}", stack.host, stack.target_id), ok: false, error: Some(e.to_string()) }),
+            }
+        }
+        Ok(ActionResult {
+            host: target.host.clone(),
+            target_type: target.target_type,
+            target_id: target.target_id.clone(),
+            action,
+            ok: results.iter().all(|r| r.ok),
+            results,
+        })
     }
 
     /// [`Actions::run`] on the target's containers except those named in
@@ -290,6 +333,8 @@ impl Actions {
                 Some(c) => format!("{}/container:{}", target.host, c.name),
                 None => return Err(not_found()),
             },
+            // Expanded by `run`; one reaching here was handed to run_leaving_out.
+            TargetType::Group => return Err(ActionError::InvalidTarget("a group is acted on stack by stack".into())),
             TargetType::Service | TargetType::SwarmStack => {
                 let _guard = self.lock_target(format!("{}/swarm", target.host)).await;
                 return self.run_swarm(&host, target, action).await;

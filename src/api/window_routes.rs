@@ -205,10 +205,9 @@ pub async fn bulk(
         return Err(ApiError::bad_request("invalid_target", format!("give at most {BULK_MAX_TARGETS} targets")));
     }
     if let Some(group) = &b.group {
-        let hosts = state.fleet.all().into_iter().filter(|h| h.config.group.as_ref() == Some(group));
-        targets.extend(hosts.flat_map(|h| h.view.stacks()).map(|s| BulkTarget {
-            target_type: TargetType::Stack.to_string(),
-            target_id: s.name,
+        targets.extend(state.fleet.group_stacks(group).into_iter().map(|s| BulkTarget {
+            target_type: s.target_type.to_string(),
+            target_id: s.target_id,
             host: Some(s.host),
         }));
     }

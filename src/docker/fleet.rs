@@ -240,8 +240,14 @@ impl Fleet {
         match target.target_type {
             TargetType::Stack => view.stack(&target.target_id).map(|s| s.containers),
             TargetType::Container => view.container(&target.target_id).map(|c| vec![c]),
-            TargetType::Service | TargetType::SwarmStack => None,
+            TargetType::Service | TargetType::SwarmStack | TargetType::Group => None,
         }
+    }
+
+    /// Every compose stack of every host in `group`, as targets.
+    pub fn group_stacks(&self, group: &str) -> Vec<Target> {
+        let hosts = self.all().into_iter().filter(|h| h.config.group.as_deref() == Some(group));
+        hosts.flat_map(|h| h.view.stacks()).map(|s| Target::new(&s.host, TargetType::Stack, &s.name)).collect()
     }
 
     /// The stack a container belongs to, on its host.

@@ -16,11 +16,17 @@ pub enum TargetType {
     Service,
     /// The services of one `com.docker.stack.namespace`.
     SwarmStack,
+    /// Every compose stack of every host in a group (schedules and bulk
+    /// actions; its host is [`ALL_HOSTS`]).
+    Group,
 }
 
 vocabulary!(TargetType, TargetType, {
-    Stack => "stack", Container => "container", Service => "service", SwarmStack => "swarm_stack",
+    Stack => "stack", Container => "container", Service => "service", SwarmStack => "swarm_stack", Group => "group",
 });
+
+/// The host of a group target: it spans hosts.
+pub const ALL_HOSTS: &str = "*";
 
 impl TargetType {
     /// Swarm targets are scaled, not started container by container.
@@ -52,7 +58,7 @@ impl Target {
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}", self.target_type, self.target_id)?;
-        if self.host != LOCAL_HOST {
+        if self.host != LOCAL_HOST && self.host != ALL_HOSTS {
             write!(f, " on {}", self.host)?;
         }
         Ok(())

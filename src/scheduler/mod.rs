@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::events::{Event, Events};
 use crate::model::{
     Action, ActionResult, InvalidValue, LOCAL_HOST, NewAuditEntry, Schedule, ScheduleFields, ScheduleView, TargetType, Upcoming,
-    validate_host_name,
+    ALL_HOSTS, validate_group, validate_host_name,
 };
 use crate::store::{Store, StoreError};
 
@@ -166,11 +166,17 @@ impl Scheduler {
         if target_type.is_swarm() && matches!(action, Action::Pause | Action::Unpause) {
             return Err(ActionError::Invalid(InvalidValue::Action(format!("{action}' on a Swarm {target_type} (use stop or start)"))).into());
         }
-        let host = match input.host {
-            Some(h) => self.known_host(h.trim())?,
-            None => current.map_or_else(|| LOCAL_HOST.to_string(), |c| c.host.clone()),
-        };
         let target_id = target_name(target_type, &pick(input.target_id, current.map(|c| &c.target_id), "target_id")?)?;
+        let host = if target_type == TargetType::Group {
+            // A group spans hosts; it may have none yet, as a target may not exist yet.
+            validate_group(&target_id).map_err(ActionError::from)?;
+            ALL_HOSTS.to_string()
+        } else {
+            match input.host {
+                Some(h) => self.known_host(h.trim())?,
+                None => current.map(|c| c.host.clone()).filter(|h| h != ALL_HOSTS).unwrap_or_else(|| LOCAL_HOST.to_string()),
+            }
+        };
         let cron = CronExpr::parse(&pick(input.cron, current.map(|c| &c.cron), "cron")?)?.as_str().to_string();
         let timezone = match input.timezone.or_else(|| current.map(|c| c.timezone.clone())) {
             Some(tz) => parse_timezone(tz.trim())?.name().to_string(),

@@ -110,7 +110,7 @@ CREATE UNIQUE INDEX windows_one_enabled_per_target ON windows (host, target_type
 CREATE TABLE schedules_v6 (
     id               INTEGER PRIMARY KEY,
     host             TEXT NOT NULL DEFAULT 'local',
-    target_type      TEXT NOT NULL CHECK (target_type IN ('stack', 'container', 'service', 'swarm_stack')),
+    target_type      TEXT NOT NULL CHECK (target_type IN ('stack', 'container', 'service', 'swarm_stack', 'group')),
     target_id        TEXT NOT NULL,
     action           TEXT NOT NULL CHECK (action IN ('start', 'stop', 'restart', 'pause', 'unpause')),
     cron             TEXT NOT NULL,

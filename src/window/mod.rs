@@ -319,6 +319,9 @@ impl Windows {
             Some(t) => t.parse()?,
             None => pick(None, current.map(|c| &c.target_type), "target_type")?,
         };
+        if target_type == TargetType::Group {
+            return Err(WindowError::Invalid("a window keeps one target; for a group, give each stack its own window".into()));
+        }
         let target_id = target_name(target_type, &pick(input.target_id, current.map(|c| &c.target_id), "target_id")?)?;
         let spec = WindowSpec::parse(&pick(input.spec, current.map(|c| &c.spec), "spec")?)?.as_str().to_string();
         let timezone = match input.timezone.or_else(|| current.map(|c| c.timezone.clone())) {

@@ -115,6 +115,20 @@ async fn one_stack_name_on_two_hosts_each_acted_on_by_its_host() {
     assert!(results.iter().all(|x| x["host"] == "second"), "{r}");
     assert!(results.iter().any(|x| x["target_id"] == project.as_str() && x["ok"] == true), "{r}");
     assert_eq!(second.state(&remote_web), "running");
+
+    // A schedule on the group stops every stack of its hosts, each audited on its host.
+    let body = json!({"target_type": "group", "target_id": "lab", "action": "stop", "cron": "*/2 * * * * *"});
+    let (st, sched) = s.post("/api/schedules", &t, body).await;
+    assert_eq!((st, sched["host"].as_str()), (StatusCode::CREATED, Some("*")), "{sched}");
+    s.wait_for("the group schedule's stop", Duration::from_secs(10), || async {
+        (second.state(&remote_web) == "exited").then_some(())
+    })
+    .await;
+    assert_eq!(docker(&["inspect", "-f", "{{.State.Status}}", &local_web]), "running");
+    let (st, _) = s.call(Method::DELETE, &format!("/api/schedules/{}", sched["id"]), Some(&t), None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let entries = audit_of(&s, &t, "host=second&actor=scheduler").await;
+    assert!(entries.iter().any(|e| e["target_id"] == project.as_str() && e["ok"] == true), "{entries:?}");
     docker(&["rm", "-f", &local_web]);
 }
 
