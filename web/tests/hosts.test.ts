@@ -79,9 +79,10 @@ describe('host filter and grouping', () => {
   })
 
   it('keeps an empty group only for a host that is not ok', () => {
-    const g = groupByHost([{ name: 'web' }], HOSTS)
+    const one: { name: string; host?: string }[] = [{ name: 'web' }]
+    const g = groupByHost(one, HOSTS)
     expect(g.map((x) => x.host)).toEqual(['local', 'pi'])
-    expect(groupByHost([{ name: 'web' }], HOSTS, 'group:home').map((x) => x.host)).toEqual(['pi'])
+    expect(groupByHost(one, HOSTS, 'group:home').map((x) => x.host)).toEqual(['pi'])
   })
 })
 
@@ -166,6 +167,8 @@ describe('host form', () => {
     expect(validateHostForm({ ...f, name: 'nas', url: 'tcp://10.0.0.2:2376' })).toEqual({})
     expect(validateHostForm({ ...f, name: 'nas', url: 'unix:///var/run/docker.sock' })).toEqual({})
     expect(validateHostForm({ ...f, name: 'nas', url: 'tcp://10.0.0.2' }).url).toBeTruthy()
+    expect(validateHostForm({ ...f, name: 'nas', url: 'tcp://h:1', group: 'Home Lab' }).group).toBeTruthy()
+    expect(validateHostForm({ ...f, name: 'nas', url: 'unix:///s', tlsMode: 'set', ca: 'a', cert: 'b', key: 'c' }).tls).toMatch(/tcp/)
     expect(validateHostForm({ ...f, name: 'nas', url: 'tcp://h:1', tlsMode: 'set', ca: 'x' }).tls).toMatch(/client certificate, client key/)
     // the name is fixed when editing
     expect(validateHostForm({ ...f, url: 'tcp://h:1' }, true)).toEqual({})

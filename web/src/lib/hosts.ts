@@ -203,8 +203,10 @@ export function validateHostForm(f: HostForm, editing = false): HostErrors {
     e.name = 'Lower-case letters, digits and hyphens, starting with a letter or digit (at most 63).'
   }
   if (!HOST_URL_RE.test(f.url.trim())) e.url = 'unix:///path/to/docker.sock or tcp://host:port'
-  if (f.group.trim().length > 63) e.group = 'At most 63 characters.'
-  if (f.tlsMode === 'set') {
+  // groups go into URLs (the host filter) like names do
+  if (f.group.trim() && !HOST_NAME_RE.test(f.group.trim())) e.group = 'Lower-case letters, digits and hyphens (at most 63).'
+  if (f.tlsMode === 'set' && !f.url.trim().startsWith('tcp://')) e.tls = 'TLS needs a tcp:// URL.'
+  else if (f.tlsMode === 'set') {
     const missing = (['ca', 'cert', 'key'] as const).filter((k) => !f[k].trim())
     if (missing.length) e.tls = `Paste all three PEM blocks (missing: ${missing.map((k) => TLS_LABEL[k]).join(', ')}).`
   }
@@ -233,7 +235,7 @@ export function hostPatch(f: HostForm, original: HostView): HostPatch {
   return out
 }
 
-/** Env hosts (and `local`) are declared outside DockNap's store. */
+/** Env hosts (DOCKNAP_HOSTS, and `local` from DOCKER_HOST) are declared outside DockNap's store. */
 export function isReadOnlyHost(h: Pick<HostView, 'name' | 'source'>): boolean {
   return h.source === 'env' || h.name === LOCAL
 }
