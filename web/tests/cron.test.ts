@@ -55,7 +55,15 @@ describe('form state', () => {
 
   it('starts with sensible defaults and accepts a target', () => {
     const f = newScheduleForm({ target_id: 'web' }, 'Europe/Paris')
-    expect(f).toEqual({ target_type: 'stack', target_id: 'web', action: 'stop', cron: '0 23 * * *', timezone: 'Europe/Paris', enabled: true })
+    expect(f).toEqual({ host: 'local', target_type: 'stack', target_id: 'web', action: 'stop', cron: '0 23 * * *', timezone: 'Europe/Paris', enabled: true })
+  })
+
+  it('sends the host only off local on create, and when it changed on update', () => {
+    const f = newScheduleForm({ target_id: 'web' }, 'UTC')
+    expect(toPayload(f)).not.toHaveProperty('host')
+    expect(toPayload({ ...f, host: 'nas' }).host).toBe('nas')
+    expect(toPayload({ ...f, host: 'nas' }, f)).toEqual({ host: 'nas' })
+    expect(toPayload(f, { ...f, host: 'nas' })).toEqual({ host: 'local' })
   })
 
   it('validates the target, cron and zone', () => {

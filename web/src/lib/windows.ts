@@ -1,16 +1,18 @@
 // Window editor form state, payloads, and a debounced, race-free caller for
 // previews and dry runs.
+import { withoutLocal } from './hosts'
 import type { Window, WindowInput } from './types'
 import { graceError, parseSpec, ruleError } from './windowspec'
 
 /** The editable fields, picked from Window (as the schedule editor does). */
 export type WindowForm = Pick<
   Window,
-  'target_type' | 'target_id' | 'spec' | 'timezone' | 'down_action' | 'enforce' | 'grace' | 'enabled'
+  'host' | 'target_type' | 'target_id' | 'spec' | 'timezone' | 'down_action' | 'enforce' | 'grace' | 'enabled'
 >
 
 export function newWindowForm(defaults: Partial<WindowForm> = {}, zone = 'UTC'): WindowForm {
   return {
+    host: 'local',
     target_type: 'stack',
     target_id: '',
     spec: 'Mon-Fri 08:00-19:00',
@@ -25,6 +27,7 @@ export function newWindowForm(defaults: Partial<WindowForm> = {}, zone = 'UTC'):
 
 export function formFromWindow(w: Window): WindowForm {
   return {
+    host: w.host || 'local',
     target_type: w.target_type,
     target_id: w.target_id,
     spec: w.spec,
@@ -64,7 +67,7 @@ export function toWindowPayload(f: WindowForm, original?: WindowForm): WindowInp
     timezone: f.timezone.trim(),
     grace: f.grace.trim(),
   }
-  if (!original) return { ...clean }
+  if (!original) return withoutLocal(clean)
   const out: WindowInput = {}
   for (const k of Object.keys(clean) as (keyof WindowForm)[]) {
     if (clean[k] !== original[k]) (out as Record<string, unknown>)[k] = clean[k]
