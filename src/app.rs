@@ -13,7 +13,10 @@ use crate::audit::Audit;
 use crate::auth::Auth;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::docker::{BollardEngine, Engine, View, discovery};
+use crate::docker::fleet::Connect;
+use crate::docker::{BollardEngine, Engine, Fleet};
+use crate::hosts::Hosts;
+use crate::model::{HostConfig, HostSource, LOCAL_HOST};
 use crate::events::Events;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
@@ -25,6 +28,8 @@ pub enum StartError {
     DataDir(String),
     #[error("DOCKNAP_DATA_DIR: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("DOCKNAP_HOSTS: {0}")]
+    Hosts(String),
     #[error("DOCKNAP_LISTEN: cannot listen on {addr}: {error}")]
     Listen { addr: std::net::SocketAddr, error: std::io::Error },
 }
@@ -57,9 +62,18 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     auth.bootstrap_admin_in_background(config.admin_username.clone(), config.admin_password.clone()).await;
 
     let events = Events::default();
-    let view = Arc::new(View::new(events.clone()));
-    let engine: Arc<dyn Engine> = Arc::new(BollardEngine::new(&config.docker_host));
-    let actions = Arc::new(Actions::new(engine.clone(), view.clone(), audit.clone(), detect_self_container_id()));
+    let connect: Connect = Arc::new(|h: &HostConfig| Ok(Arc::new(BollardEngine::new(&h.url)) as Arc<dyn Engine>));
+    let fleet = Arc::new(Fleet::new(connect, events.clone(), config.engine_recheck));
+    let local = HostConfig {
+        name: LOCAL_HOST.to_string(),
+        url: config.docker_host.clone(),
+        group: None,
+        source: HostSource::Env,
+        tls: None,
+    };
+    let declared = std::iter::once(local).chain(config.hosts.iter().cloned()).collect();
+    let hosts = Arc::new(Hosts::start(store.clone(), fleet.clone(), audit.clone(), clock.clone(), declared).map_err(StartError::Hosts)?);
+    let actions = Arc::new(Actions::new(fleet.clone(), audit.clone(), detect_self_container_id()));
     let in_flight = actions.clone();
     let scheduler = Arc::new(Scheduler::new(
         store.clone(),
@@ -77,7 +91,6 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         audit.clone(),
         events.clone(),
         clock.clone(),
-        view.clone(),
         config.default_tz,
     )?;
 
@@ -86,7 +99,6 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         .await
         .map_err(|error| StartError::Listen { addr: config.listen, error })?;
 
-    let discovery = tokio::spawn(discovery::run(engine, view.clone(), config.engine_recheck, stop_rx.clone()));
     let scheduler_task = tokio::spawn(scheduler.clone().run(stop_rx.clone()));
     let pruner = tokio::spawn(prune_periodically(auth.clone(), stop_rx.clone()));
     let reconciler = tokio::spawn(windows.clone().run(stop_rx.clone()));
@@ -94,7 +106,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let app = Arc::new(App {
         auth,
         audit,
-        view,
+        hosts,
+        fleet: fleet.clone(),
         actions,
         scheduler,
         windows,
@@ -124,9 +137,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     in_flight.finish_in_flight(deadline).await;
     let audit = in_flight.audit().clone();
     let _ = tokio::task::spawn_blocking(move || audit.flush()).await;
-    for task in [discovery, scheduler_task, pruner, reconciler] {
+    for task in [scheduler_task, pruner, reconciler] {
         task.abort();
     }
+    // Each host's discovery ends with its host.
+    drop(fleet);
     // The store closes (and checkpoints its WAL) when the last handle drops.
     Ok(())
 }

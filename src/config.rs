@@ -35,6 +35,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub docker_host: String,
+    /// More engines (`DOCKNAP_HOSTS`), besides `local`.
+    pub hosts: Vec<crate::model::HostConfig>,
     pub admin_username: String,
     pub admin_password: Option<String>,
     pub default_tz: Tz,
@@ -112,6 +114,9 @@ impl Config {
             return Err(err("DOCKER_HOST", format!("'{docker_host}' must start with unix:// or tcp://")));
         }
 
+        let hosts = crate::model::parse_host_list(&var("DOCKNAP_HOSTS").unwrap_or_default())
+            .map_err(|e| err("DOCKNAP_HOSTS", e.to_string()))?;
+
         let admin_username = var("DOCKNAP_ADMIN_USERNAME").unwrap_or_else(|| "admin".into());
         crate::auth::validate_username(&admin_username).map_err(|e| err("DOCKNAP_ADMIN_USERNAME", e.to_string()))?;
 
@@ -185,6 +190,7 @@ impl Config {
             listen,
             data_dir,
             docker_host,
+            hosts,
             admin_username,
             admin_password,
             default_tz,
@@ -253,6 +259,11 @@ mod tests {
         assert_eq!(c.secure_cookie, SecureCookie::Auto);
         assert!(c.admin_password.is_none());
         assert_eq!(c.engine_recheck, Duration::from_secs(60));
+        assert!(c.hosts.is_empty());
+        let two = parse(&[("DOCKNAP_HOSTS", "nas=tcp://10.0.0.5:2375,pi@lab=unix:///run/pi.sock")]).unwrap().hosts;
+        assert_eq!(two.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), ["nas", "pi"]);
+        let e = parse(&[("DOCKNAP_HOSTS", "nas=http://x")]).unwrap_err().to_string();
+        assert!(e.starts_with("DOCKNAP_HOSTS: ") && e.contains("unix:// or tcp://"), "{e}");
         assert_eq!(parse(&[("DOCKNAP_ENGINE_RECHECK", "5s")]).unwrap().engine_recheck, Duration::from_secs(5));
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.limits.header_timeout, Duration::from_secs(10));

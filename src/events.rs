@@ -6,18 +6,23 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::model::{Action, Container, ScheduleView, Stack, TargetType, WindowView};
+use crate::model::{Action, Container, HostView, ScheduleView, Service, Stack, TargetType, WindowView};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    Container { id: String, name: String, container: Option<Container> },
-    Stack { name: String, stack: Option<Stack> },
-    Docker { status: &'static str },
+    Container { host: String, id: String, name: String, container: Option<Container> },
+    Stack { host: String, name: String, stack: Option<Stack> },
+    /// A host's engine became reachable or unreachable.
+    Docker { host: String, status: &'static str },
+    /// A host was added, changed (`host` set) or removed (`None`).
+    Host { name: String, host: Option<HostView> },
+    Service { host: String, name: String, service: Option<Service> },
     Schedule { id: i64, schedule: Option<ScheduleView> },
     Window { id: i64, window: Option<WindowView> },
     ScheduleRun {
         schedule_id: i64,
+        host: String,
         target_type: TargetType,
         target_id: String,
         action: Action,
@@ -33,6 +38,8 @@ impl Event {
             Event::Container { .. } => "container",
             Event::Stack { .. } => "stack",
             Event::Docker { .. } => "docker",
+            Event::Host { .. } => "host",
+            Event::Service { .. } => "service",
             Event::Schedule { .. } => "schedule",
             Event::Window { .. } => "window",
             Event::ScheduleRun { .. } => "schedule_run",

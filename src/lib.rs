@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod docker;
 pub mod events;
+pub mod hosts;
 pub mod http;
 pub mod model;
 pub mod scheduler;

@@ -165,21 +165,22 @@ pub async fn etag_layer(req: Request, next: Next) -> Response {
 
 /// Lists built from the in-memory view, serialised once per version of it
 /// with their ETag: a refresh that finds nothing changed costs a lookup, not
-/// a serialisation and a hash.
+/// a serialisation and a hash. Keys are a list and its host filter: only
+/// known hosts get that far, so the map stays as small as the fleet.
 #[derive(Default)]
-pub struct ListCache(std::sync::Mutex<std::collections::HashMap<&'static str, (u64, Bytes, HeaderValue)>>);
+pub struct ListCache(std::sync::Mutex<std::collections::HashMap<String, (u64, Bytes, HeaderValue)>>);
 
 impl ListCache {
     /// The JSON response of list `key` at `generation`, built by `build` when
     /// not cached for it.
-    pub fn respond<T: serde::Serialize>(&self, key: &'static str, generation: u64, build: impl FnOnce() -> T) -> Response {
+    pub fn respond<T: serde::Serialize>(&self, key: &str, generation: u64, build: impl FnOnce() -> T) -> Response {
         let cached = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).filter(|c| c.0 == generation).cloned();
         let (bytes, etag) = match cached {
             Some((_, bytes, etag)) => (bytes, etag),
             None => {
                 let bytes = Bytes::from(serde_json::to_vec(&build()).expect("lists serialise"));
                 let etag = etag_for(&Sha256::digest(&bytes));
-                self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key, (generation, bytes.clone(), etag.clone()));
+                self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_string(), (generation, bytes.clone(), etag.clone()));
                 (bytes, etag)
             }
         };

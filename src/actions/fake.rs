@@ -8,8 +8,11 @@ use futures_util::stream::BoxStream;
 
 use super::Actions;
 use crate::audit::Audit;
-use crate::docker::{ContainerEvent, DockerError, Engine, EngineInfo, Health, View};
-use crate::model::{Action, Container};
+use std::time::Duration;
+
+use crate::docker::fleet::Connect;
+use crate::docker::{ContainerEvent, DockerError, Engine, EngineInfo, Fleet, Health, View};
+use crate::model::{Action, Container, LOCAL_HOST};
 use crate::events::Events;
 
 /// Containers by id; every `act` is recorded and changes the state.
@@ -102,9 +105,12 @@ pub fn actions_with_events(
 ) -> (Arc<FakeEngine>, Arc<View>, Actions) {
     let engine = Arc::new(FakeEngine::default());
     engine.containers.lock().unwrap().extend(containers.iter().map(|c| (c.id.clone(), c.clone())));
-    let view = Arc::new(View::new(events));
+    let view = Arc::new(View::new(LOCAL_HOST, events.clone()));
     view.replace_all(containers);
     view.set_docker_ok(true);
-    let actions = Actions::new(engine.clone(), view.clone(), audit, None);
+    let connect: Connect = Arc::new(|_| Err("no engines but the fake".into()));
+    let fleet = Arc::new(Fleet::new(connect, events, Duration::from_secs(60)));
+    fleet.adopt(LOCAL_HOST, engine.clone(), view.clone());
+    let actions = Actions::new(fleet, audit, None);
     (engine, view, actions)
 }

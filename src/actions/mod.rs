@@ -14,9 +14,9 @@ use self::deps::{Condition, Member, dependency_levels};
 pub use self::deps::detect_self_container_id;
 
 use crate::audit::Audit;
-use crate::docker::{DockerError, Engine, Health, View};
+use crate::docker::{DockerError, Engine, Fleet, Health, Host};
 use crate::model::{
-    Action, ActionResult, Container, ContainerResult, InvalidValue, NewAuditEntry, TargetType,
+    Action, ActionResult, Container, ContainerResult, InvalidValue, LOCAL_HOST, NewAuditEntry, Target, TargetType,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -25,12 +25,19 @@ pub enum ActionError {
     Invalid(#[from] InvalidValue),
     #[error("{0}")]
     InvalidTarget(String),
-    #[error("no {0} named '{1}'")]
-    NotFound(TargetType, String),
+    #[error("no {} named '{}'{}", .0.target_type, .0.target_id, on_host(&.0.host))]
+    NotFound(Target),
+    #[error("no host named '{0}'")]
+    UnknownHost(String),
     #[error("refusing to {0} DockNap's own container")]
     SelfProtection(Action),
-    #[error("the Docker Engine is unreachable")]
-    DockerUnavailable,
+    #[error("the Docker Engine{} is unreachable", on_host(.0))]
+    DockerUnavailable(String),
+}
+
+/// ` on nas` for a host other than `local`, for messages.
+fn on_host(host: &str) -> String {
+    if host == LOCAL_HOST { String::new() } else { format!(" on {host}") }
 }
 
 /// Who asked, for the audit log.
@@ -60,15 +67,14 @@ impl Trigger {
 /// instead of undoing it.
 #[async_trait::async_trait]
 pub trait ActionObserver: Send + Sync {
-    async fn before(&self, target_type: TargetType, target_id: &str, action: Action, trigger: &Trigger);
+    async fn before(&self, target: &Target, action: Action, trigger: &Trigger);
 }
 
 /// How long a stack start waits for a `service_healthy` dependency.
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Actions {
-    engine: Arc<dyn Engine>,
-    view: Arc<View>,
+    fleet: Arc<Fleet>,
     audit: Arc<Audit>,
     self_id: Option<String>,
     health_timeout: Duration,
@@ -83,8 +89,7 @@ pub struct Actions {
 }
 
 struct InFlight {
-    target_type: TargetType,
-    target_id: String,
+    target: Target,
     action: Action,
     trigger: Trigger,
     started: Instant,
@@ -112,13 +117,12 @@ impl Drop for TargetGuard<'_> {
 }
 
 impl Actions {
-    pub fn new(engine: Arc<dyn Engine>, view: Arc<View>, audit: Arc<Audit>, self_id: Option<String>) -> Actions {
+    pub fn new(fleet: Arc<Fleet>, audit: Arc<Audit>, self_id: Option<String>) -> Actions {
         if let Some(id) = &self_id {
             tracing::info!(container = %id, "running inside a container; self-protection is on");
         }
         Actions {
-            engine,
-            view,
+            fleet,
             audit,
             self_id,
             health_timeout: DEFAULT_HEALTH_TIMEOUT,
@@ -137,16 +141,17 @@ impl Actions {
         }
     }
 
-    pub fn engine(&self) -> &Arc<dyn Engine> {
-        &self.engine
+    pub fn fleet(&self) -> &Arc<Fleet> {
+        &self.fleet
     }
 
     pub fn audit(&self) -> &Arc<Audit> {
         &self.audit
     }
 
-    pub fn docker_ok(&self) -> bool {
-        self.view.docker_ok()
+    /// Is this host's engine connected? (False for a host that does not exist.)
+    pub fn host_ok(&self, host: &str) -> bool {
+        self.fleet.get(host).is_some_and(|h| h.view.docker_ok())
     }
 
     pub fn with_health_timeout(mut self, t: Duration) -> Self {
@@ -157,42 +162,34 @@ impl Actions {
     /// Validates, serialises per target, runs, and audits one action. The
     /// work runs on its own task: a client that hangs up mid-stop must not
     /// cancel the stop half-way or lose its audit entry.
-    pub async fn run(
-        self: &Arc<Self>,
-        target_type: TargetType,
-        target_id: &str,
-        action: Action,
-        trigger: &Trigger,
-    ) -> Result<ActionResult, ActionError> {
-        self.run_leaving_out(target_type, target_id, action, trigger, Vec::new()).await
+    pub async fn run(self: &Arc<Self>, target: &Target, action: Action, trigger: &Trigger) -> Result<ActionResult, ActionError> {
+        self.run_leaving_out(target, action, trigger, Vec::new()).await
     }
 
     /// [`Actions::run`] on the target's containers except those named in
     /// `leave_out` (excluded, one-shot, or already where they should be).
     pub async fn run_leaving_out(
         self: &Arc<Self>,
-        target_type: TargetType,
-        target_id: &str,
+        target: &Target,
         action: Action,
         trigger: &Trigger,
         leave_out: Vec<String>,
     ) -> Result<ActionResult, ActionError> {
         if let (Some(observer), false) = (self.observer.get(), matches!(trigger, Trigger::Window { .. })) {
-            observer.before(target_type, target_id, action, trigger).await;
+            observer.before(target, action, trigger).await;
         }
         let this = Arc::clone(self);
-        let (target_id, trigger) = (target_id.to_string(), trigger.clone());
+        let (target, trigger) = (target.clone(), trigger.clone());
         let key = self.next_in_flight.fetch_add(1, Ordering::Relaxed);
         let in_flight = InFlight {
-            target_type,
-            target_id: target_id.clone(),
+            target: target.clone(),
             action,
             trigger: trigger.clone(),
             started: Instant::now(),
         };
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(key, in_flight);
         tokio::spawn(async move {
-            let outcome = this.run_audited(target_type, &target_id, action, &trigger, &leave_out).await;
+            let outcome = this.run_audited(&target, action, &trigger, &leave_out).await;
             this.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
             this.settled.notify_one();
             outcome
@@ -212,27 +209,26 @@ impl Actions {
             }
         }
         for f in std::mem::take(&mut *in_flight()).into_values() {
-            tracing::warn!(action = %f.action, target = %f.target_id, "an action was cut off by the shutdown");
+            tracing::warn!(action = %f.action, target = %f.target, "an action was cut off by the shutdown");
             let message = "interrupted: DockNap shut down before this action finished".to_string();
-            self.record(&f.trigger, f.target_type, &f.target_id, f.action, false, message, &[], f.started);
+            self.record(&f.trigger, &f.target, f.action, false, message, &[], f.started);
         }
     }
 
     async fn run_audited(
         &self,
-        target_type: TargetType,
-        target_id: &str,
+        target: &Target,
         action: Action,
         trigger: &Trigger,
         leave_out: &[String],
     ) -> Result<ActionResult, ActionError> {
         let started = Instant::now();
-        let outcome = self.run_unaudited(target_type, target_id, action, leave_out).await;
+        let outcome = self.run_unaudited(target, action, leave_out).await;
         let (ok, message, results) = match &outcome {
             Ok(r) => (r.ok, r.summary(), r.results.as_slice()),
             Err(e) => (false, e.to_string(), &[][..]),
         };
-        self.record(trigger, target_type, target_id, action, ok, message, results, started);
+        self.record(trigger, target, action, ok, message, results, started);
         outcome
     }
 
@@ -241,15 +237,14 @@ impl Actions {
     fn record(
         &self,
         trigger: &Trigger,
-        target_type: TargetType,
-        target_id: &str,
+        target: &Target,
         action: Action,
         ok: bool,
         message: String,
         results: &[ContainerResult],
         started: Instant,
     ) {
-        let mut entry = NewAuditEntry::new(trigger.actor(), action.as_str(), ok, message).target(target_type.as_str(), target_id);
+        let mut entry = NewAuditEntry::new(trigger.actor(), action.as_str(), ok, message).on(target);
         let (trigger_name, schedule_id, due, window_id) = match trigger {
             Trigger::Manual { client, .. } => {
                 entry.client_addr = client.map(|c| c.to_string());
@@ -269,54 +264,56 @@ impl Actions {
         })));
     }
 
-    async fn run_unaudited(
-        &self,
-        target_type: TargetType,
-        target_id: &str,
-        action: Action,
-        leave_out: &[String],
-    ) -> Result<ActionResult, ActionError> {
-        if !self.view.docker_ok() {
-            return Err(ActionError::DockerUnavailable);
+    async fn run_unaudited(&self, target: &Target, action: Action, leave_out: &[String]) -> Result<ActionResult, ActionError> {
+        let host = self.fleet.get(&target.host).ok_or_else(|| ActionError::UnknownHost(target.host.clone()))?;
+        if !host.view.docker_ok() {
+            return Err(ActionError::DockerUnavailable(target.host.clone()));
         }
-        let lock_key = match target_type {
-            TargetType::Stack => format!("stack:{target_id}"),
+        let view = &host.view;
+        let not_found = || ActionError::NotFound(target.clone());
+        let lock_key = match target.target_type {
+            TargetType::Stack => format!("{}/stack:{}", target.host, target.target_id),
             // A container of a stack shares the stack's lock, so a click on one
             // container cannot interleave with a scheduled stop of its stack.
-            TargetType::Container => match self.view.container(target_id) {
-                Some(Container { stack: Some(s), .. }) => format!("stack:{s}"),
-                Some(c) => format!("container:{}", c.name),
-                None => return Err(ActionError::NotFound(target_type, target_id.to_string())),
+            TargetType::Container => match view.container(&target.target_id) {
+                Some(Container { stack: Some(s), .. }) => format!("{}/stack:{s}", target.host),
+                Some(c) => format!("{}/container:{}", target.host, c.name),
+                None => return Err(not_found()),
             },
+            TargetType::Service | TargetType::SwarmStack => {
+                return Err(ActionError::InvalidTarget("Swarm targets are not supported yet".into()));
+            }
         };
         let _guard = self.lock_target(lock_key).await;
 
         // Membership is read after the lock: the previous action may have changed it.
-        let mut members = match target_type {
-            TargetType::Stack => self.view.stack(target_id).map(|s| s.containers),
-            TargetType::Container => self.view.container(target_id).map(|c| vec![c]),
+        let mut members = match target.target_type {
+            TargetType::Stack => view.stack(&target.target_id).map(|s| s.containers),
+            _ => view.container(&target.target_id).map(|c| vec![c]),
         }
-        .ok_or_else(|| ActionError::NotFound(target_type, target_id.to_string()))?;
+        .ok_or_else(not_found)?;
         members.retain(|c| !leave_out.contains(&c.name));
-        if action.interrupts() && self.is_self_among(&members) {
+        if action.interrupts() && target.host == LOCAL_HOST && self.is_self_among(&members) {
             return Err(ActionError::SelfProtection(action));
         }
 
         let levels = dependency_levels(&members);
+        let on = On { host: &host, health_timeout: self.health_timeout };
         let results = match action {
-            Action::Start | Action::Unpause => self.forward(&levels, action).await,
-            Action::Stop | Action::Pause => self.backward(&levels, action).await,
-            Action::Restart if target_type == TargetType::Stack => {
-                let mut stopped = self.backward(&levels, Action::Stop).await;
-                let started = self.forward(&levels, Action::Start).await;
+            Action::Start | Action::Unpause => on.forward(&levels, action).await,
+            Action::Stop | Action::Pause => on.backward(&levels, action).await,
+            Action::Restart if target.target_type == TargetType::Stack => {
+                let mut stopped = on.backward(&levels, Action::Stop).await;
+                let started = on.forward(&levels, Action::Start).await;
                 merge_results(&mut stopped, started);
                 stopped
             }
-            Action::Restart => self.forward(&levels, Action::Restart).await,
+            Action::Restart => on.forward(&levels, Action::Restart).await,
         };
         Ok(ActionResult {
-            target_type,
-            target_id: target_id.to_string(),
+            host: target.host.clone(),
+            target_type: target.target_type,
+            target_id: target.target_id.clone(),
             action,
             ok: results.iter().all(|r| r.ok),
             results,
@@ -331,6 +328,18 @@ impl Actions {
     fn is_self_among(&self, members: &[Container]) -> bool {
         let Some(me) = &self.self_id else { return false };
         members.iter().any(|c| c.id.starts_with(me.as_str()) || me.starts_with(c.id.as_str()))
+    }
+}
+
+/// The container steps of one action, on one host.
+struct On<'a> {
+    host: &'a Host,
+    health_timeout: Duration,
+}
+
+impl On<'_> {
+    fn engine(&self) -> &dyn Engine {
+        &*self.host.engine
     }
 
     /// Dependencies first; waits for `service_healthy` and
@@ -406,7 +415,7 @@ impl Actions {
     /// For `service_completed_successfully`: the container ran and exited 0.
     async fn wait_completed(&self, c: &Container) -> Result<(), String> {
         self.poll_until("did not finish", || async {
-            match self.engine.exit_code(&c.id).await {
+            match self.engine().exit_code(&c.id).await {
                 Ok(Some(0)) => Some(Ok(())),
                 Ok(Some(code)) => Some(Err(format!("exited with code {code}"))),
                 Ok(None) => None,
@@ -418,7 +427,7 @@ impl Actions {
 
     async fn wait_healthy(&self, c: &Container) -> Result<(), String> {
         self.poll_until("did not become healthy", || async {
-            match self.engine.health(&c.id).await {
+            match self.engine().health(&c.id).await {
                 Ok(Health::Healthy | Health::None) => Some(Ok(())),
                 Ok(Health::Unhealthy) => Some(Err("started but reported unhealthy".into())),
                 Ok(Health::Starting) => None,
@@ -450,7 +459,7 @@ impl Actions {
     /// Brings one container to the wanted state, doing what the user meant
     /// from whatever state it is in now.
     async fn apply(&self, c: &Container, action: Action) -> ContainerResult {
-        let state = match self.engine.list(Some(&c.id)).await {
+        let state = match self.engine().list(Some(&c.id)).await {
             Ok(mut v) => match v.pop() {
                 Some(fresh) => fresh.state,
                 None => return failed(c, "container no longer exists".into()),
@@ -458,7 +467,7 @@ impl Actions {
             Err(e) => return failed(c, e.to_string()),
         };
         for step in plan(action, &state) {
-            match self.engine.act(&c.id, *step).await {
+            match self.engine().act(&c.id, *step).await {
                 Ok(()) | Err(DockerError::NotModified) => {}
                 Err(e) => return failed(c, e.to_string()),
             }

@@ -83,7 +83,7 @@ async fn dependencies_stuck_starting_fail_after_one_bounded_wait_per_level() {
 
     let begun = Instant::now();
     let trigger = Trigger::Manual { actor: "t".into(), client: None };
-    let r = actions.run(TargetType::Stack, "p", Action::Start, &trigger).await.unwrap();
+    let r = actions.run(&Target::local(TargetType::Stack, "p"), Action::Start, &trigger).await.unwrap();
     assert!(begun.elapsed() < Duration::from_millis(750), "the two waits overlap: {:?}", begun.elapsed());
     assert!(!r.ok);
     let error = |name: &str| r.results.iter().find(|x| x.container == name).and_then(|x| x.error.clone()).unwrap();
@@ -112,7 +112,7 @@ async fn a_dependent_that_fails_to_stop_keeps_its_dependencies_running() {
     engine.failing.lock().unwrap().insert("id-app".into());
     let actions = Arc::new(actions);
     let trigger = Trigger::Manual { actor: "t".into(), client: None };
-    let r = actions.run(TargetType::Stack, "p", Action::Stop, &trigger).await.unwrap();
+    let r = actions.run(&Target::local(TargetType::Stack, "p"), Action::Stop, &trigger).await.unwrap();
     let outcome = |name: &str| r.results.iter().find(|x| x.container == name).map(|x| (x.ok, x.error.clone())).unwrap();
     assert_eq!(outcome("p-web-1"), (true, None));
     assert_eq!(outcome("p-cache-1"), (true, None), "only what app depends on is held");
@@ -134,7 +134,7 @@ async fn shutdown_waits_for_actions_then_audits_the_ones_cut_off() {
     *engine.delay.lock().unwrap() = Duration::from_millis(100);
     let quick = tokio::spawn({
         let (actions, trigger) = (actions.clone(), trigger.clone());
-        async move { actions.run(TargetType::Container, "p-quick-1", Action::Start, &trigger).await }
+        async move { actions.run(&Target::local(TargetType::Container, "p-quick-1"), Action::Start, &trigger).await }
     });
     tokio::time::sleep(Duration::from_millis(20)).await;
     actions.finish_in_flight(tokio::time::Instant::now() + Duration::from_secs(2)).await;
@@ -144,7 +144,7 @@ async fn shutdown_waits_for_actions_then_audits_the_ones_cut_off() {
     *engine.delay.lock().unwrap() = Duration::from_secs(30);
     let slow = tokio::spawn({
         let actions = actions.clone();
-        async move { actions.run(TargetType::Container, "p-slow-1", Action::Start, &trigger).await }
+        async move { actions.run(&Target::local(TargetType::Container, "p-slow-1"), Action::Start, &trigger).await }
     });
     tokio::time::sleep(Duration::from_millis(20)).await;
     let begun = Instant::now();

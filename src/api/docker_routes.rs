@@ -1,64 +1,108 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
+use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiPath, ClientAddr, Operator, Viewer};
-use crate::actions::Trigger;
-use crate::model::{Action, ActionResult, Container, Stack, TargetType};
+use super::extract::{ApiPath, ApiQuery, ClientAddr, Operator, Viewer};
+use crate::actions::{ActionError, Trigger};
+use crate::docker::Host;
+use crate::model::{Action, ActionResult, Container, LOCAL_HOST, Stack, Target, TargetType};
 
-fn require_engine(state: &AppState) -> Result<(), ApiError> {
-    if state.view.docker_ok() { Ok(()) } else { Err(ApiError::docker_unavailable()) }
+/// `?host=NAME`: a filter on lists, the host of a single object (default `local`).
+#[derive(Deserialize)]
+pub struct HostQuery {
+    host: Option<String>,
 }
 
-pub async fn containers(State(state): State<AppState>, _: Viewer) -> Result<Response, ApiError> {
-    require_engine(&state)?;
-    Ok(state.lists.respond("containers", state.view.generation(), || state.view.containers()))
+impl HostQuery {
+    fn name(&self) -> &str {
+        self.host.as_deref().unwrap_or(LOCAL_HOST)
+    }
 }
 
-pub async fn container(State(state): State<AppState>, _: Viewer, ApiPath(name): ApiPath<String>) -> Result<Json<Container>, ApiError> {
-    require_engine(&state)?;
-    state.view.container(&name).map(Json).ok_or_else(|| ApiError::not_found(format!("no container named '{name}'")))
+fn host(state: &AppState, name: &str) -> Result<std::sync::Arc<Host>, ApiError> {
+    state.fleet.get(name).ok_or_else(|| ActionError::UnknownHost(name.to_string()).into())
 }
 
-pub async fn stacks(State(state): State<AppState>, _: Viewer) -> Result<Response, ApiError> {
-    require_engine(&state)?;
-    Ok(state.lists.respond("stacks", state.view.generation(), || state.view.stacks()))
+/// A list answers while any selected host's engine does; each object
+/// carries its host, whose status `/api/hosts` gives (an unreachable one's
+/// last known containers are still listed). 503 when none answers, as v1.
+fn require_engine(state: &AppState, q: &HostQuery) -> Result<(), ApiError> {
+    let hosts = match &q.host {
+        Some(name) => vec![host(state, name)?],
+        None => state.fleet.all(),
+    };
+    if hosts.iter().any(|h| h.view.docker_ok()) { Ok(()) } else { Err(ApiError::docker_unavailable(q.host.as_deref())) }
 }
 
-pub async fn stack(State(state): State<AppState>, _: Viewer, ApiPath(name): ApiPath<String>) -> Result<Json<Stack>, ApiError> {
-    require_engine(&state)?;
-    state.view.stack(&name).map(Json).ok_or_else(|| ApiError::not_found(format!("no stack named '{name}'")))
+/// The one host a single-object route reads, connected.
+fn connected(state: &AppState, q: &HostQuery) -> Result<std::sync::Arc<Host>, ApiError> {
+    let h = host(state, q.name())?;
+    if h.view.docker_ok() { Ok(h) } else { Err(ApiError::docker_unavailable(Some(q.name()))) }
+}
+
+pub async fn containers(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQuery<HostQuery>) -> Result<Response, ApiError> {
+    require_engine(&state, &q)?;
+    let key = format!("containers?{}", q.host.as_deref().unwrap_or(""));
+    Ok(state.lists.respond(&key, state.fleet.generation(), || state.fleet.containers(q.host.as_deref())))
+}
+
+pub async fn container(
+    State(state): State<AppState>,
+    _: Viewer,
+    ApiQuery(q): ApiQuery<HostQuery>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Container>, ApiError> {
+    let h = connected(&state, &q)?;
+    h.view.container(&name).map(Json).ok_or_else(|| ActionError::NotFound(Target::new(q.name(), TargetType::Container, &name)).into())
+}
+
+pub async fn stacks(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQuery<HostQuery>) -> Result<Response, ApiError> {
+    require_engine(&state, &q)?;
+    let key = format!("stacks?{}", q.host.as_deref().unwrap_or(""));
+    Ok(state.lists.respond(&key, state.fleet.generation(), || state.fleet.stacks(q.host.as_deref())))
+}
+
+pub async fn stack(
+    State(state): State<AppState>,
+    _: Viewer,
+    ApiQuery(q): ApiQuery<HostQuery>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Stack>, ApiError> {
+    let h = connected(&state, &q)?;
+    h.view.stack(&name).map(Json).ok_or_else(|| ActionError::NotFound(Target::new(q.name(), TargetType::Stack, &name)).into())
 }
 
 async fn act(
     state: &AppState,
     user: &Operator,
     client: std::net::IpAddr,
-    target_type: TargetType,
-    name: &str,
+    target: Target,
     action: &str,
 ) -> Result<Json<ActionResult>, ApiError> {
     let action: Action = action.parse()?;
     let trigger = Trigger::Manual { actor: user.username().to_string(), client: Some(client) };
-    Ok(Json(state.actions.run(target_type, name, action, &trigger).await?))
+    Ok(Json(state.actions.run(&target, action, &trigger).await?))
 }
 
-pub async fn container_action(
-    State(state): State<AppState>,
-    user: Operator,
-    ClientAddr(client): ClientAddr,
-    ApiPath((name, action)): ApiPath<(String, String)>,
-) -> Result<Json<ActionResult>, ApiError> {
-    act(&state, &user, client, TargetType::Container, &name, &action).await
+/// `POST /api/{containers,stacks,services,swarm-stacks}/{name}/{action}?host=`.
+macro_rules! action_route {
+    ($name:ident, $target_type:expr) => {
+        pub async fn $name(
+            State(state): State<AppState>,
+            user: Operator,
+            ClientAddr(client): ClientAddr,
+            ApiQuery(q): ApiQuery<HostQuery>,
+            ApiPath((name, action)): ApiPath<(String, String)>,
+        ) -> Result<Json<ActionResult>, ApiError> {
+            act(&state, &user, client, Target::new(q.name(), $target_type, &name), &action).await
+        }
+    };
 }
 
-pub async fn stack_action(
-    State(state): State<AppState>,
-    user: Operator,
-    ClientAddr(client): ClientAddr,
-    ApiPath((name, action)): ApiPath<(String, String)>,
-) -> Result<Json<ActionResult>, ApiError> {
-    act(&state, &user, client, TargetType::Stack, &name, &action).await
-}
+action_route!(container_action, TargetType::Container);
+action_route!(stack_action, TargetType::Stack);
+action_route!(service_action, TargetType::Service);
+action_route!(swarm_stack_action, TargetType::SwarmStack);

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::actions::ActionError;
 use crate::auth::AuthError;
+use crate::hosts::HostError;
 use crate::scheduler::ScheduleError;
 use crate::scheduler::cron::CronError;
 use crate::model::InvalidValue;
@@ -42,8 +43,13 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
-    pub fn docker_unavailable() -> ApiError {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "docker_unavailable", "the Docker Engine is unreachable")
+    /// 503 for one host's engine (`None`: every host's).
+    pub fn docker_unavailable(host: Option<&str>) -> ApiError {
+        let message = match host {
+            Some(h) if h != crate::model::LOCAL_HOST => format!("the Docker Engine of host '{h}' is unreachable"),
+            _ => "the Docker Engine is unreachable".to_string(),
+        };
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "docker_unavailable", message)
     }
 
     fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -106,9 +112,26 @@ impl From<ActionError> for ApiError {
         match e {
             ActionError::Invalid(e) => e.into(),
             ActionError::InvalidTarget(_) => ApiError::bad_request("invalid_target", m),
-            ActionError::NotFound(..) => ApiError::not_found(m),
+            ActionError::NotFound(_) => ApiError::not_found(m),
             ActionError::SelfProtection(_) => ApiError::new(StatusCode::CONFLICT, "self_protection", m),
-            ActionError::DockerUnavailable => ApiError::docker_unavailable(),
+            ActionError::DockerUnavailable(host) => ApiError::docker_unavailable(Some(&host)),
+            ActionError::UnknownHost(_) => ApiError::bad_request("invalid_host", m),
+        }
+    }
+}
+
+impl From<HostError> for ApiError {
+    fn from(e: HostError) -> Self {
+        let m = e.to_string();
+        match e {
+            HostError::Invalid(e) => e.into(),
+            HostError::MissingField(_) => ApiError::bad_request("missing_field", m),
+            HostError::Tls(_) => ApiError::bad_request("invalid_tls", m),
+            HostError::NotFound(_) => ApiError::not_found(m),
+            HostError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            HostError::ReadOnly(..) => ApiError::new(StatusCode::CONFLICT, "read_only", m),
+            HostError::InUse(_) => ApiError::new(StatusCode::CONFLICT, "in_use", m),
+            HostError::Store(e) => e.into(),
         }
     }
 }

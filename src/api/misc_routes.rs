@@ -20,18 +20,14 @@ pub struct Health {
     status: &'static str,
     docker: &'static str,
     version: &'static str,
-    /// Each engine by host name (only `local` until more hosts exist).
-    hosts: std::collections::BTreeMap<&'static str, &'static str>,
+    /// Each engine's status by host name.
+    hosts: std::collections::BTreeMap<String, crate::model::HostStatus>,
 }
 
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
-    let docker = state.view.docker_status();
-    Json(Health {
-        status: "ok",
-        docker,
-        version: env!("CARGO_PKG_VERSION"),
-        hosts: [(crate::model::LOCAL_HOST, docker)].into(),
-    })
+    let hosts = state.fleet.statuses();
+    let docker = hosts.get(crate::model::LOCAL_HOST).map_or("unreachable", |s| s.as_str());
+    Json(Health { status: "ok", docker, version: env!("CARGO_PKG_VERSION"), hosts })
 }
 
 pub async fn api_not_found() -> ApiError {
@@ -79,6 +75,7 @@ pub struct AuditQuery {
     limit: Option<i64>,
     before: Option<i64>,
     actor: Option<String>,
+    host: Option<String>,
     target_type: Option<String>,
     target_id: Option<String>,
     action: Option<String>,
@@ -97,6 +94,7 @@ pub async fn audit(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQue
         limit,
         before: q.before,
         actor: q.actor,
+        host: q.host,
         target_type: q.target_type,
         target_id: q.target_id,
         action: q.action,

@@ -5,6 +5,7 @@
 
 mod auth_routes;
 mod docker_routes;
+mod host_routes;
 pub mod error;
 pub mod extract;
 mod misc_routes;
@@ -33,8 +34,9 @@ use crate::actions::Actions;
 use crate::audit::Audit;
 use crate::auth::Auth;
 use crate::config::SecureCookie;
-use crate::docker::View;
+use crate::docker::Fleet;
 use crate::events::Events;
+use crate::hosts::Hosts;
 use crate::scheduler::Scheduler;
 use crate::window::Windows;
 
@@ -47,7 +49,8 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 pub struct App {
     pub auth: Arc<Auth>,
     pub audit: Arc<Audit>,
-    pub view: Arc<View>,
+    pub hosts: Arc<Hosts>,
+    pub fleet: Arc<Fleet>,
     pub actions: Arc<Actions>,
     pub scheduler: Arc<Scheduler>,
     pub windows: Arc<Windows>,
@@ -86,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         .route("/stacks", get(docker_routes::stacks.layer(etag())))
         .route("/stacks/{name}", get(docker_routes::stack))
         .route("/stacks/{name}/{action}", post(docker_routes::stack_action))
+        .route("/services/{name}/{action}", post(docker_routes::service_action))
+        .route("/swarm-stacks/{name}/{action}", post(docker_routes::swarm_stack_action))
+        .route("/hosts", get(host_routes::list).post(host_routes::create))
+        .route("/hosts/{name}", get(host_routes::get).put(host_routes::update).delete(host_routes::delete))
         .route("/events", get(misc_routes::events))
         .route("/schedules", get(schedule_routes::list.layer(etag())).post(schedule_routes::create))
         .route("/schedules/upcoming", get(schedule_routes::upcoming))

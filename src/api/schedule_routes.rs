@@ -18,6 +18,7 @@ fn schedule_id(raw: &str) -> Result<i64, ApiError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleBody {
+    host: Option<String>,
     target_type: Option<String>,
     target_id: Option<String>,
     action: Option<String>,
@@ -29,6 +30,7 @@ pub struct ScheduleBody {
 impl From<ScheduleBody> for ScheduleInput {
     fn from(b: ScheduleBody) -> Self {
         ScheduleInput {
+            host: b.host,
             target_type: b.target_type,
             target_id: b.target_id,
             action: b.action,

@@ -12,7 +12,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, ClientAddr, JsonBody, Operator, Viewer};
 use crate::actions::Trigger;
-use crate::model::{Action, Desired, LOCAL_HOST, TargetType, WindowView};
+use crate::model::{Action, Desired, LOCAL_HOST, Target, TargetType, WindowView};
 use crate::window::WindowInput;
 
 /// Targets of one bulk request acted on at the same time.
@@ -168,12 +168,16 @@ pub struct BulkTarget {
 #[serde(deny_unknown_fields)]
 pub struct BulkBody {
     action: String,
+    #[serde(default)]
     targets: Vec<BulkTarget>,
+    /// Every stack of every host in this group, besides `targets`.
+    group: Option<String>,
 }
 
 /// One target's outcome: the action result, or why it could not run.
 #[derive(Serialize)]
 pub struct BulkResult {
+    host: String,
     target_type: String,
     target_id: String,
     action: Action,
@@ -196,15 +200,29 @@ pub async fn bulk(
     JsonBody(b): JsonBody<BulkBody>,
 ) -> Result<Json<BulkOut>, ApiError> {
     let action: Action = b.action.parse()?;
-    if b.targets.is_empty() || b.targets.len() > BULK_MAX_TARGETS {
-        return Err(ApiError::bad_request("invalid_target", format!("give 1 to {BULK_MAX_TARGETS} targets")));
+    let mut targets = b.targets;
+    if targets.len() > BULK_MAX_TARGETS {
+        return Err(ApiError::bad_request("invalid_target", format!("give at most {BULK_MAX_TARGETS} targets")));
+    }
+    if let Some(group) = &b.group {
+        let hosts = state.fleet.all().into_iter().filter(|h| h.config.group.as_ref() == Some(group));
+        targets.extend(hosts.flat_map(|h| h.view.stacks()).map(|s| BulkTarget {
+            target_type: TargetType::Stack.to_string(),
+            target_id: s.name,
+            host: Some(s.host),
+        }));
+    }
+    if targets.is_empty() {
+        return Err(ApiError::bad_request("invalid_target", "give targets, or a group with stacks"));
     }
     let trigger = Trigger::Manual { actor: user.username().to_string(), client: Some(client) };
-    let results = futures_util::stream::iter(b.targets)
+    let results = futures_util::stream::iter(targets)
         .map(|t| {
             let (state, trigger) = (state.clone(), trigger.clone());
             async move {
+                let host = t.host.clone().unwrap_or_else(|| LOCAL_HOST.to_string());
                 let failed = |error: String| BulkResult {
+                    host: host.clone(),
                     target_type: t.target_type.clone(),
                     target_id: t.target_id.clone(),
                     action,
@@ -212,20 +230,16 @@ pub async fn bulk(
                     results: Vec::new(),
                     error: Some(error),
                 };
-                if t.host.as_deref().is_some_and(|h| h != LOCAL_HOST) {
-                    return failed(format!("unknown host '{}'", t.host.unwrap_or_default()));
-                }
                 let target_type: TargetType = match t.target_type.parse() {
                     Ok(tt) => tt,
                     Err(e) => return failed(e.to_string()),
                 };
-                let excluded = match target_type {
-                    TargetType::Stack => state.view.stack(&t.target_id).map(|s| s.containers).unwrap_or_default(),
-                    TargetType::Container => state.view.container(&t.target_id).into_iter().collect(),
-                };
-                let leave_out = excluded.into_iter().filter(|c| c.is_excluded()).map(|c| c.name).collect();
-                match state.actions.run_leaving_out(target_type, &t.target_id, action, &trigger, leave_out).await {
+                let target = Target::new(&host, target_type, &t.target_id);
+                let members = state.fleet.members(&target).unwrap_or_default();
+                let leave_out = members.into_iter().filter(|c| c.is_excluded()).map(|c| c.name).collect();
+                match state.actions.run_leaving_out(&target, action, &trigger, leave_out).await {
                     Ok(r) => BulkResult {
+                        host,
                         target_type: t.target_type,
                         target_id: t.target_id,
                         action,

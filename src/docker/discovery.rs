@@ -35,7 +35,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How a connected session ended.
 #[derive(Debug, PartialEq, Eq)]
 enum Ended {
-    Unreachable,
+    /// Why, for the hosts page.
+    Unreachable(String),
     /// The stream closed or missed changes while the engine answered (a
     /// proxy's idle timeout, say): reconnect without an outage.
     StreamLost,
@@ -52,8 +53,8 @@ pub async fn run(engine: Arc<dyn Engine>, view: Arc<View>, recheck: Duration, mu
         };
         // Whatever ended the session may have left pooled connections dead.
         engine.reconnect();
-        if ended == Ended::Unreachable {
-            view.set_docker_ok(false);
+        if let Ended::Unreachable(why) = ended {
+            view.unreachable(why);
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
@@ -69,12 +70,12 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
     let info = match tokio::time::timeout(PROBE_TIMEOUT, engine.info()).await {
         Ok(Ok(i)) => i,
         Ok(Err(e)) => {
-            tracing::debug!(error = %e, "Docker Engine not reachable yet");
-            return Ended::Unreachable;
+            tracing::debug!(host = view.host(), error = %e, "Docker Engine not reachable yet");
+            return Ended::Unreachable(e.to_string());
         }
         Err(_) => {
-            tracing::warn!(timeout_s = PROBE_TIMEOUT.as_secs(), "the Docker Engine did not answer its version probe");
-            return Ended::Unreachable;
+            tracing::warn!(host = view.host(), timeout_s = PROBE_TIMEOUT.as_secs(), "the Docker Engine did not answer its version probe");
+            return Ended::Unreachable(format!("no answer within {} s", PROBE_TIMEOUT.as_secs()));
         }
     };
     // The stream starts a few seconds in the past (see the engine), so
@@ -83,13 +84,13 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
     let all = match probe(engine.list(None)).await {
         Ok(all) => all,
         Err(e) => {
-            tracing::warn!(error = %e, "listing containers failed");
-            return Ended::Unreachable;
+            tracing::warn!(host = view.host(), error = %e, "listing containers failed");
+            return Ended::Unreachable(e.to_string());
         }
     };
-    tracing::info!(version = %info.version, api = %info.api_version, containers = all.len(), "connected to the Docker Engine");
+    tracing::info!(host = view.host(), version = %info.version, api = %info.api_version, containers = all.len(), "connected to the Docker Engine");
     view.replace_all(all);
-    view.set_docker_ok(true);
+    view.connected(&info.version);
     *backoff = MIN_BACKOFF;
 
     // Events come in bursts (a compose up, a stack stop): take what is queued
@@ -102,23 +103,23 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
             () = tokio::time::sleep(recheck) => match tokio::time::timeout(PROBE_TIMEOUT, engine.list(None)).await {
                 Ok(Ok(all)) if agrees(view, &all) => continue,
                 Ok(Ok(_)) => {
-                    tracing::warn!("the Docker events stream missed changes; reconnecting");
+                    tracing::warn!(host = view.host(), "the Docker events stream missed changes; reconnecting");
                     return Ended::StreamLost;
                 }
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "Docker Engine stopped answering");
-                    return Ended::Unreachable;
+                    tracing::warn!(host = view.host(), error = %e, "Docker Engine stopped answering");
+                    return Ended::Unreachable(e.to_string());
                 }
                 // A silent connection, or a hung engine: the next session
                 // dials afresh and tells the two apart.
                 Err(_) => {
-                    tracing::warn!(timeout_s = PROBE_TIMEOUT.as_secs(), "the Docker Engine did not answer a recheck; reconnecting");
+                    tracing::warn!(host = view.host(), timeout_s = PROBE_TIMEOUT.as_secs(), "the Docker Engine did not answer a recheck; reconnecting");
                     return Ended::StreamLost;
                 }
             },
         };
         let Some(batch) = batch else {
-            tracing::warn!("Docker events stream ended");
+            tracing::warn!(host = view.host(), "Docker events stream ended");
             return Ended::StreamLost;
         };
         // The latest action per container is what its state must show.
@@ -129,8 +130,8 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
                     latest.insert(id, action);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "Docker events stream broke");
-                    return Ended::Unreachable;
+                    tracing::warn!(host = view.host(), error = %e, "Docker events stream broke");
+                    return Ended::Unreachable(e.to_string());
                 }
             }
         }
@@ -138,8 +139,8 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
         match refresh_settled(engine, &latest).await {
             Ok(found) => view.update_many(&ids, found),
             Err(e) => {
-                tracing::warn!(error = %e, containers = ids.len(), "refreshing containers failed");
-                return Ended::Unreachable;
+                tracing::warn!(host = view.host(), error = %e, containers = ids.len(), "refreshing containers failed");
+                return Ended::Unreachable(e.to_string());
             }
         }
     }
@@ -203,7 +204,7 @@ mod tests {
         // The fake's event stream never yields: a dead connection.
         let engine = Arc::new(FakeEngine::default());
         engine.containers.lock().unwrap().insert("i".into(), c("running"));
-        let view = Arc::new(View::new(crate::events::Events::default()));
+        let view = Arc::new(View::new("local", crate::events::Events::default()));
         let (_stop, shutdown) = watch::channel(false);
         tokio::spawn(run(engine.clone(), view.clone(), DEFAULT_RECHECK, shutdown));
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -278,7 +279,7 @@ mod tests {
         let c = Container::new("i".into(), "n", "img".into(), "running".into(), "Up".into(), Default::default(), Default::default());
         let engine = Arc::new(Hanging::default());
         engine.inner.containers.lock().unwrap().insert("i".into(), c);
-        let view = Arc::new(View::new(crate::events::Events::default()));
+        let view = Arc::new(View::new("local", crate::events::Events::default()));
         let (_stop, shutdown) = watch::channel(false);
         let recheck = Duration::from_secs(10);
         tokio::spawn(run(engine.clone(), view.clone(), recheck, shutdown));

@@ -4,6 +4,7 @@
 
 mod bollard_engine;
 pub mod discovery;
+pub mod fleet;
 pub mod view;
 
 use async_trait::async_trait;
@@ -11,6 +12,7 @@ use futures_util::stream::BoxStream;
 use serde::Serialize;
 
 pub use bollard_engine::BollardEngine;
+pub use fleet::{Fleet, Host};
 pub use view::View;
 
 use crate::model::{Action, Container};

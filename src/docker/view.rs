@@ -8,19 +8,53 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::events::{Event, Events};
 use crate::model::{Container, Stack};
 
+/// One host's containers.
 pub struct View {
+    host: String,
     containers: RwLock<BTreeMap<String, Container>>,
     docker_ok: AtomicBool,
     /// Set once the first attempt to reach the engine has finished.
     attempted: AtomicBool,
     /// Bumped on every change, so a serialised list can be reused until then.
     generation: std::sync::atomic::AtomicU64,
+    /// The engine's version once connected; why it is not, when it is not.
+    engine: RwLock<(Option<String>, Option<String>)>,
     events: Events,
 }
 
 impl View {
-    pub fn new(events: Events) -> View {
-        View { containers: RwLock::default(), docker_ok: AtomicBool::new(false), attempted: AtomicBool::new(false), generation: Default::default(), events }
+    pub fn new(host: &str, events: Events) -> View {
+        View {
+            host: host.to_string(),
+            containers: RwLock::default(),
+            docker_ok: AtomicBool::new(false),
+            attempted: AtomicBool::new(false),
+            generation: Default::default(),
+            engine: RwLock::default(),
+            events,
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The engine's version, and the last connection error while unreachable.
+    pub fn engine_state(&self) -> (Option<String>, Option<String>) {
+        self.engine.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Connected to an engine of this version.
+    pub fn connected(&self, version: &str) {
+        *self.engine.write().unwrap_or_else(|e| e.into_inner()) = (Some(version.to_string()), None);
+        self.set_docker_ok(true);
+    }
+
+    /// Not reachable, and why (shown on the hosts page; never holds secrets:
+    /// TLS material is not part of an engine error).
+    pub fn unreachable(&self, error: String) {
+        self.engine.write().unwrap_or_else(|e| e.into_inner()).1 = Some(error);
+        self.set_docker_ok(false);
     }
 
     pub fn docker_ok(&self) -> bool {
@@ -39,7 +73,7 @@ impl View {
     pub fn set_docker_ok(&self, ok: bool) {
         self.attempted.store(true, Ordering::Release);
         if self.docker_ok.swap(ok, Ordering::AcqRel) != ok {
-            self.events.publish(Event::Docker { status: if ok { "ok" } else { "unreachable" } });
+            self.events.publish(Event::Docker { host: self.host.clone(), status: if ok { "ok" } else { "unreachable" } });
         }
     }
 
@@ -52,6 +86,10 @@ impl View {
         let mut v: Vec<Container> = self.read().values().cloned().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
+    }
+
+    pub fn container_count(&self) -> usize {
+        self.read().len()
     }
 
     /// By name, or by full or unambiguous short id.
@@ -76,17 +114,17 @@ impl View {
                 groups.entry(s.to_string()).or_default().push(c.clone());
             }
         }
-        groups.iter().map(|(name, cs)| Stack::build(name, cs.clone())).collect()
+        groups.iter().map(|(name, cs)| Stack::build(&self.host, name, cs.clone())).collect()
     }
 
     pub fn stack(&self, name: &str) -> Option<Stack> {
         let cs: Vec<Container> = self.read().values().filter(|c| c.member_of() == Some(name)).cloned().collect();
-        (!cs.is_empty()).then(|| Stack::build(name, cs))
+        (!cs.is_empty()).then(|| Stack::build(&self.host, name, cs))
     }
 
     /// Replaces everything (after a full list), publishing what changed.
     pub fn replace_all(&self, all: Vec<Container>) {
-        let new: BTreeMap<String, Container> = all.into_iter().map(|c| (c.id.clone(), c)).collect();
+        let new: BTreeMap<String, Container> = all.into_iter().map(|c| (c.id.clone(), self.own(c))).collect();
         let old = std::mem::replace(&mut *self.containers.write().unwrap_or_else(|e| e.into_inner()), new.clone());
         let ids: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
         let changed: Vec<(Option<&Container>, Option<&Container>)> =
@@ -102,7 +140,7 @@ impl View {
     /// Sets the new state of the containers `ids`: those in `found` are
     /// replaced, the others are gone.
     pub fn update_many(&self, ids: &[String], found: Vec<Container>) {
-        let mut found: BTreeMap<String, Container> = found.into_iter().map(|c| (c.id.clone(), c)).collect();
+        let mut found: BTreeMap<String, Container> = found.into_iter().map(|c| (c.id.clone(), self.own(c))).collect();
         let changes: Vec<(Option<Container>, Option<Container>)> = {
             let mut map = self.containers.write().unwrap_or_else(|e| e.into_inner());
             ids.iter()
@@ -121,6 +159,13 @@ impl View {
         self.publish_changes(&refs);
     }
 
+    fn own(&self, mut c: Container) -> Container {
+        if c.host != self.host {
+            c.host.clone_from(&self.host);
+        }
+        c
+    }
+
     /// Changes whenever any container changes.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
@@ -133,13 +178,14 @@ impl View {
         let mut stacks = BTreeSet::new();
         for (old, new) in changed {
             let any = new.or(*old).expect("a change has a side");
-            self.events.publish(Event::Container { id: any.id.clone(), name: any.name.clone(), container: new.cloned() });
+            let (id, name) = (any.id.clone(), any.name.clone());
+            self.events.publish(Event::Container { host: self.host.clone(), id, name, container: new.cloned() });
             stacks.extend(old.and_then(|c| c.member_of()).map(str::to_string));
             stacks.extend(new.and_then(|c| c.member_of()).map(str::to_string));
         }
         for name in stacks {
             let stack = self.stack(&name);
-            self.events.publish(Event::Stack { name, stack });
+            self.events.publish(Event::Stack { host: self.host.clone(), name, stack });
         }
     }
 }
@@ -179,7 +225,7 @@ mod tests {
     fn grouping_lookup_and_events() {
         let events = Events::default();
         let mut rx = events.subscribe();
-        let v = View::new(events);
+        let v = View::new("local", events);
         v.replace_all(vec![c("aaaa1", Some("web"), "running"), c("bbbb2", Some("web"), "exited"), c("cccc3", None, "running")]);
         let stacks = v.stacks();
         assert_eq!(stacks.len(), 1);
@@ -204,7 +250,7 @@ mod tests {
 
     #[test]
     fn compose_run_containers_are_listed_but_not_stack_members() {
-        let v = View::new(Events::default());
+        let v = View::new("local", Events::default());
         let mut one_off = c("dddd4", Some("web"), "exited");
         one_off.labels.insert(crate::model::LABEL_ONEOFF.to_string(), "True".to_string());
         v.replace_all(vec![c("aaaa1", Some("web"), "running"), one_off]);

@@ -11,6 +11,8 @@ pub struct AuditEntry {
     pub timestamp: DateTime<Utc>,
     pub actor: String,
     pub action: String,
+    /// The host of the target; `None` for entries without one (logins, users).
+    pub host: Option<String>,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
     pub ok: bool,
@@ -21,6 +23,7 @@ pub struct AuditEntry {
 
 #[derive(Debug, Clone)]
 pub struct NewAuditEntry {
+    pub host: Option<String>,
     pub actor: String,
     pub action: String,
     pub target_type: Option<String>,
@@ -49,6 +52,7 @@ impl NewAuditEntry {
         NewAuditEntry {
             actor: bounded(actor, MAX_NAME),
             action: action.to_string(),
+            host: None,
             target_type: None,
             target_id: None,
             ok,
@@ -62,6 +66,13 @@ impl NewAuditEntry {
         self.target_type = Some(target_type.to_string());
         self.target_id = Some(bounded(target_id, MAX_NAME));
         self
+    }
+
+    /// A target on a host.
+    pub fn on(self, target: &super::Target) -> Self {
+        let mut e = self.target(target.target_type.as_str(), &target.target_id);
+        e.host = Some(target.host.clone());
+        e
     }
 
     pub fn client(mut self, addr: IpAddr) -> Self {
@@ -80,6 +91,7 @@ pub struct AuditFilter {
     pub limit: i64,
     pub before: Option<i64>,
     pub actor: Option<String>,
+    pub host: Option<String>,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
     pub action: Option<String>,

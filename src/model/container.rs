@@ -16,6 +16,8 @@ pub const LABEL_EXCLUDE: &str = "docknap.exclude";
 /// A container as the API shows it (the contract's shape).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Container {
+    /// Set by the host's view: the engine does not know what we call it.
+    pub host: String,
     pub id: String,
     pub name: String,
     pub image: String,
@@ -38,6 +40,7 @@ impl Container {
         created: DateTime<Utc>,
     ) -> Container {
         Container {
+            host: super::LOCAL_HOST.to_string(),
             id,
             name: name.trim_start_matches('/').to_string(),
             image,
@@ -103,6 +106,7 @@ impl StackStatus {
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Stack {
+    pub host: String,
     pub name: String,
     pub status: StackStatus,
     pub containers: Vec<Container>,
@@ -110,10 +114,11 @@ pub struct Stack {
 }
 
 impl Stack {
-    pub fn build(name: &str, mut containers: Vec<Container>) -> Stack {
+    pub fn build(host: &str, name: &str, mut containers: Vec<Container>) -> Stack {
         containers.sort_by(|a, b| a.name.cmp(&b.name));
         let services: BTreeSet<String> = containers.iter().filter_map(|c| c.service.clone()).collect();
         Stack {
+            host: host.to_string(),
             name: name.to_string(),
             status: StackStatus::of(&containers),
             services: services.into_iter().collect(),

@@ -22,7 +22,7 @@ pub use host::{
 };
 pub use schedule::{LastRun, Schedule, ScheduleFields, ScheduleView, Upcoming};
 pub use service::{LABEL_STACK_NAMESPACE, Service, ServiceMode};
-pub use target::{Action, ActionResult, ContainerResult, LOCAL_HOST, TargetType};
+pub use target::{Action, ActionResult, ContainerResult, LOCAL_HOST, Target, TargetType};
 pub use user::{Role, User};
 pub use window::{
     Conflict, Desired, DownAction, Enforce, Override, Source, Window, WindowFields, WindowState, WindowView, format_grace,
@@ -33,7 +33,7 @@ pub use window::{
 pub enum InvalidValue {
     #[error("action must be start, stop, restart, pause or unpause, not '{0}'")]
     Action(String),
-    #[error("target_type must be stack or container, not '{0}'")]
+    #[error("target_type must be stack, container, service or swarm_stack, not '{0}'")]
     TargetType(String),
     #[error("role must be admin, operator or viewer, not '{0}'")]
     Role(String),

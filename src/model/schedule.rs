@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Action, Conflict, TargetType};
+use super::{Action, Conflict, Target, TargetType};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct LastRun {
@@ -15,12 +15,19 @@ pub struct LastRun {
 /// What a user sets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleFields {
+    pub host: String,
     pub target_type: TargetType,
     pub target_id: String,
     pub action: Action,
     pub cron: String,
     pub timezone: String,
     pub enabled: bool,
+}
+
+impl ScheduleFields {
+    pub fn target(&self) -> Target {
+        Target::new(&self.host, self.target_type, &self.target_id)
+    }
 }
 
 /// A stored schedule.
@@ -59,6 +66,7 @@ pub struct ScheduleView {
 #[derive(Debug, Clone, Serialize)]
 pub struct Upcoming {
     pub schedule_id: i64,
+    pub host: String,
     pub target_type: TargetType,
     pub target_id: String,
     pub action: Action,

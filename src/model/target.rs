@@ -8,13 +8,56 @@ use super::vocabulary;
 pub const LOCAL_HOST: &str = "local";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum TargetType {
     Stack,
     Container,
+    /// A Swarm service, by name.
+    Service,
+    /// The services of one `com.docker.stack.namespace`.
+    SwarmStack,
 }
 
-vocabulary!(TargetType, TargetType, { Stack => "stack", Container => "container" });
+vocabulary!(TargetType, TargetType, {
+    Stack => "stack", Container => "container", Service => "service", SwarmStack => "swarm_stack",
+});
+
+impl TargetType {
+    /// Swarm targets are scaled, not started container by container.
+    pub fn is_swarm(self) -> bool {
+        matches!(self, TargetType::Service | TargetType::SwarmStack)
+    }
+}
+
+/// What an action, schedule or window is aimed at: a target on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Target {
+    pub host: String,
+    pub target_type: TargetType,
+    pub target_id: String,
+}
+
+impl Target {
+    pub fn new(host: &str, target_type: TargetType, target_id: &str) -> Target {
+        Target { host: host.to_string(), target_type, target_id: target_id.to_string() }
+    }
+
+    /// On the `local` host.
+    pub fn local(target_type: TargetType, target_id: &str) -> Target {
+        Target::new(LOCAL_HOST, target_type, target_id)
+    }
+}
+
+/// `stack web`, or `stack web on nas` off the local host: for messages.
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.target_type, self.target_id)?;
+        if self.host != LOCAL_HOST {
+            write!(f, " on {}", self.host)?;
+        }
+        Ok(())
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,6 +99,7 @@ pub struct ContainerResult {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionResult {
+    pub host: String,
     pub target_type: TargetType,
     pub target_id: String,
     pub action: Action,
@@ -73,10 +117,14 @@ impl ActionResult {
             .map(|r| format!("{}: {}", r.container, r.error.as_deref().unwrap_or("failed")))
             .collect();
         if failed.is_empty() {
-            format!("{} {} {}: {} container(s) ok", self.action, self.target_type, self.target_id, self.results.len())
+            format!("{} {}: {} container(s) ok", self.action, self.target(), self.results.len())
         } else {
-            format!("{} {} {} failed for {}", self.action, self.target_type, self.target_id, failed.join("; "))
+            format!("{} {} failed for {}", self.action, self.target(), failed.join("; "))
         }
+    }
+
+    pub fn target(&self) -> Target {
+        Target::new(&self.host, self.target_type, &self.target_id)
     }
 }
 

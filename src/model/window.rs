@@ -64,6 +64,12 @@ pub struct WindowFields {
     pub enabled: bool,
 }
 
+impl WindowFields {
+    pub fn target(&self) -> super::Target {
+        super::Target::new(&self.host, self.target_type, &self.target_id)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Override {
     pub desired: Desired,

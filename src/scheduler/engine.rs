@@ -141,11 +141,11 @@ impl Scheduler {
 
     /// A catch-up run is due at start-up before discovery has connected; give
     /// the engine a moment rather than failing the run with "unreachable".
-    async fn wait_for_engine(&self) {
+    async fn wait_for_engine(&self, host: &str) {
         let mut changes = self.events.subscribe();
         let deadline = tokio::time::sleep(ENGINE_WAIT);
         tokio::pin!(deadline);
-        while !self.actions.docker_ok() {
+        while !self.actions.host_ok(host) {
             tokio::select! {
                 r = changes.recv() => if let Err(broadcast::error::RecvError::Closed) = r { return },
                 _ = &mut deadline => return,
@@ -161,21 +161,21 @@ impl Scheduler {
         };
         self.audit.record(
             NewAuditEntry::new("scheduler", "missed", false, message)
-                .target(s.fields.target_type.as_str(), &s.fields.target_id)
+                .on(&s.fields.target())
                 .details(serde_json::json!({ "schedule_id": s.id, "missed": missed, "missed_total": total })),
         );
     }
 
     async fn fire(&self, s: Schedule, due: DateTime<Utc>) {
         let f = &s.fields;
-        self.wait_for_engine().await;
+        self.wait_for_engine(&f.host).await;
         if !self.still_wanted(&s).await {
             tracing::info!(schedule = s.id, "a fire was dropped: the schedule was deleted, disabled or changed");
             return;
         }
         let late = (self.clock.now() - due).num_milliseconds();
-        tracing::info!(schedule = s.id, action = %f.action, target = %f.target_id, due = ?due, late_ms = late, "schedule fired");
-        let outcome = self.actions.run(f.target_type, &f.target_id, f.action, &Trigger::Scheduled { schedule_id: s.id, due }).await;
+        tracing::info!(schedule = s.id, action = %f.action, host = %f.host, target = %f.target_id, due = ?due, late_ms = late, "schedule fired");
+        let outcome = self.actions.run(&f.target(), f.action, &Trigger::Scheduled { schedule_id: s.id, due }).await;
         let (ok, mut message) = match &outcome {
             Ok(r) => (r.ok, r.summary()),
             Err(e) => (false, e.to_string()),
@@ -190,6 +190,7 @@ impl Scheduler {
         }
         self.events.publish(Event::ScheduleRun {
             schedule_id: s.id,
+            host: f.host.clone(),
             target_type: f.target_type,
             target_id: f.target_id.clone(),
             action: f.action,

@@ -18,7 +18,8 @@ use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::events::{Event, Events};
 use crate::model::{
-    Action, ActionResult, LOCAL_HOST, NewAuditEntry, Schedule, ScheduleFields, ScheduleView, TargetType, Upcoming,
+    Action, ActionResult, InvalidValue, LOCAL_HOST, NewAuditEntry, Schedule, ScheduleFields, ScheduleView, TargetType, Upcoming,
+    validate_host_name,
 };
 use crate::store::{Store, StoreError};
 
@@ -28,6 +29,7 @@ pub const MAX_PREVIEW: usize = 100;
 /// A create or update request; on update, `None` keeps the current value.
 #[derive(Debug, Clone, Default)]
 pub struct ScheduleInput {
+    pub host: Option<String>,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
     pub action: Option<String>,
@@ -117,7 +119,7 @@ impl Scheduler {
         };
         ScheduleView {
             id: s.id,
-            host: LOCAL_HOST.to_string(),
+            host: f.host.clone(),
             target_type: f.target_type,
             target_id: f.target_id.clone(),
             action: f.action,
@@ -161,6 +163,13 @@ impl Scheduler {
             Some(a) => a.parse().map_err(ActionError::from)?,
             None => pick(None, current.map(|c| &c.action), "action")?,
         };
+        if target_type.is_swarm() && matches!(action, Action::Pause | Action::Unpause) {
+            return Err(ActionError::Invalid(InvalidValue::Action(format!("{action}' on a Swarm {target_type} (use stop or start)"))).into());
+        }
+        let host = match input.host {
+            Some(h) => self.known_host(h.trim())?,
+            None => current.map_or_else(|| LOCAL_HOST.to_string(), |c| c.host.clone()),
+        };
         let target_id = target_name(target_type, &pick(input.target_id, current.map(|c| &c.target_id), "target_id")?)?;
         let cron = CronExpr::parse(&pick(input.cron, current.map(|c| &c.cron), "cron")?)?.as_str().to_string();
         let timezone = match input.timezone.or_else(|| current.map(|c| c.timezone.clone())) {
@@ -168,7 +177,16 @@ impl Scheduler {
             None => self.default_tz.name().to_string(),
         };
         let enabled = input.enabled.or(current.map(|c| c.enabled)).unwrap_or(true);
-        Ok(ScheduleFields { target_type, target_id, action, cron, timezone, enabled })
+        Ok(ScheduleFields { host, target_type, target_id, action, cron, timezone, enabled })
+    }
+
+    /// A host a schedule may name: one DockNap knows (it may be unreachable).
+    fn known_host(&self, host: &str) -> Result<String, ActionError> {
+        validate_host_name(host)?;
+        match self.actions.fleet().get(host) {
+            Some(_) => Ok(host.to_string()),
+            None => Err(ActionError::UnknownHost(host.to_string())),
+        }
     }
 
     /// The schedule `input` would make (or make of schedule `id`), stored
@@ -239,7 +257,7 @@ impl Scheduler {
         let s = self.stored(id).await?;
         let f = &s.fields;
         let trigger = Trigger::TestRun { actor: actor.to_string(), schedule_id: id };
-        Ok(self.actions.run(f.target_type, &f.target_id, f.action, &trigger).await?)
+        Ok(self.actions.run(&f.target(), f.action, &trigger).await?)
     }
 
     /// The next fires over all enabled schedules, soonest first: at most
@@ -277,6 +295,7 @@ impl Scheduler {
             let c = &compiled[i];
             out.push(Upcoming {
                 schedule_id: c.schedule.id,
+                host: c.schedule.fields.host.clone(),
                 target_type: c.schedule.fields.target_type,
                 target_id: c.schedule.fields.target_id.clone(),
                 action: c.schedule.fields.action,
@@ -321,10 +340,9 @@ pub fn target_name(target_type: TargetType, raw: &str) -> Result<String, ActionE
 
 fn describe(f: &ScheduleFields) -> String {
     format!(
-        "{} {} {} at '{}' ({}){}",
+        "{} {} at '{}' ({}){}",
         f.action,
-        f.target_type,
-        f.target_id,
+        f.target(),
         f.cron,
         f.timezone,
         if f.enabled { "" } else { ", disabled" }

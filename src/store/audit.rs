@@ -16,13 +16,13 @@ impl Store {
     pub fn append_audit_batch(&self, entries: &[(NewAuditEntry, DateTime<Utc>)]) -> Result<()> {
         self.write(|tx| {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO audit (timestamp, actor, action, target_type, target_id, ok, message, client_addr, details) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO audit (timestamp, actor, action, target_type, target_id, ok, message, client_addr, details, host) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
             for (e, at) in entries {
                 let details = e.details.as_ref().map(|d| d.to_string());
                 insert.execute(params![
-                    fmt_time(*at), e.actor, e.action, e.target_type, e.target_id, e.ok, e.message, e.client_addr, details
+                    fmt_time(*at), e.actor, e.action, e.target_type, e.target_id, e.ok, e.message, e.client_addr, details, e.host
                 ])?;
             }
             Ok(())
@@ -49,6 +49,7 @@ impl Store {
                 message: r.get(7)?,
                 client_addr: r.get(8)?,
                 details: r.get::<_, Option<String>>(9)?.and_then(|d| serde_json::from_str(&d).ok()),
+                host: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -59,8 +60,9 @@ impl Store {
 pub(super) fn audit_query<'a>(filter: &'a AuditFilter, before: &'a i64) -> (String, Vec<&'a dyn rusqlite::ToSql>) {
     let mut clauses = vec!["id < ?"];
     let mut args: Vec<&dyn rusqlite::ToSql> = vec![before];
-    let given: [(&str, Option<&dyn rusqlite::ToSql>); 5] = [
+    let given: [(&str, Option<&dyn rusqlite::ToSql>); 6] = [
         ("actor = ?", filter.actor.as_ref().map(|v| v as _)),
+        ("host = ?", filter.host.as_ref().map(|v| v as _)),
         ("target_type = ?", filter.target_type.as_ref().map(|v| v as _)),
         ("target_id = ?", filter.target_id.as_ref().map(|v| v as _)),
         ("ok = ?", filter.ok.as_ref().map(|v| v as _)),
@@ -74,7 +76,7 @@ pub(super) fn audit_query<'a>(filter: &'a AuditFilter, before: &'a i64) -> (Stri
     }
     args.push(&filter.limit);
     let sql = format!(
-        "SELECT id, timestamp, actor, action, target_type, target_id, ok, message, client_addr, details FROM audit \
+        "SELECT id, timestamp, actor, action, target_type, target_id, ok, message, client_addr, details, host FROM audit \
          WHERE {} ORDER BY id DESC LIMIT ?",
         clauses.join(" AND ")
     );

@@ -157,6 +157,7 @@ ALTER TABLE windows_v6 RENAME TO windows;
 CREATE UNIQUE INDEX windows_one_enabled_per_target ON windows (host, target_type, target_id) WHERE enabled;
 
 ALTER TABLE audit ADD COLUMN host TEXT;
+CREATE INDEX audit_host ON audit (host, id);
 
 CREATE TABLE hosts (
     name       TEXT PRIMARY KEY,

@@ -23,6 +23,7 @@ use crate::model::User;
 pub const DB_FILE: &str = "docknap.db";
 
 mod audit;
+mod hosts;
 mod migrations;
 mod schedules;
 mod users;

@@ -7,7 +7,7 @@ use super::{Result, Store, StoreError, fmt_time, parse_enum, parse_time};
 use crate::model::{LastRun, Schedule, ScheduleFields};
 
 const SCHEDULE_COLS: &str = "id, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, \
-                             last_run_at, last_run_ok, last_run_message, checked_until, running_due";
+                             last_run_at, last_run_ok, last_run_message, checked_until, running_due, host";
 
 fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
     let last_run = match r.get::<_, Option<String>>(9)? {
@@ -21,6 +21,7 @@ fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
     Ok(Schedule {
         id: r.get(0)?,
         fields: ScheduleFields {
+            host: r.get(14)?,
             target_type: parse_enum(r.get(1)?)?,
             target_id: r.get(2)?,
             action: parse_enum(r.get(3)?)?,
@@ -54,9 +55,9 @@ impl Store {
         let id = {
             let conn = self.writer();
             conn.execute(
-                "INSERT INTO schedules (target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, checked_until) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)",
-                params![f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, t],
+                "INSERT INTO schedules (target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, checked_until, host) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?8)",
+                params![f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, t, f.host],
             )?;
             conn.last_insert_rowid()
         };
@@ -71,10 +72,10 @@ impl Store {
             // edit that keeps it must not skip a fire already due but not
             // yet dispatched.
             "UPDATE schedules SET target_type = ?1, target_id = ?2, action = ?3, cron = ?4, timezone = ?5, enabled = ?6, \
-             updated_at = ?7, \
+             updated_at = ?7, host = ?9, \
              checked_until = CASE WHEN cron IS ?4 AND timezone IS ?5 AND enabled IS ?6 THEN checked_until ELSE ?7 END \
              WHERE id = ?8",
-            params![f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, fmt_time(now), id],
+            params![f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, fmt_time(now), id, f.host],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound);

@@ -21,6 +21,7 @@ pub const MAX_FIRES: usize = 7 * 24 * 60;
 /// A target, and the stack it belongs to when it is a container of one.
 #[derive(Debug, Clone)]
 pub struct Target {
+    pub host: String,
     pub target_type: TargetType,
     pub target_id: String,
     pub stack: Option<String>,
@@ -32,9 +33,10 @@ impl Target {
         let contains = |stack: &Target, c: &Target| {
             stack.target_type == TargetType::Stack && c.stack.as_deref() == Some(stack.target_id.as_str())
         };
-        (self.target_type == other.target_type && self.target_id == other.target_id)
-            || contains(self, other)
-            || contains(other, self)
+        self.host == other.host
+            && ((self.target_type == other.target_type && self.target_id == other.target_id)
+                || contains(self, other)
+                || contains(other, self))
     }
 
     /// Targets that can overlap share this key.
@@ -169,7 +171,7 @@ mod tests {
     }
 
     fn target(target_type: TargetType, id: &str, stack: Option<&str>) -> Target {
-        Target { target_type, target_id: id.into(), stack: stack.map(str::to_string) }
+        Target { host: crate::model::LOCAL_HOST.into(), target_type, target_id: id.into(), stack: stack.map(str::to_string) }
     }
 
     fn sched(id: i64, target: Target, action: Action, fires: &[&str]) -> TimedSchedule {

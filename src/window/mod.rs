@@ -20,13 +20,13 @@ use self::spec::{SpecError, WindowSpec};
 use crate::actions::{ActionError, Actions};
 use crate::audit::Audit;
 use crate::clock::Clock;
-use crate::docker::View;
+use crate::docker::Fleet;
 use crate::events::{Event, Events};
 use crate::model::{
     Desired, DownAction, Enforce, InvalidValue, LOCAL_HOST, NewAuditEntry, Override, TargetType, Window,
     WindowFields, WindowState, WindowView, format_grace,
 };
-use crate::model::ScheduleView;
+use crate::model::{ScheduleView, validate_host_name};
 use crate::scheduler::cron::{CronError, CronExpr, parse_timezone};
 use crate::scheduler::{ScheduleError, Scheduler, target_name};
 use crate::store::{Store, StoreError};
@@ -131,7 +131,7 @@ pub struct Windows {
     audit: Arc<Audit>,
     events: Events,
     clock: Arc<dyn Clock>,
-    view: Arc<View>,
+    fleet: Arc<Fleet>,
     default_tz: Tz,
     /// Every window, compiled, kept in step with the store by each change
     /// (all of them go through this service).
@@ -151,17 +151,16 @@ impl Windows {
         audit: Arc<Audit>,
         events: Events,
         clock: Arc<dyn Clock>,
-        view: Arc<View>,
         default_tz: Tz,
     ) -> Result<Arc<Windows>, StoreError> {
         let windows = Arc::new(Windows {
             store,
+            fleet: actions.fleet().clone(),
             actions: actions.clone(),
             scheduler,
             audit,
             events,
             clock,
-            view,
             default_tz,
             windows: RwLock::default(),
             wake: Notify::new(),
@@ -264,12 +263,12 @@ impl Windows {
         Ok(candidate)
     }
 
-    fn target(&self, target_type: TargetType, target_id: &str) -> Target {
+    fn target(&self, host: &str, target_type: TargetType, target_id: &str) -> Target {
         let stack = match target_type {
-            TargetType::Container => self.view.container(target_id).and_then(|c| c.member_of().map(str::to_string)),
-            TargetType::Stack => None,
+            TargetType::Container => self.fleet.stack_of(host, target_id),
+            _ => None,
         };
-        Target { target_type, target_id: target_id.to_string(), stack }
+        Target { host: host.to_string(), target_type, target_id: target_id.to_string(), stack }
     }
 
     fn conflicts(&self, schedules: &[ScheduleView], windows: &[Compiled]) -> Found {
@@ -282,7 +281,7 @@ impl Windows {
                 let tz = parse_timezone(&s.timezone).ok()?;
                 Some(TimedSchedule {
                     id: s.id,
-                    target: self.target(s.target_type, &s.target_id),
+                    target: self.target(&s.host, s.target_type, &s.target_id),
                     action: s.action,
                     fires: conflicts::fires_within(&expr, tz, now, now + HORIZON),
                 })
@@ -293,7 +292,7 @@ impl Windows {
             .filter(|c| c.window.fields.enabled)
             .map(|c| TimedWindow {
                 id: c.window.id,
-                target: self.target(c.window.fields.target_type, &c.window.fields.target_id),
+                target: self.target(&c.window.fields.host, c.window.fields.target_type, &c.window.fields.target_id),
                 spec: &c.spec,
                 tz: c.tz,
             })
@@ -309,9 +308,11 @@ impl Windows {
         fn pick<T: Clone>(new: Option<T>, old: Option<&T>, name: &'static str) -> Result<T, WindowError> {
             new.or_else(|| old.cloned()).ok_or(WindowError::MissingField(name))
         }
-        let host = input.host.or_else(|| current.map(|c| c.host.clone())).unwrap_or_else(|| LOCAL_HOST.to_string());
-        if host != LOCAL_HOST {
-            return Err(WindowError::Invalid(format!("unknown host '{host}' (this DockNap manages only '{LOCAL_HOST}')")));
+        let host = input.host.map(|h| h.trim().to_string()).or_else(|| current.map(|c| c.host.clone()));
+        let host = host.unwrap_or_else(|| LOCAL_HOST.to_string());
+        validate_host_name(&host)?;
+        if self.fleet.get(&host).is_none() {
+            return Err(ActionError::UnknownHost(host).into());
         }
         let target_type: TargetType = match input.target_type {
             Some(t) => t.parse()?,
@@ -327,6 +328,9 @@ impl Windows {
             Some(a) => a.parse()?,
             None => current.map_or(DownAction::Stop, |c| c.down_action),
         };
+        if target_type.is_swarm() && down_action == DownAction::Pause {
+            return Err(WindowError::Invalid(format!("down_action must be stop for a Swarm {target_type}: services are scaled to 0, not paused")));
+        }
         let enforce: Enforce = match input.enforce {
             Some(e) => e.parse()?,
             None => current.map_or(Enforce::Both, |c| c.enforce),

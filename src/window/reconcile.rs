@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use crate::model::Target;
 use tokio::sync::{broadcast, watch};
 
 use super::{Compiled, Windows};
@@ -57,14 +58,9 @@ impl Windows {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut events = self.events.subscribe();
         loop {
-            let next = if self.view.docker_ok() {
-                let began = std::time::Instant::now();
-                let next = self.pass().await;
-                tracing::debug!(pass_us = began.elapsed().as_micros() as u64, "reconcile pass");
-                next
-            } else {
-                None
-            };
+            let began = std::time::Instant::now();
+            let next = self.pass().await;
+            tracing::debug!(pass_us = began.elapsed().as_micros() as u64, "reconcile pass");
             let sleep = next
                 .map(|t| (t - self.clock.now()).to_std().unwrap_or(Duration::ZERO))
                 .unwrap_or(MAX_SLEEP)
@@ -78,7 +74,8 @@ impl Windows {
                     _ = self.wake.notified() => break,
                     _ = shutdown.changed() => return,
                     ev = events.recv() => match ev {
-                        Ok(ev) if ev.name() == "docker" && self.view.docker_ok() => break,
+                        // A host came back (or went): its windows are judged afresh.
+                        Ok(ev) if ev.name() == "docker" => break,
                         Ok(ev) if self.concerns(&ev) => {
                             tokio::time::sleep(DEBOUNCE).await;
                             break;
@@ -98,6 +95,7 @@ impl Windows {
     fn concerns(&self, ev: &Published) -> bool {
         #[derive(serde::Deserialize)]
         struct Named {
+            host: String,
             name: String,
         }
         let target_type = match ev.name() {
@@ -105,11 +103,11 @@ impl Windows {
             "container" => TargetType::Container,
             _ => return false,
         };
-        let Ok(Named { name }) = serde_json::from_str(ev.data()) else { return false };
+        let Ok(Named { host, name }) = serde_json::from_str(ev.data()) else { return false };
         let all = self.windows.read().unwrap_or_else(|e| e.into_inner());
         all.iter().any(|c| {
             let f = &c.window.fields;
-            f.enabled && f.target_type == target_type && f.target_id == name
+            f.enabled && f.host == host && f.target_type == target_type && f.target_id == name
         })
     }
 
@@ -134,10 +132,11 @@ impl Windows {
     /// grace deadline, if any is pending.
     async fn keep(self: &Arc<Self>, c: &Compiled, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let f = &c.window.fields;
-        let members = match f.target_type {
-            TargetType::Stack => self.view.stack(&f.target_id).map(|s| s.containers),
-            TargetType::Container => self.view.container(&f.target_id).map(|c| vec![c]),
-        }?;
+        // An unreachable host's list is stale: nothing to judge until it is back.
+        if !self.actions.host_ok(&f.host) {
+            return None;
+        }
+        let members = self.fleet.members(&f.target())?;
         let desired = c.desired(now);
         let (boundary, exempt) = {
             let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
@@ -187,7 +186,8 @@ impl Windows {
         if m.state != "exited" || c.window.stopped.contains(&m.name) || !m.status.starts_with("Exited (0)") {
             return false;
         }
-        matches!(self.actions.engine().restart_policy(&m.id).await.as_deref(), Ok("no"))
+        let Some(host) = self.fleet.get(&c.window.fields.host) else { return false };
+        matches!(host.engine.restart_policy(&m.id).await.as_deref(), Ok("no"))
     }
 
     async fn keep_down(
@@ -212,8 +212,9 @@ impl Windows {
             running.iter().copied().filter(|r| stopped.and_then(|s| s.get(&r.name)).is_some_and(|seen| !seen)).collect()
         };
         let mut lagging = HashSet::new();
+        let host = self.fleet.get(&f.host)?;
         for r in suspects {
-            let listed = self.actions.engine().list(Some(&r.id)).await;
+            let listed = host.engine.list(Some(&r.id)).await;
             if listed.is_ok_and(|l| l.first().is_none_or(|now| !matches!(now.state.as_str(), "running" | "restarting"))) {
                 lagging.insert(r.name.clone());
             }
@@ -245,7 +246,7 @@ impl Windows {
                                  period; leaving it alone until the next boundary",
                                 c.window.id, r.name
                             ))
-                            .target(f.target_type.as_str(), &f.target_id),
+                            .on(&f.target()),
                         );
                         continue;
                     }
@@ -284,13 +285,11 @@ impl Windows {
     /// true when all of them made it.
     async fn act(self: &Arc<Self>, c: &Compiled, action: Action, chosen: &[String]) -> bool {
         let f = &c.window.fields;
-        let all = match f.target_type {
-            TargetType::Stack => self.view.stack(&f.target_id).map(|s| s.containers).unwrap_or_default(),
-            TargetType::Container => self.view.container(&f.target_id).into_iter().collect(),
-        };
+        let target = f.target();
+        let all = self.fleet.members(&target).unwrap_or_default();
         let leave_out: Vec<String> = all.into_iter().map(|m| m.name).filter(|n| !chosen.contains(n)).collect();
         let trigger = Trigger::Window { window_id: c.window.id };
-        let r = self.actions.run_leaving_out(f.target_type, &f.target_id, action, &trigger, leave_out).await;
+        let r = self.actions.run_leaving_out(&target, action, &trigger, leave_out).await;
         r.is_ok_and(|r| r.ok)
     }
 
@@ -308,21 +307,18 @@ impl Windows {
 
     /// The enabled window whose target is this one, or the stack this
     /// container belongs to.
-    fn window_of(&self, target_type: TargetType, target_id: &str) -> Option<Compiled> {
-        let stack = match target_type {
-            TargetType::Container => self.view.container(target_id).and_then(|c| c.member_of().map(str::to_string)),
-            TargetType::Stack => None,
+    fn window_of(&self, target: &Target) -> Option<Compiled> {
+        let stack = match target.target_type {
+            TargetType::Container => self.fleet.stack_of(&target.host, &target.target_id),
+            _ => None,
         };
         let all = self.compiled();
-        let exact = all.iter().find(|c| {
-            let f = &c.window.fields;
-            f.enabled && f.target_type == target_type && f.target_id == target_id
-        });
+        let exact = all.iter().find(|c| c.window.fields.enabled && c.window.fields.target() == *target);
         exact
             .or_else(|| {
                 all.iter().find(|c| {
                     let f = &c.window.fields;
-                    f.enabled && f.target_type == TargetType::Stack && Some(&f.target_id) == stack.as_ref()
+                    f.enabled && f.host == target.host && f.target_type == TargetType::Stack && Some(&f.target_id) == stack.as_ref()
                 })
             })
             .cloned()
@@ -334,17 +330,17 @@ impl ActionObserver for Windows {
     /// A start, stop or pause made through DockNap on a windowed target (or a
     /// container of a windowed stack) becomes an override until the next
     /// boundary, instead of being undone as drift.
-    async fn before(&self, target_type: TargetType, target_id: &str, action: Action, trigger: &Trigger) {
+    async fn before(&self, target: &Target, action: Action, trigger: &Trigger) {
         let Some(up) = action.brings_up() else { return };
-        let Some(c) = self.window_of(target_type, target_id) else { return };
+        let Some(c) = self.window_of(target) else { return };
         let now = self.clock.now();
-        if c.window.fields.target_type != target_type {
+        if c.window.fields.target_type != target.target_type {
             // One container of a windowed stack: that container alone is left
             // as the person set it, until the next boundary.
             let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
             let m = memory.entry(c.window.id).or_default();
             m.desired.get_or_insert(c.desired(now));
-            m.exempt.insert(target_id.to_string());
+            m.exempt.insert(target.target_id.clone());
             return;
         }
         let until = c.override_end(now);
@@ -352,7 +348,7 @@ impl ActionObserver for Windows {
             desired: Desired::from_up(up),
             until,
             by: trigger.actor().to_string(),
-            reason: Some(format!("{action} {target_type} {target_id} through DockNap")),
+            reason: Some(format!("{action} {target} through DockNap")),
         };
         let id = c.window.id;
         let stored = o.clone();
@@ -376,10 +372,7 @@ impl ActionObserver for Windows {
             // Stopped through DockNap: started again at the next "up", even
             // if it exits 0 like a finished one-shot job would.
             let mut stopped: BTreeSet<String> = c.window.stopped.iter().cloned().collect();
-            match target_type {
-                TargetType::Stack => stopped.extend(self.view.stack(target_id).into_iter().flat_map(|s| s.containers).map(|m| m.name)),
-                TargetType::Container => stopped.extend(self.view.container(target_id).map(|m| m.name)),
-            }
+            stopped.extend(self.fleet.members(target).unwrap_or_default().into_iter().map(|m| m.name));
             self.remember_stopped(id, stopped.into_iter().collect()).await;
         }
         self.events.publish(Event::Window { id, window: self.get(id).await.ok() });
@@ -433,7 +426,7 @@ mod tests {
         let actions = Arc::new(actions);
         let scheduler = Arc::new(Scheduler::new(store.clone(), actions.clone(), audit.clone(), events.clone(), clock.clone(), chrono_tz::UTC));
         let windows =
-            Windows::new(store.clone(), actions, scheduler, audit.clone(), events, clock.clone(), view.clone(), chrono_tz::UTC).unwrap();
+            Windows::new(store.clone(), actions, scheduler, audit.clone(), events, clock.clone(), chrono_tz::UTC).unwrap();
         Bench { _dir: dir, store, audit, engine, view, windows, clock }
     }
 
