@@ -58,9 +58,9 @@ describe('form state', () => {
     expect(f).toEqual({ host: 'local', target_type: 'stack', target_id: 'web', action: 'stop', cron: '0 23 * * *', timezone: 'Europe/Paris', enabled: true })
   })
 
-  it('sends the host only off local on create, and when it changed on update', () => {
+  it('sends the host on create, and on update when it changed', () => {
     const f = newScheduleForm({ target_id: 'web' }, 'UTC')
-    expect(toPayload(f)).not.toHaveProperty('host')
+    expect(toPayload(f).host).toBe('local')
     expect(toPayload({ ...f, host: 'nas' }).host).toBe('nas')
     expect(toPayload({ ...f, host: 'nas' }, f)).toEqual({ host: 'nas' })
     expect(toPayload(f, { ...f, host: 'nas' })).toEqual({ host: 'local' })
@@ -82,7 +82,7 @@ describe('form state', () => {
 
   it('builds a full, trimmed body for create', () => {
     const f = newScheduleForm({ target_id: '  web ', cron: ' 0  7 * * 1-5 ' }, 'UTC')
-    expect(toPayload(f)).toEqual({ target_type: 'stack', target_id: 'web', action: 'stop', cron: '0 7 * * 1-5', timezone: 'UTC', enabled: true })
+    expect(toPayload(f)).toEqual({ host: 'local', target_type: 'stack', target_id: 'web', action: 'stop', cron: '0 7 * * 1-5', timezone: 'UTC', enabled: true })
   })
 
   it('sends only changed fields on update', () => {

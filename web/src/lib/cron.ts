@@ -2,7 +2,7 @@
 // form state to API payload, and a debounced, race-free preview.
 import cronstrue from 'cronstrue'
 import type { Schedule, ScheduleInput } from './types'
-import { LOCAL, hostOf, withoutLocal } from './hosts'
+import { LOCAL, hostOf } from './hosts'
 
 export interface CronPreset {
   label: string
@@ -120,7 +120,7 @@ export function toPayload(f: ScheduleForm, original?: ScheduleForm): ScheduleInp
     cron: normalizeCron(f.cron),
     timezone: f.timezone.trim(),
   }
-  if (!original) return withoutLocal(clean)
+  if (!original) return { ...clean }
   const out: ScheduleInput = {}
   for (const k of Object.keys(clean) as (keyof ScheduleForm)[]) {
     if (clean[k] !== original[k]) (out as Record<string, unknown>)[k] = clean[k]

@@ -31,17 +31,6 @@ export function stackRoute(name: string, host?: string | null) {
   return { name: 'stack', params: { name }, query: h === LOCAL ? {} : { host: h } }
 }
 
-/**
- * A new schedule's or window's body: `host` left out for `local` (the
- * default), so that servers from before hosts, which refuse unknown fields,
- * still take it.
- */
-export function withoutLocal<T extends { host?: string }>(body: T): T {
-  if (body.host !== LOCAL) return { ...body }
-  const { host: _local, ...rest } = body
-  return rest as T
-}
-
 // ---- the host filter --------------------------------------------------------------
 // Its value is '' (all hosts), `host:NAME` or `group:NAME`: one select, kept in the URL.
 

@@ -87,11 +87,11 @@ export async function loadDocker(): Promise<void> {
 export async function loadHosts(): Promise<void> {
   try {
     state.hosts = (await fetchSettled(() => seen.hosts, () => api.hosts())).sort(byName)
-  } catch {
-    // a server without hosts (404), or a viewer it refuses: one `local` host, as before
-    state.hosts = []
+    state.loaded.hosts = true
+  } catch (e) {
+    // keep what we had (the UI and the API ship together: no "older server" case)
+    toast('error', 'Could not load hosts', [errorMessage(e)])
   }
-  state.loaded.hosts = true
   void loadServices()
 }
 

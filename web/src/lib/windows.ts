@@ -1,6 +1,5 @@
 // Window editor form state, payloads, and a debounced, race-free caller for
 // previews and dry runs.
-import { withoutLocal } from './hosts'
 import type { Window, WindowInput } from './types'
 import { graceError, parseSpec, ruleError } from './windowspec'
 
@@ -67,7 +66,7 @@ export function toWindowPayload(f: WindowForm, original?: WindowForm): WindowInp
     timezone: f.timezone.trim(),
     grace: f.grace.trim(),
   }
-  if (!original) return withoutLocal(clean)
+  if (!original) return { ...clean }
   const out: WindowInput = {}
   for (const k of Object.keys(clean) as (keyof WindowForm)[]) {
     if (clean[k] !== original[k]) (out as Record<string, unknown>)[k] = clean[k]
