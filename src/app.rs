@@ -62,7 +62,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     auth.bootstrap_admin_in_background(config.admin_username.clone(), config.admin_password.clone()).await;
 
     let events = Events::default();
-    let connect: Connect = Arc::new(|h: &HostConfig| Ok(Arc::new(BollardEngine::new(&h.url)) as Arc<dyn Engine>));
+    let connect: Connect = Arc::new(|h: &HostConfig| {
+        let engine = BollardEngine::connect(&h.url, h.tls.as_ref()).map_err(|e| e.to_string())?;
+        Ok(Arc::new(engine) as Arc<dyn Engine>)
+    });
     let fleet = Arc::new(Fleet::new(connect, events.clone(), config.engine_recheck));
     let local = HostConfig {
         name: LOCAL_HOST.to_string(),

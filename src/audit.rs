@@ -54,7 +54,7 @@ impl Audit {
     /// loudly and retried; it never undoes the action it describes.
     pub fn record(&self, e: NewAuditEntry) {
         tracing::info!(
-            actor = %e.actor, action = %e.action, target_type = e.target_type.as_deref(),
+            actor = %e.actor, action = %e.action, host = e.host.as_deref(), target_type = e.target_type.as_deref(),
             target = e.target_id.as_deref(), ok = e.ok, client = e.client_addr.as_deref(), "{}", e.message
         );
         // The writer lives as long as the process: a send cannot fail.

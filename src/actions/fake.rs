@@ -11,8 +11,8 @@ use crate::audit::Audit;
 use std::time::Duration;
 
 use crate::docker::fleet::Connect;
-use crate::docker::{ContainerEvent, DockerError, Engine, EngineInfo, Fleet, Health, View};
-use crate::model::{Action, Container, LOCAL_HOST};
+use crate::docker::{ContainerEvent, DockerError, Engine, EngineInfo, Fleet, Health, SwarmService, View};
+use crate::model::{Action, Container, LOCAL_HOST, ServiceMode};
 use crate::events::Events;
 
 /// Containers by id; every `act` is recorded and changes the state.
@@ -32,6 +32,25 @@ pub struct FakeEngine {
     pub restart_policies: Mutex<HashMap<String, String>>,
     /// Every call made to this engine, of any kind.
     pub calls: std::sync::atomic::AtomicUsize,
+    /// Swarm services by id; `None`: not a Swarm manager. Tasks follow a
+    /// scale at once (running = desired).
+    pub services: Mutex<Option<BTreeMap<String, SwarmService>>>,
+    /// Every `scale_service`, in order.
+    pub scales: Mutex<Vec<(String, u64)>>,
+    /// The `ForceUpdate` counter per service id.
+    pub force_updates: Mutex<HashMap<String, u64>>,
+}
+
+impl FakeEngine {
+    /// Makes this engine a Swarm manager with these services, all converged.
+    pub fn with_services(services: &[(&str, Option<&str>, ServiceMode, u64)]) -> FakeEngine {
+        let services = services.iter().map(|&(name, stack, mode, n)| {
+            let id = format!("id-{name}");
+            let s = SwarmService { id: id.clone(), name: name.into(), stack: stack.map(Into::into), mode, running: n, desired: n };
+            (id, s)
+        });
+        FakeEngine { services: Mutex::new(Some(services.collect())), ..Default::default() }
+    }
 }
 
 #[async_trait]
@@ -89,6 +108,32 @@ impl Engine for FakeEngine {
 
     fn container_events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>> {
         Box::pin(futures_util::stream::pending())
+    }
+
+    async fn swarm_services(&self) -> Result<Option<Vec<SwarmService>>, DockerError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.services.lock().unwrap().as_ref().map(|all| all.values().cloned().collect()))
+    }
+
+    async fn scale_service(&self, id: &str, replicas: u64) -> Result<(), DockerError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.scales.lock().unwrap().push((id.to_string(), replicas));
+        let mut all = self.services.lock().unwrap();
+        let s = all.as_mut().and_then(|all| all.get_mut(id)).ok_or(DockerError::NotFound)?;
+        if s.mode == ServiceMode::Global {
+            return Err(DockerError::Conflict("a global service has no replica count to scale".into()));
+        }
+        (s.desired, s.running) = (replicas, replicas);
+        Ok(())
+    }
+
+    async fn force_update_service(&self, id: &str) -> Result<(), DockerError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !self.services.lock().unwrap().as_ref().is_some_and(|all| all.contains_key(id)) {
+            return Err(DockerError::NotFound);
+        }
+        *self.force_updates.lock().unwrap().entry(id.to_string()).or_default() += 1;
+        Ok(())
     }
 }
 

@@ -3,6 +3,10 @@
 //! ordering, idempotency, locking, self-protection and audit.
 
 mod deps;
+mod swarm;
+pub use self::swarm::{
+    DEFAULT_START_REPLICAS, Remember, ServiceActionError, ServiceOutcome, ServiceTarget, act_on_services,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

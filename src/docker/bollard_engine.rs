@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 
-use crate::model::Container;
+use crate::model::{Container, TlsMaterial};
+use super::tls::{TlsClient, TlsError};
 use super::{ContainerEvent, DockerError, Engine, EngineInfo, Health};
 use crate::model::Action;
 
@@ -38,12 +39,22 @@ const RELEVANT_EVENTS: &[&str] =
 
 pub struct BollardEngine {
     host: String,
+    /// Mutual TLS for a `tcp://` engine, parsed once at [`BollardEngine::connect`].
+    tls: Option<TlsClient>,
     client: Mutex<Option<Docker>>,
 }
 
 impl BollardEngine {
+    /// A `unix://` or plain `tcp://` engine.
     pub fn new(host: &str) -> BollardEngine {
-        BollardEngine { host: host.to_string(), client: Mutex::new(None) }
+        BollardEngine { host: host.to_string(), tls: None, client: Mutex::new(None) }
+    }
+
+    /// Any engine; with TLS material, a `tcp://` one over mutual TLS. Bad
+    /// material fails here, before any connection is tried.
+    pub fn connect(url: &str, tls: Option<&TlsMaterial>) -> Result<BollardEngine, TlsError> {
+        let tls = tls.map(|m| TlsClient::new(url, m)).transpose()?;
+        Ok(BollardEngine { tls, ..BollardEngine::new(url) })
     }
 
     fn client(&self) -> Result<Docker, DockerError> {
@@ -51,7 +62,9 @@ impl BollardEngine {
         if let Some(c) = guard.as_ref() {
             return Ok(c.clone());
         }
-        let c = if let Some(path) = self.host.strip_prefix("unix://") {
+        let c = if let Some(tls) = &self.tls {
+            Ok(tls.docker(CALL_TIMEOUT))
+        } else if let Some(path) = self.host.strip_prefix("unix://") {
             Docker::connect_with_unix(path, CALL_TIMEOUT, bollard::API_DEFAULT_VERSION)
         } else {
             Docker::connect_with_http(&self.host, CALL_TIMEOUT, bollard::API_DEFAULT_VERSION)
@@ -193,6 +206,18 @@ impl Engine for BollardEngine {
 
     fn reconnect(&self) {
         *self.client.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    async fn swarm_services(&self) -> Result<Option<Vec<super::SwarmService>>, DockerError> {
+        super::swarm::services(&self.client()?).await.map_err(|e| self.map_err(e))
+    }
+
+    async fn scale_service(&self, id: &str, replicas: u64) -> Result<(), DockerError> {
+        super::swarm::scale(&self.client()?, id, replicas).await.map_err(|e| self.map_err(e))
+    }
+
+    async fn force_update_service(&self, id: &str) -> Result<(), DockerError> {
+        super::swarm::force_update(&self.client()?, id).await.map_err(|e| self.map_err(e))
     }
 }
 

@@ -268,6 +268,15 @@ mod tests {
         fn container_events(&self) -> futures_util::stream::BoxStream<'static, Result<ContainerEvent, DockerError>> {
             self.inner.container_events()
         }
+        async fn swarm_services(&self) -> Result<Option<Vec<super::super::SwarmService>>, DockerError> {
+            self.inner.swarm_services().await
+        }
+        async fn scale_service(&self, id: &str, replicas: u64) -> Result<(), DockerError> {
+            self.inner.scale_service(id, replicas).await
+        }
+        async fn force_update_service(&self, id: &str) -> Result<(), DockerError> {
+            self.inner.force_update_service(id).await
+        }
         fn reconnect(&self) {
             self.reconnects.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }

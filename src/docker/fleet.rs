@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{Engine, View, discovery};
+use super::{Engine, SwarmService, View, discovery};
 use crate::events::{Event, Events};
 use crate::model::{Container, HostConfig, HostStatus, HostView, LOCAL_HOST, Stack, Target, TargetType};
 
@@ -21,6 +21,10 @@ pub struct Host {
     pub config: HostConfig,
     pub engine: Arc<dyn Engine>,
     pub view: Arc<View>,
+    /// Its Swarm services when it is a manager (`None`: not one, or not known yet).
+    services: RwLock<Option<Vec<SwarmService>>>,
+    /// Asks the Swarm poll for a fresh list now (after a service action).
+    services_stale: tokio::sync::Notify,
     /// Ends this host's discovery when the host is removed or replaced.
     stop: watch::Sender<bool>,
 }
@@ -38,6 +42,32 @@ impl Host {
         }
     }
 
+    pub fn swarm_services(&self) -> Option<Vec<SwarmService>> {
+        self.services.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A service action changed the list: re-read it now, not at the next poll.
+    pub fn refresh_services(&self) {
+        self.services_stale.notify_one();
+    }
+
+    fn set_services(&self, now: Option<Vec<SwarmService>>, events: &Events) {
+        let old = std::mem::replace(&mut *self.services.write().unwrap_or_else(|e| e.into_inner()), now.clone());
+        if old == now {
+            return;
+        }
+        let (old, now) = (old.unwrap_or_default(), now.unwrap_or_default());
+        let names: std::collections::BTreeSet<&String> = old.iter().chain(now.iter()).map(|s| &s.name).collect();
+        for name in names {
+            let (a, b) = (old.iter().find(|s| &s.name == name), now.iter().find(|s| &s.name == name));
+            if a != b {
+                // Saved replica counts are the store's: subscribers re-read the list for them.
+                let service = b.cloned().map(|s| s.into_service(self.name(), None));
+                events.publish(Event::Service { host: self.name().to_string(), name: name.clone(), service });
+            }
+        }
+    }
+
     pub fn to_view(&self) -> HostView {
         let (version, error) = self.view.engine_state();
         let status = self.status();
@@ -50,8 +80,47 @@ impl Host {
             status,
             version,
             containers: self.view.container_count(),
-            swarm_manager: false,
+            swarm_manager: self.services.read().unwrap_or_else(|e| e.into_inner()).is_some(),
             error: if status == HostStatus::Ok { None } else { error },
+        }
+    }
+}
+
+impl Host {
+    fn new(config: HostConfig, engine: Arc<dyn Engine>, view: Arc<View>, stop: watch::Sender<bool>) -> Host {
+        Host { config, engine, view, services: RwLock::default(), services_stale: Default::default(), stop }
+    }
+}
+
+/// How often a Swarm manager's services are re-read: running task counts
+/// change without an event of their own. A host that is not a manager is
+/// asked again now and then, in case it becomes one.
+const SWARM_POLL: Duration = Duration::from_secs(5);
+const SWARM_PROBE: Duration = Duration::from_secs(60);
+
+/// Keeps a host's Swarm services current while it lives.
+async fn follow_swarm(host: std::sync::Weak<Host>, events: Events, mut stop: watch::Receiver<bool>) {
+    loop {
+        // Held for one round only: a removed host is stopped explicitly.
+        let Some(h) = host.upgrade() else { return };
+        let wait = if h.view.docker_ok() {
+            match tokio::time::timeout(Duration::from_secs(10), h.engine.swarm_services()).await {
+                Ok(Ok(list)) => {
+                    let manager = list.is_some();
+                    h.set_services(list, &events);
+                    if manager { SWARM_POLL } else { SWARM_PROBE }
+                }
+                // Unreachable or slow: discovery reports it; keep the last list.
+                _ => SWARM_POLL,
+            }
+        } else {
+            SWARM_POLL
+        };
+        let stale = h.services_stale.notified();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stale => {}
+            _ = stop.changed() => return,
         }
     }
 }
@@ -92,11 +161,13 @@ impl Fleet {
         let engine = (self.connect)(&config).map_err(FleetError::Connect)?;
         let view = Arc::new(View::new(&config.name, self.events.clone()));
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(discovery::run(engine.clone(), view.clone(), self.recheck, stopped));
-        let host = Arc::new(Host { config, engine, view, stop });
+        tokio::spawn(discovery::run(engine.clone(), view.clone(), self.recheck, stopped.clone()));
+        let host = Arc::new(Host::new(config, engine, view, stop));
+        tokio::spawn(follow_swarm(Arc::downgrade(&host), self.events.clone(), stopped));
         let old = self.hosts.write().unwrap_or_else(|e| e.into_inner()).insert(host.name().to_string(), host.clone());
         self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(old) = old {
+            let _ = old.stop.send(true);
             // Its containers are no longer what this host shows.
             old.view.replace_all(Vec::new());
         }
@@ -114,7 +185,7 @@ impl Fleet {
             source: crate::model::HostSource::Env,
             tls: None,
         };
-        let host = Arc::new(Host { config, engine, view, stop: watch::channel(false).0 });
+        let host = Arc::new(Host::new(config, engine, view, watch::channel(false).0));
         self.hosts.write().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), host.clone());
         host
     }
@@ -122,6 +193,7 @@ impl Fleet {
     pub fn remove(&self, name: &str) -> bool {
         let Some(old) = self.hosts.write().unwrap_or_else(|e| e.into_inner()).remove(name) else { return false };
         self.generation.fetch_add(1, Ordering::AcqRel);
+        let _ = old.stop.send(true);
         old.view.replace_all(Vec::new());
         self.events.publish(Event::Host { name: name.to_string(), host: None });
         true
@@ -147,6 +219,14 @@ impl Fleet {
 
     pub fn containers(&self, host: Option<&str>) -> Vec<Container> {
         self.selected(host).iter().flat_map(|h| h.view.containers()).collect()
+    }
+
+    /// Every Swarm service of the selected hosts (managers only).
+    pub fn services(&self, host: Option<&str>) -> Vec<(String, SwarmService)> {
+        self.selected(host)
+            .iter()
+            .flat_map(|h| h.swarm_services().unwrap_or_default().into_iter().map(|s| (h.name().to_string(), s)))
+            .collect()
     }
 
     pub fn stacks(&self, host: Option<&str>) -> Vec<Stack> {

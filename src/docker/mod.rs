@@ -5,6 +5,8 @@
 mod bollard_engine;
 pub mod discovery;
 pub mod fleet;
+mod swarm;
+mod tls;
 pub mod view;
 
 use async_trait::async_trait;
@@ -13,9 +15,10 @@ use serde::Serialize;
 
 pub use bollard_engine::BollardEngine;
 pub use fleet::{Fleet, Host};
+pub use tls::TlsError;
 pub use view::View;
 
-use crate::model::{Action, Container};
+use crate::model::{Action, Container, Service, ServiceMode};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
@@ -55,6 +58,37 @@ pub struct EngineInfo {
     pub api_version: String,
 }
 
+/// A Swarm service as the engine reports it; [`Service`] adds the host and
+/// the remembered replica count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmService {
+    pub id: String,
+    pub name: String,
+    /// Its `com.docker.stack.namespace` label.
+    pub stack: Option<String>,
+    pub mode: ServiceMode,
+    /// Tasks running now.
+    pub running: u64,
+    /// The spec's replica count; for a global service, the tasks it wants
+    /// (one per eligible node).
+    pub desired: u64,
+}
+
+impl SwarmService {
+    pub fn into_service(self, host: &str, saved_replicas: Option<u64>) -> Service {
+        Service {
+            host: host.to_string(),
+            id: self.id,
+            name: self.name,
+            stack: self.stack,
+            mode: self.mode,
+            replicas: self.running,
+            desired_replicas: self.desired,
+            saved_replicas,
+        }
+    }
+}
+
 #[async_trait]
 pub trait Engine: Send + Sync + 'static {
     async fn info(&self) -> Result<EngineInfo, DockerError>;
@@ -71,6 +105,14 @@ pub trait Engine: Send + Sync + 'static {
     async fn act(&self, id: &str, action: Action) -> Result<(), DockerError>;
     /// State-relevant container events, until the stream breaks.
     fn container_events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>>;
+    /// The Swarm services (jobs left out), or `None` when this engine is not
+    /// a Swarm manager. One engine call with the running-task counts, cheap
+    /// enough to poll: those counts change with no `service` event.
+    async fn swarm_services(&self) -> Result<Option<Vec<SwarmService>>, DockerError>;
+    /// Sets a replicated service's spec count (`Conflict` for a global one).
+    async fn scale_service(&self, id: &str, replicas: u64) -> Result<(), DockerError>;
+    /// A rolling replacement of the service's tasks (`ForceUpdate` + 1).
+    async fn force_update_service(&self, id: &str) -> Result<(), DockerError>;
     /// Forget open connections: the next call dials the engine afresh. A
     /// connection that went silent (a proxy that stopped forwarding) would
     /// otherwise be reused from the pool and hang the next call too.

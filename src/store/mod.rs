@@ -26,6 +26,7 @@ mod audit;
 mod hosts;
 mod migrations;
 mod schedules;
+mod swarm;
 mod users;
 mod windows;
 

@@ -3,17 +3,20 @@
 //! bridge made for it first), stopped by its pid and cleaned up on drop.
 //! Never `--bridge=none`: such a daemon deletes the host's docker0.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{require_docker, test_image};
+use crate::harness::{free_port, require_docker, test_image};
 
 pub struct SecondEngine {
     root: PathBuf,
     bridge: String,
     child: Option<Child>,
+    /// Also `tcp://127.0.0.1:PORT` with `--tlsverify`, with the certificates
+    /// of this folder (examples/tls/make-certs.sh's file names).
+    tls: Option<(u16, PathBuf)>,
 }
 
 fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
@@ -28,6 +31,16 @@ fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
 impl SecondEngine {
     /// Starts a new engine and loads the test image into it.
     pub fn start() -> SecondEngine {
+        Self::start_with(None)
+    }
+
+    /// [`SecondEngine::start`], also listening on a loopback port for
+    /// mutual TLS with the certificates in `certs` (see [`SecondEngine::tls_host`]).
+    pub fn start_tls(certs: &Path) -> SecondEngine {
+        Self::start_with(Some((free_port(), certs.to_path_buf())))
+    }
+
+    fn start_with(tls: Option<(u16, PathBuf)>) -> SecondEngine {
         require_docker();
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
@@ -43,7 +56,7 @@ impl SecondEngine {
         let subnet = format!("10.213.{}.1/24", id % 250);
         run("ip", &["addr", "add", &subnet, "dev", &bridge]).unwrap();
         run("ip", &["link", "set", &bridge, "up"]).unwrap();
-        let mut engine = SecondEngine { root, bridge, child: None };
+        let mut engine = SecondEngine { root, bridge, child: None, tls };
         engine.spawn();
         let save = Command::new("docker").args(["save", &test_image()]).stdout(Stdio::piped()).spawn().unwrap();
         let load = Command::new("docker")
@@ -58,6 +71,11 @@ impl SecondEngine {
     /// `unix://…` for DOCKER_HOST.
     pub fn host(&self) -> String {
         format!("unix://{}", self.root.join("sock").display())
+    }
+
+    /// `tcp://127.0.0.1:PORT` of an engine started with [`SecondEngine::start_tls`].
+    pub fn tls_host(&self) -> String {
+        format!("tcp://127.0.0.1:{}", self.tls.as_ref().expect("started with start_tls").0)
     }
 
     /// The socket path itself (for a proxy in front of it).
@@ -90,6 +108,7 @@ impl SecondEngine {
         let child = Command::new("dockerd")
             .args(["--data-root", &dir("data"), "--exec-root", &dir("exec"), "--pidfile", &dir("pid")])
             .args(["-H", &self.host(), "--iptables=false", "--bridge", &self.bridge])
+            .args(self.tls_args())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -100,6 +119,19 @@ impl SecondEngine {
             assert!(Instant::now() < deadline, "the second engine did not come up:\n{}", self.log_tail());
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    fn tls_args(&self) -> Vec<String> {
+        let Some((port, certs)) = &self.tls else { return Vec::new() };
+        let file = |name: &str| certs.join(name).display().to_string();
+        vec![
+            "-H".into(),
+            format!("tcp://127.0.0.1:{port}"),
+            "--tlsverify".into(),
+            format!("--tlscacert={}", file("ca.pem")),
+            format!("--tlscert={}", file("server-cert.pem")),
+            format!("--tlskey={}", file("server-key.pem")),
+        ]
     }
 
     /// Stops the engine by its pid (SIGTERM, as a service manager would) and waits for it.
