@@ -518,6 +518,56 @@ test('users: create, change role, reset password, delete', async () => {
   assert(!last.some((u) => u.username === 'e2e-temp'), 'user deleted')
 })
 
+// A second host that cannot be reached: a closed loopback port. It stays for
+// the page checks below (two hosts: host filter and headings), then goes.
+const GONE_HOST = 'e2e-gone'
+test('hosts: add a host through the form; it is listed unreachable, and the stacks page groups by host', async () => {
+  const page = S.adminPage
+  await navigate(page, 'Hosts')
+  await page.locator('[data-testid=host-row][data-host="local"] [data-testid=host-read-only]').waitFor()
+  assert((await page.locator('[data-testid=host-row][data-host="local"] button').count()) === 0, 'local has no edit or remove button')
+  // the form checks the URL before asking the server
+  await page.fill('[data-testid=host-name]', GONE_HOST)
+  await page.fill('[data-testid=host-group]', 'e2e')
+  await page.fill('[data-testid=host-url]', 'http://127.0.0.1')
+  await page.click('[data-testid=host-save]')
+  await visibleText(page, '#host-url-msg.error', 'tcp://host:port')
+  const port = await freePort() // nothing listens on it once freePort returns
+  await page.fill('[data-testid=host-url]', `tcp://127.0.0.1:${port}`)
+  await page.click('[data-testid=host-save]')
+  await visibleText(page, '[data-testid=toast]', `Added host ${GONE_HOST}`)
+  const row = page.locator(`[data-testid=host-row][data-host="${GONE_HOST}"]`)
+  await row.waitFor()
+  // "connecting" first, then "unreachable" by the live stream, in words (not colour alone)
+  await visibleText(page, `[data-testid=host-row][data-host="${GONE_HOST}"] [data-testid=host-status]`, 'unreachable', 30_000)
+  const h = await server.api('GET', `/api/hosts/${GONE_HOST}`, undefined, S.adminToken)
+  assert(h.group === 'e2e' && h.source === 'api' && h.tls === false && h.status === 'unreachable', `host ${JSON.stringify(h)}`)
+  await page.screenshot({ path: join(ARTIFACTS, 'hosts-light.png'), fullPage: true })
+  // edit: TLS material that is not PEM is refused next to the TLS field; a new group is saved
+  await row.getByRole('button', { name: `Edit host ${GONE_HOST}` }).click()
+  await visibleText(page, '#hf-h', `Edit host ${GONE_HOST}`)
+  await page.check('[data-testid=host-tls-set]')
+  for (const k of ['ca', 'cert', 'key']) await page.fill(`[data-testid=host-tls-${k}-pem]`, 'not a pem')
+  await page.click('[data-testid=host-save]')
+  await visibleText(page, '#host-tls-msg.error', /./)
+  await page.check('[data-testid=host-tls-none]')
+  await page.fill('[data-testid=host-group]', 'e2e-b')
+  await page.click('[data-testid=host-save]')
+  await visibleText(page, '[data-testid=toast]', `Saved host ${GONE_HOST}`)
+  await visibleText(page, `[data-testid=host-row][data-host="${GONE_HOST}"]`, 'e2e-b')
+  assert((await server.api('GET', `/api/hosts/${GONE_HOST}`, undefined, S.adminToken)).group === 'e2e-b', 'group saved')
+  // with two hosts the stacks page has a host filter and a heading per host
+  await navigate(page, 'Stacks')
+  await page.locator(`[data-testid=host-heading][data-host="${GONE_HOST}"] [data-testid=host-unreachable]`).first().waitFor()
+  await page.locator(`[data-testid=stack-row][data-stack="${project.name}"][data-host="local"]`).waitFor()
+  await page.selectOption('[data-testid=host-filter]', 'group:e2e-b')
+  await page.locator(`[data-testid=stack-row][data-stack="${project.name}"]`).waitFor({ state: 'detached' })
+  assert(new URL(page.url()).searchParams.get('host') === 'group:e2e-b', 'host filter kept in the URL')
+  await page.selectOption('[data-testid=host-filter]', 'host:local')
+  await page.locator(`[data-testid=stack-row][data-stack="${project.name}"]`).waitFor()
+  await page.selectOption('[data-testid=host-filter]', '')
+})
+
 test('account: change own password', async () => {
   const page = await S.viewer.newPage()
   await page.goto('/account')
@@ -570,6 +620,7 @@ const PAGES = () => [
   ['schedule-edit', `/schedules/${S.scheduleId}/edit`],
   ['audit', '/audit'],
   ['users', '/users'],
+  ['hosts', '/hosts'],
   ['account', '/account'],
   ['not-found', '/no-such-page'],
   ['windows', '/windows'],
@@ -672,6 +723,24 @@ test('accessibility: axe finds no WCAG 2.1 A/AA violation on any page, light and
   notes.push(`axe (${AXE_TAGS.join(', ')}): ${pages} page views, ${found.length} violation(s)`)
   assert(found.length === 0, `${found.length} axe violation(s):\n    ${found.join('\n    ')}`)
 }, { timeout: 240_000 })
+
+test('hosts: remove the added host with confirmation; with one host left the UI names no host', async () => {
+  const page = S.adminPage
+  await navigate(page, 'Hosts')
+  const row = page.locator(`[data-testid=host-row][data-host="${GONE_HOST}"]`)
+  await row.getByRole('button', { name: `Remove host ${GONE_HOST}` }).click()
+  const dlg = page.locator('[data-testid=confirm-dialog]')
+  await dlg.waitFor({ state: 'visible' })
+  assert((await dlg.textContent()).includes(`Remove host ${GONE_HOST}?`), 'the dialog names the host')
+  await page.click('[data-testid=confirm-ok]')
+  await row.waitFor({ state: 'detached' })
+  await visibleText(page, '[data-testid=toast]', `Removed host ${GONE_HOST}`)
+  const hosts = await server.api('GET', '/api/hosts', undefined, S.adminToken)
+  assert(!hosts.some((x) => x.name === GONE_HOST), `host still listed: ${JSON.stringify(hosts)}`)
+  await navigate(page, 'Stacks')
+  await page.locator(`[data-testid=stack-row][data-stack="${project.name}"]`).waitFor()
+  assert((await page.locator('[data-testid=host-filter], [data-testid=host-heading], [data-testid=host-label]').count()) === 0, 'host UI shown with one host')
+})
 
 test('live updates recover after a server restart and refresh the state', async () => {
   const page = S.adminPage

@@ -11,6 +11,7 @@ import WindowsView from './views/WindowsView.vue'
 import WindowEditView from './views/WindowEditView.vue'
 import WindowView from './views/WindowView.vue'
 import UsersView from './views/UsersView.vue'
+import HostsView from './views/HostsView.vue'
 import AccountView from './views/AccountView.vue'
 import NotFoundView from './views/NotFoundView.vue'
 
@@ -38,6 +39,7 @@ export const router = createRouter({
     { path: '/windows/:id(\\d+)/edit', name: 'window-edit', component: WindowEditView, meta: { role: 'operator', title: 'Edit window' } },
     { path: '/audit', name: 'audit', component: AuditView, meta: { title: 'Audit log' } },
     { path: '/users', name: 'users', component: UsersView, meta: { role: 'admin', title: 'Users' } },
+    { path: '/hosts', name: 'hosts', component: HostsView, meta: { role: 'admin', title: 'Hosts' } },
     { path: '/account', name: 'account', component: AccountView, meta: { title: 'Account' } },
     { path: '/:rest(.*)*', name: 'not-found', component: NotFoundView, meta: { title: 'Not found' } },
   ],

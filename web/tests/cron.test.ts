@@ -55,7 +55,15 @@ describe('form state', () => {
 
   it('starts with sensible defaults and accepts a target', () => {
     const f = newScheduleForm({ target_id: 'web' }, 'Europe/Paris')
-    expect(f).toEqual({ target_type: 'stack', target_id: 'web', action: 'stop', cron: '0 23 * * *', timezone: 'Europe/Paris', enabled: true })
+    expect(f).toEqual({ host: 'local', target_type: 'stack', target_id: 'web', action: 'stop', cron: '0 23 * * *', timezone: 'Europe/Paris', enabled: true })
+  })
+
+  it('sends the host on create, and on update when it changed', () => {
+    const f = newScheduleForm({ target_id: 'web' }, 'UTC')
+    expect(toPayload(f).host).toBe('local')
+    expect(toPayload({ ...f, host: 'nas' }).host).toBe('nas')
+    expect(toPayload({ ...f, host: 'nas' }, f)).toEqual({ host: 'nas' })
+    expect(toPayload(f, { ...f, host: 'nas' })).toEqual({ host: 'local' })
   })
 
   it('validates the target, cron and zone', () => {
@@ -74,7 +82,7 @@ describe('form state', () => {
 
   it('builds a full, trimmed body for create', () => {
     const f = newScheduleForm({ target_id: '  web ', cron: ' 0  7 * * 1-5 ' }, 'UTC')
-    expect(toPayload(f)).toEqual({ target_type: 'stack', target_id: 'web', action: 'stop', cron: '0 7 * * 1-5', timezone: 'UTC', enabled: true })
+    expect(toPayload(f)).toEqual({ host: 'local', target_type: 'stack', target_id: 'web', action: 'stop', cron: '0 7 * * 1-5', timezone: 'UTC', enabled: true })
   })
 
   it('sends only changed fields on update', () => {

@@ -9,6 +9,14 @@ function up(id: number, target: string, action: Action, hoursFromStart: number, 
 }
 
 describe('layoutTimeline', () => {
+  it('gives two hosts\' stacks of the same name a lane each (local keys as before)', () => {
+    const l = layoutTimeline([up(1, 'web', 'stop', 6), { ...up(2, 'web', 'start', 8), host: 'nas' }, { ...up(3, 'web', 'stop', 9), host: 'local' }], {
+      start: START, hours: 24, timeZone: 'UTC', states: { 'stack:nas:web': 'stopped' },
+    })
+    expect(l.lanes.map((x) => [x.key, x.fires])).toEqual([['stack:web', 2], ['stack:nas:web', 1]])
+    expect(l.lanes[1]!.segments[0]).toEqual({ left: 0, width: 33.333, state: 'stopped' })
+  })
+
   it('places fires on a 24 h lane by time', () => {
     const l = layoutTimeline([up(1, 'web', 'stop', 6), up(2, 'web', 'start', 18)], { start: START, hours: 24, timeZone: 'UTC' })
     expect(l.lanes).toHaveLength(1)

@@ -150,7 +150,7 @@ describe('descriptions and the form', () => {
     f.spec = ' Mon-Fri  08:00-19:00 '
     expect(validateWindowForm(f)).toEqual({})
     expect(toWindowPayload(f)).toEqual({
-      target_type: 'stack', target_id: 'web', spec: 'Mon-Fri 08:00-19:00', timezone: 'Europe/Berlin',
+      host: 'local', target_type: 'stack', target_id: 'web', spec: 'Mon-Fri 08:00-19:00', timezone: 'Europe/Berlin',
       down_action: 'stop', enforce: 'both', grace: '15m', enabled: true,
     })
     const orig = { ...f, target_id: 'web', spec: 'Mon-Fri 08:00-19:00' }

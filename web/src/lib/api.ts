@@ -1,9 +1,11 @@
 // A small typed client for the DockNap HTTP API. Authentication is the
 // HttpOnly session cookie only: the token in the login answer is never kept.
 import type {
-  Action, ActionResult, AuditPage, AuditQuery, BulkResponse, BulkTarget, Container, Desired, Health, LoginResponse, Role,
-  Schedule, ScheduleInput, Stack, TargetType, Upcoming, User, Window, WindowInput, WindowPreview, WindowPreviewRequest,
+  Action, ActionResult, AuditPage, AuditQuery, BulkResponse, BulkTarget, Container, Desired, Health, HostInput, HostPatch,
+  HostView, LoginResponse, Role, Schedule, ScheduleInput, Service, Stack, TargetType, Upcoming, User, Window, WindowInput,
+  WindowPreview, WindowPreviewRequest,
 } from './types'
+import { actionPath, hostQuery } from './hosts'
 
 export class ApiError extends Error {
   readonly status: number
@@ -141,14 +143,22 @@ export class Client {
   }
   deleteUser(id: number) { return this.request<void>('DELETE', `/api/users/${id}`) }
 
-  // docker
-  containers() { return this.request<Container[]>('GET', '/api/containers') }
-  stacks() { return this.request<Stack[]>('GET', '/api/stacks') }
-  stack(name: string) { return this.request<Stack>('GET', `/api/stacks/${enc(name)}`) }
-  act(type: TargetType, name: string, action: Action) {
-    const group = type === 'stack' ? 'stacks' : 'containers'
-    return this.request<ActionResult>('POST', `/api/${group}/${enc(name)}/${action}`)
+  // docker: lists cover every host unless `host` narrows them; a target is (host, name)
+  containers(host?: string) { return this.request<Container[]>('GET', `/api/containers${hostQuery(host)}`) }
+  stacks(host?: string) { return this.request<Stack[]>('GET', `/api/stacks${hostQuery(host)}`) }
+  stack(name: string, host?: string) { return this.request<Stack>('GET', `/api/stacks/${enc(name)}${hostQuery(host)}`) }
+  act(type: TargetType, name: string, action: Action, host?: string) {
+    return this.request<ActionResult>('POST', actionPath(type, name, action, host))
   }
+  /** Swarm services of a manager host. */
+  services(host: string) { return this.request<Service[]>('GET', `/api/services${hostQuery(host)}`) }
+
+  // hosts (changes: admin only)
+  hosts() { return this.request<HostView[]>('GET', '/api/hosts') }
+  host(name: string) { return this.request<HostView>('GET', `/api/hosts/${enc(name)}`) }
+  createHost(input: HostInput) { return this.request<HostView>('POST', '/api/hosts', input) }
+  updateHost(name: string, patch: HostPatch) { return this.request<HostView>('PUT', `/api/hosts/${enc(name)}`, patch) }
+  deleteHost(name: string) { return this.request<void>('DELETE', `/api/hosts/${enc(name)}`) }
 
   // schedules
   schedules() { return this.request<Schedule[]>('GET', '/api/schedules') }

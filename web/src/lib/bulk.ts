@@ -1,6 +1,7 @@
 // Selection of stacks and standalone containers for bulk actions, and the
 // per-target summary of a bulk answer.
 import { ACTION_LABEL, ACTION_PAST } from './format'
+import { onHost } from './hosts'
 import type { Action, BulkItemResult, BulkTarget, TargetType } from './types'
 
 export interface Selectable {
@@ -96,7 +97,7 @@ export function summariseBulk(action: Action, results: BulkItemResult[]): { titl
       for (const c of failedContainers) parts.push(`${c.container}: ${c.error ?? 'failed'}`)
       message = parts.join('; ') || 'failed'
     }
-    return { key: targetKey(r), label: `${r.target_type} ${r.target_id}`, ok, message }
+    return { key: targetKey(r), label: `${r.target_type} ${r.target_id}${onHost(r.host)}`, ok, message }
   })
   const okN = lines.filter((l) => l.ok).length
   const failed = lines.length - okN

@@ -2,6 +2,7 @@
 // form state to API payload, and a debounced, race-free preview.
 import cronstrue from 'cronstrue'
 import type { Schedule, ScheduleInput } from './types'
+import { LOCAL, hostOf } from './hosts'
 
 export interface CronPreset {
   label: string
@@ -70,10 +71,11 @@ export function describeCron(expr: string): string | null {
 }
 
 /** What the editor lets a person set: a schedule's own fields. */
-export type ScheduleForm = Pick<Schedule, 'target_type' | 'target_id' | 'action' | 'cron' | 'timezone' | 'enabled'>
+export type ScheduleForm = Pick<Schedule, 'target_type' | 'target_id' | 'action' | 'cron' | 'timezone' | 'enabled'> & { host: string }
 
 export function newScheduleForm(defaults: Partial<ScheduleForm> = {}, zone = 'UTC'): ScheduleForm {
   return {
+    host: LOCAL,
     target_type: 'stack',
     target_id: '',
     action: 'stop',
@@ -86,6 +88,7 @@ export function newScheduleForm(defaults: Partial<ScheduleForm> = {}, zone = 'UT
 
 export function formFromSchedule(s: Schedule): ScheduleForm {
   return {
+    host: hostOf(s),
     target_type: s.target_type,
     target_id: s.target_id,
     action: s.action,

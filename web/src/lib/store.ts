@@ -4,7 +4,8 @@ import { computed, reactive } from 'vue'
 import { api, errorMessage } from './api'
 import { fetchSettled } from './settled'
 import { toast } from './toast'
-import type { Container, Schedule, ScheduleRunEvent, Stack, User, Window } from './types'
+import { LOCAL, hostOf, isMultiHost } from './hosts'
+import type { Container, HostView, Schedule, ScheduleRunEvent, Service, Stack, TargetType, User, Window } from './types'
 
 export interface State {
   user: User | null
@@ -13,7 +14,11 @@ export interface State {
   containers: Container[]
   schedules: Schedule[]
   windows: Window[]
-  loaded: { docker: boolean; schedules: boolean; windows: boolean }
+  /** From /api/hosts; empty on a server without hosts (then everything is `local`). */
+  hosts: HostView[]
+  /** Swarm services of every reachable manager host. */
+  services: Service[]
+  loaded: { docker: boolean; schedules: boolean; windows: boolean; hosts: boolean }
   dockerError: string | null
   docker: 'ok' | 'unreachable' | 'unknown'
   live: 'connecting' | 'open' | 'closed'
@@ -32,7 +37,9 @@ export const state = reactive<State>({
   containers: [],
   schedules: [],
   windows: [],
-  loaded: { docker: false, schedules: false, windows: false },
+  hosts: [],
+  services: [],
+  loaded: { docker: false, schedules: false, windows: false, hosts: false },
   dockerError: null,
   docker: 'unknown',
   live: 'closed',
@@ -47,11 +54,22 @@ export const can = reactive({
   admin: computed(() => state.user?.role === 'admin'),
 })
 
+/** Whether hosts are named anywhere: with only `local` the UI looks as it did before hosts. */
+export const multiHost = computed(() => isMultiHost(state.hosts))
+export function hostView(name: string | null | undefined): HostView | undefined {
+  const n = name || LOCAL
+  return state.hosts.find((h) => h.name === n)
+}
+
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' })
-const byName = <T extends { name: string }>(a: T, b: T) => collator.compare(a.name, b.name)
+// by name, then host: two hosts may each have a `web`
+const byName = <T extends { name: string; host?: string | null }>(a: T, b: T) =>
+  collator.compare(a.name, b.name) || collator.compare(hostOf(a), hostOf(b))
+const sameTarget = (host: unknown, name: unknown) => (x: { name: string; host?: string | null }) =>
+  x.name === name && hostOf(x) === ((host as string | undefined) || LOCAL)
 
 // Live events seen per kind, so that a fetch that raced one is repeated.
-const seen = { docker: 0, schedules: 0, health: 0, windows: 0 }
+const seen = { docker: 0, schedules: 0, health: 0, windows: 0, hosts: 0, services: 0 }
 
 export async function loadDocker(): Promise<void> {
   try {
@@ -64,6 +82,29 @@ export async function loadDocker(): Promise<void> {
     state.dockerError = errorMessage(e)
     state.loaded.docker = true
   }
+}
+
+export async function loadHosts(): Promise<void> {
+  try {
+    state.hosts = (await fetchSettled(() => seen.hosts, () => api.hosts())).sort(byName)
+    state.loaded.hosts = true
+  } catch (e) {
+    // keep what we had (the UI and the API ship together: no "older server" case)
+    toast('error', 'Could not load hosts', [errorMessage(e)])
+  }
+  void loadServices()
+}
+
+/** Services of each reachable Swarm manager; a host that fails keeps what it had. */
+export async function loadServices(): Promise<void> {
+  const managers = state.hosts.filter((h) => h.swarm_manager && h.status === 'ok').map((h) => h.name)
+  const got = await fetchSettled(() => seen.services, () => Promise.all(managers.map((h) =>
+    api.services(h).then((list) => ({ h, list }), () => ({ h, list: null as Service[] | null })))))
+  const fresh = new Set(got.filter((g) => g.list).map((g) => g.h))
+  state.services = [
+    ...state.services.filter((s) => managers.includes(s.host) && !fresh.has(s.host)),
+    ...got.flatMap((g) => g.list ?? []),
+  ].sort(byName)
 }
 
 export async function loadSchedules(): Promise<void> {
@@ -97,7 +138,7 @@ export function dropWindow(id: number): void {
 }
 
 /** The enabled window of a target, if any (else the first disabled one). */
-export function windowFor(type: 'stack' | 'container', id: string, host = 'local'): Window | undefined {
+export function windowFor(type: TargetType, id: string, host = LOCAL): Window | undefined {
   const all = state.windows.filter((w) => w.target_type === type && w.target_id === id && (w.host ?? 'local') === host)
   return all.find((w) => w.enabled) ?? all[0]
 }
@@ -114,12 +155,12 @@ export async function loadHealth(): Promise<void> {
 
 let skipOpenRefresh = false
 export async function refreshAll(): Promise<void> {
-  await Promise.all([loadDocker(), loadSchedules(), loadWindows(), loadHealth()])
+  await Promise.all([loadDocker(), loadSchedules(), loadWindows(), loadHealth(), loadHosts()])
   state.auditVersion++
 }
 
-export function stackByName(name: string): Stack | undefined {
-  return state.stacks.find((s) => s.name === name)
+export function stackByName(name: string, host = LOCAL): Stack | undefined {
+  return state.stacks.find(sameTarget(host, name))
 }
 
 function upsert<T>(list: T[], match: (x: T) => boolean, item: T | null, sort: (a: T, b: T) => number): void {
@@ -139,21 +180,46 @@ export function applyEvent(name: string, data: unknown): void {
   switch (name) {
     case 'stack':
       seen.docker++
-      upsert(state.stacks, (s) => s.name === d.name, (d.stack as Stack | null) ?? null, byName)
+      upsert(state.stacks, sameTarget(d.host, d.name), (d.stack as Stack | null) ?? null, byName)
       break
     case 'container': {
       seen.docker++
       const c = (d.container as Container | null) ?? null
-      upsert(state.containers, (x) => x.id === d.id || (c !== null && x.name === c.name), c, byName)
+      const h = (d.host as string | undefined) || LOCAL
+      upsert(state.containers, (x) => hostOf(x) === h && (x.id === d.id || (c !== null && x.name === c.name)), c, byName)
       break
     }
     case 'docker': {
+      // per host; the banner is about `local` (other hosts show their state where their targets are)
       seen.health++
-      const was = state.docker
-      state.docker = d.status === 'ok' ? 'ok' : 'unreachable'
-      if (was === 'unreachable' && state.docker === 'ok') void loadDocker()
+      const h = (d.host as string | undefined) || LOCAL
+      const status = d.status === 'ok' ? 'ok' : d.status === 'connecting' ? 'connecting' : 'unreachable'
+      const view = hostView(h)
+      const was = view?.status ?? (h === LOCAL ? state.docker : undefined)
+      if (view) view.status = status
+      if (h === LOCAL) state.docker = status === 'ok' ? 'ok' : 'unreachable'
+      if (was !== 'ok' && status === 'ok') { void loadDocker(); void loadHosts() }
       break
     }
+    case 'host': {
+      seen.hosts++
+      const v = (d.host as HostView | null) ?? null
+      const before = hostView(d.name as string)
+      upsert(state.hosts, (x) => x.name === d.name, v, byName)
+      if (!v) {
+        // a removed host takes its targets with it
+        state.stacks = state.stacks.filter((s) => hostOf(s) !== d.name)
+        state.containers = state.containers.filter((c) => hostOf(c) !== d.name)
+        state.services = state.services.filter((s) => s.host !== d.name)
+      } else if (v.swarm_manager !== before?.swarm_manager || (v.status === 'ok') !== (before?.status === 'ok')) {
+        void loadServices()
+      }
+      break
+    }
+    case 'service':
+      seen.services++
+      upsert(state.services, sameTarget(d.host, d.name), (d.service as Service | null) ?? null, byName)
+      break
     case 'schedule':
       seen.schedules++
       upsert(state.schedules, (s) => s.id === d.id, (d.schedule as Schedule | null) ?? null, (a, b) => a.id - b.id)
@@ -167,7 +233,8 @@ export function applyEvent(name: string, data: unknown): void {
     case 'schedule_run': {
       const r = d as unknown as ScheduleRunEvent
       state.auditVersion++
-      if (!r.ok) toast('error', `Scheduled ${r.action} of ${r.target_type} ${r.target_id} failed`, [r.message])
+      const on = r.host && r.host !== LOCAL ? ` on ${r.host}` : ''
+      if (!r.ok) toast('error', `Scheduled ${r.action} of ${r.target_type} ${r.target_id}${on} failed`, [r.message])
       break
     }
     case 'resync':
@@ -181,7 +248,7 @@ export function applyEvent(name: string, data: unknown): void {
 let source: EventSource | null = null
 let retryTimer: ReturnType<typeof setTimeout> | null = null
 let retryDelay = 1000
-const EVENTS = ['container', 'stack', 'docker', 'schedule', 'schedule_run', 'window', 'resync']
+const EVENTS = ['container', 'stack', 'docker', 'host', 'service', 'schedule', 'schedule_run', 'window', 'resync']
 
 export function startLive(): void {
   stopLive()
@@ -266,6 +333,9 @@ export function clearSession(): void {
   state.containers = []
   state.schedules = []
   state.windows = []
+  state.hosts = []
+  state.services = []
+  state.loaded.hosts = false
   state.loaded.docker = false
   state.loaded.schedules = false
   state.loaded.windows = false

@@ -24,6 +24,7 @@ export interface TimelineLane {
   key: string
   target_type: TargetType
   target_id: string
+  host?: string
   markers: TimelineMarker[]
   segments: TimelineSegment[]
   fires: number
@@ -55,11 +56,12 @@ export interface TimelineOptions {
   /** Markers closer than this (percent of the width) are merged. */
   clusterPct?: number
   /** Targets that get a lane even without fires (those with a window). */
-  extraLanes?: { target_type: TargetType; target_id: string }[]
+  extraLanes?: { target_type: TargetType; target_id: string; host?: string }[]
 }
 
-export function laneKey(type: TargetType, id: string): string {
-  return `${type}:${id}`
+/** One lane per target, (host, name): a host other than `local` is part of the key. */
+export function laneKey(type: TargetType, id: string, host?: string | null): string {
+  return host && host !== 'local' ? `${type}:${host}:${id}` : `${type}:${id}`
 }
 
 export function stateAfter(action: Action, before: LaneState): LaneState {
@@ -94,16 +96,16 @@ export function layoutTimeline(entries: Upcoming[], opts: TimelineOptions): Time
   for (const e of entries) {
     const t = Date.parse(e.at)
     if (Number.isNaN(t) || t < start || t > end) continue
-    const key = laneKey(e.target_type, e.target_id)
+    const key = laneKey(e.target_type, e.target_id, e.host)
     let list = byLane.get(key)
     if (!list) byLane.set(key, (list = []))
     list.push(e)
   }
   const lanes: TimelineLane[] = []
   for (const x of opts.extraLanes ?? []) {
-    const key = laneKey(x.target_type, x.target_id)
+    const key = laneKey(x.target_type, x.target_id, x.host)
     if (!byLane.has(key)) {
-      lanes.push({ key, target_type: x.target_type, target_id: x.target_id, markers: [], segments: [], fires: 0 })
+      lanes.push({ key, target_type: x.target_type, target_id: x.target_id, host: x.host, markers: [], segments: [], fires: 0 })
       byLane.set(key, [])
     }
   }
@@ -149,13 +151,16 @@ export function layoutTimeline(entries: Upcoming[], opts: TimelineOptions): Time
       key,
       target_type: first.target_type,
       target_id: first.target_id,
+      host: first.host,
       markers,
       segments: segments.filter((s) => s.state !== 'unknown'),
       fires: list.length,
     })
   }
   lanes.sort((a, b) =>
-    a.target_type === b.target_type ? a.target_id.localeCompare(b.target_id) : a.target_type === 'stack' ? -1 : 1)
+    a.target_type === b.target_type
+      ? a.target_id.localeCompare(b.target_id) || (a.host ?? '').localeCompare(b.host ?? '')
+      : a.target_type === 'stack' ? -1 : 1)
   return { start, end, lanes, ticks: ticks(start, opts.hours, opts.timeZone) }
 }
 

@@ -1,6 +1,7 @@
 export type Role = 'viewer' | 'operator' | 'admin'
 export type Action = 'start' | 'stop' | 'restart' | 'pause' | 'unpause'
-export type TargetType = 'stack' | 'container'
+/** Swarm services and Swarm stacks (a stack deployed with `docker stack deploy`) live on a manager host. */
+export type TargetType = 'stack' | 'container' | 'service' | 'swarm_stack'
 export type StackStatus = 'running' | 'stopped' | 'paused' | 'partial'
 
 export const ACTIONS: Action[] = ['start', 'stop', 'restart', 'pause', 'unpause']
@@ -82,6 +83,7 @@ export interface Schedule {
 }
 
 export interface ScheduleInput {
+  host?: string
   target_type?: TargetType
   target_id?: string
   action?: Action
@@ -92,6 +94,7 @@ export interface ScheduleInput {
 
 export interface Upcoming {
   schedule_id: number
+  host?: string
   target_type: TargetType
   target_id: string
   action: Action
@@ -111,6 +114,8 @@ export interface AuditEntry {
   timestamp: string
   actor: string
   action: string
+  /** The Docker host acted on; null for sign-ins, user changes and the like (absent on older servers). */
+  host?: string | null
   target_type: string | null
   target_id: string | null
   ok: boolean
@@ -135,12 +140,13 @@ export interface AuditQuery {
 export interface Health {
   status: string
   docker: 'ok' | 'unreachable' | 'connecting'
-  hosts?: Record<string, 'ok' | 'unreachable' | 'connecting'>
+  hosts?: Record<string, HostStatus>
   version: string
 }
 
 export interface ScheduleRunEvent {
   schedule_id: number
+  host?: string
   target_type: TargetType
   target_id: string
   action: Action
@@ -182,6 +188,7 @@ export interface Window {
   target_id: string
   spec: string
   timezone: string
+  /** `pause` is refused for Swarm targets (services have no paused state). */
   down_action: 'stop' | 'pause'
   enforce: 'both' | 'down_only'
   grace: string
@@ -234,4 +241,58 @@ export type BulkItemResult = Partial<ActionResult> & { target_type: TargetType; 
 
 export interface BulkResponse {
   results: BulkItemResult[]
+}
+
+// ---- hosts and Swarm ------------------------------------------------------------
+
+export type HostStatus = 'ok' | 'unreachable' | 'connecting'
+
+/** A Docker host as the API shows it. TLS material is write-only: only `tls: true` comes back. */
+export interface HostView {
+  name: string
+  url: string
+  group: string | null
+  /** `env`: declared in DOCKNAP_HOSTS (and `local`), read-only here. */
+  source: 'env' | 'api'
+  tls: boolean
+  status: HostStatus
+  version: string | null
+  containers: number
+  swarm_manager: boolean
+  error: string | null
+}
+
+/** PEM strings. */
+export interface TlsMaterial {
+  ca: string
+  cert: string
+  key: string
+}
+
+export interface HostInput {
+  name: string
+  url: string
+  group?: string
+  tls?: TlsMaterial
+}
+
+/** `tls: null` removes the material; leaving it out keeps it. */
+export interface HostPatch {
+  url?: string
+  group?: string | null
+  tls?: TlsMaterial | null
+}
+
+export interface Service {
+  host: string
+  id: string
+  name: string
+  stack: string | null
+  mode: 'replicated' | 'global'
+  /** Tasks running now. */
+  replicas: number
+  /** What the spec asks for (0 after a DockNap stop). */
+  desired_replicas: number
+  /** The count a DockNap stop remembered, to start back to. */
+  saved_replicas: number | null
 }

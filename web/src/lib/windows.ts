@@ -6,11 +6,12 @@ import { graceError, parseSpec, ruleError } from './windowspec'
 /** The editable fields, picked from Window (as the schedule editor does). */
 export type WindowForm = Pick<
   Window,
-  'target_type' | 'target_id' | 'spec' | 'timezone' | 'down_action' | 'enforce' | 'grace' | 'enabled'
+  'host' | 'target_type' | 'target_id' | 'spec' | 'timezone' | 'down_action' | 'enforce' | 'grace' | 'enabled'
 >
 
 export function newWindowForm(defaults: Partial<WindowForm> = {}, zone = 'UTC'): WindowForm {
   return {
+    host: 'local',
     target_type: 'stack',
     target_id: '',
     spec: 'Mon-Fri 08:00-19:00',
@@ -25,6 +26,7 @@ export function newWindowForm(defaults: Partial<WindowForm> = {}, zone = 'UTC'):
 
 export function formFromWindow(w: Window): WindowForm {
   return {
+    host: w.host || 'local',
     target_type: w.target_type,
     target_id: w.target_id,
     spec: w.spec,
