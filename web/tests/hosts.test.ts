@@ -123,12 +123,15 @@ describe('target types and actions', () => {
       stacks: [{ name: 'web' }, { name: 'web2', host: 'nas' }],
       containers: [{ name: 'c1', host: 'nas' }],
       services: [svc('s1', { host: 'nas', stack: 'st' }), svc('s2', { host: 'nas', stack: 'st' }), svc('s3', { host: 'other' })],
+      hosts: [{ group: 'lab' }, { group: null }, { group: 'edge' }, { group: 'lab' }],
     }
     expect(targetNames('stack', 'local', data)).toEqual(['web'])
     expect(targetNames('stack', 'nas', data)).toEqual(['web2'])
     expect(targetNames('container', 'nas', data)).toEqual(['c1'])
     expect(targetNames('service', 'nas', data)).toEqual(['s1', 's2'])
     expect(targetNames('swarm_stack', 'nas', data)).toEqual(['st'])
+    // a group spans hosts: every group, once, sorted
+    expect(targetNames('group', '*', data)).toEqual(['edge', 'lab'])
   })
 })
 

@@ -2,7 +2,7 @@
 // HttpOnly session cookie only: the token in the login answer is never kept.
 import type {
   Action, ActionResult, AuditPage, AuditQuery, BulkResponse, BulkTarget, Container, Desired, Health, HostInput, HostPatch,
-  HostView, LoginResponse, Role, Schedule, ScheduleInput, Service, Stack, TargetType, Upcoming, User, Window, WindowInput,
+  HostView, LoginResponse, Role, Schedule, ScheduleInput, Service, Stack, ActionTargetType, Upcoming, User, Window, WindowInput,
   WindowPreview, WindowPreviewRequest,
 } from './types'
 import { actionPath, hostQuery } from './hosts'
@@ -147,7 +147,7 @@ export class Client {
   containers(host?: string) { return this.request<Container[]>('GET', `/api/containers${hostQuery(host)}`) }
   stacks(host?: string) { return this.request<Stack[]>('GET', `/api/stacks${hostQuery(host)}`) }
   stack(name: string, host?: string) { return this.request<Stack>('GET', `/api/stacks/${enc(name)}${hostQuery(host)}`) }
-  act(type: TargetType, name: string, action: Action, host?: string) {
+  act(type: ActionTargetType, name: string, action: Action, host?: string) {
     return this.request<ActionResult>('POST', actionPath(type, name, action, host))
   }
   /** Swarm services of a manager host. */

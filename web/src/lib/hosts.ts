@@ -1,7 +1,7 @@
 // Many Docker hosts: a target's identity is (host, name), the host filter
 // (all / one host / one group), grouping by host, which actions each target
 // type offers, and the Hosts page's form. Pure: no Vue, no fetch.
-import type { Action, HostInput, HostPatch, HostStatus, HostView, Service, TargetType } from './types'
+import type { Action, HostInput, HostPatch, HostStatus, HostView, Service, TargetType, ActionTargetType } from './types'
 
 export const LOCAL = 'local'
 
@@ -99,7 +99,15 @@ export const SWARM_TYPES: TargetType[] = ['service', 'swarm_stack']
 export const isSwarmType = (t: TargetType) => t === 'service' || t === 'swarm_stack'
 
 export const TARGET_TYPE_LABEL: Record<TargetType, string> = {
-  stack: 'Stack', container: 'Container', service: 'Swarm service', swarm_stack: 'Swarm stack',
+  stack: 'Stack', container: 'Container', service: 'Swarm service', swarm_stack: 'Swarm stack', group: 'Host group',
+}
+
+/** The host of a group target: it spans the group's hosts. */
+export const ALL_HOSTS = '*'
+
+/** The groups hosts are in, sorted. */
+export function groupNames(hosts: { group: string | null }[]): string[] {
+  return [...new Set(hosts.map((h) => h.group).filter((g): g is string => !!g))].sort()
 }
 
 /** The target types a host offers: Swarm ones only on a manager. */
@@ -141,7 +149,10 @@ export function servicesByStack(services: Service[]): { stack: string | null; se
 /** The target names a host offers for a type (editors' pickers). */
 export function targetNames(
   type: TargetType, host: string,
-  data: { stacks: { name: string; host?: string }[]; containers: { name: string; host?: string }[]; services: Service[] },
+  data: {
+    stacks: { name: string; host?: string }[]; containers: { name: string; host?: string }[]; services: Service[]
+    hosts: { group: string | null }[]
+  },
 ): string[] {
   const on = <T extends { host?: string | null }>(xs: T[]) => xs.filter((x) => hostOf(x) === host)
   switch (type) {
@@ -149,12 +160,13 @@ export function targetNames(
     case 'container': return on(data.containers).map((c) => c.name)
     case 'service': return on(data.services).map((s) => s.name)
     case 'swarm_stack': return [...new Set(on(data.services).map((s) => s.stack).filter((x): x is string => !!x))].sort()
+    case 'group': return groupNames(data.hosts)
   }
 }
 
 // ---- URLs --------------------------------------------------------------------------
 
-const ROUTE_GROUP: Record<TargetType, string> = {
+const ROUTE_GROUP: Record<ActionTargetType, string> = {
   stack: 'stacks', container: 'containers', service: 'services', swarm_stack: 'swarm-stacks',
 }
 
@@ -164,7 +176,7 @@ export function hostQuery(host?: string | null): string {
 }
 
 /** The action route of a target: `/api/stacks/web/stop?host=nas`. */
-export function actionPath(type: TargetType, name: string, action: Action, host?: string | null): string {
+export function actionPath(type: ActionTargetType, name: string, action: Action, host?: string | null): string {
   return `/api/${ROUTE_GROUP[type]}/${encodeURIComponent(name)}/${action}${hostQuery(host)}`
 }
 

@@ -1,7 +1,10 @@
 export type Role = 'viewer' | 'operator' | 'admin'
 export type Action = 'start' | 'stop' | 'restart' | 'pause' | 'unpause'
 /** Swarm services and Swarm stacks (a stack deployed with `docker stack deploy`) live on a manager host. */
-export type TargetType = 'stack' | 'container' | 'service' | 'swarm_stack'
+/** `group`: every stack of the hosts in a group (schedules only; its host is `*`). */
+export type TargetType = 'stack' | 'container' | 'service' | 'swarm_stack' | 'group'
+/** What has an action route of its own (a group is acted on stack by stack). */
+export type ActionTargetType = Exclude<TargetType, 'group'>
 export type StackStatus = 'running' | 'stopped' | 'paused' | 'partial'
 
 export const ACTIONS: Action[] = ['start', 'stop', 'restart', 'pause', 'unpause']
