@@ -3,6 +3,7 @@
 //! ordering, idempotency, locking, self-protection and audit.
 
 mod deps;
+mod group;
 mod swarm;
 pub use self::swarm::{
     DEFAULT_START_REPLICAS, Remember, ServiceActionError, ServiceOutcome, ServiceTarget, act_on_services,
@@ -12,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use futures_util::future::join_all;
 
 use self::deps::{Condition, Member, dependency_levels};
@@ -22,7 +22,7 @@ use crate::audit::Audit;
 use crate::store::Store;
 use crate::docker::{DockerError, Engine, Fleet, Health, Host};
 use crate::model::{
-    Action, ActionResult, Container, ContainerResult, InvalidValue, LOCAL_HOST, NewAuditEntry, Service, Target, TargetType,
+    Action, ActionResult, Container, ContainerResult, InvalidValue, LOCAL_HOST, NewAuditEntry, Target, TargetType,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -77,9 +77,6 @@ impl Trigger {
 pub trait ActionObserver: Send + Sync {
     async fn before(&self, target: &Target, action: Action, trigger: &Trigger);
 }
-
-/// Stacks of a group acted on at once.
-const GROUP_PARALLEL: usize = 4;
 
 /// How long a stack start waits for a `service_healthy` dependency.
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -181,42 +178,6 @@ impl Actions {
             return self.run_group(target, action, trigger).await;
         }
         self.run_leaving_out(target, action, trigger, Vec::new()).await
-    }
-
-    /// Every compose stack of the group's hosts, a few at a time, each in
-    /// its own order and audited as its own action (so each host's audit
-    /// shows it); `docknap.exclude=true` containers are left out. The result
-    /// names each container `host/container`.
-    async fn run_group(self: &Arc<Self>, target: &Target, action: Action, trigger: &Trigger) -> Result<ActionResult, ActionError> {
-        let stacks = self.fleet.group_stacks(&target.target_id);
-        if stacks.is_empty() {
-            return Err(ActionError::NotFound(target.clone()));
-        }
-        let outcomes: Vec<(Target, Result<ActionResult, ActionError>)> = futures_util::stream::iter(stacks)
-            .map(|stack| async move {
-                let members = self.fleet.members(&stack).unwrap_or_default();
-                let leave_out = members.into_iter().filter(|c| c.is_excluded()).map(|c| c.name).collect();
-                let outcome = self.run_leaving_out(&stack, action, trigger, leave_out).await;
-                (stack, outcome)
-            })
-            .buffered(GROUP_PARALLEL)
-            .collect()
-            .await;
-        let mut results = Vec::new();
-        for (stack, outcome) in outcomes {
-            match outcome {
-                Ok(r) => results.extend(r.results.into_iter().map(|c| ContainerResult { container: format!("{}/{}", stack.host, c.container), ..c })),
-                Err(e) => results.push(ContainerResult { container: format!("{}/{}", stack.host, stack.target_id), ok: false, error: Some(e.to_string()) }),
-            }
-        }
-        Ok(ActionResult {
-            host: target.host.clone(),
-            target_type: target.target_type,
-            target_id: target.target_id.clone(),
-            action,
-            ok: results.iter().all(|r| r.ok),
-            results,
-        })
     }
 
     /// [`Actions::run`] on the target's containers except those named in
@@ -366,69 +327,7 @@ impl Actions {
             }
             Action::Restart => on.forward(&levels, Action::Restart).await,
         };
-        Ok(ActionResult {
-            host: target.host.clone(),
-            target_type: target.target_type,
-            target_id: target.target_id.clone(),
-            action,
-            ok: results.iter().all(|r| r.ok),
-            results,
-        })
-    }
-
-    /// A service or Swarm stack: scaled, with the replica counts a stop
-    /// takes down remembered in the store (a lost write is logged: the
-    /// action itself happened).
-    async fn run_swarm(&self, host: &Host, target: &Target, action: Action) -> Result<ActionResult, ActionError> {
-        let name = host.name().to_string();
-        let saved = self.store.run(move |s| s.saved_replicas(&name)).await.unwrap_or_else(|e| {
-            tracing::error!(error = %e, host = host.name(), "cannot read remembered replica counts; starting with 1");
-            Default::default()
-        });
-        let swarm_target = match target.target_type {
-            TargetType::Service => ServiceTarget::Service(&target.target_id),
-            _ => ServiceTarget::Stack(&target.target_id),
-        };
-        let outcomes = swarm::act_on_services(&*host.engine, swarm_target, action, &saved).await?;
-        host.refresh_services();
-        for o in &outcomes {
-            let (h, service) = (host.name().to_string(), o.service().to_string());
-            let written = match o.remember {
-                Remember::Unchanged => continue,
-                Remember::Save(n) => self.store.run(move |s| s.save_replicas(&h, &service, n, chrono::Utc::now())).await,
-                Remember::Forget => self.store.run(move |s| s.forget_replicas(&h, &service)).await,
-            };
-            if let Err(e) = written {
-                tracing::error!(error = %e, host = host.name(), service = o.service(), "cannot record a replica count");
-            }
-        }
-        let results: Vec<ContainerResult> = outcomes.into_iter().map(|o| o.result).collect();
-        Ok(ActionResult {
-            host: target.host.clone(),
-            target_type: target.target_type,
-            target_id: target.target_id.clone(),
-            action,
-            ok: results.iter().all(|r| r.ok),
-            results,
-        })
-    }
-
-    /// Every Swarm service of the selected hosts, with the replica count
-    /// DockNap remembers for each.
-    pub async fn services(&self, host: Option<&str>) -> Vec<Service> {
-        let listed = self.fleet.services(host);
-        let mut saved: HashMap<String, HashMap<String, u64>> = HashMap::new();
-        let mut out = Vec::with_capacity(listed.len());
-        for (h, s) in listed {
-            if !saved.contains_key(&h) {
-                let name = h.clone();
-                let counts = self.store.run(move |st| st.saved_replicas(&name)).await.unwrap_or_default();
-                saved.insert(h.clone(), counts);
-            }
-            let remembered = saved[&h].get(&s.name).copied();
-            out.push(s.into_service(&h, remembered));
-        }
-        out
+        Ok(ActionResult::of(target, action, results))
     }
 
     async fn lock_target(&self, key: String) -> TargetGuard<'_> {

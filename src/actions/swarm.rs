@@ -6,8 +6,59 @@
 
 use std::collections::HashMap;
 
-use crate::docker::{DockerError, Engine, SwarmService};
-use crate::model::{Action, ContainerResult, ServiceMode};
+use super::{ActionError, Actions};
+use crate::docker::{DockerError, Engine, Host, SwarmService};
+use crate::model::{Action, ActionResult, ContainerResult, Service, ServiceMode, Target, TargetType};
+
+impl Actions {
+    /// A service or Swarm stack: scaled, with the replica counts a stop
+    /// takes down remembered in the store (a lost write is logged: the
+    /// action itself happened).
+    pub(super) async fn run_swarm(&self, host: &Host, target: &Target, action: Action) -> Result<ActionResult, ActionError> {
+        let name = host.name().to_string();
+        let saved = self.store.run(move |s| s.saved_replicas(&name)).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, host = host.name(), "cannot read remembered replica counts; starting with 1");
+            Default::default()
+        });
+        let swarm_target = match target.target_type {
+            TargetType::Service => ServiceTarget::Service(&target.target_id),
+            _ => ServiceTarget::Stack(&target.target_id),
+        };
+        let outcomes = act_on_services(&*host.engine, swarm_target, action, &saved).await?;
+        host.refresh_services();
+        for o in &outcomes {
+            let (h, service) = (host.name().to_string(), o.service().to_string());
+            let written = match o.remember {
+                Remember::Unchanged => continue,
+                Remember::Save(n) => self.store.run(move |s| s.save_replicas(&h, &service, n, chrono::Utc::now())).await,
+                Remember::Forget => self.store.run(move |s| s.forget_replicas(&h, &service)).await,
+            };
+            if let Err(e) = written {
+                tracing::error!(error = %e, host = host.name(), service = o.service(), "cannot record a replica count");
+            }
+        }
+        let results: Vec<ContainerResult> = outcomes.into_iter().map(|o| o.result).collect();
+        Ok(ActionResult::of(target, action, results))
+    }
+
+    /// Every Swarm service of the selected hosts, with the replica count
+    /// DockNap remembers for each.
+    pub async fn services(&self, host: Option<&str>) -> Vec<Service> {
+        let listed = self.fleet.services(host);
+        let mut saved: HashMap<String, HashMap<String, u64>> = HashMap::new();
+        let mut out = Vec::with_capacity(listed.len());
+        for (h, s) in listed {
+            if !saved.contains_key(&h) {
+                let name = h.clone();
+                let counts = self.store.run(move |st| st.saved_replicas(&name)).await.unwrap_or_default();
+                saved.insert(h.clone(), counts);
+            }
+            let remembered = saved[&h].get(&s.name).copied();
+            out.push(s.into_service(&h, remembered));
+        }
+        out
+    }
+}
 
 /// The replica count a start scales a service to when DockNap remembers
 /// none for it (it was scaled to 0 by hand, or by another DockNap).

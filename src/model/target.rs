@@ -114,6 +114,18 @@ pub struct ActionResult {
 }
 
 impl ActionResult {
+    /// The result of `action` on `target`: ok when every container's part was.
+    pub fn of(target: &Target, action: Action, results: Vec<ContainerResult>) -> ActionResult {
+        ActionResult {
+            host: target.host.clone(),
+            target_type: target.target_type,
+            target_id: target.target_id.clone(),
+            action,
+            ok: results.iter().all(|r| r.ok),
+            results,
+        }
+    }
+
     /// One line for logs, audit and a schedule's `last_run`.
     pub fn summary(&self) -> String {
         let failed: Vec<String> = self
