@@ -266,3 +266,39 @@ async fn hosts_added_through_the_api_are_admin_only_stored_and_refused_while_in_
     let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"host_create") && actions.contains(&"host_update") && actions.contains(&"host_delete"), "{actions:?}");
 }
+
+/// A host whose engine stops answering without closing anything (SIGSTOP:
+/// its socket accepts, nothing replies) delays nothing of another host's:
+/// lists answer from memory, local actions run, and the hung host is
+/// reported once its recheck gives up.
+#[tokio::test]
+async fn a_black_holed_host_delays_no_other_host() {
+    let second = SecondEngine::start();
+    let project = unique("hole");
+    let local_box = member(on_local, &project, "box");
+    member(|a| second.docker(a), &project, "box");
+    let hosts_env = format!("second={}", second.host());
+    let s = Server::start_with(&[("DOCKNAP_HOSTS", &hosts_env), ("DOCKNAP_ENGINE_RECHECK", "2s")]);
+    let t = s.admin_token().await;
+    wait_host(&s, &t, "second", "ok", Duration::from_secs(20)).await;
+
+    send_signal(second.pid(), "STOP");
+    let stopped = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for action in ["stop", "start", "restart"] {
+        let began = Instant::now();
+        let (st, r) = s.post(&format!("/api/stacks/{project}/{action}"), &t, json!({})).await;
+        assert_eq!((st, r["ok"].as_bool()), (StatusCode::OK, Some(true)), "{r}");
+        let began_list = Instant::now();
+        let (st, _) = s.get("/api/stacks", &t).await;
+        assert_eq!(st, StatusCode::OK);
+        slowest = slowest.max(began.elapsed()).max(began_list.elapsed());
+    }
+    println!("while the other host was black-holed: slowest local action or list {} ms", slowest.as_millis());
+    assert!(slowest < Duration::from_secs(3), "{slowest:?}");
+    let gone = wait_host(&s, &t, "second", "unreachable", Duration::from_secs(30)).await;
+    println!("black-holed host reported unreachable after {} ms: {}", stopped.elapsed().as_millis(), gone["error"]);
+    send_signal(second.pid(), "CONT");
+    wait_host(&s, &t, "second", "ok", Duration::from_secs(30)).await;
+    docker(&["rm", "-f", &local_box]);
+}
