@@ -11,13 +11,17 @@ list latency are compared with before.
 
 Run as root (it starts dockerd's and makes bridges), standard library only:
 
-    python3 scripts/bench/hosts.py        # about 8-12 minutes on 2 cores
+    python3 scripts/bench/hosts.py        # about 5-6 minutes on 2 cores
 
 Needs the Docker Engine, dockerd (Debian's docker.io), iproute2 and the test
 image (DOCKNAP_TEST_IMAGE, default docknap-test-busybox:latest; `bash
 scripts/test-env.sh`). The binary: DOCKNAP_BIN, else target/release/docknap
-(copied first, so a rebuild during the run does not change it). Figures are
-printed and written to .run/bench/hosts.json, never asserted. Everything it
+(copied first, so a rebuild during the run does not change it). Not part of
+`make bench`: it needs root and two more dockerd's. HOSTS_QUICK=1 is a
+one-minute trial of the script itself (2 stacks per host, 10 s phases).
+Figures are printed and written to .run/bench/hosts.json (the two runs'
+DockNap logs beside it, hosts-one.log and hosts-three.log), never asserted.
+Everything it
 makes (the 200 local containers, the two engines with their data roots,
 bridges and temporary directories) is removed at the end, also on failure.
 """
