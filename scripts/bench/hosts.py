@@ -21,9 +21,9 @@ scripts/test-env.sh`). The binary: DOCKNAP_BIN, else target/release/docknap
 one-minute trial of the script itself (2 stacks per host, 10 s phases).
 Figures are printed and written to .run/bench/hosts.json (the two runs'
 DockNap logs beside it, hosts-one.log and hosts-three.log), never asserted.
-Everything it
-makes (the 200 local containers, the two engines with their data roots,
-bridges and temporary directories) is removed at the end, also on failure.
+Everything it makes (the 200 local containers, the two engines with their
+data roots, bridges and temporary directories) is removed at the end, also
+on failure.
 """
 
 import concurrent.futures
