@@ -107,6 +107,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 
     let scheduler_task = tokio::spawn(scheduler.clone().run(stop_rx.clone()));
     let pruner = tokio::spawn(prune_periodically(auth.clone(), stop_rx.clone()));
+    let audit_pruner = tokio::spawn(prune_audit_daily(audit.clone(), config.audit_retention, stop_rx.clone()));
     let reconciler = tokio::spawn(windows.clone().run(stop_rx.clone()));
 
     let app = Arc::new(App {
@@ -143,7 +144,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     in_flight.finish_in_flight(deadline).await;
     let audit = in_flight.audit().clone();
     let _ = tokio::task::spawn_blocking(move || audit.flush()).await;
-    for task in [scheduler_task, pruner, reconciler] {
+    for task in [scheduler_task, pruner, audit_pruner, reconciler] {
         task.abort();
     }
     // Each host's discovery ends with its host.
@@ -160,6 +161,22 @@ async fn prune_periodically(auth: Arc<Auth>, mut stop: watch::Receiver<bool>) {
                 let auth = auth.clone();
                 let _ = tokio::task::spawn_blocking(move || auth.prune()).await;
             }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// `DOCKNAP_AUDIT_RETENTION`: at start, then once a day.
+async fn prune_audit_daily(audit: Arc<Audit>, keep: Option<Duration>, mut stop: watch::Receiver<bool>) {
+    let Some(keep) = keep else { return };
+    let mut tick = tokio::time::interval(Duration::from_secs(86400));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match audit.prune(keep).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(entries = n, "old audit entries pruned behind a checkpoint"),
+                Err(e) => tracing::warn!(error = %e, "could not prune the audit log; will retry tomorrow"),
+            },
             _ = stop.changed() => return,
         }
     }

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::model::{AuditEntry, AuditFilter, NewAuditEntry};
+use crate::store::audit_chain::Verification;
 use crate::store::{Store, StoreError};
 
 /// Most entries written in one transaction.
@@ -74,6 +75,29 @@ impl Audit {
         if self.tx.send(Message::Flush(done)).is_ok() {
             let _ = wait.recv();
         }
+    }
+
+    /// Checks the hash chain over everything recorded before the call.
+    pub async fn verify(self: &Arc<Self>) -> Result<Verification, StoreError> {
+        let this = self.clone();
+        self.store
+            .run(move |store| {
+                this.flush();
+                store.verify_audit()
+            })
+            .await
+    }
+
+    /// Drops entries older than `keep` behind a checkpoint (`DOCKNAP_AUDIT_RETENTION`).
+    pub async fn prune(self: &Arc<Self>, keep: std::time::Duration) -> Result<u64, StoreError> {
+        let (this, now) = (self.clone(), self.clock.now());
+        let cutoff = now - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+        self.store
+            .run(move |store| {
+                this.flush();
+                store.prune_audit(cutoff, now)
+            })
+            .await
     }
 
     /// A page of the log, including everything recorded before the call.

@@ -41,6 +41,8 @@ pub struct Config {
     pub admin_password: Option<String>,
     pub default_tz: Tz,
     pub token_ttl: Duration,
+    /// Audit entries older than this are pruned behind a checkpoint; `None` keeps all.
+    pub audit_retention: Option<Duration>,
     pub secure_cookie: SecureCookie,
     pub trusted_proxies: Vec<IpNet>,
     pub log: String,
@@ -116,6 +118,18 @@ impl Config {
 
         let hosts = crate::model::parse_host_list(&var("DOCKNAP_HOSTS").unwrap_or_default())
             .map_err(|e| err("DOCKNAP_HOSTS", e.to_string()))?;
+
+        let audit_retention = match var("DOCKNAP_AUDIT_RETENTION") {
+            None => None,
+            Some(r) => {
+                let d = humantime::parse_duration(&r)
+                    .map_err(|_| err("DOCKNAP_AUDIT_RETENTION", format!("'{r}' is not a duration like 365d or 90d")))?;
+                if d < Duration::from_secs(86400) {
+                    return Err(err("DOCKNAP_AUDIT_RETENTION", format!("'{r}' must be at least 1d")));
+                }
+                Some(d)
+            }
+        };
 
         let admin_username = var("DOCKNAP_ADMIN_USERNAME").unwrap_or_else(|| "admin".into());
         crate::auth::validate_username(&admin_username).map_err(|e| err("DOCKNAP_ADMIN_USERNAME", e.to_string()))?;
@@ -195,6 +209,7 @@ impl Config {
             admin_password,
             default_tz,
             token_ttl,
+            audit_retention,
             secure_cookie,
             trusted_proxies,
             log,
@@ -260,6 +275,9 @@ mod tests {
         assert!(c.admin_password.is_none());
         assert_eq!(c.engine_recheck, Duration::from_secs(60));
         assert!(c.hosts.is_empty());
+        assert_eq!(c.audit_retention, None);
+        assert_eq!(parse(&[("DOCKNAP_AUDIT_RETENTION", "365d")]).unwrap().audit_retention, Some(Duration::from_secs(365 * 86400)));
+        assert!(parse(&[("DOCKNAP_AUDIT_RETENTION", "1h")]).unwrap_err().to_string().starts_with("DOCKNAP_AUDIT_RETENTION: "));
         let two = parse(&[("DOCKNAP_HOSTS", "nas=tcp://10.0.0.5:2375,pi@lab=unix:///run/pi.sock")]).unwrap().hosts;
         assert_eq!(two.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), ["nas", "pi"]);
         let e = parse(&[("DOCKNAP_HOSTS", "nas=http://x")]).unwrap_err().to_string();

@@ -1,5 +1,5 @@
 //! The `docknap` command: `serve` (default), `--version`, `healthcheck`,
-//! `reset-password USER [--stdin]`.
+//! `reset-password USER [--stdin]`, `backup FILE`, `audit-verify`.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -21,8 +21,10 @@ fn main() -> ExitCode {
         ["healthcheck"] => healthcheck(),
         ["reset-password", user] => reset_password(user, false),
         ["reset-password", user, "--stdin"] | ["reset-password", "--stdin", user] => reset_password(user, true),
+        ["backup", file] => backup(file),
+        ["audit-verify"] => audit_verify(),
         _ => {
-            eprintln!("usage: docknap [serve] | --version | healthcheck | reset-password USER [--stdin]");
+            eprintln!("usage: docknap [serve] | --version | healthcheck | reset-password USER [--stdin] | backup FILE | audit-verify");
             ExitCode::from(EXIT_CONFIG)
         }
     }
@@ -90,6 +92,52 @@ fn healthcheck() -> ExitCode {
         Err(e) => {
             eprintln!("docknap healthcheck: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// A consistent copy of the database while the server runs.
+fn backup(file: &str) -> ExitCode {
+    let config = match config_or_exit() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match docknap::store::backup(&config.data_dir, std::path::Path::new(file)) {
+        Ok(bytes) => {
+            eprintln!("backed up {} to {file} ({bytes} bytes, integrity check ok)", config.data_dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("docknap backup: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Exit 0 when the audit log's hash chain is intact, 1 naming the first bad entry.
+fn audit_verify() -> ExitCode {
+    let config = match config_or_exit() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let db = config.data_dir.join(docknap::store::DB_FILE);
+    if !db.is_file() {
+        eprintln!("docknap audit-verify: no DockNap database at {} (check DOCKNAP_DATA_DIR)", db.display());
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    match docknap::store::Store::open(&config.data_dir).and_then(|s| s.verify_audit()) {
+        Ok(v) if v.ok => {
+            println!("audit log intact: {} entries checked, head {}", v.checked, v.head.as_deref().unwrap_or("(empty)"));
+            ExitCode::SUCCESS
+        }
+        Ok(v) => {
+            let id = v.first_bad_id.map_or("?".to_string(), |i| i.to_string());
+            println!("audit log NOT intact: entry {id} (or one just before it) was altered or removed; {} entries before it check out", v.checked);
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("docknap audit-verify: {e}");
+            ExitCode::from(EXIT_CONFIG)
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiQuery, Viewer};
+use super::extract::{Admin, ApiQuery, Viewer};
 use crate::model::{AuditEntry, AuditFilter};
 
 #[derive(Serialize)]
@@ -86,6 +86,11 @@ pub struct AuditQuery {
 pub struct AuditPage {
     entries: Vec<AuditEntry>,
     next_before: Option<i64>,
+}
+
+/// The hash chain checked from the start (or the last retention checkpoint).
+pub async fn verify_audit(State(state): State<AppState>, _: Admin) -> Result<Json<crate::store::audit_chain::Verification>, ApiError> {
+    Ok(Json(state.audit.verify().await?))
 }
 
 pub async fn audit(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQuery<AuditQuery>) -> Result<Json<AuditPage>, ApiError> {

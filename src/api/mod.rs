@@ -115,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/bulk", post(window_routes::bulk))
         .route("/audit", get(misc_routes::audit))
+        .route("/audit/verify", get(misc_routes::verify_audit))
         .fallback(misc_routes::api_not_found)
         .method_not_allowed_fallback(misc_routes::method_not_allowed);
 

@@ -19,6 +19,8 @@ pub struct AuditEntry {
     pub message: String,
     pub client_addr: Option<String>,
     pub details: Option<serde_json::Value>,
+    /// SHA-256 chained to the previous entry (tamper evidence).
+    pub hash: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,9 +1,8 @@
 //! The append-only audit log.
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 
-use super::{Result, Store, fmt_time, parse_time};
+use super::{Result, Store, parse_time};
 use crate::model::{AuditEntry, AuditFilter, NewAuditEntry};
 
 impl Store {
@@ -12,21 +11,10 @@ impl Store {
         self.append_audit_batch(&[(e.clone(), at)])
     }
 
-    /// Appends entries in one transaction: one fsync for a burst of them.
+    /// Appends entries in one transaction (one fsync for a burst of them),
+    /// each chained to the one before (see `audit_chain`).
     pub fn append_audit_batch(&self, entries: &[(NewAuditEntry, DateTime<Utc>)]) -> Result<()> {
-        self.write(|tx| {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO audit (timestamp, actor, action, target_type, target_id, ok, message, client_addr, details, host) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?;
-            for (e, at) in entries {
-                let details = e.details.as_ref().map(|d| d.to_string());
-                insert.execute(params![
-                    fmt_time(*at), e.actor, e.action, e.target_type, e.target_id, e.ok, e.message, e.client_addr, details, e.host
-                ])?;
-            }
-            Ok(())
-        })
+        self.write(|tx| super::audit_chain::append(tx, entries))
     }
 
     /// Newest first, at most `filter.limit` entries with id < `filter.before`.
@@ -50,6 +38,7 @@ impl Store {
                 client_addr: r.get(8)?,
                 details: r.get::<_, Option<String>>(9)?.and_then(|d| serde_json::from_str(&d).ok()),
                 host: r.get(10)?,
+                hash: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -76,7 +65,7 @@ pub(super) fn audit_query<'a>(filter: &'a AuditFilter, before: &'a i64) -> (Stri
     }
     args.push(&filter.limit);
     let sql = format!(
-        "SELECT id, timestamp, actor, action, target_type, target_id, ok, message, client_addr, details, host FROM audit \
+        "SELECT id, timestamp, actor, action, target_type, target_id, ok, message, client_addr, details, host, hash FROM audit \
          WHERE {} ORDER BY id DESC LIMIT ?",
         clauses.join(" AND ")
     );

@@ -179,4 +179,20 @@ CREATE TABLE swarm_saved_replicas (
 ) STRICT;
 "#,
     ),
+    // The audit log becomes a hash chain: each entry carries SHA-256 over its
+    // fields and the previous entry's hash. Entries stay unchangeable, but one
+    // written before this version gets its hash once, at start-up.
+    M::up(
+        r#"
+ALTER TABLE audit ADD COLUMN hash TEXT;
+DROP TRIGGER audit_append_only_update;
+CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+    WHEN OLD.hash IS NOT NULL OR NEW.hash IS NULL
+      OR NEW.id IS NOT OLD.id OR NEW.timestamp IS NOT OLD.timestamp OR NEW.actor IS NOT OLD.actor
+      OR NEW.action IS NOT OLD.action OR NEW.host IS NOT OLD.host OR NEW.target_type IS NOT OLD.target_type
+      OR NEW.target_id IS NOT OLD.target_id OR NEW.ok IS NOT OLD.ok OR NEW.message IS NOT OLD.message
+      OR NEW.client_addr IS NOT OLD.client_addr OR NEW.details IS NOT OLD.details
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#,
+    ),
 ];

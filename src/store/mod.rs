@@ -23,6 +23,9 @@ use crate::model::User;
 pub const DB_FILE: &str = "docknap.db";
 
 mod audit;
+pub mod audit_chain;
+mod backup;
+pub use backup::backup;
 mod hosts;
 mod migrations;
 mod schedules;
@@ -119,12 +122,17 @@ impl Store {
         migrations.to_latest(&mut conn)?;
         let reader = Self::connect(path)?;
         reader.pragma_update(None, "query_only", true)?;
-        Ok(Store {
+        let store = Store {
             writer: Mutex::new(conn),
             reader: Mutex::new(reader),
             sessions: Mutex::default(),
             revocations: tokio::sync::watch::Sender::new(0),
-        })
+        };
+        let hashed = store.hash_unhashed_audit()?;
+        if hashed > 0 {
+            tracing::info!(entries = hashed, "audit entries from before the hash chain were given their hashes");
+        }
+        Ok(store)
     }
 
     fn connect(path: &Path) -> Result<Connection> {

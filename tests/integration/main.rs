@@ -15,6 +15,7 @@ mod swarm;
 mod lifecycle;
 mod windows;
 mod hosts;
+mod audit_integrity;
 mod limits;
 mod transport;
 mod wire;
