@@ -469,7 +469,8 @@ impl On<'_> {
     /// Brings one container to the wanted state, doing what the user meant
     /// from whatever state it is in now.
     async fn apply(&self, c: &Container, action: Action) -> ContainerResult {
-        let state = match self.engine().list(Some(&c.id)).await {
+        let view = &self.host.view;
+        let state = match view.unless_lost(self.engine().list(Some(&c.id))).await {
             Ok(mut v) => match v.pop() {
                 Some(fresh) => fresh.state,
                 None => return failed(c, "container no longer exists".into()),
@@ -477,7 +478,7 @@ impl On<'_> {
             Err(e) => return failed(c, e.to_string()),
         };
         for step in plan(action, &state) {
-            match self.engine().act(&c.id, *step).await {
+            match view.unless_lost(self.engine().act(&c.id, *step)).await {
                 Ok(()) | Err(DockerError::NotModified) => {}
                 Err(e) => return failed(c, e.to_string()),
             }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::DockerError;
 use crate::events::{Event, Events};
 use crate::model::{Container, Stack};
 
@@ -19,6 +20,9 @@ pub struct View {
     generation: std::sync::atomic::AtomicU64,
     /// The engine's version once connected; why it is not, when it is not.
     engine: RwLock<(Option<String>, Option<String>)>,
+    /// Bumped each time the engine is found unreachable: calls under way
+    /// to it give up then, instead of at their own (long) timeouts.
+    lost: tokio::sync::watch::Sender<u64>,
     events: Events,
 }
 
@@ -31,6 +35,7 @@ impl View {
             attempted: AtomicBool::new(false),
             generation: Default::default(),
             engine: RwLock::default(),
+            lost: tokio::sync::watch::Sender::new(0),
             events,
         }
     }
@@ -73,7 +78,25 @@ impl View {
     pub fn set_docker_ok(&self, ok: bool) {
         self.attempted.store(true, Ordering::Release);
         if self.docker_ok.swap(ok, Ordering::AcqRel) != ok {
+            if !ok {
+                self.lost.send_modify(|n| *n += 1);
+            }
             self.events.publish(Event::Docker { host: self.host.clone(), status: if ok { "ok" } else { "unreachable" } });
+        }
+    }
+
+    /// Runs `call` unless the engine is found unreachable first (a host that
+    /// stopped answering must not hold an action for the call's timeout).
+    pub async fn unless_lost<T>(&self, call: impl std::future::Future<Output = Result<T, DockerError>>) -> Result<T, DockerError> {
+        let mut lost = self.lost.subscribe();
+        lost.mark_unchanged();
+        // Checked after subscribing: a loss from here on is seen either way.
+        if !self.docker_ok() {
+            return Err(DockerError::Unavailable("the engine is unreachable".into()));
+        }
+        tokio::select! {
+            r = call => r,
+            _ = lost.changed() => Err(DockerError::Unavailable("the engine stopped answering during the call".into())),
         }
     }
 
