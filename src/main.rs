@@ -107,7 +107,7 @@ fn reset_password(username: &str, from_stdin: bool) -> ExitCode {
         } else {
             docknap::auth::random_password()
         };
-        docknap::auth::validate_password(&password)?;
+        config.password_policy.check(&password)?;
         // A wrong data dir (a mistyped volume) must not get a new, empty database.
         let db = config.data_dir.join(docknap::store::DB_FILE);
         anyhow::ensure!(db.is_file(), "no DockNap database at {} (check DOCKNAP_DATA_DIR)", db.display());
@@ -116,7 +116,8 @@ fn reset_password(username: &str, from_stdin: bool) -> ExitCode {
             .user_credentials(username)?
             .ok_or_else(|| anyhow::anyhow!("no user named '{username}'"))?;
         let hash = docknap::auth::hash_password(&password)?;
-        store.update_user(user.id, None, Some(&hash), None, chrono::Utc::now())?;
+        let change = docknap::store::UserChange { password_hash: Some(&hash), ..Default::default() };
+        store.update_user(user.id, &change, chrono::Utc::now())?;
         let entry = docknap::model::NewAuditEntry::new("cli", "password_reset", true, "password reset from the command line; sessions revoked")
             .target("user", &user.username);
         store.append_audit(&entry, chrono::Utc::now())?;

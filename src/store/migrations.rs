@@ -179,4 +179,24 @@ CREATE TABLE swarm_saved_replicas (
 ) STRICT;
 "#,
     ),
+    // Two-factor sign-in: a user's TOTP secret (sealed with the key file in
+    // the data dir, never stored plain), whether it is confirmed, and the last
+    // time step accepted (a code works once); recovery codes as hashes.
+    M::up(
+        r#"
+CREATE TABLE totp (
+    user_id    INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    secret_enc TEXT NOT NULL,
+    enabled    INTEGER NOT NULL,
+    last_step  INTEGER,
+    created_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE recovery_codes (
+    user_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash TEXT NOT NULL,
+    used_at   TEXT,
+    PRIMARY KEY (user_id, code_hash)
+) STRICT;
+"#,
+    ),
 ];
