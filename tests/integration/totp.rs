@@ -223,3 +223,26 @@ async fn the_password_policy_applies_to_new_passwords_only() {
     let body = json!({"current_password": "tr0ub4dor", "new_password": "a much longer passphrase"});
     assert_eq!(s.call(Method::PUT, "/api/auth/password", Some(&old), Some(body)).await.0, StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn reset_2fa_cli_lets_a_locked_out_admin_back_in() {
+    let mut s = Server::start_with(&[NO_ENGINE]);
+    let admin = s.admin_token().await;
+    enrol(&s, &admin).await;
+    s.kill();
+    let cli = |user: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_docknap"))
+            .args(["reset-2fa", user])
+            .env("DOCKNAP_DATA_DIR", &s.data_dir)
+            .output()
+            .unwrap()
+    };
+    let out = cli("admin");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!cli("nobody").status.success());
+    s.spawn();
+    let (st, v) = login_with(&s, "admin", ADMIN_PASSWORD, None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (_, page) = s.get("/api/audit?actor=cli", &v["token"].as_str().unwrap().to_string()).await;
+    assert!(page.to_string().contains("two-factor sign-in reset from the command line"), "{page}");
+}
