@@ -64,8 +64,7 @@ pub struct Me {
 }
 
 pub async fn me(State(state): State<AppState>, user: Enrolling) -> Result<Json<Me>, ApiError> {
-    let id = user.0.user.id;
-    let totp_enabled = state.auth.store().run(move |s| s.totp_enabled(id)).await?;
+    let totp_enabled = state.auth.totp_enabled(user.0.user.id).await?;
     Ok(Json(Me {
         user: (&user.0.user).into(),
         default_timezone: state.scheduler.default_timezone(),
@@ -145,7 +144,7 @@ pub async fn update_user(
     let role: Option<Role> = body.role.as_deref().map(str::parse).transpose()?;
     let edit = UserEdit { role, password: body.password, reset_totp: body.reset_totp };
     let done = state.auth.update_user(admin.username(), id, edit).await?;
-    let totp_enabled = state.auth.store().run(move |s| s.totp_enabled(id)).await?;
+    let totp_enabled = state.auth.totp_enabled(id).await?;
     Ok(Json(UserOut::new(done.user, totp_enabled)))
 }
 

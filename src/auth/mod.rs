@@ -383,10 +383,6 @@ impl Auth {
     pub fn password_policy(&self) -> PasswordPolicy {
         self.options.password_policy
     }
-
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
-    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,10 @@ impl Auth {
         Err(AuthError::WrongTotp)
     }
 
+    pub async fn totp_enabled(&self, user_id: i64) -> Result<bool, AuthError> {
+        Ok(self.store.run(move |s| s.totp_enabled(user_id)).await?)
+    }
+
     /// A new secret for `p`, not in force until [`Auth::totp_enable`]
     /// confirms it; replaces an unconfirmed one.
     pub async fn totp_setup(&self, p: &Principal) -> Result<TotpSetup, AuthError> {
