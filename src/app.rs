@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::actions::{Actions, detect_self_container_id};
 use crate::api::{self, App};
 use crate::audit::Audit;
-use crate::auth::Auth;
+use crate::auth::{Auth, AuthOptions};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::docker::fleet::Connect;
@@ -28,6 +28,10 @@ pub enum StartError {
     DataDir(String),
     #[error("DOCKNAP_DATA_DIR: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// Checked only when it creates the first admin: a password set before
+    /// the policy existed keeps working.
+    #[error("DOCKNAP_ADMIN_PASSWORD: {0}")]
+    AdminPassword(crate::auth::AuthError),
     #[error("DOCKNAP_HOSTS: {0}")]
     Hosts(String),
     #[error("DOCKNAP_LISTEN: cannot listen on {addr}: {error}")]
@@ -58,9 +62,13 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let store = Arc::new(Store::open(&config.data_dir)?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
+    if let Some(p) = config.admin_password.as_deref().filter(|_| store.user_count().is_ok_and(|n| n == 0)) {
+        config.password_policy.check(p).map_err(StartError::AdminPassword)?;
+    }
+    let options = AuthOptions { ttl: config.token_ttl, require_2fa: config.require_2fa, password_policy: config.password_policy };
     let auth = Arc::new(
-        Auth::new(store.clone(), audit.clone(), clock.clone(), &config.data_dir, config.token_ttl)
-            .map_err(|e| StartError::DataDir(format!("cannot set up the token secret: {e}")))?,
+        Auth::new(store.clone(), audit.clone(), clock.clone(), &config.data_dir, options)
+            .map_err(|e| StartError::DataDir(format!("cannot set up the token and two-factor keys: {e}")))?,
     );
     auth.bootstrap_admin_in_background(config.admin_username.clone(), config.admin_password.clone()).await;
 

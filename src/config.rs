@@ -39,6 +39,10 @@ pub struct Config {
     pub hosts: Vec<crate::model::HostConfig>,
     pub admin_username: String,
     pub admin_password: Option<String>,
+    /// Who must use two-factor sign-in (`DOCKNAP_REQUIRE_2FA`).
+    pub require_2fa: crate::auth::Require2fa,
+    /// The rules for new passwords (`DOCKNAP_PASSWORD_MIN_LENGTH`).
+    pub password_policy: crate::auth::PasswordPolicy,
     pub default_tz: Tz,
     pub token_ttl: Duration,
     /// Audit entries older than this are pruned behind a checkpoint; `None` keeps all.
@@ -139,6 +143,25 @@ impl Config {
             crate::auth::validate_password(p).map_err(|e| err("DOCKNAP_ADMIN_PASSWORD", e.to_string()))?;
         }
 
+        let require_2fa = match var("DOCKNAP_REQUIRE_2FA").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("none") => crate::auth::Require2fa::None,
+            Some("admin") => crate::auth::Require2fa::Admin,
+            Some("all") => crate::auth::Require2fa::All,
+            Some(other) => return Err(err("DOCKNAP_REQUIRE_2FA", format!("'{other}' must be none, admin or all"))),
+        };
+
+        let min_length = match var("DOCKNAP_PASSWORD_MIN_LENGTH") {
+            None => crate::auth::DEFAULT_MIN_LENGTH,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (crate::auth::LOWEST_MIN_LENGTH..=128).contains(&n) => n,
+                _ => {
+                    let lowest = crate::auth::LOWEST_MIN_LENGTH;
+                    return Err(err("DOCKNAP_PASSWORD_MIN_LENGTH", format!("'{v}' must be a whole number from {lowest} to 128")));
+                }
+            },
+        };
+        let password_policy = crate::auth::PasswordPolicy { min_length };
+
         let (tz_var, tz_name) = match var("DOCKNAP_TZ") {
             Some(v) => ("DOCKNAP_TZ", v),
             None => ("TZ", var("TZ").unwrap_or_else(|| "UTC".into())),
@@ -207,6 +230,8 @@ impl Config {
             hosts,
             admin_username,
             admin_password,
+            require_2fa,
+            password_policy,
             default_tz,
             token_ttl,
             audit_retention,
@@ -278,6 +303,10 @@ mod tests {
         assert_eq!(c.audit_retention, None);
         assert_eq!(parse(&[("DOCKNAP_AUDIT_RETENTION", "365d")]).unwrap().audit_retention, Some(Duration::from_secs(365 * 86400)));
         assert!(parse(&[("DOCKNAP_AUDIT_RETENTION", "1h")]).unwrap_err().to_string().starts_with("DOCKNAP_AUDIT_RETENTION: "));
+        assert_eq!(c.require_2fa, crate::auth::Require2fa::None);
+        assert_eq!(c.password_policy.min_length, 12);
+        assert_eq!(parse(&[("DOCKNAP_REQUIRE_2FA", "Admin")]).unwrap().require_2fa, crate::auth::Require2fa::Admin);
+        assert_eq!(parse(&[("DOCKNAP_PASSWORD_MIN_LENGTH", "16")]).unwrap().password_policy.min_length, 16);
         let two = parse(&[("DOCKNAP_HOSTS", "nas=tcp://10.0.0.5:2375,pi@lab=unix:///run/pi.sock")]).unwrap().hosts;
         assert_eq!(two.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), ["nas", "pi"]);
         let e = parse(&[("DOCKNAP_HOSTS", "nas=http://x")]).unwrap_err().to_string();
@@ -351,6 +380,9 @@ mod tests {
             ("DOCKNAP_ENGINE_RECHECK", "soon"),
             ("DOCKNAP_ENGINE_RECHECK", "100ms"),
             ("DOCKNAP_ENGINE_RECHECK", "2h"),
+            ("DOCKNAP_REQUIRE_2FA", "some"),
+            ("DOCKNAP_PASSWORD_MIN_LENGTH", "6"),
+            ("DOCKNAP_PASSWORD_MIN_LENGTH", "twelve"),
         ] {
             let e = parse(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var, "{value}");

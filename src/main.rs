@@ -1,5 +1,5 @@
 //! The `docknap` command: `serve` (default), `--version`, `healthcheck`,
-//! `reset-password USER [--stdin]`, `backup FILE`, `audit-verify`.
+//! `reset-password USER [--stdin]`, `reset-2fa USER`, `backup FILE`, `audit-verify`.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -21,10 +21,11 @@ fn main() -> ExitCode {
         ["healthcheck"] => healthcheck(),
         ["reset-password", user] => reset_password(user, false),
         ["reset-password", user, "--stdin"] | ["reset-password", "--stdin", user] => reset_password(user, true),
+        ["reset-2fa", user] => reset_2fa(user),
         ["backup", file] => backup(file),
         ["audit-verify"] => audit_verify(),
         _ => {
-            eprintln!("usage: docknap [serve] | --version | healthcheck | reset-password USER [--stdin] | backup FILE | audit-verify");
+            eprintln!("usage: docknap [serve] | --version | healthcheck | reset-password USER [--stdin] | reset-2fa USER | backup FILE | audit-verify");
             ExitCode::from(EXIT_CONFIG)
         }
     }
@@ -142,6 +143,49 @@ fn audit_verify() -> ExitCode {
     }
 }
 
+/// The store of an existing data dir, and the user named `username`.
+fn open_user(config: &Config, username: &str) -> anyhow::Result<(docknap::store::Store, docknap::model::User)> {
+    // A wrong data dir (a mistyped volume) must not get a new, empty database.
+    let db = config.data_dir.join(docknap::store::DB_FILE);
+    anyhow::ensure!(db.is_file(), "no DockNap database at {} (check DOCKNAP_DATA_DIR)", db.display());
+    let store = docknap::store::Store::open(&config.data_dir)?;
+    let (user, _) = store.user_credentials(username)?.ok_or_else(|| anyhow::anyhow!("no user named '{username}'"))?;
+    Ok((store, user))
+}
+
+/// Removes a user's two-factor sign-in (the last admin's phone is lost).
+fn reset_2fa(username: &str) -> ExitCode {
+    let config = match config_or_exit() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let run = || -> anyhow::Result<bool> {
+        let (store, user) = open_user(&config, username)?;
+        let change = docknap::store::UserChange { reset_totp: true, ..Default::default() };
+        let done = store.update_user(user.id, &change, chrono::Utc::now())?;
+        if done.totp_reset {
+            let entry = docknap::model::NewAuditEntry::new("cli", "user_update", true, format!("user '{}': two-factor sign-in reset from the command line; signed out everywhere", user.username))
+                .target("user", &user.username);
+            store.append_audit(&entry, chrono::Utc::now())?;
+        }
+        Ok(done.totp_reset)
+    };
+    match run() {
+        Ok(true) => {
+            eprintln!("two-factor sign-in removed for '{username}'");
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            eprintln!("'{username}' had no two-factor sign-in; nothing changed");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("docknap reset-2fa: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn reset_password(username: &str, from_stdin: bool) -> ExitCode {
     let config = match config_or_exit() {
         Ok(c) => c,
@@ -155,16 +199,11 @@ fn reset_password(username: &str, from_stdin: bool) -> ExitCode {
         } else {
             docknap::auth::random_password()
         };
-        docknap::auth::validate_password(&password)?;
-        // A wrong data dir (a mistyped volume) must not get a new, empty database.
-        let db = config.data_dir.join(docknap::store::DB_FILE);
-        anyhow::ensure!(db.is_file(), "no DockNap database at {} (check DOCKNAP_DATA_DIR)", db.display());
-        let store = docknap::store::Store::open(&config.data_dir)?;
-        let (user, _) = store
-            .user_credentials(username)?
-            .ok_or_else(|| anyhow::anyhow!("no user named '{username}'"))?;
+        config.password_policy.check(&password)?;
+        let (store, user) = open_user(&config, username)?;
         let hash = docknap::auth::hash_password(&password)?;
-        store.update_user(user.id, None, Some(&hash), None, chrono::Utc::now())?;
+        let change = docknap::store::UserChange { password_hash: Some(&hash), ..Default::default() };
+        store.update_user(user.id, &change, chrono::Utc::now())?;
         let entry = docknap::model::NewAuditEntry::new("cli", "password_reset", true, "password reset from the command line; sessions revoked")
             .target("user", &user.username);
         store.append_audit(&entry, chrono::Utc::now())?;

@@ -7,15 +7,17 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Admin, ApiPath, COOKIE_NAME, ClientAddr, JsonBody, Viewer, is_https};
-use crate::auth::{SessionUser, hash_password, validate_password, validate_username};
-use crate::model::{NewAuditEntry, Role, User};
+use super::extract::{Admin, ApiPath, COOKIE_NAME, ClientAddr, Enrolling, JsonBody, Viewer, is_https};
+use crate::auth::{SessionUser, TotpSetup, UserEdit};
+use crate::model::{Role, User};
 use crate::config::SecureCookie;
 
 #[derive(Deserialize)]
 pub struct LoginBody {
     username: String,
     password: String,
+    /// A two-factor code or a recovery code, for users who have it on.
+    totp: Option<String>,
 }
 
 fn session_cookie(state: &AppState, parts: &Parts, value: &str, max_age: u64) -> HeaderValue {
@@ -31,23 +33,18 @@ fn session_cookie(state: &AppState, parts: &Parts, value: &str, max_age: u64) ->
     HeaderValue::from_str(&cookie).expect("token characters are cookie-safe")
 }
 
-/// Runs bcrypt work off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("blocking auth task panicked")
-}
-
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     parts: Parts,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let session = state.auth.login(body.username, body.password, client).await?;
+    let session = state.auth.login(body.username, body.password, body.totp, client).await?;
     let cookie = session_cookie(&state, &parts, &session.token, state.auth.ttl().as_secs());
     Ok(([(header::SET_COOKIE, cookie)], Json(session)).into_response())
 }
 
-pub async fn logout(State(state): State<AppState>, user: Viewer, ClientAddr(client): ClientAddr, parts: Parts) -> Result<Response, ApiError> {
+pub async fn logout(State(state): State<AppState>, user: Enrolling, ClientAddr(client): ClientAddr, parts: Parts) -> Result<Response, ApiError> {
     state.auth.logout(&user.0, client).await?;
     let cookie = session_cookie(&state, &parts, "", 0);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
@@ -60,10 +57,20 @@ pub struct Me {
     #[serde(flatten)]
     user: SessionUser,
     default_timezone: &'static str,
+    totp_enabled: bool,
+    /// `DOCKNAP_REQUIRE_2FA` applies and two-factor sign-in is not set up:
+    /// every route but these answers 403 `totp_enrolment_required`.
+    totp_required_setup: bool,
 }
 
-pub async fn me(State(state): State<AppState>, user: Viewer) -> Json<Me> {
-    Json(Me { user: (&user.0.user).into(), default_timezone: state.scheduler.default_timezone() })
+pub async fn me(State(state): State<AppState>, user: Enrolling) -> Result<Json<Me>, ApiError> {
+    let totp_enabled = state.auth.totp_enabled(user.0.user.id).await?;
+    Ok(Json(Me {
+        user: (&user.0.user).into(),
+        default_timezone: state.scheduler.default_timezone(),
+        totp_enabled,
+        totp_required_setup: user.0.must_enrol,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -74,7 +81,7 @@ pub struct PasswordBody {
 
 pub async fn change_password(
     State(state): State<AppState>,
-    user: Viewer,
+    user: Enrolling,
     ClientAddr(client): ClientAddr,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
@@ -88,16 +95,17 @@ pub struct UserOut {
     username: String,
     role: Role,
     created_at: chrono::DateTime<chrono::Utc>,
+    totp_enabled: bool,
 }
 
-impl From<User> for UserOut {
-    fn from(u: User) -> Self {
-        UserOut { id: u.id, username: u.username, role: u.role, created_at: u.created_at }
+impl UserOut {
+    fn new(u: User, totp_enabled: bool) -> Self {
+        UserOut { id: u.id, username: u.username, role: u.role, created_at: u.created_at, totp_enabled }
     }
 }
 
 pub async fn list_users(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<UserOut>>, ApiError> {
-    Ok(Json(state.auth.store().run(|s| s.users()).await?.into_iter().map(UserOut::from).collect()))
+    Ok(Json(state.auth.list_users().await?.into_iter().map(|(u, on)| UserOut::new(u, on)).collect()))
 }
 
 #[derive(Deserialize)]
@@ -112,24 +120,19 @@ pub async fn create_user(
     admin: Admin,
     JsonBody(body): JsonBody<NewUserBody>,
 ) -> Result<(StatusCode, Json<UserOut>), ApiError> {
-    validate_username(&body.username)?;
-    validate_password(&body.password)?;
     let role: Role = body.role.parse()?;
-    let password = body.password;
-    let hash = blocking(move || hash_password(&password)).await?;
-    let username = body.username;
-    let user = state.auth.store().run(move |s| s.create_user(&username, &hash, role, chrono::Utc::now())).await?;
-    state.audit.record(
-        NewAuditEntry::new(admin.username(), "user_create", true, format!("created user '{}' as {}", user.username, role.as_str()))
-            .target("user", &user.username),
-    );
-    Ok((StatusCode::CREATED, Json(user.into())))
+    let user = state.auth.create_user(admin.username(), body.username, body.password, role).await?;
+    Ok((StatusCode::CREATED, Json(UserOut::new(user, false))))
 }
 
+/// Misspelled fields are refused: a typo must not pass as "no change".
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateUserBody {
     role: Option<String>,
     password: Option<String>,
+    #[serde(default)]
+    reset_totp: bool,
 }
 
 pub async fn update_user(
@@ -139,44 +142,53 @@ pub async fn update_user(
     JsonBody(body): JsonBody<UpdateUserBody>,
 ) -> Result<Json<UserOut>, ApiError> {
     let role: Option<Role> = body.role.as_deref().map(str::parse).transpose()?;
-    if let Some(p) = &body.password {
-        validate_password(p)?;
-    }
-    let hash = match body.password {
-        Some(p) => Some(blocking(move || hash_password(&p)).await?),
-        None => None,
-    };
-    let new_hash = hash.clone();
-    let result =
-        state.auth.store().run(move |s| s.update_user(id, role, new_hash.as_deref(), None, chrono::Utc::now())).await;
-    let what = [role.map(|r| format!("role set to {}", r.as_str())), hash.as_ref().map(|_| "password reset".to_string())]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(", ");
-    audit_user_change(&state, admin.username(), "user_update", id, &result, &what);
-    Ok(Json(result?.into()))
+    let edit = UserEdit { role, password: body.password, reset_totp: body.reset_totp };
+    let done = state.auth.update_user(admin.username(), id, edit).await?;
+    let totp_enabled = state.auth.totp_enabled(id).await?;
+    Ok(Json(UserOut::new(done.user, totp_enabled)))
 }
 
 pub async fn delete_user(State(state): State<AppState>, admin: Admin, ApiPath(id): ApiPath<i64>) -> Result<StatusCode, ApiError> {
-    let result = state.auth.store().run(move |s| s.delete_user(id)).await;
-    audit_user_change(&state, admin.username(), "user_delete", id, &result, "deleted");
-    result?;
+    state.auth.delete_user(admin.username(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Audits an admin's change to a user, refused or done.
-fn audit_user_change(
-    state: &AppState,
-    actor: &str,
-    action: &str,
-    id: i64,
-    result: &Result<User, crate::store::StoreError>,
-    what: &str,
-) {
-    let (target, ok, message) = match result {
-        Ok(u) => (u.username.clone(), true, format!("user '{}': {what}", u.username)),
-        Err(e) => (id.to_string(), false, format!("refused: {e}")),
-    };
-    state.audit.record(NewAuditEntry::new(actor, action, ok, message).target("user", &target));
+pub async fn totp_setup(State(state): State<AppState>, user: Enrolling) -> Result<Json<TotpSetup>, ApiError> {
+    Ok(Json(state.auth.totp_setup(&user.0).await?))
+}
+
+#[derive(Deserialize)]
+pub struct TotpEnableBody {
+    code: String,
+}
+
+#[derive(Serialize)]
+pub struct RecoveryCodes {
+    recovery_codes: Vec<String>,
+}
+
+pub async fn totp_enable(
+    State(state): State<AppState>,
+    user: Enrolling,
+    ClientAddr(client): ClientAddr,
+    JsonBody(body): JsonBody<TotpEnableBody>,
+) -> Result<Json<RecoveryCodes>, ApiError> {
+    let recovery_codes = state.auth.totp_enable(&user.0, &body.code, client).await?;
+    Ok(Json(RecoveryCodes { recovery_codes }))
+}
+
+#[derive(Deserialize)]
+pub struct TotpDisableBody {
+    password: String,
+    code: String,
+}
+
+pub async fn totp_disable(
+    State(state): State<AppState>,
+    user: Viewer,
+    ClientAddr(client): ClientAddr,
+    JsonBody(body): JsonBody<TotpDisableBody>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.totp_disable(user.0, body.password, body.code, client).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

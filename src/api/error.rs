@@ -101,7 +101,9 @@ impl From<AuthError> for ApiError {
             AuthError::Invalid(code, m) => ApiError::bad_request(code, m),
             AuthError::InvalidValue(e) => e.into(),
             AuthError::Store(e) => e.into(),
-            AuthError::Hash(_) => ApiError::internal(e),
+            AuthError::Hash(_) | AuthError::Seal(_) => ApiError::internal(e),
+            AuthError::TotpRequired => ApiError::new(StatusCode::UNAUTHORIZED, "totp_required", e.to_string()),
+            AuthError::WrongTotp => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_totp", e.to_string()),
         }
     }
 }

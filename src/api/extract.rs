@@ -20,12 +20,21 @@ pub const COOKIE_NAME: &str = "docknap_session";
 /// The minimum role a route group needs.
 pub trait MinRole: Send + Sync + 'static {
     const ROLE: Role;
+    /// Open to a user who must set up two-factor sign-in and has not.
+    const DURING_ENROLMENT: bool = false;
 }
 pub struct ViewerRole;
+/// Any signed-in user, including one who must first set up two-factor
+/// sign-in: for the routes that get them there (me, logout, password, TOTP set-up).
+pub struct EnrollingRole;
 pub struct OperatorRole;
 pub struct AdminRole;
 impl MinRole for ViewerRole {
     const ROLE: Role = Role::Viewer;
+}
+impl MinRole for EnrollingRole {
+    const ROLE: Role = Role::Viewer;
+    const DURING_ENROLMENT: bool = true;
 }
 impl MinRole for OperatorRole {
     const ROLE: Role = Role::Operator;
@@ -38,6 +47,7 @@ impl MinRole for AdminRole {
 /// the aliases below; none checks roles by hand.
 pub struct Authed<R: MinRole>(pub Principal, PhantomData<R>);
 pub type Viewer = Authed<ViewerRole>;
+pub type Enrolling = Authed<EnrollingRole>;
 pub type Operator = Authed<OperatorRole>;
 pub type Admin = Authed<AdminRole>;
 
@@ -140,6 +150,13 @@ impl<R: MinRole> FromRequestParts<AppState> for Authed<R> {
         if principal.user.role < R::ROLE {
             return Err(ApiError::forbidden(format!("this needs the {} role", R::ROLE.as_str())));
         }
+        if principal.must_enrol && !R::DURING_ENROLMENT {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "totp_enrolment_required",
+                "set up two-factor sign-in first (POST /api/auth/totp/setup, then /api/auth/totp/enable)",
+            ));
+        }
         Ok(Authed(principal, PhantomData))
     }
 }
@@ -219,9 +236,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         })?;
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
             let msg = e.to_string();
-            match msg.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
-                Some(field) => ApiError::bad_request("missing_field", format!("missing field '{field}'")),
-                None => ApiError::bad_request("invalid_json", format!("invalid JSON: {msg}")),
+            let field = |prefix: &str| msg.strip_prefix(prefix).and_then(|r| r.split('`').next()).map(str::to_string);
+            if let Some(f) = field("missing field `") {
+                ApiError::bad_request("missing_field", format!("missing field '{f}'"))
+            } else if let Some(f) = field("unknown field `") {
+                ApiError::bad_request("unknown_field", format!("unknown field '{f}'"))
+            } else {
+                ApiError::bad_request("invalid_json", format!("invalid JSON: {msg}"))
             }
         })
     }

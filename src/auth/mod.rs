@@ -3,7 +3,11 @@
 
 mod limiter;
 mod password;
+mod policy;
 mod token;
+mod totp;
+mod two_factor;
+mod users;
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -15,12 +19,15 @@ use serde::Serialize;
 
 pub use limiter::{Attempt, LoginLimiter, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_USERNAME, WINDOW};
 pub use password::{hash_password, verify_password};
+pub use policy::{DEFAULT_MIN_LENGTH, LOWEST_MIN_LENGTH, PasswordPolicy};
 pub use token::{Claims, TokenKeys};
+pub use two_factor::TotpSetup;
+pub use users::UserEdit;
 
 use crate::audit::Audit;
 use crate::model::{InvalidValue, NewAuditEntry, Role, User};
 use crate::clock::Clock;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, UserChange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -42,11 +49,48 @@ pub enum AuthError {
     Store(#[from] StoreError),
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// Right password, but the user has two-factor sign-in and sent no code.
+    #[error("this account needs a two-factor code: send it in the `totp` field")]
+    TotpRequired,
+    #[error("wrong or already used two-factor code")]
+    WrongTotp,
+    #[error(transparent)]
+    Seal(#[from] totp::SealError),
+}
+
+/// Who must have two-factor sign-in (`DOCKNAP_REQUIRE_2FA`). A user who must
+/// but has not yet set it up can sign in, and then only set it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Require2fa {
+    #[default]
+    None,
+    Admin,
+    All,
+}
+
+impl Require2fa {
+    pub fn applies_to(self, role: Role) -> bool {
+        match self {
+            Require2fa::None => false,
+            Require2fa::Admin => role == Role::Admin,
+            Require2fa::All => true,
+        }
+    }
+}
+
+/// The settings of [`Auth`] that come from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthOptions {
+    pub ttl: Duration,
+    pub require_2fa: Require2fa,
+    pub password_policy: PasswordPolicy,
 }
 
 pub const PASSWORD_MIN: usize = 8;
 pub const PASSWORD_MAX: usize = 256;
 
+/// The bounds any password has, old ones included (new ones also pass
+/// [`PasswordPolicy`]).
 pub fn validate_password(p: &str) -> Result<(), AuthError> {
     let n = p.chars().count();
     if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
@@ -99,6 +143,9 @@ pub struct Principal {
     pub user: User,
     pub jti: String,
     pub expires_at: DateTime<Utc>,
+    /// `DOCKNAP_REQUIRE_2FA` applies to this user, who has not set it up:
+    /// only the routes that set it up are open.
+    pub must_enrol: bool,
 }
 
 pub struct Auth {
@@ -106,7 +153,8 @@ pub struct Auth {
     audit: Arc<Audit>,
     clock: Arc<dyn Clock>,
     keys: TokenKeys,
-    ttl: Duration,
+    secrets: totp::SecretBox,
+    options: AuthOptions,
     limiter: Arc<LoginLimiter>,
     /// Written while the first admin is created (a bcrypt round, kept off the
     /// start-up path); logins read it, so they wait instead of failing.
@@ -132,10 +180,11 @@ impl Auth {
         audit: Arc<Audit>,
         clock: Arc<dyn Clock>,
         data_dir: &Path,
-        ttl: Duration,
+        options: AuthOptions,
     ) -> std::io::Result<Auth> {
         let keys = TokenKeys::load_or_create(&data_dir.join(SECRET_FILE))?;
-        Ok(Auth { store, audit, clock, keys, ttl, limiter: Arc::default(), bootstrap: Arc::default() })
+        let secrets = totp::SecretBox::load_or_create(data_dir)?;
+        Ok(Auth { store, audit, clock, keys, secrets, options, limiter: Arc::default(), bootstrap: Arc::default() })
     }
 
     /// Creates the first admin when no user exists, with `password` or a
@@ -181,7 +230,13 @@ impl Auth {
 
     /// Checks credentials under the login limits (bcrypt runs on a blocking
     /// thread).
-    pub async fn login(self: &Arc<Self>, username: String, password: String, client: IpAddr) -> Result<Session, AuthError> {
+    pub async fn login(
+        self: &Arc<Self>,
+        username: String,
+        password: String,
+        totp: Option<String>,
+        client: IpAddr,
+    ) -> Result<Session, AuthError> {
         drop(self.bootstrap.read().await);
         let attempt = self.limiter.admit(&username, client).await.map_err(|blocked| {
             if blocked.first {
@@ -189,7 +244,7 @@ impl Auth {
             }
             AuthError::RateLimited(blocked.wait)
         })?;
-        self.on_blocking_thread(move |auth| auth.check_login(attempt, &username, &password, client)).await
+        self.on_blocking_thread(move |auth| auth.check_login(attempt, &username, &password, totp.as_deref(), client)).await
     }
 
     /// Runs `f` (bcrypt) on a blocking thread.
@@ -198,7 +253,14 @@ impl Auth {
         tokio::task::spawn_blocking(move || f(&this)).await.expect("blocking auth task panicked")
     }
 
-    fn check_login(&self, attempt: Attempt, username: &str, password: &str, client: IpAddr) -> Result<Session, AuthError> {
+    fn check_login(
+        &self,
+        attempt: Attempt,
+        username: &str,
+        password: &str,
+        totp: Option<&str>,
+        client: IpAddr,
+    ) -> Result<Session, AuthError> {
         // Input no user can have never reaches bcrypt or the store, but costs
         // the same time and counts as a failure.
         let possible = password.chars().count() <= PASSWORD_MAX && validate_username(username).is_ok();
@@ -214,6 +276,8 @@ impl Auth {
             self.audit_login_failure(username, client, "wrong username or password");
             return Err(AuthError::InvalidCredentials);
         };
+        // A wrong code drops `attempt` there: a failed login like a wrong password.
+        let attempt = self.check_second_factor(attempt, &user, totp, client)?;
         attempt.succeeded();
         let session = self.issue(&user)?;
         self.audit.record(NewAuditEntry::new(&user.username, "login", true, "logged in").target("user", &user.username).client(client));
@@ -222,7 +286,7 @@ impl Auth {
 
     fn issue(&self, user: &User) -> Result<Session, AuthError> {
         let now = self.clock.now();
-        let expires_at = now + chrono::Duration::from_std(self.ttl).expect("ttl is bounded by config");
+        let expires_at = now + chrono::Duration::from_std(self.options.ttl).expect("ttl is bounded by config");
         let (token, jti) = self.keys.sign(user.id, now, expires_at);
         self.store.insert_token(&jti, user.id, now, expires_at)?;
         Ok(Session { token, expires_at, user: user.into() })
@@ -238,7 +302,9 @@ impl Auth {
             return Err(AuthError::Unauthenticated);
         }
         let expires_at = DateTime::from_timestamp(claims.exp, 0).ok_or(AuthError::Unauthenticated)?;
-        Ok(Principal { user, jti: claims.jti, expires_at })
+        // Read only where the rule applies: most requests stay on the cached session.
+        let must_enrol = self.options.require_2fa.applies_to(user.role) && !self.store.totp_enabled(user.id)?;
+        Ok(Principal { user, jti: claims.jti, expires_at, must_enrol })
     }
 
     /// Is this session still alive (not revoked, expired, or its user gone)?
@@ -276,7 +342,7 @@ impl Auth {
     /// stolen session cannot be used to find it (bcrypt runs on a blocking
     /// thread).
     pub async fn change_own_password(self: &Arc<Self>, p: Principal, current: String, new: String, client: IpAddr) -> Result<(), AuthError> {
-        validate_password(&new)?;
+        self.options.password_policy.check(&new)?;
         let attempt = self.limiter.admit(&p.user.username, client).await.map_err(|b| AuthError::RateLimited(b.wait))?;
         self.on_blocking_thread(move |auth| auth.check_and_change_password(attempt, &p, &current, &new, client)).await
     }
@@ -293,7 +359,8 @@ impl Auth {
         }
         attempt.succeeded();
         let new_hash = hash_password(new)?;
-        self.store.update_user(p.user.id, None, Some(&new_hash), Some(&p.jti), self.clock.now())?;
+        let change = UserChange { password_hash: Some(&new_hash), keep_token: Some(&p.jti), ..Default::default() };
+        self.store.update_user(p.user.id, &change, self.clock.now())?;
         self.audit.record(
             NewAuditEntry::new(&p.user.username, "password_change", true, "password changed; other sessions revoked")
                 .target("user", &p.user.username),
@@ -310,11 +377,11 @@ impl Auth {
     }
 
     pub fn ttl(&self) -> Duration {
-        self.ttl
+        self.options.ttl
     }
 
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
+    pub fn password_policy(&self) -> PasswordPolicy {
+        self.options.password_policy
     }
 }
 
@@ -326,7 +393,8 @@ mod tests {
     fn auth_at(dir: &Path, clock: Arc<FakeClock>) -> Arc<Auth> {
         let store = Arc::new(Store::open(dir).unwrap());
         let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
-        Arc::new(Auth::new(store, audit, clock, dir, Duration::from_secs(3600)).unwrap())
+        let options = AuthOptions { ttl: Duration::from_secs(3600), require_2fa: Require2fa::None, password_policy: PasswordPolicy::default() };
+        Arc::new(Auth::new(store, audit, clock, dir, options).unwrap())
     }
 
     /// The sessions of a fresh user "ann" (admin), logged in twice.

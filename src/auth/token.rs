@@ -41,35 +41,9 @@ impl TokenKeys {
         TokenKeys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
     }
 
-    /// Reads the secret, or creates it (mode 0600, never world-readable even
-    /// for an instant) on first start.
+    /// Reads the secret, or creates it on first start.
     pub fn load_or_create(path: &Path) -> std::io::Result<TokenKeys> {
-        match std::fs::read(path) {
-            Ok(secret) if secret.len() >= 32 => return Ok(Self::from_secret(&secret)),
-            Ok(_) => {
-                return Err(std::io::Error::other(format!("{} is shorter than 32 bytes; delete it to regenerate", path.display())));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        let mut secret = [0u8; 32];
-        rand::rng().fill_bytes(&mut secret);
-        // Written aside, then linked into place (which, unlike a rename,
-        // never replaces a secret another process just made): a crash
-        // mid-write leaves no short secret that would stop every later start.
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        // Left by a crash of an earlier process with our pid (often 1 in a container).
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        f.write_all(&secret)?;
-        f.sync_all()?;
-        let linked = std::fs::hard_link(&tmp, path);
-        std::fs::remove_file(&tmp)?;
-        linked?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(Self::from_secret(&secret))
+        Ok(Self::from_secret(&load_or_create_key(path)?))
     }
 
     /// Returns the token and its id.
@@ -87,6 +61,41 @@ impl TokenKeys {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?.claims;
         (claims.exp > now.timestamp()).then_some(claims)
     }
+}
+
+/// Reads a key file of at least 32 bytes, or creates one (mode 0600, never
+/// world-readable even for an instant).
+pub fn load_or_create_key(path: &Path) -> std::io::Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(secret) if secret.len() >= 32 => return Ok(secret),
+        Ok(_) => {
+            return Err(std::io::Error::other(format!("{} is shorter than 32 bytes; delete it to regenerate", path.display())));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    // Written aside, then linked into place (which, unlike a rename,
+    // never replaces a secret another process just made): a crash
+    // mid-write leaves no short secret that would stop every later start.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Left by a crash of an earlier process with our pid (often 1 in a container).
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    f.write_all(&secret)?;
+    f.sync_all()?;
+    let linked = std::fs::hard_link(&tmp, path);
+    std::fs::remove_file(&tmp)?;
+    match linked {
+        // Another process made it meanwhile: theirs is the key.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return std::fs::read(path),
+        r => r?,
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(secret.to_vec())
 }
 
 #[cfg(test)]

@@ -30,8 +30,12 @@ mod hosts;
 mod migrations;
 mod schedules;
 mod swarm;
+mod totp;
 mod users;
 mod windows;
+
+pub use totp::TotpRow;
+pub use users::{UserChange, UserUpdate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -234,15 +238,33 @@ mod tests {
         assert!(e.to_string().contains("newer than this DockNap"));
     }
 
+    fn role(r: Role) -> UserChange<'static> {
+        UserChange { role: Some(r), ..Default::default() }
+    }
+
+    #[test]
+    fn a_change_that_changes_nothing_revokes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let u = s.create_user("u", "h", Role::Viewer, now()).unwrap();
+        s.insert_token("a", u.id, now(), now() + chrono::Duration::hours(1)).unwrap();
+        let same = UserChange { role: Some(Role::Viewer), reset_totp: true, ..Default::default() };
+        assert!(!s.update_user(u.id, &same, now()).unwrap().changed());
+        assert!(s.token_user("a", now()).unwrap().is_some());
+        let done = s.update_user(u.id, &role(Role::Operator), now()).unwrap();
+        assert_eq!(done.previous_role, Some(Role::Viewer));
+        assert!(s.token_user("a", now()).unwrap().is_none());
+    }
+
     #[test]
     fn last_admin_is_protected() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let a = s.create_user("root", "h", Role::Admin, now()).unwrap();
-        assert!(matches!(s.update_user(a.id, Some(Role::Viewer), None, None, now()), Err(StoreError::Conflict(_))));
+        assert!(matches!(s.update_user(a.id, &role(Role::Viewer), now()), Err(StoreError::Conflict(_))));
         assert!(matches!(s.delete_user(a.id), Err(StoreError::Conflict(_))));
         let b = s.create_user("second", "h", Role::Admin, now()).unwrap();
-        s.update_user(a.id, Some(Role::Viewer), None, None, now()).unwrap();
+        s.update_user(a.id, &role(Role::Viewer), now()).unwrap();
         assert!(matches!(s.delete_user(b.id), Err(StoreError::Conflict(_))));
         assert!(matches!(s.create_user("ROOT", "h", Role::Viewer, now()), Err(StoreError::Conflict(_))));
     }
@@ -257,11 +279,12 @@ mod tests {
         s.insert_token("b", u.id, now(), later).unwrap();
         assert!(s.token_user("a", now()).unwrap().is_some());
         assert!(s.token_user("a", later).unwrap().is_none(), "expired");
-        s.update_user(u.id, Some(Role::Operator), None, None, now()).unwrap();
+        s.update_user(u.id, &role(Role::Operator), now()).unwrap();
         s.insert_token("a", u.id, now(), later).unwrap();
         s.insert_token("b", u.id, now(), later).unwrap();
         assert_eq!(s.token_user("a", now()).unwrap().unwrap().role, Role::Operator, "a role change applies at once");
-        s.update_user(u.id, None, Some("h2"), Some("b"), now()).unwrap();
+        let change = UserChange { password_hash: Some("h2"), keep_token: Some("b"), ..Default::default() };
+        s.update_user(u.id, &change, now()).unwrap();
         assert!(s.token_user("a", now()).unwrap().is_none(), "revoked by password change");
         assert!(s.token_user("b", now()).unwrap().is_some(), "the changing session survives");
     }

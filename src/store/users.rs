@@ -8,6 +8,33 @@ use crate::model::{Role, User};
 
 const USER_COLS: &str = "id, username, role, created_at";
 
+/// What to change about a user; `None`/`false` leave a part as it is.
+#[derive(Debug, Default)]
+pub struct UserChange<'a> {
+    pub role: Option<Role>,
+    pub password_hash: Option<&'a str>,
+    pub reset_totp: bool,
+    /// The session making the change, spared from the revocation.
+    pub keep_token: Option<&'a str>,
+}
+
+/// What an update did.
+#[derive(Debug, Clone)]
+pub struct UserUpdate {
+    pub user: User,
+    /// Set when the role changed.
+    pub previous_role: Option<Role>,
+    pub password_changed: bool,
+    /// True when two-factor sign-in was on (or being set up) and was removed.
+    pub totp_reset: bool,
+}
+
+impl UserUpdate {
+    pub fn changed(&self) -> bool {
+        self.previous_role.is_some() || self.password_changed || self.totp_reset
+    }
+}
+
 fn user_from_row(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
         id: r.get(0)?,
@@ -63,37 +90,40 @@ impl Store {
         Ok(stmt.query_map([], user_from_row)?.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Changes role and/or password and revokes every token of the user, in
-    /// one transaction. Refuses to demote the last admin.
-    pub fn update_user(
-        &self,
-        id: i64,
-        role: Option<Role>,
-        password_hash: Option<&str>,
-        keep_token: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<User> {
-        self.write(|tx| {
+    /// Applies `change` in one transaction and, when it changed anything,
+    /// revokes every token of the user but `keep_token`. Refuses to demote
+    /// the last admin.
+    pub fn update_user(&self, id: i64, change: &UserChange, now: DateTime<Utc>) -> Result<UserUpdate> {
+        let done = self.write(|tx| {
             let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
             let mut user = tx.query_row(&sql, [id], user_from_row).optional()?.ok_or(StoreError::NotFound)?;
-            if let Some(role) = role {
-                if user.role == Role::Admin && role != Role::Admin && admin_count(tx)? <= 1 {
+            let mut done = UserUpdate { previous_role: None, password_changed: false, totp_reset: false, user: user.clone() };
+            if let Some(role) = change.role.filter(|r| *r != user.role) {
+                if user.role == Role::Admin && admin_count(tx)? <= 1 {
                     return Err(StoreError::Conflict("the last admin cannot be demoted".into()));
                 }
                 tx.execute("UPDATE users SET role = ?1 WHERE id = ?2", params![role.as_str(), id])?;
+                done.previous_role = Some(user.role);
                 user.role = role;
             }
-            if let Some(hash) = password_hash {
+            if let Some(hash) = change.password_hash {
                 tx.execute("UPDATE users SET password_hash = ?1 WHERE id = ?2", params![hash, id])?;
+                done.password_changed = true;
             }
-            tx.execute("UPDATE users SET updated_at = ?1 WHERE id = ?2", params![fmt_time(now), id])?;
-            tx.execute(
-                "DELETE FROM tokens WHERE user_id = ?1 AND jti IS NOT ?2",
-                params![id, keep_token],
-            )?;
-            Ok(user)
-        })
-        .inspect(|_| self.tokens_revoked(|_, (user, _)| user.id != id))
+            if change.reset_totp {
+                done.totp_reset = super::totp::remove_totp(tx, id)?;
+            }
+            done.user = user;
+            if done.changed() {
+                tx.execute("UPDATE users SET updated_at = ?1 WHERE id = ?2", params![fmt_time(now), id])?;
+                tx.execute("DELETE FROM tokens WHERE user_id = ?1 AND jti IS NOT ?2", params![id, change.keep_token])?;
+            }
+            Ok(done)
+        })?;
+        if done.changed() {
+            self.tokens_revoked(|_, (user, _)| user.id != id);
+        }
+        Ok(done)
     }
 
     /// Deletes a user (their tokens go with them). Refuses the last admin.

@@ -12,6 +12,7 @@ mod foundation;
 mod image;
 mod security;
 mod swarm;
+mod totp;
 mod lifecycle;
 mod windows;
 mod hosts;

@@ -26,6 +26,10 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Need)> {
     vec![
         (m("GET"), "/api/auth/me", None, Viewer),
         (m("PUT"), "/api/auth/password", Some(json!({})), Viewer),
+        // Set-up stores an unconfirmed secret only: nothing changes at login.
+        (m("POST"), "/api/auth/totp/setup", None, Viewer),
+        (m("POST"), "/api/auth/totp/enable", Some(json!({})), Viewer),
+        (m("POST"), "/api/auth/totp/disable", Some(json!({})), Viewer),
         (m("GET"), "/api/containers", None, Viewer),
         (m("GET"), "/api/containers/x", None, Viewer),
         (m("GET"), "/api/stacks", None, Viewer),

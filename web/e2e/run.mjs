@@ -1,6 +1,7 @@
 // End-to-end tests: the real release binary, the real Docker Engine, Debian's
 // Chromium. Run from web/: DOCKNAP_BIN=... DOCKNAP_COMPOSE=... DOCKNAP_TEST_IMAGE=... node e2e/run.mjs
 // Prints "N passed, M failed" last; exits non-zero on any failure.
+import { createHmac } from 'node:crypto'
 import { mkdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
@@ -102,6 +103,24 @@ async function navigate(page, linkText) {
   const menu = page.locator('.menu-btn')
   if (await menu.isVisible()) await menu.click()
   await page.locator('#main-nav a', { hasText: linkText }).first().click()
+}
+// RFC 6238 (HMAC-SHA1, 6 digits, 30 s) from a base32 key, computed here, not asked of the server
+function totpCode(base32, step = Math.floor(Date.now() / 30_000)) {
+  let bits = ''
+  for (const c of base32.replace(/=+$/, '')) bits += 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'.indexOf(c).toString(2).padStart(5, '0')
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)))
+  const counter = Buffer.alloc(8)
+  counter.writeBigUInt64BE(BigInt(step))
+  const d = createHmac('sha1', key).update(counter).digest()
+  const o = d[19] & 0xf
+  return String((d.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0')
+}
+async function axeViolations(page) {
+  await page.evaluate(AXE_SOURCE)
+  return page.evaluate(async (tags) => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] })
+    return r.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)
+  }, AXE_TAGS)
 }
 const actionLabels = /^(Start|Stop|Restart|Pause|Unpause|Delete|Run now|Edit|New schedule|Add schedule|Reset password|Create user|Create schedule|New window|Edit window|Clear override|\+1 h|\+4 h|until next boundary)$/
 
@@ -585,6 +604,64 @@ test('account: change own password', async () => {
   await visibleText(page, '[data-testid=toast]', 'Password changed')
   await server.token('e2e-viewer', 'viewer-password-2')
   await page.close()
+})
+
+test('two-factor: set up on the account page with the QR code, sign in with a code, admin resets it', async () => {
+  await server.api('POST', '/api/users', { username: 'e2e-tfa', password: 'tfa-password-long1', role: 'operator' }, S.adminToken)
+  const ctx = await newContext()
+  const page = await ctx.newPage()
+  await login(page, 'e2e-tfa', 'tfa-password-long1')
+  await page.goto('/account')
+  await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click()
+  const qr = page.locator('[data-testid=totp-qr]')
+  await qr.waitFor()
+  assert(await qr.evaluate((img) => img.complete && img.naturalWidth > 0 && img.src.startsWith('data:image/svg+xml')), 'QR code drawn locally')
+  const secret = (await page.locator('[data-testid=totp-secret]').textContent()).trim()
+  const problems = []
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme })
+    problems.push(...(await axeViolations(page)).map((v) => `set-up (${scheme}) ${v}`))
+  }
+  await page.emulateMedia({ colorScheme: 'light' })
+  await page.fill('#tf-code', '000000' === totpCode(secret) ? '111111' : '000000')
+  await page.getByRole('button', { name: 'Turn on' }).click()
+  await visibleText(page, '[role=alert]', 'That code is wrong')
+  const step = Math.floor(Date.now() / 30_000)
+  await page.fill('#tf-code', totpCode(secret, step))
+  await page.getByRole('button', { name: 'Turn on' }).click()
+  await page.locator('[data-testid=totp-recovery] li').nth(9).waitFor()
+  assert(await page.locator('[data-testid=totp-recovery] li').count() === 10, 'ten recovery codes')
+  await page.screenshot({ path: join(ARTIFACTS, 'account-2fa-light.png'), fullPage: true })
+  await ctx.close()
+
+  // Signing in now asks for the code; the enabling code's step is used up, the next one works.
+  const ctx2 = await newContext()
+  const login2 = await ctx2.newPage()
+  await login2.goto('/login')
+  await login2.fill('#login-user', 'e2e-tfa')
+  await login2.fill('#login-pass', 'tfa-password-long1')
+  await login2.click('[data-testid=login-submit]')
+  const codeField = login2.locator('#login-code')
+  await codeField.waitFor()
+  assert(await codeField.getAttribute('autocomplete') === 'one-time-code', 'one-time-code autocomplete')
+  for (const scheme of ['light', 'dark']) {
+    await login2.emulateMedia({ colorScheme: scheme })
+    problems.push(...(await axeViolations(login2)).map((v) => `login code (${scheme}) ${v}`))
+  }
+  await codeField.fill(totpCode(secret, step + 1))
+  await login2.click('[data-testid=login-submit]')
+  await login2.waitForURL((u) => !u.pathname.startsWith('/login'), { timeout: 10_000 })
+  await ctx2.close()
+  assert(problems.length === 0, `axe violation(s):\n    ${problems.join('\n    ')}`)
+
+  const admin = S.adminPage
+  await navigate(admin, 'Users')
+  const row = admin.locator('[data-testid=user-row][data-user="e2e-tfa"]')
+  await row.locator('[data-testid=user-totp]').filter({ hasText: 'on' }).waitFor()
+  await row.getByRole('button', { name: 'Reset 2FA of e2e-tfa' }).click()
+  await admin.click('[data-testid=confirm-ok]')
+  await visibleText(admin, '[data-testid=toast]', 'Two-factor sign-in of e2e-tfa reset')
+  await server.token('e2e-tfa', 'tfa-password-long1')
 })
 
 test('theme toggle follows the system, then is remembered', async () => {

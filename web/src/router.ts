@@ -58,6 +58,7 @@ router.beforeEach(async (to: RouteLocationNormalized) => {
     return true
   }
   if (!state.user) return { name: 'login', query: to.fullPath !== '/' ? { next: to.fullPath } : {} }
+  if (state.user.totp_required_setup && to.name !== 'account') return { name: 'account' }
   const role = state.user.role
   if (to.meta.role === 'admin' && role !== 'admin') return { name: 'dashboard' }
   if (to.meta.role === 'operator' && role === 'viewer') return { name: 'dashboard' }

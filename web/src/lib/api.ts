@@ -2,7 +2,7 @@
 // HttpOnly session cookie only: the token in the login answer is never kept.
 import type {
   Action, ActionResult, AuditPage, AuditQuery, BulkResponse, BulkTarget, Container, Desired, Health, HostInput, HostPatch,
-  HostView, LoginResponse, Role, Schedule, ScheduleInput, Service, Stack, ActionTargetType, Upcoming, User, Window, WindowInput,
+  HostView, LoginResponse, Role, Schedule, ScheduleInput, Service, Stack, ActionTargetType, TotpSetup, Upcoming, User, Window, WindowInput,
   WindowPreview, WindowPreviewRequest,
 } from './types'
 import { actionPath, hostQuery } from './hosts'
@@ -124,13 +124,21 @@ export class Client {
   }
 
   // auth
-  login(username: string, password: string) {
-    return this.request<LoginResponse>('POST', '/api/auth/login', { username, password })
+  /** `totp`: a two-factor code or a recovery code, for users who have it on. */
+  login(username: string, password: string, totp?: string) {
+    return this.request<LoginResponse>('POST', '/api/auth/login', totp ? { username, password, totp } : { username, password })
   }
   logout() { return this.request<void>('POST', '/api/auth/logout') }
   me() { return this.request<User>('GET', '/api/auth/me') }
   changePassword(current_password: string, new_password: string) {
     return this.request<void>('PUT', '/api/auth/password', { current_password, new_password })
+  }
+  totpSetup() { return this.request<TotpSetup>('POST', '/api/auth/totp/setup') }
+  totpEnable(code: string) {
+    return this.request<{ recovery_codes: string[] }>('POST', '/api/auth/totp/enable', { code })
+  }
+  totpDisable(password: string, code: string) {
+    return this.request<void>('POST', '/api/auth/totp/disable', { password, code })
   }
 
   // users
@@ -138,7 +146,7 @@ export class Client {
   createUser(username: string, password: string, role: Role) {
     return this.request<User>('POST', '/api/users', { username, password, role })
   }
-  updateUser(id: number, patch: { role?: Role; password?: string }) {
+  updateUser(id: number, patch: { role?: Role; password?: string; reset_totp?: boolean }) {
     return this.request<User>('PUT', `/api/users/${id}`, patch)
   }
   deleteUser(id: number) { return this.request<void>('DELETE', `/api/users/${id}`) }

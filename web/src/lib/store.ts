@@ -350,13 +350,16 @@ export function sessionLost(): void {
 
 export function signedIn(user: User): void {
   state.user = user
+  state.sessionExpired = false
+  // Until the required two-factor set-up is done the server refuses all but
+  // the account routes: nothing to load or watch yet.
+  if (user.totp_required_setup) return
   // The login answer has no server defaults; /api/auth/me does.
   if (!user.default_timezone) {
     void api.me().then((me) => {
       if (state.user?.id === me.id) state.user.default_timezone = me.default_timezone
     }).catch(() => {})
   }
-  state.sessionExpired = false
   skipOpenRefresh = true
   startLive()
   startStatusRefresh()

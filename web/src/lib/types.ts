@@ -17,6 +17,15 @@ export interface User {
   created_at?: string
   /** From /api/auth/me: the server's zone for new schedules (DOCKNAP_TZ). */
   default_timezone?: string
+  /** Two-factor sign-in (TOTP) is on (from /api/auth/me and /api/users). */
+  totp_enabled?: boolean
+  /** From /api/auth/me: DOCKNAP_REQUIRE_2FA applies and it is not set up yet. */
+  totp_required_setup?: boolean
+}
+
+export interface TotpSetup {
+  secret: string
+  otpauth_url: string
 }
 
 export interface LoginResponse {
