@@ -193,6 +193,8 @@ CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
       OR NEW.target_id IS NOT OLD.target_id OR NEW.ok IS NOT OLD.ok OR NEW.message IS NOT OLD.message
       OR NEW.client_addr IS NOT OLD.client_addr OR NEW.details IS NOT OLD.details
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#,
+    ),
     // Two-factor sign-in: a user's TOTP secret (sealed with the key file in
     // the data dir, never stored plain), whether it is confirmed, and the last
     // time step accepted (a code works once); recovery codes as hashes.
