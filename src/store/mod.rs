@@ -28,6 +28,8 @@ mod migrations;
 mod schedules;
 mod swarm;
 mod users;
+
+pub use users::NO_PASSWORD;
 mod windows;
 
 #[derive(Debug, thiserror::Error)]
@@ -164,7 +166,7 @@ impl Store {
 
 /// A panic while holding a connection leaves SQLite consistent (transactions
 /// roll back on drop), so a poisoned mutex is safe to keep using.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
