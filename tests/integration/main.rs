@@ -13,6 +13,7 @@ mod image;
 mod security;
 mod swarm;
 mod lifecycle;
+mod oidc;
 mod windows;
 mod hosts;
 mod limits;
