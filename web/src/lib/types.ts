@@ -19,6 +19,12 @@ export interface User {
   default_timezone?: string
 }
 
+/** GET /api/auth/providers: the sign-in methods the server offers. */
+export interface Providers {
+  password: boolean
+  oidc: { name: string; login_url: string } | null
+}
+
 export interface LoginResponse {
   token: string
   expires_at: string
