@@ -75,3 +75,76 @@ impl Keys {
         Ok(claims)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::jwk::Jwk;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    fn config() -> OidcConfig {
+        OidcConfig {
+            issuer: "https://id.example.com".into(),
+            client_id: "docknap".into(),
+            client_secret: "s".into(),
+            roles_claim: "groups".into(),
+            admin_groups: vec!["a".into()],
+            operator_groups: vec![],
+            viewer_groups: vec![],
+            scopes: "openid".into(),
+            name: "x".into(),
+            ca_pem: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn only_a_token_of_this_provider_for_this_client_and_flow_passes() {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let key = EncodingKey::from_ec_der(&pair.serialize_der());
+        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
+        jwk.common.key_id = Some("k1".into());
+        // Primed: no request is made for a known key, or within a minute of the last fetch.
+        let keys = Keys(tokio::sync::Mutex::new(Some((Arc::new(JwkSet { keys: vec![jwk] }), Instant::now()))));
+        let client = ProviderClient::new(None).unwrap();
+        let c = config();
+        let now = Utc::now();
+        let claims = |change: &dyn Fn(&mut Map<String, Value>)| {
+            let mut m = json!({"iss": c.issuer, "aud": c.client_id, "sub": "u1", "exp": now.timestamp() + 300, "nonce": "n1"})
+                .as_object()
+                .unwrap()
+                .clone();
+            change(&mut m);
+            m
+        };
+        let sign = |m: &Map<String, Value>, kid: &str| {
+            let mut h = Header::new(Algorithm::ES256);
+            h.kid = Some(kid.into());
+            jsonwebtoken::encode(&h, m, &key).unwrap()
+        };
+        let good = sign(&claims(&|_| {}), "k1");
+        assert_eq!(keys.verify(&client, "https://keys.invalid/", &c, &good, "n1", now).await.unwrap()["sub"], "u1");
+
+        let set = |k: &'static str, v: Value| move |m: &mut Map<String, Value>| drop(m.insert(k.into(), v.clone()));
+        let mut hs = Header::new(Algorithm::HS256);
+        hs.kid = Some("k1".into());
+        let parts: Vec<&str> = good.split('.').collect();
+        let forged_payload = sign(&claims(&set("sub", json!("admin"))), "k1");
+        let refused = [
+            ("audience", sign(&claims(&set("aud", json!("other-client"))), "k1")),
+            ("issuer", sign(&claims(&set("iss", json!("https://evil.example.com"))), "k1")),
+            ("expired", sign(&claims(&set("exp", json!(now.timestamp() - 61))), "k1")),
+            ("nonce", sign(&claims(&set("nonce", json!("n2"))), "k1")),
+            ("no subject", sign(&claims(&|m| drop(m.remove("sub"))), "k1")),
+            ("unknown key", sign(&claims(&|_| {}), "k2")),
+            ("HS256 with the secret", jsonwebtoken::encode(&hs, &claims(&|_| {}), &EncodingKey::from_secret(b"s")).unwrap()),
+            ("tampered", format!("{}.{}.{}", parts[0], forged_payload.split('.').nth(1).unwrap(), parts[2])),
+        ];
+        for (what, token) in refused {
+            let r = keys.verify(&client, "https://keys.invalid/", &c, &token, "n1", now).await;
+            assert!(matches!(r, Err(OidcError::IdToken(_))), "{what}: {r:?}");
+        }
+        let later = now + chrono::Duration::seconds(300 + 59);
+        assert!(keys.verify(&client, "https://keys.invalid/", &c, &good, "n1", later).await.is_ok(), "within the leeway");
+    }
+}
