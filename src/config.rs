@@ -55,6 +55,30 @@ pub struct Config {
     /// list is compared with the view (`DOCKNAP_ENGINE_RECHECK`): the bound on
     /// noticing a stream that went silent without closing.
     pub engine_recheck: Duration,
+    /// Where people reach DockNap (`DOCKNAP_PUBLIC_URL`), without a trailing
+    /// slash; `None`: taken from each request.
+    pub public_url: Option<String>,
+    /// Single sign-on (`DOCKNAP_OIDC_*`); `None` when `DOCKNAP_OIDC_ISSUER` is unset.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// An OpenID Connect provider (authorization code flow with PKCE).
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// Exactly as the provider writes it in its tokens' `iss`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The claim holding the user's groups (`DOCKNAP_OIDC_ROLES_CLAIM`).
+    pub roles_claim: String,
+    pub admin_groups: Vec<String>,
+    pub operator_groups: Vec<String>,
+    pub viewer_groups: Vec<String>,
+    pub scopes: String,
+    /// Shown on the login page's button.
+    pub name: String,
+    /// Extra trusted CA certificates (PEM), for a provider behind a private CA.
+    pub ca_pem: Option<String>,
 }
 
 /// Bounds on what one client can hold: time to send a request head and a
@@ -208,6 +232,17 @@ impl Config {
             return Err(err("DOCKNAP_ENGINE_RECHECK", format!("'{recheck}' must be between 1s and 1h")));
         }
 
+        let public_url = var("DOCKNAP_PUBLIC_URL")
+            .map(|u| {
+                let u = u.trim().trim_end_matches('/').to_string();
+                match u.parse::<axum::http::Uri>() {
+                    Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() && uri.query().is_none() => Ok(u),
+                    _ => Err(err("DOCKNAP_PUBLIC_URL", format!("'{u}' is not an address like https://docknap.example.com"))),
+                }
+            })
+            .transpose()?;
+        let oidc = oidc_config(&get)?;
+
         let log = var("DOCKNAP_LOG").unwrap_or_else(|| "info".into());
         tracing_subscriber::EnvFilter::try_new(&log)
             .map_err(|e| err("DOCKNAP_LOG", format!("'{log}' is not a log filter: {e}")))?;
@@ -240,8 +275,70 @@ impl Config {
             log,
             limits,
             engine_recheck,
+            public_url,
+            oidc,
         })
     }
+}
+
+/// May DockNap talk to this URL of the provider? `https://`, or `http://` to
+/// a loopback address only (a provider on the same machine, and tests):
+/// codes and tokens never cross a network in the clear.
+pub fn oidc_url_allowed(url: &str) -> bool {
+    let Ok(uri) = url.parse::<axum::http::Uri>() else { return false };
+    let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+    match uri.scheme_str() {
+        Some("https") => !host.is_empty(),
+        Some("http") => host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback()),
+        _ => false,
+    }
+}
+
+fn oidc_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcConfig>, ConfigError> {
+    let var = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let Some(issuer) = var("DOCKNAP_OIDC_ISSUER") else { return Ok(None) };
+    if !oidc_url_allowed(&issuer) {
+        return Err(err(
+            "DOCKNAP_OIDC_ISSUER",
+            format!("'{issuer}' must be an https:// address (http:// only to a loopback address)"),
+        ));
+    }
+    let client_id = var("DOCKNAP_OIDC_CLIENT_ID").ok_or_else(|| err("DOCKNAP_OIDC_CLIENT_ID", "required with DOCKNAP_OIDC_ISSUER"))?;
+    let client_secret = secret(get, "DOCKNAP_OIDC_CLIENT_SECRET", "DOCKNAP_OIDC_CLIENT_SECRET_FILE")?
+        .ok_or_else(|| err("DOCKNAP_OIDC_CLIENT_SECRET", "required with DOCKNAP_OIDC_ISSUER (or DOCKNAP_OIDC_CLIENT_SECRET_FILE)"))?;
+    let groups = |k: &str| -> Vec<String> {
+        var(k).map(|v| v.split(',').map(str::trim).filter(|g| !g.is_empty()).map(String::from).collect()).unwrap_or_default()
+    };
+    let (admin_groups, operator_groups, viewer_groups) =
+        (groups("DOCKNAP_OIDC_ADMIN_GROUPS"), groups("DOCKNAP_OIDC_OPERATOR_GROUPS"), groups("DOCKNAP_OIDC_VIEWER_GROUPS"));
+    if admin_groups.is_empty() && operator_groups.is_empty() && viewer_groups.is_empty() {
+        return Err(err(
+            "DOCKNAP_OIDC_ADMIN_GROUPS",
+            "set at least one of DOCKNAP_OIDC_ADMIN_GROUPS, DOCKNAP_OIDC_OPERATOR_GROUPS, DOCKNAP_OIDC_VIEWER_GROUPS (nobody could sign in)",
+        ));
+    }
+    let ca_pem = var("DOCKNAP_OIDC_CA_FILE")
+        .map(|path| {
+            let pem = std::fs::read_to_string(&path).map_err(|e| err("DOCKNAP_OIDC_CA_FILE", format!("cannot read '{path}': {e}")))?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(err("DOCKNAP_OIDC_CA_FILE", format!("'{path}' holds no PEM certificate")));
+            }
+            Ok(pem)
+        })
+        .transpose()?;
+    let host = issuer.parse::<axum::http::Uri>().ok().and_then(|u| u.host().map(String::from)).unwrap_or_default();
+    Ok(Some(OidcConfig {
+        name: var("DOCKNAP_OIDC_NAME").unwrap_or(host),
+        roles_claim: var("DOCKNAP_OIDC_ROLES_CLAIM").unwrap_or_else(|| "groups".into()),
+        scopes: var("DOCKNAP_OIDC_SCOPES").unwrap_or_else(|| "openid profile email groups".into()),
+        issuer,
+        client_id,
+        client_secret,
+        admin_groups,
+        operator_groups,
+        viewer_groups,
+        ca_pem,
+    }))
 }
 
 /// A duration from 1 s to 1 h.
@@ -388,6 +485,39 @@ mod tests {
             assert_eq!(e.var, var, "{value}");
             assert!(e.to_string().starts_with(var), "{e}");
         }
+    }
+
+    #[test]
+    fn oidc_and_public_url() {
+        let base = [
+            ("DOCKNAP_OIDC_ISSUER", "https://auth.example.com"),
+            ("DOCKNAP_OIDC_CLIENT_ID", "docknap"),
+            ("DOCKNAP_OIDC_CLIENT_SECRET", "s3cret"),
+            ("DOCKNAP_OIDC_VIEWER_GROUPS", " staff, ops ,"),
+        ];
+        let o = parse(&base).unwrap().oidc.unwrap();
+        assert_eq!((o.name.as_str(), o.roles_claim.as_str()), ("auth.example.com", "groups"));
+        assert_eq!(o.viewer_groups, ["staff", "ops"]);
+        assert!(parse(&[]).unwrap().oidc.is_none());
+        let with = |k: &'static str, v: &'static str| {
+            let mut vars: Vec<_> = base.iter().filter(|(b, _)| *b != k).copied().collect();
+            vars.push((k, v));
+            parse(&vars)
+        };
+        assert!(with("DOCKNAP_OIDC_ISSUER", "http://127.0.0.1:9000").is_ok(), "http to loopback");
+        for (k, v) in [
+            ("DOCKNAP_OIDC_ISSUER", "http://auth.example.com"),
+            ("DOCKNAP_OIDC_ISSUER", "ftp://x"),
+            ("DOCKNAP_OIDC_CLIENT_ID", ""),
+            ("DOCKNAP_OIDC_CLIENT_SECRET", ""),
+            ("DOCKNAP_OIDC_VIEWER_GROUPS", ","),
+            ("DOCKNAP_OIDC_CA_FILE", "/nonexistent/ca.pem"),
+        ] {
+            let e = with(k, v).unwrap_err();
+            assert!(e.var.starts_with("DOCKNAP_OIDC_"), "{k}={v}: {e}");
+        }
+        assert_eq!(parse(&[("DOCKNAP_PUBLIC_URL", "https://d.example.com/")]).unwrap().public_url.as_deref(), Some("https://d.example.com"));
+        assert_eq!(parse(&[("DOCKNAP_PUBLIC_URL", "d.example.com")]).unwrap_err().var, "DOCKNAP_PUBLIC_URL");
     }
 
     #[test]

@@ -20,16 +20,18 @@ pub struct LoginBody {
     totp: Option<String>,
 }
 
-fn session_cookie(state: &AppState, parts: &Parts, value: &str, max_age: u64) -> HeaderValue {
+/// `; Secure`, or nothing, per `DOCKNAP_SECURE_COOKIE`.
+pub(super) fn secure_attr(state: &AppState, parts: &Parts) -> &'static str {
     let secure = match state.secure_cookie {
         SecureCookie::Always => true,
         SecureCookie::Never => false,
         SecureCookie::Auto => is_https(parts, state),
     };
-    let cookie = format!(
-        "{COOKIE_NAME}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{}",
-        if secure { "; Secure" } else { "" }
-    );
+    if secure { "; Secure" } else { "" }
+}
+
+pub(super) fn session_cookie(state: &AppState, parts: &Parts, value: &str, max_age: u64) -> HeaderValue {
+    let cookie = format!("{COOKIE_NAME}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{}", secure_attr(state, parts));
     HeaderValue::from_str(&cookie).expect("token characters are cookie-safe")
 }
 

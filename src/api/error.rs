@@ -11,6 +11,7 @@ use crate::hosts::HostError;
 use crate::scheduler::ScheduleError;
 use crate::scheduler::cron::CronError;
 use crate::model::InvalidValue;
+use crate::oidc::OidcError;
 use crate::store::StoreError;
 use crate::window::WindowError;
 
@@ -202,5 +203,20 @@ impl From<ScheduleError> for ApiError {
             ScheduleError::NotFound(_) => ApiError::not_found(e.to_string()),
             ScheduleError::Store(e) => e.into(),
         }
+    }
+}
+
+/// A failed single sign-on ends on the login page (`/login?error=CODE`),
+/// not in JSON: the browser navigated to the callback. The cause goes to
+/// the log.
+pub fn oidc_error_code(e: &OidcError) -> &'static str {
+    match e {
+        OidcError::State => "oidc_state",
+        OidcError::Denied(_) => "oidc_denied",
+        OidcError::Unreachable(_) => "provider_unavailable",
+        OidcError::Provider(_) | OidcError::IdToken(_) => "oidc_failed",
+        OidcError::NoRole => "no_role",
+        OidcError::Store(StoreError::Conflict(_)) => "oidc_conflict",
+        OidcError::Store(_) | OidcError::Auth(_) => "oidc_failed",
     }
 }

@@ -134,6 +134,18 @@ pub fn is_https(parts: &Parts, state: &AppState) -> bool {
         && parts.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"))
 }
 
+/// Where people reach DockNap: `DOCKNAP_PUBLIC_URL`, else the request's
+/// `Host` (or a trusted proxy's `X-Forwarded-Host` and `-Proto`).
+pub fn public_base(parts: &Parts, state: &AppState) -> String {
+    if let Some(url) = &state.public_url {
+        return url.clone();
+    }
+    let header_str = |h: &str| parts.headers.get(h).and_then(|v| v.to_str().ok());
+    let forwarded = peer_is_trusted(parts, state).then(|| header_str("x-forwarded-host")).flatten();
+    let host = forwarded.and_then(|h| h.split(',').next()).or_else(|| header_str("host")).unwrap_or("localhost").trim();
+    format!("{}://{host}", if is_https(parts, state) { "https" } else { "http" })
+}
+
 impl<R: MinRole> FromRequestParts<AppState> for Authed<R> {
     type Rejection = ApiError;
 

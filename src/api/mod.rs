@@ -9,6 +9,7 @@ mod host_routes;
 pub mod error;
 pub mod extract;
 mod misc_routes;
+mod oidc_routes;
 mod schedule_routes;
 pub mod streams;
 mod window_routes;
@@ -57,6 +58,10 @@ pub struct App {
     pub events: Events,
     pub secure_cookie: SecureCookie,
     pub trusted_proxies: Vec<IpNet>,
+    /// `DOCKNAP_PUBLIC_URL`.
+    pub public_url: Option<String>,
+    /// Single sign-on, when configured.
+    pub oidc: Option<Arc<crate::oidc::Oidc>>,
     /// Caps on open `/api/events` streams.
     pub streams: Arc<streams::StreamSlots>,
     /// Turns true at shutdown, ending long-lived responses (SSE).
@@ -80,6 +85,9 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(auth_routes::login))
         .route("/auth/logout", post(auth_routes::logout))
         .route("/auth/me", get(auth_routes::me))
+        .route("/auth/providers", get(oidc_routes::providers))
+        .route("/auth/oidc/login", get(oidc_routes::login))
+        .route("/auth/oidc/callback", get(oidc_routes::callback))
         .route("/auth/password", put(auth_routes::change_password))
         .route("/auth/totp/setup", post(auth_routes::totp_setup))
         .route("/auth/totp/enable", post(auth_routes::totp_enable))

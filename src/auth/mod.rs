@@ -27,7 +27,7 @@ pub use users::UserEdit;
 use crate::audit::Audit;
 use crate::model::{InvalidValue, NewAuditEntry, Role, User};
 use crate::clock::Clock;
-use crate::store::{Store, StoreError, UserChange};
+use crate::store::{NO_PASSWORD, Store, StoreError, UserChange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -266,8 +266,9 @@ impl Auth {
         let possible = password.chars().count() <= PASSWORD_MAX && validate_username(username).is_ok();
         let creds = if possible { self.store.user_credentials(username)? } else { None };
         let verified = match &creds {
-            Some((_, hash)) => verify_password(password, hash),
-            None => {
+            Some((_, hash)) if hash != NO_PASSWORD => verify_password(password, hash),
+            // Unknown, or signs in through the provider only: the same time as a wrong password.
+            _ => {
                 let _ = verify_password(password, DUMMY_HASH);
                 false
             }
@@ -282,6 +283,25 @@ impl Auth {
         let session = self.issue(&user)?;
         self.audit.record(NewAuditEntry::new(&user.username, "login", true, "logged in").target("user", &user.username).client(client));
         Ok(session)
+    }
+
+    /// A session for a user the identity provider vouched for: the same
+    /// token and cookie as a password login, audited as an SSO login.
+    pub fn sso_login(&self, user: &User, provider: &str, client: IpAddr) -> Result<Session, AuthError> {
+        let session = self.issue(user)?;
+        self.audit.record(
+            NewAuditEntry::new(&user.username, "login", true, format!("logged in through {provider}"))
+                .target("user", &user.username)
+                .client(client)
+                .details(serde_json::json!({ "method": "oidc" })),
+        );
+        Ok(session)
+    }
+
+    /// Waits while the first admin is being created: it is created only
+    /// while no user exists, so a provider's user must not come first.
+    pub async fn first_admin_ready(&self) {
+        drop(self.bootstrap.read().await);
     }
 
     fn issue(&self, user: &User) -> Result<Session, AuthError> {
@@ -349,6 +369,12 @@ impl Auth {
 
     fn check_and_change_password(&self, attempt: Attempt, p: &Principal, current: &str, new: &str, client: IpAddr) -> Result<(), AuthError> {
         let hash = self.store.password_hash(p.user.id)?;
+        if hash == NO_PASSWORD {
+            return Err(AuthError::Invalid(
+                "sso_account",
+                "this account signs in through the identity provider and has no DockNap password".into(),
+            ));
+        }
         if current.chars().count() > PASSWORD_MAX || !verify_password(current, &hash) {
             self.audit.record(
                 NewAuditEntry::new(&p.user.username, "password_change", false, "current password is wrong")
@@ -374,6 +400,10 @@ impl Auth {
         if let Err(e) = self.store.prune_tokens(self.clock.now()) {
             tracing::warn!(error = %e, "pruning expired tokens failed");
         }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     pub fn ttl(&self) -> Duration {

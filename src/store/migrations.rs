@@ -215,4 +215,16 @@ CREATE TABLE recovery_codes (
 ) STRICT;
 "#,
     ),
+    // Users who sign in through an OpenID provider, by the provider's
+    // (issuer, subject): names can change or collide, these cannot.
+    M::up(
+        r#"
+CREATE TABLE oidc_identities (
+    issuer  TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id INTEGER NOT NULL UNIQUE REFERENCES users (id) ON DELETE CASCADE,
+    PRIMARY KEY (issuer, subject)
+) STRICT;
+"#,
+    ),
 ];

@@ -32,6 +32,8 @@ mod schedules;
 mod swarm;
 mod totp;
 mod users;
+
+pub use users::NO_PASSWORD;
 mod windows;
 
 pub use totp::TotpRow;
@@ -176,7 +178,7 @@ impl Store {
 
 /// A panic while holding a connection leaves SQLite consistent (transactions
 /// roll back on drop), so a poisoned mutex is safe to keep using.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

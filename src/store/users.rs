@@ -44,6 +44,10 @@ fn user_from_row(r: &Row) -> rusqlite::Result<User> {
     })
 }
 
+/// The password hash of a user who signs in through a provider: no bcrypt
+/// hash, so no password matches it.
+pub const NO_PASSWORD: &str = "!sso";
+
 impl Store {
 
     pub fn user_count(&self) -> Result<i64> {
@@ -138,6 +142,55 @@ impl Store {
             Ok(user)
         })
         .inspect(|_| self.tokens_revoked(|_, (user, _)| user.id != id))
+    }
+
+    /// The user linked to a provider's subject, created on first sign-in
+    /// (named `wanted`, or `wanted-2`, … when taken: a provider never takes
+    /// over a local account by its name) and given `role` on each, with their
+    /// sessions revoked when it changed. `None` is refused: the last admin
+    /// cannot be demoted by the provider either.
+    pub fn oidc_user(&self, issuer: &str, subject: &str, wanted: &str, role: Role, now: DateTime<Utc>) -> Result<User> {
+        let mut role_changed = None;
+        self.write(|tx| {
+            let sql = format!(
+                "SELECT {} FROM oidc_identities i JOIN users u ON u.id = i.user_id WHERE i.issuer = ?1 AND i.subject = ?2",
+                USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+            );
+            if let Some(mut user) = tx.query_row(&sql, params![issuer, subject], user_from_row).optional()? {
+                if user.role != role {
+                    if user.role == Role::Admin && admin_count(tx)? <= 1 {
+                        return Err(StoreError::Conflict("the last admin cannot be demoted".into()));
+                    }
+                    tx.execute("UPDATE users SET role = ?1, updated_at = ?2 WHERE id = ?3", params![role.as_str(), fmt_time(now), user.id])?;
+                    tx.execute("DELETE FROM tokens WHERE user_id = ?1", [user.id])?;
+                    role_changed = Some(user.id);
+                    user.role = role;
+                }
+                return Ok(user);
+            }
+            let taken = |name: &str| -> rusqlite::Result<bool> {
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1)", [name], |r| r.get(0))
+            };
+            let mut username = wanted.to_string();
+            let mut n = 2;
+            while taken(&username)? {
+                username = format!("{wanted}-{n}");
+                n += 1;
+            }
+            let t = fmt_time(now);
+            tx.execute(
+                "INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![username, NO_PASSWORD, role.as_str(), t],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.execute("INSERT INTO oidc_identities (issuer, subject, user_id) VALUES (?1, ?2, ?3)", params![issuer, subject, id])?;
+            Ok(User { id, username, role, created_at: now })
+        })
+        .inspect(|_| {
+            if let Some(id) = role_changed {
+                self.tokens_revoked(|_, (user, _)| user.id != id);
+            }
+        })
     }
 
     // ---- tokens ----

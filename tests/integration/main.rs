@@ -14,6 +14,7 @@ mod security;
 mod swarm;
 mod totp;
 mod lifecycle;
+mod oidc;
 mod windows;
 mod hosts;
 mod audit_integrity;

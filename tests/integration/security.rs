@@ -103,6 +103,14 @@ async fn every_route_against_every_role() {
     assert!(checked >= 90, "{checked}");
     // The only public routes.
     assert_eq!(s.call(Method::GET, "/healthz", None, None).await.0, StatusCode::OK);
+    assert_eq!(
+        s.call(Method::GET, "/api/auth/providers", None, None).await,
+        (StatusCode::OK, json!({"password": true, "oidc": null}))
+    );
+    // The single sign-on flow's two ends (tests/integration/oidc.rs): public, absent without SSO.
+    for path in ["/api/auth/oidc/login", "/api/auth/oidc/callback"] {
+        assert_eq!(s.call(Method::GET, path, None, None).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
 }
 
 fn b64(data: &[u8]) -> String {

@@ -181,3 +181,24 @@ export function makeTempDirs(tag) {
   mkdirSync(compose)
   return { root, data, compose, remove: () => rmSync(root, { recursive: true, force: true }) }
 }
+
+/** The test OpenID provider (tests/oidc/provider.mjs, npm oidc-provider) on a loopback port. */
+export async function startOidcProvider({ redirectUri }) {
+  const dir = new URL('../../tests/oidc/', import.meta.url).pathname
+  const proc = spawn(process.execPath, ['provider.mjs'], {
+    cwd: dir, env: { ...process.env, PORT: '0', REDIRECT_URI: redirectUri }, stdio: ['ignore', 'pipe', 'ignore'],
+  })
+  const issuer = await new Promise((resolve, reject) => {
+    let out = ''
+    proc.stdout.on('data', (d) => {
+      out += d
+      const m = /^ready (\S+)/m.exec(out)
+      if (m) resolve(m[1])
+    })
+    proc.once('exit', (code) => reject(new Error(`the OpenID provider ended (exit ${code}); run scripts/test-env.sh to install tests/oidc`)))
+  })
+  return {
+    issuer,
+    stop: () => new Promise((r) => { if (proc.exitCode !== null) r(); else { proc.once('exit', r); proc.kill('SIGTERM') } }),
+  }
+}

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import {
   ARTIFACTS, CHROMIUM_ARGS, ComposeProject, Server, createBenchStacks, freePort, makeTempDirs, removeLabelled, run,
-  sleep, waitFor,
+  sleep, startOidcProvider, waitFor,
 } from './harness.mjs'
 
 const BIN = process.env.DOCKNAP_BIN
@@ -873,6 +873,77 @@ test('an unreachable Docker Engine shows a banner, the rest of the UI works', as
     await ctx.close()
   } finally {
     await other.stop()
+    tmp2.remove()
+  }
+})
+
+async function axeViolations(page, name) {
+  await page.evaluate(AXE_SOURCE)
+  const violations = await page.evaluate(async (tags) => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] })
+    return r.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)
+  }, AXE_TAGS)
+  return violations.map((v) => `${name}: ${v}`)
+}
+
+test('single sign-on: "Sign in with …" through a real OpenID provider, and a refusal without a group', async () => {
+  const tmp2 = makeTempDirs(`${RUN_ID}-oidc`)
+  const port = await freePort()
+  const provider = await startOidcProvider({ redirectUri: `http://127.0.0.1:${port}/api/auth/oidc/callback` })
+  const other = new Server({
+    bin: BIN, port, dataDir: tmp2.data, password: PASSWORD, logPath: join(ARTIFACTS, 'server-oidc.log'),
+    env: {
+      DOCKER_HOST: `unix://${tmp2.root}/no-such-docker.sock`,
+      DOCKNAP_OIDC_ISSUER: provider.issuer,
+      DOCKNAP_OIDC_CLIENT_ID: 'docknap',
+      DOCKNAP_OIDC_CLIENT_SECRET: 'docknap-test-secret',
+      DOCKNAP_OIDC_NAME: 'Test ID',
+      DOCKNAP_OIDC_ADMIN_GROUPS: 'docknap-admins',
+      DOCKNAP_OIDC_VIEWER_GROUPS: 'staff',
+    },
+  })
+  try {
+    await other.start()
+    const found = []
+    for (const scheme of ['light', 'dark']) {
+      const ctx = await newContext({ baseURL: other.base, colorScheme: scheme })
+      const page = await ctx.newPage()
+      await page.goto('/login?error=no_role')
+      await visibleText(page, '[data-testid=sso-login]', 'Sign in with Test ID')
+      await visibleText(page, '[data-testid=sso-error]', 'no group that has access')
+      found.push(...await axeViolations(page, `login with SSO (${scheme})`))
+      await page.screenshot({ path: join(ARTIFACTS, `login-sso-${scheme}.png`) })
+      await ctx.close()
+    }
+    assert(found.length === 0, `axe:\n    ${found.join('\n    ')}`)
+
+    const signIn = async (user) => {
+      const ctx = await newContext({ baseURL: other.base })
+      const page = await ctx.newPage()
+      await page.goto('/login')
+      await page.click('[data-testid=sso-login]')
+      // The provider's own login form (any password).
+      await page.waitForURL((u) => u.origin === provider.issuer, { waitUntil: 'commit' })
+      await page.locator('input[name=login]').fill(user)
+      await page.locator('input[name=password]').fill('any-password')
+      await page.locator('button[type=submit]').click()
+      await page.waitForURL((u) => u.origin === other.base, { waitUntil: 'commit', timeout: 15_000 })
+      return { ctx, page }
+    }
+    const alice = await signIn('alice')
+    await alice.page.locator('main h1').first().waitFor()
+    assert(!alice.page.url().includes('/login'), `alice landed on ${alice.page.url()}`)
+    const me = await alice.page.evaluate(async () => (await fetch('/api/auth/me')).json())
+    assert(me.username === 'alice' && me.role === 'admin', `signed in as ${JSON.stringify(me)}`)
+    await alice.ctx.close()
+
+    const mallory = await signIn('mallory')
+    await visibleText(mallory.page, '[data-testid=sso-error]', 'no group that has access')
+    assert(new URL(mallory.page.url()).pathname === '/login', `mallory is at ${mallory.page.url()}`)
+    await mallory.ctx.close()
+  } finally {
+    await other.stop()
+    await provider.stop()
     tmp2.remove()
   }
 })

@@ -2,7 +2,7 @@
 // HttpOnly session cookie only: the token in the login answer is never kept.
 import type {
   Action, ActionResult, AuditPage, AuditQuery, BulkResponse, BulkTarget, Container, Desired, Health, HostInput, HostPatch,
-  HostView, LoginResponse, Role, Schedule, ScheduleInput, Service, Stack, ActionTargetType, TotpSetup, Upcoming, User, Window, WindowInput,
+  HostView, LoginResponse, Providers, Role, Schedule, ScheduleInput, Service, Stack, ActionTargetType, TotpSetup, Upcoming, User, Window, WindowInput,
   WindowPreview, WindowPreviewRequest,
 } from './types'
 import { actionPath, hostQuery } from './hosts'
@@ -129,6 +129,7 @@ export class Client {
     return this.request<LoginResponse>('POST', '/api/auth/login', totp ? { username, password, totp } : { username, password })
   }
   logout() { return this.request<void>('POST', '/api/auth/logout') }
+  providers() { return this.request<Providers>('GET', '/api/auth/providers') }
   me() { return this.request<User>('GET', '/api/auth/me') }
   changePassword(current_password: string, new_password: string) {
     return this.request<void>('PUT', '/api/auth/password', { current_password, new_password })

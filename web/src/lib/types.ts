@@ -28,6 +28,12 @@ export interface TotpSetup {
   otpauth_url: string
 }
 
+/** GET /api/auth/providers: the sign-in methods the server offers. */
+export interface Providers {
+  password: boolean
+  oidc: { name: string; login_url: string } | null
+}
+
 export interface LoginResponse {
   token: string
   expires_at: string
