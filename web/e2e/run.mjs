@@ -877,15 +877,6 @@ test('an unreachable Docker Engine shows a banner, the rest of the UI works', as
   }
 })
 
-async function axeViolations(page, name) {
-  await page.evaluate(AXE_SOURCE)
-  const violations = await page.evaluate(async (tags) => {
-    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] })
-    return r.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)
-  }, AXE_TAGS)
-  return violations.map((v) => `${name}: ${v}`)
-}
-
 test('single sign-on: "Sign in with …" through a real OpenID provider, and a refusal without a group', async () => {
   const tmp2 = makeTempDirs(`${RUN_ID}-oidc`)
   const port = await freePort()
@@ -911,7 +902,7 @@ test('single sign-on: "Sign in with …" through a real OpenID provider, and a r
       await page.goto('/login?error=no_role')
       await visibleText(page, '[data-testid=sso-login]', 'Sign in with Test ID')
       await visibleText(page, '[data-testid=sso-error]', 'no group that has access')
-      found.push(...await axeViolations(page, `login with SSO (${scheme})`))
+      found.push(...(await axeViolations(page)).map((v) => `login with SSO (${scheme}): ${v}`))
       await page.screenshot({ path: join(ARTIFACTS, `login-sso-${scheme}.png`) })
       await ctx.close()
     }
