@@ -143,6 +143,14 @@ impl Scheduler {
         Ok(self.store.run(|s| s.schedules()).await.map_err(store_err(0))?.iter().map(|s| self.view(s)).collect())
     }
 
+    /// The schedules on `host` aimed at one of `names` (the few a new
+    /// schedule can clash with, without reading every schedule).
+    pub async fn list_on(&self, host: &str, names: Vec<String>) -> Result<Vec<ScheduleView>, ScheduleError> {
+        let host = host.to_string();
+        let found = self.store.run(move |s| s.schedules_on(&host, &names)).await.map_err(store_err(0))?;
+        Ok(found.iter().map(|s| self.view(s)).collect())
+    }
+
     pub async fn get(&self, id: i64) -> Result<ScheduleView, ScheduleError> {
         Ok(self.view(&self.stored(id).await?))
     }

@@ -45,6 +45,15 @@ impl Store {
         Ok(stmt.query_map([], schedule_from_row)?.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The schedules on `host` whose target is one of `names`.
+    pub fn schedules_on(&self, host: &str, names: &[String]) -> Result<Vec<Schedule>> {
+        let conn = self.reader();
+        let sql = format!("SELECT {SCHEDULE_COLS} FROM schedules WHERE host = ?1 AND target_id IN (SELECT value FROM json_each(?2)) ORDER BY id");
+        let mut stmt = conn.prepare(&sql)?;
+        let names = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
+        Ok(stmt.query_map(rusqlite::params![host, names], schedule_from_row)?.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn schedule(&self, id: i64) -> Result<Schedule> {
         let sql = format!("SELECT {SCHEDULE_COLS} FROM schedules WHERE id = ?1");
         self.reader().query_row(&sql, [id], schedule_from_row).optional()?.ok_or(StoreError::NotFound)

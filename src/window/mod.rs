@@ -255,11 +255,23 @@ impl Windows {
 
     /// `candidate` with its conflicts, as if it were saved (it replaces the
     /// stored schedule with its id, if any).
+    /// Only the schedules and windows that can overlap it are read: those on
+    /// its host aimed at it, its stack, or that stack's containers.
     pub async fn schedule_with_conflicts(&self, mut candidate: ScheduleView) -> Result<ScheduleView, WindowError> {
-        let mut all = self.scheduler.list().await?;
+        let target = self.target(&candidate.host, candidate.target_type, &candidate.target_id);
+        let scope = target.stack.clone().unwrap_or_else(|| candidate.target_id.clone());
+        let mut names: Vec<String> = vec![candidate.target_id.clone(), scope.clone()];
+        let stack = crate::model::Target::new(&candidate.host, TargetType::Stack, &scope);
+        names.extend(self.fleet.members(&stack).unwrap_or_default().into_iter().map(|c| c.name));
+        let mut all = self.scheduler.list_on(&candidate.host, names.clone()).await?;
         all.retain(|s| s.id != candidate.id);
         all.push(candidate.clone());
-        let mut found = self.conflicts(&all, &self.compiled());
+        let windows: Vec<Compiled> = self
+            .compiled()
+            .into_iter()
+            .filter(|c| c.window.fields.host == candidate.host && names.contains(&c.window.fields.target_id))
+            .collect();
+        let mut found = self.conflicts(&all, &windows);
         candidate.conflicts = found.schedules.remove(&candidate.id).unwrap_or_default();
         Ok(candidate)
     }
