@@ -21,9 +21,6 @@ const MAX_BATCH: usize = 256;
 /// is retried this often, this far apart, before the list is taken as it is.
 const SETTLE_TRIES: u32 = 20;
 const SETTLE_PAUSE: Duration = Duration::from_millis(25);
-/// Still unsettled after that: looked at again this often, this many times.
-const UNSETTLED_RETRY: Duration = Duration::from_millis(500);
-const UNSETTLED_TRIES: u32 = 10;
 /// The default of `DOCKNAP_ENGINE_RECHECK`: after this long without events,
 /// the list is compared with the view. An idle events stream carries
 /// nothing, so a dead connection (a rebooted remote host, a socket proxy that
@@ -100,15 +97,9 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
     // at once and refresh those containers with one engine call, so the view
     // never lags behind a busy engine one call per event.
     let mut batches = events.ready_chunks(MAX_BATCH);
-    // Containers whose list still disagreed with their latest event after
-    // the settle tries (a busy engine can lag for longer): looked at again
-    // a little later, a few times, rather than left stale until the recheck.
-    let mut unsettled: BTreeMap<String, (String, u32)> = BTreeMap::new();
     loop {
-        let retry_at = tokio::time::Instant::now() + UNSETTLED_RETRY;
         let batch = tokio::select! {
             batch = batches.next() => batch,
-            () = tokio::time::sleep_until(retry_at), if !unsettled.is_empty() => Some(Vec::new()),
             () = tokio::time::sleep(recheck) => match tokio::time::timeout(PROBE_TIMEOUT, engine.list(None)).await {
                 Ok(Ok(all)) if agrees(view, &all) => continue,
                 Ok(Ok(_)) => {
@@ -132,16 +123,10 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
             return Ended::StreamLost;
         };
         // The latest action per container is what its state must show.
-        let mut tries: BTreeMap<String, u32> = BTreeMap::new();
         let mut latest: BTreeMap<String, String> = BTreeMap::new();
-        for (id, (action, n)) in std::mem::take(&mut unsettled) {
-            tries.insert(id.clone(), n);
-            latest.insert(id, action);
-        }
         for ev in batch {
             match ev {
                 Ok(ContainerEvent { id, action }) => {
-                    tries.remove(&id);
                     latest.insert(id, action);
                 }
                 Err(e) => {
@@ -152,15 +137,7 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
         }
         let ids: Vec<String> = latest.keys().cloned().collect();
         match refresh_settled(engine, &latest).await {
-            Ok(found) => {
-                for (id, action) in &latest {
-                    let n = tries.get(id).copied().unwrap_or(0) + 1;
-                    if n <= UNSETTLED_TRIES && !shows_event(action, found.iter().find(|c| &c.id == id)) {
-                        unsettled.insert(id.clone(), (action.clone(), n));
-                    }
-                }
-                view.update_many(&ids, found)
-            }
+            Ok(found) => view.update_many(&ids, found),
             Err(e) => {
                 tracing::warn!(host = view.host(), error = %e, containers = ids.len(), "refreshing containers failed");
                 return Ended::Unreachable(e.to_string());
