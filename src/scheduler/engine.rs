@@ -123,8 +123,12 @@ impl Scheduler {
     async fn account_for_cut_off_runs(&self, all: &[Schedule]) {
         for s in all {
             let Some(due) = s.running_due else { continue };
-            self.audit_missed(s, &[due], 1, "because DockNap stopped before this run finished (it is not repeated)");
             let id = s.id;
+            // Killed after the run's audit entry was written: it finished, and is not also missed.
+            let finished = self.store.run(move |st| st.scheduled_run_audited(id, due)).await.unwrap_or(false);
+            if !finished {
+                self.audit_missed(s, &[due], 1, "because DockNap stopped before this run finished (it is not repeated)");
+            }
             if let Err(e) = self.store.run(move |st| st.clear_running(id)).await {
                 tracing::warn!(error = %e, schedule = id, "could not clear a cut-off run");
             }

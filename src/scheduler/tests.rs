@@ -194,6 +194,22 @@ async fn a_run_cut_off_by_the_previous_process_is_audited_as_missed_once_and_not
 }
 
 #[tokio::test]
+async fn a_run_killed_after_its_audit_entry_is_not_also_missed() {
+    let b = bench();
+    let s = b.scheduler.create(input("stack", "a", "stop", "0 * * * *"), "t").await.unwrap();
+    // Killed between the run's audit entry and the schedule's record of it.
+    let due: chrono::DateTime<chrono::Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+    b.store.set_checked_until(s.id, due, Some(due)).unwrap();
+    let run = crate::model::NewAuditEntry::new("scheduler", "stop", true, "stop stack a: 1 container(s) ok")
+        .target("stack", "a")
+        .details(serde_json::json!({ "trigger": "scheduled", "schedule_id": s.id, "due": due }));
+    b.store.append_audit(&run, due).unwrap();
+    b.scheduler.tick().await.unwrap();
+    assert!(b.audit("missed").is_empty(), "the run finished: {:?}", b.audit("missed"));
+    assert_eq!(b.store.schedule(s.id).unwrap().running_due, None);
+}
+
+#[tokio::test]
 async fn when_the_disk_refuses_writes_due_fires_still_run_and_only_once() {
     let b = bench();
     let s = b.scheduler.create(input("container", "a-x-1", "restart", "* * * * * *"), "t").await.unwrap();

@@ -17,6 +17,26 @@ impl Store {
         self.write(|tx| super::audit_chain::append(tx, entries))
     }
 
+    /// Did the run of schedule `id` due at `due` get its audit entry? (A
+    /// process killed between that entry and the schedule's own record
+    /// leaves `running_due` set although the run finished.)
+    pub fn scheduled_run_audited(&self, id: i64, due: DateTime<Utc>) -> Result<bool> {
+        let conn = self.reader();
+        // Newest first by the actor index; a cut-off run is among the last few of its schedule.
+        let mut stmt = conn.prepare(
+            "SELECT json_extract(details, '$.due') FROM audit WHERE actor = 'scheduler' \
+             AND json_extract(details, '$.trigger') = 'scheduled' AND json_extract(details, '$.schedule_id') = ?1 \
+             ORDER BY id DESC LIMIT 16",
+        )?;
+        let dues = stmt.query_map([id], |r| r.get::<_, Option<String>>(0))?;
+        for d in dues {
+            if d?.is_some_and(|d| parse_time(&d).is_ok_and(|t| t == due)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Newest first, at most `filter.limit` entries with id < `filter.before`.
     /// The WHERE clause holds only the filters given, so SQLite can walk the
     /// matching index backwards instead of scanning the table.
