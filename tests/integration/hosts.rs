@@ -30,6 +30,22 @@ fn on_local(args: &[&str]) -> String {
     docker(args)
 }
 
+/// A container on the machine's own engine, removed when the test ends,
+/// also when it fails (a second engine's go with its data root).
+struct LocalMember(String);
+
+impl LocalMember {
+    fn run(project: &str, service: &str) -> LocalMember {
+        LocalMember(member(on_local, project, service))
+    }
+}
+
+impl Drop for LocalMember {
+    fn drop(&mut self) {
+        let _ = docker_try(&["rm", "-f", &self.0]);
+    }
+}
+
 async fn hosts(s: &Server, t: &str) -> Vec<Value> {
     let (st, v) = s.get("/api/hosts", t).await;
     assert_eq!(st, StatusCode::OK, "{v}");
@@ -53,7 +69,8 @@ async fn audit_of(s: &Server, t: &str, query: &str) -> Vec<Value> {
 async fn one_stack_name_on_two_hosts_each_acted_on_by_its_host() {
     let second = SecondEngine::start();
     let project = unique("twin");
-    let local_web = member(on_local, &project, "web");
+    let local = LocalMember::run(&project, "web");
+    let local_web = &local.0;
     let remote_web = member(|a| second.docker(a), &project, "web");
     let hosts_env = format!("second@lab={}", second.host());
     let s = Server::start_with(&[("DOCKNAP_HOSTS", &hosts_env)]);
@@ -88,7 +105,7 @@ async fn one_stack_name_on_two_hosts_each_acted_on_by_its_host() {
     assert_eq!(st, StatusCode::OK, "{r}");
     assert_eq!((r["host"].as_str(), r["ok"].as_bool()), (Some("second"), Some(true)), "{r}");
     assert_eq!(second.state(&remote_web), "exited");
-    assert_eq!(docker(&["inspect", "-f", "{{.State.Status}}", &local_web]), "running");
+    assert_eq!(docker(&["inspect", "-f", "{{.State.Status}}", local_web]), "running");
     let (st, one) = s.get(&format!("/api/stacks/{project}?host=second"), &t).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(one["host"], "second");
@@ -124,19 +141,18 @@ async fn one_stack_name_on_two_hosts_each_acted_on_by_its_host() {
         (second.state(&remote_web) == "exited").then_some(())
     })
     .await;
-    assert_eq!(docker(&["inspect", "-f", "{{.State.Status}}", &local_web]), "running");
+    assert_eq!(docker(&["inspect", "-f", "{{.State.Status}}", local_web]), "running");
     let (st, _) = s.call(Method::DELETE, &format!("/api/schedules/{}", sched["id"]), Some(&t), None).await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     let entries = audit_of(&s, &t, "host=second&actor=scheduler").await;
     assert!(entries.iter().any(|e| e["target_id"] == project.as_str() && e["ok"] == true), "{entries:?}");
-    docker(&["rm", "-f", &local_web]);
 }
 
 #[tokio::test]
 async fn a_dead_host_fails_its_due_runs_while_the_other_host_fires_on_time_then_catches_up() {
     let mut second = SecondEngine::start();
     let project = unique("dead");
-    let local_box = member(on_local, &project, "box");
+    let _local = LocalMember::run(&project, "box");
     let remote_box = member(|a| second.docker(a), &project, "box");
     let hosts_env = format!("second={}", second.host());
     let s = Server::start_with(&[("DOCKNAP_HOSTS", &hosts_env), ("DOCKNAP_ENGINE_RECHECK", "2s")]);
@@ -197,7 +213,6 @@ async fn a_dead_host_fails_its_due_runs_while_the_other_host_fires_on_time_then_
         (st == StatusCode::OK && v["containers"][0]["name"] == remote_box.as_str()).then_some(())
     })
     .await;
-    docker(&["rm", "-f", &local_box]);
 }
 
 #[tokio::test]
@@ -275,7 +290,7 @@ async fn hosts_added_through_the_api_are_admin_only_stored_and_refused_while_in_
 async fn a_black_holed_host_delays_no_other_host() {
     let second = SecondEngine::start();
     let project = unique("hole");
-    let local_box = member(on_local, &project, "box");
+    let _local = LocalMember::run(&project, "box");
     member(|a| second.docker(a), &project, "box");
     let hosts_env = format!("second={}", second.host());
     let s = Server::start_with(&[("DOCKNAP_HOSTS", &hosts_env), ("DOCKNAP_ENGINE_RECHECK", "2s")]);
@@ -314,5 +329,4 @@ async fn a_black_holed_host_delays_no_other_host() {
     assert!(took < Duration::from_secs(30), "{took:?}");
     send_signal(second.pid(), "CONT");
     wait_host(&s, &t, "second", "ok", Duration::from_secs(30)).await;
-    docker(&["rm", "-f", &local_box]);
 }
