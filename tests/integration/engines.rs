@@ -58,12 +58,13 @@ impl SecondEngine {
         run("ip", &["link", "set", &bridge, "up"]).unwrap();
         let mut engine = SecondEngine { root, bridge, child: None, tls };
         engine.spawn();
-        let save = Command::new("docker").args(["save", &test_image()]).stdout(Stdio::piped()).spawn().unwrap();
+        let mut save = Command::new("docker").args(["save", &test_image()]).stdout(Stdio::piped()).spawn().unwrap();
         let load = Command::new("docker")
             .args(["-H", &engine.host(), "load", "-q"])
-            .stdin(save.stdout.unwrap())
+            .stdin(save.stdout.take().unwrap())
             .output()
             .unwrap();
+        assert!(save.wait().unwrap().success(), "docker save of the test image failed");
         assert!(load.status.success(), "loading the test image: {}", String::from_utf8_lossy(&load.stderr));
         engine
     }

@@ -108,7 +108,7 @@ impl Browser {
 
     /// From DockNap's SSO button to the provider's redirect back to the
     /// callback (not yet followed): the callback URL.
-    async fn to_callback(&mut self, s: &Server, user: &str) -> String {
+    async fn callback_url(&mut self, s: &Server, user: &str) -> String {
         let mut url = s.url("/api/auth/oidc/login");
         let mut form: Option<Vec<(String, String)>> = None;
         for _ in 0..20 {
@@ -146,7 +146,7 @@ impl Browser {
 
     /// The whole sign-in: where DockNap finally sends the browser.
     async fn sign_in(&mut self, s: &Server, user: &str) -> String {
-        let url = self.to_callback(s, user).await;
+        let url = self.callback_url(s, user).await;
         match url.strip_prefix(&s.base) {
             Some(refused) if refused.starts_with("/login") => refused.to_string(),
             _ => self.finish(&url).await,
@@ -223,18 +223,18 @@ async fn sign_in_maps_groups_to_roles_and_refuses_users_without_one() {
 async fn a_tampered_replayed_or_foreign_state_is_refused() {
     let (s, _provider, _dir) = start(&[]);
     let mut b = Browser::new();
-    let callback = b.to_callback(&s, "alice").await;
+    let callback = b.callback_url(&s, "alice").await;
     let state = callback.split("state=").nth(1).unwrap().split('&').next().unwrap().to_string();
     let tampered = callback.replace(&format!("state={state}"), &format!("state={state}x"));
     assert_eq!(b.finish(&tampered).await, "/login?error=oidc_state");
 
     // Another browser (no flow cookie) cannot finish someone's sign-in.
-    let callback = b.to_callback(&s, "alice").await;
+    let callback = b.callback_url(&s, "alice").await;
     assert_eq!(Browser::new().finish(&callback).await, "/login?error=oidc_state");
     // Nor can the flow be finished afterwards: a state works once.
     assert_eq!(b.finish(&callback).await, "/login?error=oidc_state");
 
-    let callback = b.to_callback(&s, "alice").await;
+    let callback = b.callback_url(&s, "alice").await;
     assert_eq!(b.finish(&callback).await, "/");
     b.cookies.insert("docknap_oidc_state".into(), state);
     assert_eq!(b.finish(&callback).await, "/login?error=oidc_state", "replayed");

@@ -243,6 +243,6 @@ async fn reset_2fa_cli_lets_a_locked_out_admin_back_in() {
     s.spawn();
     let (st, v) = login_with(&s, "admin", ADMIN_PASSWORD, None).await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    let (_, page) = s.get("/api/audit?actor=cli", &v["token"].as_str().unwrap().to_string()).await;
+    let (_, page) = s.get("/api/audit?actor=cli", v["token"].as_str().unwrap()).await;
     assert!(page.to_string().contains("two-factor sign-in reset from the command line"), "{page}");
 }
