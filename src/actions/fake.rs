@@ -39,6 +39,8 @@ pub struct FakeEngine {
     pub scales: Mutex<Vec<(String, u64)>>,
     /// The `ForceUpdate` counter per service id.
     pub force_updates: Mutex<HashMap<String, u64>>,
+    /// Stats streams opened; each sends a sample a second, memory 0, 1, 2…
+    pub stats_opened: std::sync::atomic::AtomicUsize,
 }
 
 impl FakeEngine {
@@ -134,6 +136,16 @@ impl Engine for FakeEngine {
         }
         *self.force_updates.lock().unwrap().entry(id.to_string()).or_default() += 1;
         Ok(())
+    }
+
+    fn stats(&self, _id: &str) -> BoxStream<'static, Result<crate::model::Stats, DockerError>> {
+        use futures_util::StreamExt;
+        self.stats_opened.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        futures_util::stream::unfold(0u64, |n| async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Some((Ok(crate::model::Stats { memory_bytes: n, ..Default::default() }), n + 1))
+        })
+        .boxed()
     }
 }
 

@@ -6,6 +6,7 @@
 mod auth_routes;
 mod docker_routes;
 mod host_routes;
+mod insight_routes;
 pub mod error;
 pub mod extract;
 mod misc_routes;
@@ -96,9 +97,13 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{id}", put(auth_routes::update_user).delete(auth_routes::delete_user))
         .route("/containers", get(docker_routes::containers.layer(etag())))
         .route("/containers/{name}", get(docker_routes::container))
+        .route("/containers/{name}/logs", get(insight_routes::container_logs))
+        .route("/containers/{name}/stats", get(insight_routes::container_stats))
         .route("/containers/{name}/{action}", post(docker_routes::container_action))
         .route("/stacks", get(docker_routes::stacks.layer(etag())))
         .route("/stacks/{name}", get(docker_routes::stack))
+        .route("/stacks/{name}/logs", get(insight_routes::stack_logs))
+        .route("/stacks/{name}/stats", get(insight_routes::stack_stats))
         .route("/stacks/{name}/{action}", post(docker_routes::stack_action))
         .route("/services", get(docker_routes::services))
         .route("/services/{name}/{action}", post(docker_routes::service_action))

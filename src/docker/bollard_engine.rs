@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 
-use crate::model::{Container, TlsMaterial};
+use crate::model::{Container, LogLine, LogQuery, Stats, TlsMaterial};
 use super::tls::{TlsClient, TlsError};
 use super::{ContainerEvent, DockerError, Engine, EngineInfo, Health};
 use crate::model::Action;
@@ -33,9 +33,10 @@ const STOP_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30
 /// (a replayed one only costs a re-list of its container).
 const EVENTS_REPLAY_SECS: i64 = 10;
 
-/// Event actions that can change what the API shows for a container.
+/// Event actions that can change what the API shows for a container. The
+/// engine matches `health_status` against `health_status: healthy` etc.
 const RELEVANT_EVENTS: &[&str] =
-    &["create", "start", "restart", "stop", "die", "pause", "unpause", "destroy", "rename", "update"];
+    &["create", "start", "restart", "stop", "die", "pause", "unpause", "destroy", "rename", "update", "health_status"];
 
 pub struct BollardEngine {
     host: String,
@@ -75,19 +76,23 @@ impl BollardEngine {
     }
 
     fn map_err(&self, e: BollardError) -> DockerError {
-        let mapped = match e {
-            BollardError::DockerResponseServerError { status_code, message } => match status_code {
-                304 => DockerError::NotModified,
-                404 => DockerError::NotFound,
-                409 => DockerError::Conflict(message),
-                _ => DockerError::Api(status_code, message),
-            },
-            other => DockerError::Unavailable(other.to_string()),
-        };
+        let mapped = classify(e);
         if matches!(mapped, DockerError::Unavailable(_)) {
             *self.client.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
         mapped
+    }
+}
+
+fn classify(e: BollardError) -> DockerError {
+    match e {
+        BollardError::DockerResponseServerError { status_code, message } => match status_code {
+            304 => DockerError::NotModified,
+            404 => DockerError::NotFound,
+            409 => DockerError::Conflict(message),
+            _ => DockerError::Api(status_code, message),
+        },
+        other => DockerError::Unavailable(other.to_string()),
     }
 }
 
@@ -202,6 +207,20 @@ impl Engine for BollardEngine {
                 Ok(ev.actor.and_then(|a| a.id).map(|id| ContainerEvent { id, action: ev.action.unwrap_or_default() }))
             })
             .boxed()
+    }
+
+    fn logs(&self, id: &str, q: &LogQuery) -> BoxStream<'static, Result<LogLine, DockerError>> {
+        match self.client() {
+            Ok(c) => super::insight::logs(&c, id, q).map_err(classify).boxed(),
+            Err(e) => futures_util::stream::once(async move { Err(e) }).boxed(),
+        }
+    }
+
+    fn stats(&self, id: &str) -> BoxStream<'static, Result<Stats, DockerError>> {
+        match self.client() {
+            Ok(c) => super::insight::stats(&c, id).map_err(classify).boxed(),
+            Err(e) => futures_util::stream::once(async move { Err(e) }).boxed(),
+        }
     }
 
     fn reconnect(&self) {

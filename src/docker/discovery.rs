@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use super::{ContainerEvent, DockerError, Engine, View};
-use crate::model::Container;
+use crate::model::{Container, ContainerHealth};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -157,7 +157,7 @@ async fn probe<T>(call: impl std::future::Future<Output = Result<T, DockerError>
 /// Do the view and a fresh list hold the same containers, names and states?
 /// (Status texts such as "Up 5 minutes" age without events.)
 fn agrees(view: &View, listed: &[Container]) -> bool {
-    let key = |c: &Container| (c.id.clone(), c.name.clone(), c.state.clone());
+    let key = |c: &Container| (c.id.clone(), c.name.clone(), c.state.clone(), c.health);
     let mut known: Vec<_> = view.containers().iter().map(key).collect();
     let mut fresh: Vec<_> = listed.iter().map(key).collect();
     known.sort();
@@ -189,6 +189,10 @@ fn shows_event(action: &str, listed: Option<&Container>) -> bool {
         "start" | "restart" | "unpause" => state == Some("running"),
         "die" | "stop" => !matches!(state, Some("running" | "paused")),
         "pause" => state == Some("paused"),
+        // `health_status: healthy`: the list's status text must show it too.
+        health if health.starts_with("health_status") => {
+            health.rsplit(' ').next() == listed.and_then(|c| c.health).map(ContainerHealth::as_str)
+        }
         _ => true,
     }
 }

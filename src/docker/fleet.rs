@@ -21,6 +21,8 @@ pub struct Host {
     pub config: HostConfig,
     pub engine: Arc<dyn Engine>,
     pub view: Arc<View>,
+    /// Resource figures, read from the engine only while someone asks.
+    pub stats: super::stats::StatsHub,
     /// Its Swarm services when it is a manager (`None`: not one, or not known yet).
     services: RwLock<Option<Vec<SwarmService>>>,
     /// Asks the Swarm poll for a fresh list now (after a service action).
@@ -88,7 +90,7 @@ impl Host {
 
 impl Host {
     fn new(config: HostConfig, engine: Arc<dyn Engine>, view: Arc<View>, stop: watch::Sender<bool>) -> Host {
-        Host { config, engine, view, services: RwLock::default(), services_stale: Default::default(), stop }
+        Host { config, engine, view, stats: Default::default(), services: RwLock::default(), services_stale: Default::default(), stop }
     }
 }
 

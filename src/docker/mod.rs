@@ -5,6 +5,8 @@
 mod bollard_engine;
 pub mod discovery;
 pub mod fleet;
+mod insight;
+pub mod stats;
 mod swarm;
 mod tls;
 pub mod view;
@@ -18,7 +20,7 @@ pub use fleet::{Fleet, Host};
 pub use tls::TlsError;
 pub use view::View;
 
-use crate::model::{Action, Container, Service, ServiceMode};
+use crate::model::{Action, Container, LogLine, LogQuery, Service, ServiceMode, Stats};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
@@ -113,8 +115,24 @@ pub trait Engine: Send + Sync + 'static {
     async fn scale_service(&self, id: &str, replicas: u64) -> Result<(), DockerError>;
     /// A rolling replacement of the service's tasks (`ForceUpdate` + 1).
     async fn force_update_service(&self, id: &str) -> Result<(), DockerError>;
+    /// A container's log: the last `tail` lines (since `since`), then, when
+    /// following, new lines as they come. Pulled: a reader that stops
+    /// reading holds the engine's connection back, not a growing buffer.
+    fn logs(&self, _id: &str, _q: &LogQuery) -> BoxStream<'static, Result<LogLine, DockerError>> {
+        unsupported()
+    }
+    /// A container's resource use, about once a second while read.
+    fn stats(&self, _id: &str) -> BoxStream<'static, Result<Stats, DockerError>> {
+        unsupported()
+    }
     /// Forget open connections: the next call dials the engine afresh. A
     /// connection that went silent (a proxy that stopped forwarding) would
     /// otherwise be reused from the pool and hang the next call too.
     fn reconnect(&self) {}
+}
+
+/// What the unit tests' fake engines answer for logs and stats.
+fn unsupported<T: Send + 'static>() -> BoxStream<'static, Result<T, DockerError>> {
+    use futures_util::StreamExt;
+    futures_util::stream::once(async { Err(DockerError::Unavailable("this engine has no logs or stats".into())) }).boxed()
 }

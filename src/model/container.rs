@@ -27,6 +27,8 @@ pub struct Container {
     pub stack: Option<String>,
     pub service: Option<String>,
     pub created: DateTime<Utc>,
+    /// Its health check's verdict; `None` without a health check or while stopped.
+    pub health: Option<ContainerHealth>,
 }
 
 impl Container {
@@ -45,9 +47,10 @@ impl Container {
             name: name.trim_start_matches('/').to_string(),
             image,
             state,
-            status,
             stack: labels.get(LABEL_PROJECT).cloned(),
             service: labels.get(LABEL_SERVICE).cloned(),
+            health: ContainerHealth::from_status(&status),
+            status,
             labels,
             created,
         }
@@ -73,6 +76,42 @@ impl Container {
     /// Labelled `docknap.exclude=true`: windows and bulk actions leave it alone.
     pub fn is_excluded(&self) -> bool {
         self.labels.get(LABEL_EXCLUDE).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerHealth {
+    Healthy,
+    Starting,
+    Unhealthy,
+}
+
+impl ContainerHealth {
+    /// From the engine's status text, the only place a list shows health:
+    /// `Up 5 minutes (healthy)`, `Up 3 seconds (health: starting)`.
+    pub fn from_status(status: &str) -> Option<ContainerHealth> {
+        let verdict = status.strip_suffix(')')?.rsplit_once('(')?.1;
+        match verdict.trim_start_matches("health: ") {
+            "healthy" => Some(ContainerHealth::Healthy),
+            "unhealthy" => Some(ContainerHealth::Unhealthy),
+            "starting" => Some(ContainerHealth::Starting),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerHealth::Healthy => "healthy",
+            ContainerHealth::Starting => "starting",
+            ContainerHealth::Unhealthy => "unhealthy",
+        }
+    }
+
+    /// A stack's health is its worst member's (unhealthy, then starting);
+    /// `None` when no member has a health check.
+    pub fn worst<'a>(containers: impl IntoIterator<Item = &'a Container>) -> Option<ContainerHealth> {
+        containers.into_iter().filter_map(|c| c.health).max()
     }
 }
 
@@ -109,6 +148,8 @@ pub struct Stack {
     pub host: String,
     pub name: String,
     pub status: StackStatus,
+    /// Its members' worst health-check verdict (`null`: none has a check).
+    pub health: Option<ContainerHealth>,
     pub containers: Vec<Container>,
     pub services: Vec<String>,
 }
@@ -121,8 +162,39 @@ impl Stack {
             host: host.to_string(),
             name: name.to_string(),
             status: StackStatus::of(&containers),
+            health: ContainerHealth::worst(&containers),
             services: services.into_iter().collect(),
             containers,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_is_read_from_the_engines_status_text() {
+        let cases = [
+            ("Up 5 minutes (healthy)", Some(ContainerHealth::Healthy)),
+            ("Up 2 seconds (health: starting)", Some(ContainerHealth::Starting)),
+            ("Up 1 hour (unhealthy)", Some(ContainerHealth::Unhealthy)),
+            ("Up 5 minutes (Paused)", None),
+            ("Exited (0) 3 seconds ago", None),
+            ("Up 5 minutes", None),
+        ];
+        for (status, want) in cases {
+            assert_eq!(ContainerHealth::from_status(status), want, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_stack_is_as_healthy_as_its_worst_checked_member() {
+        let c = |status: &str| Container::new("i".into(), "n", "img".into(), "running".into(), status.into(), BTreeMap::new(), Utc::now());
+        let (ok, starting, bad, unchecked) = (c("Up (healthy)"), c("Up (health: starting)"), c("Up (unhealthy)"), c("Up"));
+        assert_eq!(ContainerHealth::worst([&ok, &unchecked]), Some(ContainerHealth::Healthy));
+        assert_eq!(ContainerHealth::worst([&ok, &starting]), Some(ContainerHealth::Starting));
+        assert_eq!(ContainerHealth::worst([&starting, &bad, &ok]), Some(ContainerHealth::Unhealthy));
+        assert_eq!(ContainerHealth::worst([&unchecked]), None);
     }
 }

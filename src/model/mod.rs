@@ -7,6 +7,7 @@
 mod audit;
 mod container;
 mod host;
+mod insight;
 mod schedule;
 mod service;
 mod target;
@@ -15,11 +16,12 @@ mod window;
 
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use container::{
-    Container, LABEL_DEPENDS_ON, LABEL_EXCLUDE, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, Stack, StackStatus,
+    Container, ContainerHealth, LABEL_DEPENDS_ON, LABEL_EXCLUDE, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, Stack, StackStatus,
 };
 pub use host::{
     HostConfig, HostSource, HostStatus, HostView, TlsMaterial, parse_host_list, validate_group, validate_host_name, validate_host_url,
 };
+pub use insight::{LogLine, LogQuery, LogStream, Stats};
 pub use schedule::{LastRun, Schedule, ScheduleFields, ScheduleView, Upcoming};
 pub use service::{LABEL_STACK_NAMESPACE, Service, ServiceMode};
 pub use target::{ALL_HOSTS, Action, ActionResult, ContainerResult, LOCAL_HOST, Target, TargetType};

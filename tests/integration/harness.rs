@@ -199,6 +199,10 @@ impl Server {
         panic!("docknap did not start; log:\n{}", self.log_text());
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -17,6 +17,7 @@ mod lifecycle;
 mod oidc;
 mod windows;
 mod hosts;
+mod insight;
 mod audit_integrity;
 mod limits;
 mod transport;

@@ -236,7 +236,7 @@ async fn socket_proxy_example_passes_docknaps_calls_and_refuses_the_rest() {
         (Method::DELETE, format!("/containers/{id}")),
         (Method::GET, "/images/json".to_string()),
         (Method::GET, "/info".to_string()),
-        (Method::GET, format!("/containers/{id}/logs")),
+        (Method::GET, format!("/containers/{id}/attach")),
         (Method::POST, "/containers/prune".to_string()),
         (Method::GET, "/containers/x%2F..%2F..%2Fimages/json".to_string()),
         // An API older than 1.24 would take a host config with a start.
@@ -249,7 +249,8 @@ async fn socket_proxy_example_passes_docknaps_calls_and_refuses_the_rest() {
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method} {path}");
     }
     assert_eq!(engine.state("proxied"), "running", "untouched by the refused calls");
-    for path in ["/version", "/v1.41/containers/json", &format!("/containers/{id}/json")] {
+    let (logs, stats) = (format!("/containers/{id}/logs?stdout=1&tail=1"), format!("/containers/{id}/stats?stream=0"));
+    for path in ["/version", "/v1.41/containers/json", &format!("/containers/{id}/json"), &logs, &stats] {
         let r = http.get(proxy.url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "GET {path}");
     }
@@ -275,6 +276,9 @@ async fn socket_proxy_example_passes_docknaps_calls_and_refuses_the_rest() {
     }
     let (st, h) = s.call(Method::GET, "/healthz", None, None).await;
     assert_eq!((st, &h["docker"]), (StatusCode::OK, &json!("ok")), "{h}");
+    let (st, v) = s.get("/api/containers/proxied/logs?tail=5", &t).await;
+    assert_eq!(st, StatusCode::OK, "the log through the proxy: {v}");
+    assert!(v["lines"].is_array(), "{v}");
 
     // Both at once, as DEPLOY.md suggests: the proxy terminates mutual TLS.
     let dir = make_certs(&["127.0.0.1"]);
