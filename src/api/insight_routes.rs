@@ -103,7 +103,8 @@ fn engine_error(e: DockerError) -> ApiError {
 }
 
 /// The lines as JSON, or with `follow=true` an event stream: the tail, then
-/// each new line as one `line` event. `merged`: lines name their container.
+/// each new line as one `line` event, `log_error` if the engine fails, and
+/// `end` when every log ended. `merged`: lines name their container.
 async fn respond(
     state: &AppState,
     who: Operator,
@@ -147,9 +148,12 @@ async fn respond(
             let _slot = &slot;
             Ok::<_, Infallible>(match item {
                 Ok(line) => SseEvent::default().event("line").json_data(&line).unwrap_or_default(),
-                Err(e) => SseEvent::default().event("error").data(e.to_string()),
+                Err(e) => SseEvent::default().event("log_error").data(e.to_string()),
             })
         })
+        // The containers stopped (their logs ended): said, so a browser's
+        // EventSource does not reconnect and replay the tail.
+        .chain(stream::once(async { Ok(SseEvent::default().event("end").data("{}")) }))
         .take_until(async move {
             tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => {}

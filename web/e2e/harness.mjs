@@ -123,11 +123,14 @@ export class ComposeProject {
 
   async up() {
     const cmd = JSON.stringify(['sh', '-c', "trap 'exit 0' TERM; while :; do sleep 0.2; done"])
+    // web says something at start, in colour and on stderr, for the log viewer's test.
+    const talk = "printf 'web \\033[32mready\\033[0m\\n'; echo 'warn: a line on stderr' >&2; "
+    const web = JSON.stringify(['sh', '-c', `${talk}trap 'exit 0' TERM; while :; do sleep 0.2; done`])
     writeFileSync(this.file, [
       'services:',
       '  web:',
       `    image: ${this.image}`,
-      `    command: ${cmd}`,
+      `    command: ${web}`,
       '    stop_grace_period: 2s',
       '  worker:',
       `    image: ${this.image}`,

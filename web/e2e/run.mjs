@@ -163,6 +163,32 @@ test('log in as admin and see the compose stack made by the test', async () => {
   S.adminToken = await server.token('admin', PASSWORD)
 })
 
+test('logs and resources: live figures on the stack page; the log in colour, searched, followed', async () => {
+  const page = S.adminPage
+  await page.goto(`/stacks/${project.name}`)
+  await page.locator('[data-testid=stats-cpu]').filter({ hasText: '%' }).waitFor({ timeout: 15_000 })
+  await page.locator('[data-testid=stack-logs]').click()
+  await page.waitForURL(new RegExp(`/logs/stacks/${project.name}$`))
+  const ready = page.locator('[data-testid=log-line]').filter({ hasText: 'web ready' }).first()
+  await ready.waitFor({ timeout: 15_000 })
+  assert((await ready.locator('.ansi-fg-2').textContent()) === 'ready', 'the ANSI green word is a styled span')
+  assert((await ready.textContent()).includes(project.container('web')), 'a stack log names each line\'s container')
+  const warn = page.locator('[data-testid=log-line].stderr').filter({ hasText: 'warn: a line on stderr' }).first()
+  assert((await warn.locator('.log-err').textContent()) === 'err', 'stderr is marked in words, not colour only')
+
+  await page.locator('[data-testid=log-search]').fill('WARN:')
+  await visibleText(page, '[data-testid=log-note]', 'matching')
+  const matching = await page.locator('[data-testid=log-line]').allTextContents()
+  assert(matching.length >= 1 && matching.every((t) => t.includes('warn:')), `search shows only matches: ${matching}`)
+  await page.locator('[data-testid=log-search]').fill('')
+
+  await page.locator('[data-testid=log-follow]').check()
+  await page.locator('[data-testid=log-load]').click()
+  await visibleText(page, '[data-testid=log-note]', 'Following')
+  await run('docker', ['exec', project.container('web'), 'sh', '-c', 'echo printed-while-following > /proc/1/fd/1'])
+  await page.locator('[data-testid=log-line]').filter({ hasText: 'printed-while-following' }).waitFor({ timeout: 15_000 })
+})
+
 test('stop the stack from the UI with confirmation; status changes live, no reload', async () => {
   const page = S.adminPage
   await page.evaluate(() => { window.__e2eSamePage = true })
@@ -699,6 +725,7 @@ const PAGES = () => [
   ['users', '/users'],
   ['hosts', '/hosts'],
   ['account', '/account'],
+  ['logs', `/logs/stacks/${project.name}`],
   ['not-found', '/no-such-page'],
   ['windows', '/windows'],
   ['window-new', `/windows/new?target_type=stack&target_id=${project.name}`],

@@ -6,6 +6,14 @@ import type {
   WindowPreview, WindowPreviewRequest,
 } from './types'
 import { actionPath, hostQuery } from './hosts'
+import type { LogLine, Stats } from './insight'
+
+export type LogSource = 'containers' | 'stacks'
+
+/** The log of a container or (merged) a stack: `tail` lines, `since` a time or `10m`. */
+export function logsPath(kind: LogSource, name: string, host: string | undefined, q: { tail?: number; since?: string; follow?: boolean }): string {
+  return `/api/${kind}/${encodeURIComponent(name)}/logs${qs({ host, tail: q.tail, since: q.since, follow: q.follow || undefined })}`
+}
 
 export class ApiError extends Error {
   readonly status: number
@@ -158,6 +166,12 @@ export class Client {
   stack(name: string, host?: string) { return this.request<Stack>('GET', `/api/stacks/${enc(name)}${hostQuery(host)}`) }
   act(type: ActionTargetType, name: string, action: Action, host?: string) {
     return this.request<ActionResult>('POST', actionPath(type, name, action, host))
+  }
+  logs(kind: LogSource, name: string, host: string | undefined, q: { tail?: number; since?: string }) {
+    return this.request<{ lines: LogLine[] }>('GET', logsPath(kind, name, host, q))
+  }
+  stats(kind: LogSource, name: string, host?: string) {
+    return this.request<Stats>('GET', `/api/${kind}/${enc(name)}/stats${hostQuery(host)}`)
   }
   /** Swarm services of a manager host. */
   services(host: string) { return this.request<Service[]>('GET', `/api/services${hostQuery(host)}`) }

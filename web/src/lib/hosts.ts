@@ -31,6 +31,12 @@ export function stackRoute(name: string, host?: string | null) {
   return { name: 'stack', params: { name }, query: h === LOCAL ? {} : { host: h } }
 }
 
+/** The log page of a container or a stack, `?host=` only off `local`. */
+export function logsRoute(kind: 'containers' | 'stacks', name: string, host?: string | null) {
+  const h = host || LOCAL
+  return { name: 'logs', params: { kind, name }, query: h === LOCAL ? {} : { host: h } }
+}
+
 // ---- the host filter --------------------------------------------------------------
 // Its value is '' (all hosts), `host:NAME` or `group:NAME`: one select, kept in the URL.
 

@@ -163,6 +163,10 @@ export function stackByName(name: string, host = LOCAL): Stack | undefined {
   return state.stacks.find(sameTarget(host, name))
 }
 
+export function containerByName(name: string, host = LOCAL): Container | undefined {
+  return state.containers.find(sameTarget(host, name))
+}
+
 function upsert<T>(list: T[], match: (x: T) => boolean, item: T | null, sort: (a: T, b: T) => number): void {
   const i = list.findIndex(match)
   if (item === null) {

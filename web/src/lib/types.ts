@@ -52,11 +52,17 @@ export interface Container {
   created: string
   /** The Docker host (many-host servers); absent means `local`. */
   host?: string
+  /** Its health check's verdict; null without one (or while stopped). */
+  health?: ContainerHealth | null
 }
+
+export type ContainerHealth = 'healthy' | 'starting' | 'unhealthy'
 
 export interface Stack {
   name: string
   status: StackStatus
+  /** Its members' worst health-check verdict; null when none has a check. */
+  health?: ContainerHealth | null
   containers: Container[]
   services: string[]
   host?: string
