@@ -805,6 +805,7 @@ def main():
         bench_many_schedules()
         windows_load.bench_windows()
         slow_clients.bench_slow_clients()
+        insight.bench_insight()
     finally:
         if main_server:
             main_server.cleanup()
@@ -820,6 +821,7 @@ def main():
 if __name__ == "__main__":
     # Scenarios kept in their own files; they use this module's helpers.
     sys.modules.setdefault("bench", sys.modules[__name__])
+    import insight  # noqa: E402
     import slow_clients  # noqa: E402
     import storage_load  # noqa: E402
     import windows_load  # noqa: E402
