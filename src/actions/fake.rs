@@ -100,7 +100,7 @@ impl Engine for FakeEngine {
         let mut all = self.containers.lock().unwrap();
         let c = all.get_mut(id).ok_or(DockerError::NotFound)?;
         c.state = match action {
-            Action::Start | Action::Restart | Action::Unpause => "running",
+            Action::Start | Action::Run | Action::Restart | Action::Unpause => "running",
             Action::Stop => "exited",
             Action::Pause => "paused",
         }

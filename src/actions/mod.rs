@@ -4,6 +4,7 @@
 
 mod deps;
 mod group;
+mod sequence;
 mod swarm;
 pub use self::swarm::{
     DEFAULT_START_REPLICAS, Remember, ServiceActionError, ServiceOutcome, ServiceTarget, act_on_services,
@@ -22,7 +23,7 @@ use crate::audit::Audit;
 use crate::store::Store;
 use crate::docker::{DockerError, Engine, Fleet, Health, Host};
 use crate::model::{
-    Action, ActionResult, Container, ContainerResult, InvalidValue, LOCAL_HOST, NewAuditEntry, Target, TargetType,
+    Action, ActionResult, Container, ContainerResult, InvalidValue, LOCAL_HOST, NewAuditEntry, RunOutcome, Target, TargetType,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,14 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// The schedule a run belongs to, if any.
+    pub fn schedule_id(&self) -> Option<i64> {
+        match self {
+            Trigger::TestRun { schedule_id, .. } | Trigger::Scheduled { schedule_id, .. } => Some(*schedule_id),
+            Trigger::Manual { .. } | Trigger::Window { .. } => None,
+        }
+    }
+
     pub fn actor(&self) -> &str {
         match self {
             Trigger::Manual { actor, .. } | Trigger::TestRun { actor, .. } => actor,
@@ -80,6 +89,13 @@ pub trait ActionObserver: Send + Sync {
 
 /// How long a stack start waits for a `service_healthy` dependency.
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a `run` waits for its container to exit, unless told otherwise.
+pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The longest time limit a `run` may be given.
+pub const MAX_RUN_TIMEOUT: Duration = Duration::from_secs(7 * 86_400);
+/// A run's result keeps this many of its last log lines, in at most this many bytes.
+const RUN_LOG_LINES: usize = 20;
+const RUN_LOG_BYTES: usize = 4096;
 
 pub struct Actions {
     fleet: Arc<Fleet>,
@@ -174,10 +190,22 @@ impl Actions {
     /// work runs on its own task: a client that hangs up mid-stop must not
     /// cancel the stop half-way or lose its audit entry.
     pub async fn run(self: &Arc<Self>, target: &Target, action: Action, trigger: &Trigger) -> Result<ActionResult, ActionError> {
+        self.run_job(target, action, trigger, None).await
+    }
+
+    /// [`Actions::run`], with a `run`'s own time limit (`None`: [`DEFAULT_RUN_TIMEOUT`]).
+    pub async fn run_job(
+        self: &Arc<Self>,
+        target: &Target,
+        action: Action,
+        trigger: &Trigger,
+        run_timeout: Option<Duration>,
+    ) -> Result<ActionResult, ActionError> {
+        check_run_target(target.target_type, action)?;
         if target.target_type == TargetType::Group {
             return self.run_group(target, action, trigger).await;
         }
-        self.run_leaving_out(target, action, trigger, Vec::new()).await
+        self.dispatch(target, action, trigger, Vec::new(), run_timeout.unwrap_or(DEFAULT_RUN_TIMEOUT)).await
     }
 
     /// [`Actions::run`] on the target's containers except those named in
@@ -188,6 +216,18 @@ impl Actions {
         action: Action,
         trigger: &Trigger,
         leave_out: Vec<String>,
+    ) -> Result<ActionResult, ActionError> {
+        check_run_target(target.target_type, action)?;
+        self.dispatch(target, action, trigger, leave_out, DEFAULT_RUN_TIMEOUT).await
+    }
+
+    async fn dispatch(
+        self: &Arc<Self>,
+        target: &Target,
+        action: Action,
+        trigger: &Trigger,
+        leave_out: Vec<String>,
+        run_timeout: Duration,
     ) -> Result<ActionResult, ActionError> {
         if let (Some(observer), false) = (self.observer.get(), matches!(trigger, Trigger::Window { .. })) {
             observer.before(target, action, trigger).await;
@@ -203,7 +243,7 @@ impl Actions {
         };
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(key, in_flight);
         tokio::spawn(async move {
-            let outcome = this.run_audited(&target, action, &trigger, &leave_out).await;
+            let outcome = this.run_audited(&target, action, &trigger, &leave_out, run_timeout).await;
             this.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
             this.settled.notify_one();
             outcome
@@ -225,7 +265,7 @@ impl Actions {
         for f in std::mem::take(&mut *in_flight()).into_values() {
             tracing::warn!(action = %f.action, target = %f.target, "an action was cut off by the shutdown");
             let message = "interrupted: DockNap shut down before this action finished".to_string();
-            self.record(&f.trigger, &f.target, f.action, false, message, &[], f.started);
+            self.record(&f.trigger, &f.target, f.action, false, message, None, f.started);
         }
     }
 
@@ -235,18 +275,20 @@ impl Actions {
         action: Action,
         trigger: &Trigger,
         leave_out: &[String],
+        run_timeout: Duration,
     ) -> Result<ActionResult, ActionError> {
         let started = Instant::now();
-        let outcome = self.run_unaudited(target, action, leave_out).await;
-        let (ok, message, results) = match &outcome {
-            Ok(r) => (r.ok, r.summary(), r.results.as_slice()),
-            Err(e) => (false, e.to_string(), &[][..]),
+        let outcome = self.run_unaudited(target, action, leave_out, run_timeout).await;
+        let (ok, message) = match &outcome {
+            Ok(r) => (r.ok, r.summary()),
+            Err(e) => (false, e.to_string()),
         };
-        self.record(trigger, target, action, ok, message, results, started);
+        self.record(trigger, target, action, ok, message, outcome.as_ref().ok(), started);
         outcome
     }
 
-    /// The audit entry of one action: who, what, the result per container, how long.
+    /// The audit entry of one action: who, what, the result per container
+    /// (and a run's exit code and log tail), how long.
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
@@ -255,7 +297,7 @@ impl Actions {
         action: Action,
         ok: bool,
         message: String,
-        results: &[ContainerResult],
+        result: Option<&ActionResult>,
         started: Instant,
     ) {
         let mut entry = NewAuditEntry::new(trigger.actor(), action.as_str(), ok, message).on(target);
@@ -268,17 +310,28 @@ impl Actions {
             Trigger::Scheduled { schedule_id, due } => ("scheduled", Some(*schedule_id), Some(*due), None),
             Trigger::Window { window_id } => ("window", None, None, Some(*window_id)),
         };
-        self.audit.record(entry.details(serde_json::json!({
+        let mut details = serde_json::json!({
             "trigger": trigger_name,
             "schedule_id": schedule_id,
             "due": due,
             "window_id": window_id,
-            "results": results,
+            "results": result.map(|r| r.results.as_slice()).unwrap_or_default(),
             "duration_ms": started.elapsed().as_millis() as u64,
-        })));
+        });
+        if let Some(run) = result.and_then(|r| r.run.as_ref()) {
+            details["exit_code"] = serde_json::json!(run.exit_code);
+            details["log_tail"] = serde_json::json!(run.log_tail);
+        }
+        self.audit.record(entry.details(details));
     }
 
-    async fn run_unaudited(&self, target: &Target, action: Action, leave_out: &[String]) -> Result<ActionResult, ActionError> {
+    async fn run_unaudited(
+        &self,
+        target: &Target,
+        action: Action,
+        leave_out: &[String],
+        run_timeout: Duration,
+    ) -> Result<ActionResult, ActionError> {
         let host = self.fleet.get(&target.host).ok_or_else(|| ActionError::UnknownHost(target.host.clone()))?;
         if !host.view.docker_ok() {
             return Err(ActionError::DockerUnavailable(target.host.clone()));
@@ -296,6 +349,7 @@ impl Actions {
             },
             // Expanded by `run`; one reaching here was handed to run_leaving_out.
             TargetType::Group => return Err(ActionError::InvalidTarget("a group is acted on stack by stack".into())),
+            TargetType::Sequence => return Err(ActionError::InvalidTarget("a sequence is a schedule's steps, run by the scheduler".into())),
             TargetType::Service | TargetType::SwarmStack => {
                 let _guard = self.lock_target(format!("{}/swarm", target.host)).await;
                 return self.run_swarm(&host, target, action).await;
@@ -314,8 +368,13 @@ impl Actions {
             return Err(ActionError::SelfProtection(action));
         }
 
-        let levels = dependency_levels(&members);
         let on = On { host: &host, health_timeout: self.health_timeout };
+        if action == Action::Run {
+            let [c] = members.as_slice() else { return Err(not_found()) };
+            let (result, run) = on.run_to_exit(c, run_timeout).await;
+            return Ok(ActionResult { run: Some(run), ..ActionResult::of(target, action, vec![result]) });
+        }
+        let levels = dependency_levels(&members);
         let results = match action {
             Action::Start | Action::Unpause => on.forward(&levels, action).await,
             Action::Stop | Action::Pause => on.backward(&levels, action).await,
@@ -326,6 +385,7 @@ impl Actions {
                 stopped
             }
             Action::Restart => on.forward(&levels, Action::Restart).await,
+            Action::Run => unreachable!("handled above"),
         };
         Ok(ActionResult::of(target, action, results))
     }
@@ -339,6 +399,24 @@ impl Actions {
         let Some(me) = &self.self_id else { return false };
         members.iter().any(|c| c.id.starts_with(me.as_str()) || me.starts_with(c.id.as_str()))
     }
+}
+
+/// A run's time limit as people write it: `90s`, `30m`, `2h`, `1h30m` (at most 7 days).
+pub fn parse_run_timeout(text: &str) -> Result<Duration, ActionError> {
+    humantime::parse_duration(text.trim())
+        .ok()
+        .filter(|d| !d.is_zero() && *d <= MAX_RUN_TIMEOUT)
+        .ok_or_else(|| ActionError::InvalidTarget(format!("timeout '{}' is not a duration like 90s, 30m or 2h (at most 7 days)", text.trim())))
+}
+
+/// `run` is for one container: a stack, service or group has no single exit code.
+fn check_run_target(target_type: TargetType, action: Action) -> Result<(), ActionError> {
+    if action == Action::Run && target_type != TargetType::Container {
+        return Err(ActionError::InvalidTarget(format!(
+            "run is for a container (it starts it and waits for its exit), not a {target_type}"
+        )));
+    }
+    Ok(())
 }
 
 /// The container steps of one action, on one host.
@@ -466,6 +544,81 @@ impl On<'_> {
         }
     }
 
+    /// `run`: starts the container and waits until it exits, for at most
+    /// `timeout` (then stops it). Ok on exit code 0.
+    async fn run_to_exit(&self, c: &Container, timeout: Duration) -> (ContainerResult, RunOutcome) {
+        let (started, since) = (Instant::now(), chrono::Utc::now());
+        let view = &self.host.view;
+        let mut exit_code = None;
+        let error = match view.unless_lost(self.engine().list(Some(&c.id))).await.map(|mut v| v.pop()) {
+            Ok(Some(fresh)) if matches!(fresh.state.as_str(), "running" | "restarting" | "paused") => {
+                Some(format!("already {}: a run starts it and waits for it to exit", fresh.state))
+            }
+            Ok(Some(_)) => match view.unless_lost(self.engine().act(&c.id, Action::Start)).await {
+                Ok(()) | Err(DockerError::NotModified) => match self.wait_exit(c, timeout).await {
+                    Ok(0) => {
+                        exit_code = Some(0);
+                        None
+                    }
+                    Ok(code) => {
+                        exit_code = Some(code);
+                        Some(format!("exited with code {code}"))
+                    }
+                    Err(e) => Some(e),
+                },
+                Err(e) => Some(e.to_string()),
+            },
+            Ok(None) => Some("container no longer exists".into()),
+            Err(e) => Some(e.to_string()),
+        };
+        let log_tail = self.log_tail(c, since).await;
+        let result = ContainerResult { container: c.name.clone(), ok: error.is_none(), error };
+        (result, RunOutcome { exit_code, duration_ms: started.elapsed().as_millis() as u64, log_tail })
+    }
+
+    /// The exit code once the container has exited; past `timeout` it is
+    /// stopped and the run fails.
+    async fn wait_exit(&self, c: &Container, timeout: Duration) -> Result<i64, String> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.host.view.unless_lost(self.engine().exit_code(&c.id)).await {
+                Ok(Some(code)) => return Ok(code),
+                Ok(None) => {}
+                Err(e) => return Err(format!("lost track of it: {e}")),
+            }
+            if Instant::now() >= deadline {
+                let stopped = match self.apply(c, Action::Stop).await {
+                    r if r.ok => "stopped it".to_string(),
+                    r => format!("could not stop it: {}", r.error.unwrap_or_default()),
+                };
+                return Err(format!("did not exit within {}; {stopped}", humantime::format_duration(timeout)));
+            }
+            tokio::time::sleep(pause.min(deadline - Instant::now())).await;
+            // Short jobs are seen finishing at once; long ones cost one call a second.
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// The last lines the run wrote (best effort: a failure to read them
+    /// does not change the run's result).
+    async fn log_tail(&self, c: &Container, since: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+        use futures_util::StreamExt;
+        let since = since - chrono::TimeDelta::seconds(1);
+        let query = crate::model::LogQuery { tail: RUN_LOG_LINES, since: Some(since), follow: false };
+        let lines = self.engine().logs(&c.id, &query).filter_map(|l| async move { l.ok().map(|l| l.text) }).collect::<Vec<_>>();
+        let mut lines = tokio::time::timeout(Duration::from_secs(10), lines).await.unwrap_or_default();
+        // Newest kept first when the bytes run out.
+        let mut bytes = 0;
+        let keep = lines.iter().rev().take_while(|l| {
+            bytes += l.len() + 1;
+            bytes <= RUN_LOG_BYTES
+        });
+        let n = keep.count();
+        lines.drain(..lines.len() - n);
+        lines
+    }
+
     /// Brings one container to the wanted state, doing what the user meant
     /// from whatever state it is in now.
     async fn apply(&self, c: &Container, action: Action) -> ContainerResult {
@@ -523,6 +676,8 @@ pub fn plan(action: Action, state: &str) -> &'static [Action] {
         (Pause, _) => &[],
         (Unpause, "paused") => &[Unpause],
         (Unpause, _) => &[],
+        // Not a state change: a run is started and waited for by `run_to_exit`.
+        (Run, _) => &[],
     }
 }
 

@@ -76,7 +76,7 @@ pub enum ServiceTarget<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceActionError {
     /// The API's 400 `invalid_action`.
-    #[error("a Swarm service cannot be {0}d: Swarm has no pause (stop scales it to 0 instead)")]
+    #[error("a Swarm service cannot be given '{0}': Swarm has no pause (stop scales it to 0 instead), and run is for one container")]
     InvalidAction(Action),
     /// The API's 409 `unsupported`.
     #[error("cannot stop {0}: a global service runs one task per node and has no replica count to scale to 0")]
@@ -129,7 +129,7 @@ pub async fn act_on_services(
     action: Action,
     saved: &HashMap<String, u64>,
 ) -> Result<Vec<ServiceOutcome>, ServiceActionError> {
-    if matches!(action, Action::Pause | Action::Unpause) {
+    if matches!(action, Action::Pause | Action::Unpause | Action::Run) {
         return Err(ServiceActionError::InvalidAction(action));
     }
     let all = engine.swarm_services().await?.ok_or(ServiceActionError::NotAManager)?;
@@ -189,7 +189,7 @@ async fn act_on(engine: &dyn Engine, s: &SwarmService, action: Action, saved: Op
             Ok(()) => done(Remember::Unchanged),
             Err(e) => engine_failed(e),
         },
-        (Action::Pause | Action::Unpause, _) => unreachable!("refused before any service is read"),
+        (Action::Pause | Action::Unpause | Action::Run, _) => unreachable!("refused before any service is read"),
     }
 }
 

@@ -83,16 +83,25 @@ pub async fn services(State(state): State<AppState>, _: Viewer, ApiQuery(q): Api
     Ok(Json(state.actions.services(q.host.as_deref()).await))
 }
 
+/// `?host=` and, for `run`, `?timeout=30m` (default 1 h).
+#[derive(Deserialize)]
+pub struct ActionQuery {
+    host: Option<String>,
+    timeout: Option<String>,
+}
+
 async fn act(
     state: &AppState,
     user: &Operator,
     client: std::net::IpAddr,
     target: Target,
     action: &str,
+    timeout: Option<&str>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let action: Action = action.parse()?;
+    let timeout = timeout.map(crate::actions::parse_run_timeout).transpose()?;
     let trigger = Trigger::Manual { actor: user.username().to_string(), client: Some(client) };
-    Ok(Json(state.actions.run(&target, action, &trigger).await?))
+    Ok(Json(state.actions.run_job(&target, action, &trigger, timeout).await?))
 }
 
 /// `POST /api/{containers,stacks,services,swarm-stacks}/{name}/{action}?host=`.
@@ -102,10 +111,11 @@ macro_rules! action_route {
             State(state): State<AppState>,
             user: Operator,
             ClientAddr(client): ClientAddr,
-            ApiQuery(q): ApiQuery<HostQuery>,
+            ApiQuery(q): ApiQuery<ActionQuery>,
             ApiPath((name, action)): ApiPath<(String, String)>,
         ) -> Result<Json<ActionResult>, ApiError> {
-            act(&state, &user, client, Target::new(q.name(), $target_type, &name), &action).await
+            let host = q.host.as_deref().unwrap_or(LOCAL_HOST);
+            act(&state, &user, client, Target::new(host, $target_type, &name), &action, q.timeout.as_deref()).await
         }
     };
 }

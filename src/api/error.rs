@@ -162,6 +162,7 @@ impl From<InvalidValue> for ApiError {
             }
             InvalidValue::HostUrl(_) => "invalid_url",
             InvalidValue::ServiceMode(_) => "invalid_target",
+            InvalidValue::OnFailure(_) => "invalid_schedule",
         };
         ApiError::bad_request(code, e.to_string())
     }
@@ -199,6 +200,8 @@ impl From<ScheduleError> for ApiError {
         match e {
             ScheduleError::Cron(e) => e.into(),
             ScheduleError::MissingField(_) => ApiError::bad_request("missing_field", e.to_string()),
+            ScheduleError::Invalid(_) => ApiError::bad_request("invalid_schedule", e.to_string()),
+            ScheduleError::Busy(_) => ApiError::new(StatusCode::CONFLICT, "busy", e.to_string()),
             ScheduleError::Action(e) => e.into(),
             ScheduleError::NotFound(_) => ApiError::not_found(e.to_string()),
             ScheduleError::Store(e) => e.into(),

@@ -23,8 +23,12 @@ pub struct ScheduleBody {
     target_id: Option<String>,
     action: Option<String>,
     cron: Option<String>,
+    at: Option<String>,
     timezone: Option<String>,
     enabled: Option<bool>,
+    timeout: Option<String>,
+    steps: Option<Vec<crate::scheduler::StepInput>>,
+    on_failure: Option<String>,
 }
 
 impl From<ScheduleBody> for ScheduleInput {
@@ -35,8 +39,12 @@ impl From<ScheduleBody> for ScheduleInput {
             target_id: b.target_id,
             action: b.action,
             cron: b.cron,
+            at: b.at,
             timezone: b.timezone,
             enabled: b.enabled,
+            timeout: b.timeout,
+            steps: b.steps,
+            on_failure: b.on_failure,
         }
     }
 }

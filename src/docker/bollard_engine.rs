@@ -184,7 +184,8 @@ impl Engine for BollardEngine {
             c = c.with_timeout(STOP_CALL_TIMEOUT);
         }
         let r = match action {
-            Action::Start => c.start_container(id, None).await,
+            // A run's engine call is its start; waiting for the exit is the caller's.
+            Action::Start | Action::Run => c.start_container(id, None).await,
             Action::Stop => c.stop_container(id, None).await,
             Action::Restart => c.restart_container(id, None).await,
             Action::Pause => c.pause_container(id).await,

@@ -242,7 +242,7 @@ impl Fleet {
         match target.target_type {
             TargetType::Stack => view.stack(&target.target_id).map(|s| s.containers),
             TargetType::Container => view.container(&target.target_id).map(|c| vec![c]),
-            TargetType::Service | TargetType::SwarmStack | TargetType::Group => None,
+            TargetType::Service | TargetType::SwarmStack | TargetType::Group | TargetType::Sequence => None,
         }
     }
 

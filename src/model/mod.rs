@@ -22,9 +22,9 @@ pub use host::{
     HostConfig, HostSource, HostStatus, HostView, TlsMaterial, parse_host_list, validate_group, validate_host_name, validate_host_url,
 };
 pub use insight::{LogLine, LogQuery, LogStream, Stats};
-pub use schedule::{LastRun, Schedule, ScheduleFields, ScheduleView, Upcoming};
+pub use schedule::{LastRun, OnFailure, Schedule, ScheduleFields, ScheduleView, Step, Upcoming};
 pub use service::{LABEL_STACK_NAMESPACE, Service, ServiceMode};
-pub use target::{ALL_HOSTS, Action, ActionResult, ContainerResult, LOCAL_HOST, Target, TargetType};
+pub use target::{ALL_HOSTS, Action, ActionResult, ContainerResult, LOCAL_HOST, RunOutcome, Target, TargetType};
 pub use user::{Role, User};
 pub use window::{
     Conflict, Desired, DownAction, Enforce, Override, Source, Window, WindowFields, WindowState, WindowView, format_grace,
@@ -33,9 +33,9 @@ pub use window::{
 /// A value outside a closed vocabulary (an action, a target type, a role).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidValue {
-    #[error("action must be start, stop, restart, pause or unpause, not '{0}'")]
+    #[error("action must be start, stop, restart, pause, unpause or run, not '{0}'")]
     Action(String),
-    #[error("target_type must be stack, container, service, swarm_stack or group, not '{0}'")]
+    #[error("target_type must be stack, container, service, swarm_stack, group or sequence, not '{0}'")]
     TargetType(String),
     #[error("role must be admin, operator or viewer, not '{0}'")]
     Role(String),
@@ -57,6 +57,8 @@ pub enum InvalidValue {
     HostSource(String),
     #[error("host status must be connecting, ok or unreachable, not '{0}'")]
     HostStatus(String),
+    #[error("on_failure must be stop or continue, not '{0}'")]
+    OnFailure(String),
     #[error("service mode must be replicated or global, not '{0}'")]
     ServiceMode(String),
 }

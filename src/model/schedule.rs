@@ -1,9 +1,37 @@
-//! Schedules: a cron expression that fires an action on a target.
+//! Schedules: a cron expression (or one instant) that fires an action on a
+//! target, or a sequence of steps.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::{Action, Conflict, Target, TargetType};
+use super::{Action, Conflict, Target, TargetType, vocabulary};
+
+/// One step of a sequence: an action on a target (on any host).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub host: String,
+    pub target_type: TargetType,
+    pub target_id: String,
+    pub action: Action,
+}
+
+impl Step {
+    pub fn target(&self) -> Target {
+        Target::new(&self.host, self.target_type, &self.target_id)
+    }
+}
+
+/// What a sequence does when a step fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// The remaining steps are not run.
+    #[default]
+    Stop,
+    Continue,
+}
+
+vocabulary!(OnFailure, OnFailure, { Stop => "stop", Continue => "continue" });
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct LastRun {
@@ -19,9 +47,17 @@ pub struct ScheduleFields {
     pub target_type: TargetType,
     pub target_id: String,
     pub action: Action,
-    pub cron: String,
+    /// Exactly one of `cron` and `at`.
+    pub cron: Option<String>,
+    /// A one-time schedule's instant: it fires once, then is disabled.
+    pub at: Option<DateTime<Utc>>,
     pub timezone: String,
     pub enabled: bool,
+    /// How long a `run` (or a sequence's run steps) may take, in seconds.
+    pub run_timeout: Option<u32>,
+    /// A sequence's steps (`target_type` sequence), in order.
+    pub steps: Vec<Step>,
+    pub on_failure: OnFailure,
 }
 
 impl ScheduleFields {
@@ -51,9 +87,18 @@ pub struct ScheduleView {
     pub target_type: TargetType,
     pub target_id: String,
     pub action: Action,
-    pub cron: String,
+    pub cron: Option<String>,
+    pub at: Option<DateTime<Utc>>,
     pub timezone: String,
     pub enabled: bool,
+    /// A run's time limit (`30m`), when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// A sequence's steps and what a failed step does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<OnFailure>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub next_run: Option<DateTime<Utc>>,

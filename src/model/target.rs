@@ -19,10 +19,13 @@ pub enum TargetType {
     /// Every compose stack of every host in a group (schedules and bulk
     /// actions; its host is [`ALL_HOSTS`]).
     Group,
+    /// A schedule's ordered steps (schedules only; its host is [`ALL_HOSTS`]).
+    Sequence,
 }
 
 vocabulary!(TargetType, TargetType, {
     Stack => "stack", Container => "container", Service => "service", SwarmStack => "swarm_stack", Group => "group",
+    Sequence => "sequence",
 });
 
 /// The host of a group target: it spans hosts.
@@ -73,10 +76,12 @@ pub enum Action {
     Restart,
     Pause,
     Unpause,
+    /// A container as a job: start it and wait until it exits (ok on code 0).
+    Run,
 }
 
 vocabulary!(Action, Action, {
-    Start => "start", Stop => "stop", Restart => "restart", Pause => "pause", Unpause => "unpause",
+    Start => "start", Stop => "stop", Restart => "restart", Pause => "pause", Unpause => "unpause", Run => "run",
 });
 
 impl Action {
@@ -91,7 +96,7 @@ impl Action {
         match self {
             Action::Start | Action::Unpause => Some(true),
             Action::Stop | Action::Pause => Some(false),
-            Action::Restart => None,
+            Action::Restart | Action::Run => None,
         }
     }
 }
@@ -103,6 +108,15 @@ pub struct ContainerResult {
     pub error: Option<String>,
 }
 
+/// How a `run` went: its exit code (`None`: it did not exit), how long it
+/// ran, and the last lines of its log.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RunOutcome {
+    pub exit_code: Option<i64>,
+    pub duration_ms: u64,
+    pub log_tail: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionResult {
     pub host: String,
@@ -111,6 +125,12 @@ pub struct ActionResult {
     pub action: Action,
     pub ok: bool,
     pub results: Vec<ContainerResult>,
+    /// A `run`'s exit code, duration and log tail, beside the rest.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunOutcome>,
+    /// A sequence's result per step, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<ActionResult>>,
 }
 
 impl ActionResult {
@@ -123,17 +143,39 @@ impl ActionResult {
             action,
             ok: results.iter().all(|r| r.ok),
             results,
+            run: None,
+            steps: None,
         }
     }
 
     /// One line for logs, audit and a schedule's `last_run`.
     pub fn summary(&self) -> String {
+        if let Some(steps) = &self.steps {
+            let failed: Vec<String> = steps
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| !r.ok)
+                .map(|(i, r)| format!("step {} ({} {}): {}", i + 1, r.action, r.target(), r.first_error()))
+                .collect();
+            return if failed.is_empty() {
+                format!("sequence of {} step(s) ok", steps.len())
+            } else {
+                format!("sequence failed: {}", failed.join("; "))
+            };
+        }
         let failed: Vec<String> = self
             .results
             .iter()
             .filter(|r| !r.ok)
             .map(|r| format!("{}: {}", r.container, r.error.as_deref().unwrap_or("failed")))
             .collect();
+        if let Some(run) = &self.run {
+            let secs = run.duration_ms as f64 / 1000.0;
+            return match (run.exit_code, failed.is_empty()) {
+                (Some(code), true) => format!("run {}: exited with code {code} after {secs:.1} s", self.target()),
+                _ => format!("run {} failed after {secs:.1} s: {}", self.target(), failed.join("; ")),
+            };
+        }
         if failed.is_empty() {
             format!("{} {}: {} container(s) ok", self.action, self.target(), self.results.len())
         } else {
@@ -143,6 +185,10 @@ impl ActionResult {
 
     pub fn target(&self) -> Target {
         Target::new(&self.host, self.target_type, &self.target_id)
+    }
+
+    fn first_error(&self) -> &str {
+        self.results.iter().find_map(|r| r.error.as_deref()).unwrap_or("failed")
     }
 }
 
@@ -161,7 +207,7 @@ mod tests {
         }
         assert_eq!(
             "Stop".parse::<Action>().unwrap_err().to_string(),
-            "action must be start, stop, restart, pause or unpause, not 'Stop'"
+            "action must be start, stop, restart, pause, unpause or run, not 'Stop'"
         );
     }
 }

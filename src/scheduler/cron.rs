@@ -329,9 +329,36 @@ pub struct MissedPlan {
     pub next: Option<DateTime<Utc>>,
 }
 
+/// What a schedule's fires come from: a cron expression, or one instant.
+pub trait Fires {
+    /// The first fire strictly after `after`.
+    fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>>;
+    /// The last fire in `(after, until]`.
+    fn last_fire_in(&self, after: DateTime<Utc>, until: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>>;
+}
+
+impl Fires for CronExpr {
+    fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+        CronExpr::next_after(self, after, tz)
+    }
+    fn last_fire_in(&self, after: DateTime<Utc>, until: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+        CronExpr::last_fire_in(self, after, until, tz)
+    }
+}
+
+/// A one-time schedule's instant.
+impl Fires for DateTime<Utc> {
+    fn next_after(&self, after: DateTime<Utc>, _: Tz) -> Option<DateTime<Utc>> {
+        (*self > after).then_some(*self)
+    }
+    fn last_fire_in(&self, after: DateTime<Utc>, until: DateTime<Utc>, _: Tz) -> Option<DateTime<Utc>> {
+        (after < *self && *self <= until).then_some(*self)
+    }
+}
+
 /// Every fire in `(last_checked, now]` is missed, except the latest one, which
 /// still runs once when it is at most `CATCH_UP_WINDOW` late.
-pub fn plan_missed(expr: &CronExpr, tz: Tz, last_checked: DateTime<Utc>, now: DateTime<Utc>) -> MissedPlan {
+pub fn plan_missed(expr: &(impl Fires + ?Sized), tz: Tz, last_checked: DateTime<Utc>, now: DateTime<Utc>) -> MissedPlan {
     let next = expr.next_after(now, tz);
     let Some(latest) = expr.last_fire_in(last_checked, now, tz) else {
         return MissedPlan { missed: Vec::new(), missed_total: 0, run_late: None, next };

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, watch};
 
 use super::cron::plan_missed;
-use super::{Compiled, Scheduler};
+use super::{Compiled, Scheduler, Timing};
 use crate::actions::Trigger;
 use crate::events::Event;
 use crate::model::{LastRun, NewAuditEntry, Schedule};
@@ -26,13 +26,13 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 const ENGINE_WAIT: Duration = Duration::from_secs(15);
 
 /// A schedule's run in progress; dropping it (also on a panic) ends it.
-struct Running {
+pub(super) struct Running {
     set: Arc<StdMutex<HashSet<i64>>>,
     id: i64,
 }
 
 impl Running {
-    fn claim(set: &Arc<StdMutex<HashSet<i64>>>, id: i64) -> Option<Running> {
+    pub(super) fn claim(set: &Arc<StdMutex<HashSet<i64>>>, id: i64) -> Option<Running> {
         set.lock().unwrap_or_else(|e| e.into_inner()).insert(id).then(|| Running { set: set.clone(), id })
     }
 }
@@ -81,7 +81,7 @@ impl Scheduler {
             let stored = c.schedule.checked_until.unwrap_or(c.schedule.created_at);
             let remembered = self.handled.lock().unwrap_or_else(|e| e.into_inner()).get(&c.schedule.id).copied();
             let from = remembered.map_or(stored, |r| r.max(stored));
-            let plan = plan_missed(&c.expr, c.tz, from, now);
+            let plan = plan_missed(c.timing.fires(), c.tz, from, now);
             if plan.missed_total > 0 {
                 let why = "while DockNap was not running or the clock jumped";
                 self.audit_missed(&c.schedule, &plan.missed, plan.missed_total, why);
@@ -95,6 +95,12 @@ impl Scheduler {
                     // The run goes ahead: a full disk must not stop schedules.
                     tracing::error!(error = %e, schedule = id, "could not record a fire as handled; keeping it in memory");
                 }
+            }
+            let once_done = matches!(c.timing, Timing::At(at) if at <= now);
+            if once_done && plan.run_late.is_none() && !self.is_running(c.schedule.id) {
+                // Its instant passed (run, missed, or cut off): it is over.
+                self.retire(&c.schedule).await;
+                continue;
             }
             if let Some(at) = plan.run_late {
                 // A run that outlasts its period would otherwise queue fires
@@ -161,7 +167,7 @@ impl Scheduler {
         }
     }
 
-    fn audit_missed(&self, s: &Schedule, missed: &[DateTime<Utc>], total: usize, why: &str) {
+    pub(super) fn audit_missed(&self, s: &Schedule, missed: &[DateTime<Utc>], total: usize, why: &str) {
         let message = match (missed.first(), missed.last()) {
             (Some(a), Some(b)) if total > 1 => format!("missed {total} runs between {a} and {b} {why}"),
             (Some(a), _) => format!("missed the run due at {a} {why}"),
@@ -174,6 +180,22 @@ impl Scheduler {
         );
     }
 
+    fn is_running(&self, id: i64) -> bool {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).contains(&id)
+    }
+
+    /// A one-time schedule whose instant has passed is disabled (`next_run: null`).
+    async fn retire(&self, s: &Schedule) {
+        let id = s.id;
+        match self.store.run(move |st| st.set_schedule_enabled(id, false)).await {
+            Ok(updated) => {
+                tracing::info!(schedule = id, "a one-time schedule ran its course and is now disabled");
+                self.events.publish(Event::Schedule { id, schedule: Some(self.view(&updated)) });
+            }
+            Err(e) => tracing::error!(error = %e, schedule = id, "could not disable a one-time schedule"),
+        }
+    }
+
     async fn fire(&self, s: Schedule, due: DateTime<Utc>) {
         let f = &s.fields;
         self.wait_for_engine(&f.host).await;
@@ -183,7 +205,7 @@ impl Scheduler {
         }
         let late = (self.clock.now() - due).num_milliseconds();
         tracing::info!(schedule = s.id, action = %f.action, host = %f.host, target = %f.target_id, due = ?due, late_ms = late, "schedule fired");
-        let outcome = self.actions.run(&f.target(), f.action, &Trigger::Scheduled { schedule_id: s.id, due }).await;
+        let outcome = self.execute(&s, &Trigger::Scheduled { schedule_id: s.id, due }).await;
         let (ok, mut message) = match &outcome {
             Ok(r) => (r.ok, r.summary()),
             Err(e) => (false, e.to_string()),
@@ -206,7 +228,9 @@ impl Scheduler {
             ok,
             message,
         });
-        if let Ok(updated) = self.stored(s.id).await {
+        if f.at.is_some() {
+            self.retire(&s).await;
+        } else if let Ok(updated) = self.stored(s.id).await {
             self.events.publish(Event::Schedule { id: s.id, schedule: Some(self.view(&updated)) });
         }
     }

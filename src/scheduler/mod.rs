@@ -8,6 +8,8 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 use std::sync::{Arc, Mutex as StdMutex};
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use tokio::sync::{Mutex, Notify};
@@ -18,15 +20,19 @@ use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::events::{Event, Events};
 use crate::model::{
-    Action, ActionResult, InvalidValue, LOCAL_HOST, NewAuditEntry, Schedule, ScheduleFields, ScheduleView, TargetType, Upcoming,
-    ALL_HOSTS, validate_group, validate_host_name,
+    Action, ActionResult, InvalidValue, LOCAL_HOST, NewAuditEntry, OnFailure, Schedule, ScheduleFields, ScheduleView, Step,
+    TargetType, Upcoming, ALL_HOSTS, validate_group, validate_host_name,
 };
 use crate::store::{Store, StoreError};
 
 pub const MAX_TARGET_LEN: usize = 255;
 pub const MAX_PREVIEW: usize = 100;
 
+/// The most steps a sequence may have.
+pub const MAX_STEPS: usize = 20;
+
 /// A create or update request; on update, `None` keeps the current value.
+/// Giving `cron` replaces an `at`, and the other way round.
 #[derive(Debug, Clone, Default)]
 pub struct ScheduleInput {
     pub host: Option<String>,
@@ -34,8 +40,24 @@ pub struct ScheduleInput {
     pub target_id: Option<String>,
     pub action: Option<String>,
     pub cron: Option<String>,
+    /// RFC 3339: a one-time schedule.
+    pub at: Option<String>,
     pub timezone: Option<String>,
     pub enabled: Option<bool>,
+    /// A run's time limit: `30m`, `2h`.
+    pub timeout: Option<String>,
+    pub steps: Option<Vec<StepInput>>,
+    pub on_failure: Option<String>,
+}
+
+/// One step of a sequence as given (`host` defaults to `local`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepInput {
+    pub host: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub action: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +66,10 @@ pub enum ScheduleError {
     Cron(#[from] CronError),
     #[error("missing field '{0}'")]
     MissingField(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("schedule {0} is running now; a sequence does not overlap itself")]
+    Busy(i64),
     #[error(transparent)]
     Action(#[from] ActionError),
     #[error("no schedule with id {0}")]
@@ -59,18 +85,45 @@ fn store_err(id: i64) -> impl Fn(StoreError) -> ScheduleError {
     }
 }
 
-/// A schedule with its parsed expression and zone.
+/// When a schedule fires: its cron expression, or its one instant.
+enum Timing {
+    Cron(CronExpr),
+    At(DateTime<Utc>),
+}
+
+impl Timing {
+    fn of(f: &ScheduleFields) -> Option<Timing> {
+        match (&f.cron, f.at) {
+            (Some(cron), _) => CronExpr::parse(cron).ok().map(Timing::Cron),
+            (None, Some(at)) => Some(Timing::At(at)),
+            (None, None) => None,
+        }
+    }
+
+    fn fires(&self) -> &dyn self::cron::Fires {
+        match self {
+            Timing::Cron(expr) => expr,
+            Timing::At(at) => at,
+        }
+    }
+}
+
+/// A schedule with its parsed timing and zone.
 struct Compiled {
     schedule: Schedule,
-    expr: CronExpr,
+    timing: Timing,
     tz: Tz,
 }
 
 impl Compiled {
     fn new(schedule: Schedule) -> Option<Compiled> {
-        let expr = CronExpr::parse(&schedule.fields.cron).ok()?;
+        let timing = Timing::of(&schedule.fields)?;
         let tz = parse_timezone(&schedule.fields.timezone).ok()?;
-        Some(Compiled { schedule, expr, tz })
+        Some(Compiled { schedule, timing, tz })
+    }
+
+    fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.timing.fires().next_after(t, self.tz)
     }
 }
 
@@ -112,11 +165,7 @@ impl Scheduler {
 
     pub fn view(&self, s: &Schedule) -> ScheduleView {
         let f = &s.fields;
-        let next_run = if f.enabled {
-            Compiled::new(s.clone()).and_then(|c| c.expr.next_after(self.clock.now(), c.tz))
-        } else {
-            None
-        };
+        let next_run = if f.enabled { Compiled::new(s.clone()).and_then(|c| c.next_after(self.clock.now())) } else { None };
         ScheduleView {
             id: s.id,
             host: f.host.clone(),
@@ -124,8 +173,12 @@ impl Scheduler {
             target_id: f.target_id.clone(),
             action: f.action,
             cron: f.cron.clone(),
+            at: f.at,
             timezone: f.timezone.clone(),
             enabled: f.enabled,
+            timeout: f.run_timeout.map(|t| humantime::format_duration(Duration::from_secs(t.into())).to_string()),
+            steps: f.steps.clone(),
+            on_failure: (f.target_type == TargetType::Sequence).then_some(f.on_failure),
             created_at: s.created_at,
             updated_at: s.updated_at,
             next_run,
@@ -160,20 +213,46 @@ impl Scheduler {
     }
 
     fn validate(&self, input: ScheduleInput, current: Option<&ScheduleFields>) -> Result<ScheduleFields, ScheduleError> {
-        fn pick<T: Clone>(new: Option<T>, old: Option<&T>, name: &'static str) -> Result<T, ScheduleError> {
-            new.or_else(|| old.cloned()).ok_or(ScheduleError::MissingField(name))
-        }
-        let target_type: TargetType = match input.target_type {
+        let target_type: TargetType = match &input.target_type {
             Some(t) => t.parse().map_err(ActionError::from)?,
             None => pick(None, current.map(|c| &c.target_type), "target_type")?,
         };
+        let (cron, at) = self.timing(&input, current)?;
+        let timezone = match input.timezone.clone().or_else(|| current.map(|c| c.timezone.clone())) {
+            Some(tz) => parse_timezone(tz.trim())?.name().to_string(),
+            None => self.default_tz.name().to_string(),
+        };
+        let enabled = input.enabled.or(current.map(|c| c.enabled)).unwrap_or(true);
+        let run_timeout = match &input.timeout {
+            Some(t) if t.trim().is_empty() => None,
+            Some(t) => Some(crate::actions::parse_run_timeout(t)?.as_secs() as u32),
+            None => current.and_then(|c| c.run_timeout),
+        };
+        if target_type == TargetType::Sequence {
+            let (steps, on_failure) = self.sequence(input, current)?;
+            let run_timeout = run_timeout.filter(|_| steps.iter().any(|s| s.action == Action::Run));
+            return Ok(ScheduleFields {
+                host: ALL_HOSTS.to_string(),
+                target_type,
+                target_id: String::new(),
+                action: Action::Run,
+                cron,
+                at,
+                timezone,
+                enabled,
+                run_timeout,
+                steps,
+                on_failure,
+            });
+        }
+        if input.steps.is_some() || input.on_failure.is_some() {
+            return Err(ScheduleError::Invalid("steps and on_failure are for target_type sequence".into()));
+        }
         let action: Action = match input.action {
             Some(a) => a.parse().map_err(ActionError::from)?,
             None => pick(None, current.map(|c| &c.action), "action")?,
         };
-        if target_type.is_swarm() && matches!(action, Action::Pause | Action::Unpause) {
-            return Err(ActionError::Invalid(InvalidValue::Action(format!("{action}' on a Swarm {target_type} (use stop or start)"))).into());
-        }
+        check_action(target_type, action)?;
         let target_id = target_name(target_type, &pick(input.target_id, current.map(|c| &c.target_id), "target_id")?)?;
         let host = if target_type == TargetType::Group {
             // A group spans hosts; it may have none yet, as a target may not exist yet.
@@ -185,13 +264,79 @@ impl Scheduler {
                 None => current.map(|c| c.host.clone()).filter(|h| h != ALL_HOSTS).unwrap_or_else(|| LOCAL_HOST.to_string()),
             }
         };
-        let cron = CronExpr::parse(&pick(input.cron, current.map(|c| &c.cron), "cron")?)?.as_str().to_string();
-        let timezone = match input.timezone.or_else(|| current.map(|c| c.timezone.clone())) {
-            Some(tz) => parse_timezone(tz.trim())?.name().to_string(),
-            None => self.default_tz.name().to_string(),
+        let run_timeout = run_timeout.filter(|_| action == Action::Run);
+        Ok(ScheduleFields {
+            host,
+            target_type,
+            target_id,
+            action,
+            cron,
+            at,
+            timezone,
+            enabled,
+            run_timeout,
+            steps: Vec::new(),
+            on_failure: OnFailure::Stop,
+        })
+    }
+
+    /// Exactly one of `cron` and `at`: one given replaces the other.
+    fn timing(&self, input: &ScheduleInput, current: Option<&ScheduleFields>) -> Result<(Option<String>, Option<DateTime<Utc>>), ScheduleError> {
+        match (&input.cron, &input.at) {
+            (Some(_), Some(_)) => Err(ScheduleError::Invalid("give cron or at, not both".into())),
+            (Some(cron), None) => Ok((Some(CronExpr::parse(cron)?.as_str().to_string()), None)),
+            (None, Some(at)) => {
+                let t = DateTime::parse_from_rfc3339(at.trim())
+                    .map_err(|_| ScheduleError::Invalid(format!("at must be an RFC 3339 time such as 2026-12-24T18:00:00+01:00, not '{}'", at.trim())))?
+                    .with_timezone(&Utc);
+                let unchanged = current.is_some_and(|c| c.at == Some(t));
+                if t <= self.clock.now() && !unchanged {
+                    return Err(ScheduleError::Invalid(format!("at {t} is in the past")));
+                }
+                Ok((None, Some(t)))
+            }
+            (None, None) => match current {
+                Some(c) => Ok((c.cron.clone(), c.at)),
+                None => Err(ScheduleError::MissingField("cron")),
+            },
+        }
+    }
+
+    /// A sequence's steps (1 to [`MAX_STEPS`], each a target on a known host)
+    /// and what a failed step does.
+    fn sequence(&self, input: ScheduleInput, current: Option<&ScheduleFields>) -> Result<(Vec<Step>, OnFailure), ScheduleError> {
+        let on_failure = match input.on_failure {
+            Some(o) => o.trim().parse().map_err(ActionError::from)?,
+            None => current.map(|c| c.on_failure).unwrap_or_default(),
         };
-        let enabled = input.enabled.or(current.map(|c| c.enabled)).unwrap_or(true);
-        Ok(ScheduleFields { host, target_type, target_id, action, cron, timezone, enabled })
+        let steps = match input.steps {
+            None => return Ok((pick(None, current.map(|c| &c.steps), "steps")?, on_failure)).and_then(|(s, o)| {
+                if s.is_empty() { Err(ScheduleError::MissingField("steps")) } else { Ok((s, o)) }
+            }),
+            Some(steps) => steps,
+        };
+        if steps.is_empty() || steps.len() > MAX_STEPS {
+            return Err(ScheduleError::Invalid(format!("a sequence has 1 to {MAX_STEPS} steps, not {}", steps.len())));
+        }
+        let steps = steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, st)| {
+                let n = i + 1;
+                let field = |v: Option<String>, name: &str| v.ok_or_else(|| ScheduleError::Invalid(format!("step {n}: missing field '{name}'")));
+                let in_step = |e: ScheduleError| ScheduleError::Invalid(format!("step {n}: {e}"));
+                let target_type: TargetType = field(st.target_type, "target_type")?.parse().map_err(|e: InvalidValue| in_step(ActionError::from(e).into()))?;
+                if matches!(target_type, TargetType::Group | TargetType::Sequence) {
+                    return Err(in_step(ScheduleError::Invalid(format!("a step acts on a stack, container, service or swarm_stack, not a {target_type}"))));
+                }
+                let action: Action = field(st.action, "action")?.parse().map_err(|e: InvalidValue| in_step(ActionError::from(e).into()))?;
+                check_action(target_type, action).map_err(in_step)?;
+                let target_id = target_name(target_type, &field(st.target_id, "target_id")?).map_err(|e| in_step(e.into()))?;
+                let host = self.known_host(st.host.as_deref().unwrap_or(LOCAL_HOST).trim()).map_err(|e| in_step(e.into()))?;
+                Ok(Step { host, target_type, target_id, action })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((steps, on_failure))
     }
 
     /// A host a schedule may name: one DockNap knows (it may be unreachable).
@@ -267,11 +412,33 @@ impl Scheduler {
 
     /// A person's "run now": the schedule's action, audited as a test run.
     /// It does not touch `last_run`, which says what the schedule itself did.
+    /// A sequence's run-now takes its turn like a fire: never beside another
+    /// run of the same sequence (that one is refused and audited as missed).
     pub async fn run_now(&self, id: i64, actor: &str) -> Result<ActionResult, ScheduleError> {
         let s = self.stored(id).await?;
-        let f = &s.fields;
         let trigger = Trigger::TestRun { actor: actor.to_string(), schedule_id: id };
-        Ok(self.actions.run(&f.target(), f.action, &trigger).await?)
+        let _running = if s.fields.target_type == TargetType::Sequence {
+            match engine::Running::claim(&self.running, id) {
+                Some(r) => Some(r),
+                None => {
+                    self.audit_missed(&s, &[self.clock.now()], 1, "because its previous run was still going");
+                    return Err(ScheduleError::Busy(id));
+                }
+            }
+        } else {
+            None
+        };
+        Ok(self.execute(&s, &trigger).await?)
+    }
+
+    /// Runs a schedule's action, or its sequence's steps, once.
+    async fn execute(&self, s: &Schedule, trigger: &Trigger) -> Result<ActionResult, ActionError> {
+        let f = &s.fields;
+        let timeout = f.run_timeout.map(|t| Duration::from_secs(t.into()));
+        if f.target_type == TargetType::Sequence {
+            return Ok(self.actions.run_sequence(&f.steps, f.on_failure, trigger, timeout).await);
+        }
+        self.actions.run_job(&f.target(), f.action, trigger, timeout).await
     }
 
     /// The next fires over all enabled schedules, soonest first: at most
@@ -298,7 +465,7 @@ impl Scheduler {
         let mut heap: BinaryHeap<Reverse<(DateTime<Utc>, usize)>> = compiled
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| c.expr.next_after(now, c.tz).map(|t| Reverse((t, i))))
+            .filter_map(|(i, c)| c.next_after(now).map(|t| Reverse((t, i))))
             .collect();
         let mut out = Vec::with_capacity(limit.min(1024));
         let mut taken = vec![0usize; compiled.len()];
@@ -319,7 +486,7 @@ impl Scheduler {
             if per_schedule.is_some_and(|cap| taken[i] >= cap) {
                 continue;
             }
-            if let Some(next) = c.expr.next_after(at, c.tz) {
+            if let Some(next) = c.next_after(at) {
                 heap.push(Reverse((next, i)));
             }
         }
@@ -340,6 +507,21 @@ impl Scheduler {
 
 }
 
+fn pick<T: Clone>(new: Option<T>, old: Option<&T>, name: &'static str) -> Result<T, ScheduleError> {
+    new.or_else(|| old.cloned()).ok_or(ScheduleError::MissingField(name))
+}
+
+/// Actions a target type cannot take: pause on Swarm, run but on a container.
+fn check_action(target_type: TargetType, action: Action) -> Result<(), ScheduleError> {
+    if target_type.is_swarm() && matches!(action, Action::Pause | Action::Unpause) {
+        return Err(ActionError::Invalid(InvalidValue::Action(format!("{action}' on a Swarm {target_type} (use stop or start)"))).into());
+    }
+    if action == Action::Run && target_type != TargetType::Container {
+        return Err(ScheduleError::Invalid(format!("run is for a container (it starts it and waits for its exit), not a {target_type}")));
+    }
+    Ok(())
+}
+
 /// A target name as given (trimmed), if it can be one: schedules and
 /// windows may name targets that do not exist yet.
 pub fn target_name(target_type: TargetType, raw: &str) -> Result<String, ActionError> {
@@ -353,14 +535,18 @@ pub fn target_name(target_type: TargetType, raw: &str) -> Result<String, ActionE
 }
 
 fn describe(f: &ScheduleFields) -> String {
-    format!(
-        "{} {} at '{}' ({}){}",
-        f.action,
-        f.target(),
-        f.cron,
-        f.timezone,
-        if f.enabled { "" } else { ", disabled" }
-    )
+    let what = if f.target_type == TargetType::Sequence {
+        let steps: Vec<String> = f.steps.iter().map(|s| format!("{} {}", s.action, s.target())).collect();
+        format!("sequence [{}] (on failure {})", steps.join(", "), f.on_failure)
+    } else {
+        format!("{} {}", f.action, f.target())
+    };
+    let when = match (&f.cron, f.at) {
+        (Some(cron), _) => format!("at '{cron}'"),
+        (None, Some(at)) => format!("once at {at}"),
+        (None, None) => String::new(),
+    };
+    format!("{what} {when} ({}){}", f.timezone, if f.enabled { "" } else { ", disabled" })
 }
 
 #[cfg(test)]

@@ -323,3 +323,127 @@ async fn the_wall_clock_stepped_back_an_hour_runs_no_fire_twice() {
     assert_eq!(b.acts().len(), 3);
     assert!(b.audit("missed").is_empty());
 }
+
+fn once(target_type: &str, target: &str, action: &str, at: &str) -> ScheduleInput {
+    ScheduleInput { cron: None, at: Some(at.into()), ..input(target_type, target, action, "") }
+}
+
+#[tokio::test]
+async fn a_one_time_schedule_fires_once_then_is_disabled_with_no_next_run() {
+    let b = bench();
+    let s = b.scheduler.create(once("stack", "a", "stop", "2026-01-01T00:10:00Z"), "t").await.unwrap();
+    assert_eq!((s.cron.as_deref(), s.next_run), (None, Some("2026-01-01T00:10:00Z".parse().unwrap())));
+    b.clock.set("2026-01-01T00:05:00Z");
+    b.scheduler.tick().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(b.acts().is_empty(), "not yet");
+
+    b.clock.set("2026-01-01T00:10:00.005Z");
+    b.scheduler.tick().await.unwrap();
+    b.settle(|b| !b.store.schedule(s.id).unwrap().fields.enabled).await;
+    assert_eq!(b.acts(), [("id-a".to_string(), Action::Stop)]);
+    let after = b.scheduler.get(s.id).await.unwrap();
+    assert_eq!((after.enabled, after.next_run), (false, None));
+    b.clock.set("2026-01-02T00:10:00Z");
+    b.scheduler.tick().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(b.acts().len(), 1, "once");
+}
+
+#[tokio::test]
+async fn a_one_time_schedule_missed_by_more_than_the_catch_up_window_is_audited_and_disabled() {
+    let b = bench();
+    let s = b.scheduler.create(once("stack", "a", "stop", "2026-01-01T00:10:00Z"), "t").await.unwrap();
+    b.clock.set("2026-01-01T02:00:00Z");
+    b.scheduler.tick().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(b.acts().is_empty());
+    assert_eq!(b.audit("missed").len(), 1);
+    assert!(!b.store.schedule(s.id).unwrap().fields.enabled);
+}
+
+#[tokio::test]
+async fn one_time_and_cron_are_exclusive_and_the_instant_must_be_ahead() {
+    let b = bench();
+    let both = ScheduleInput { at: Some("2026-01-02T00:00:00Z".into()), ..input("stack", "a", "stop", "0 1 * * *") };
+    assert!(b.scheduler.create(both, "t").await.unwrap_err().to_string().contains("not both"));
+    let past = once("stack", "a", "stop", "2025-12-31T00:00:00Z");
+    assert!(b.scheduler.create(past, "t").await.unwrap_err().to_string().contains("in the past"));
+    let garbage = once("stack", "a", "stop", "tomorrow");
+    assert!(b.scheduler.create(garbage, "t").await.unwrap_err().to_string().contains("RFC 3339"));
+    // Giving a cron to a one-time schedule makes it a cron schedule.
+    let s = b.scheduler.create(once("stack", "a", "stop", "2026-01-02T00:00:00Z"), "t").await.unwrap();
+    let cron = ScheduleInput { cron: Some("0 1 * * *".into()), ..Default::default() };
+    let s = b.scheduler.update(s.id, cron, "t").await.unwrap();
+    assert_eq!((s.cron.as_deref(), s.at), (Some("0 1 * * *"), None));
+}
+
+fn step(target_type: &str, target: &str, action: &str) -> StepInput {
+    StepInput { host: None, target_type: Some(target_type.into()), target_id: Some(target.into()), action: Some(action.into()) }
+}
+
+fn sequence(steps: Vec<StepInput>, on_failure: &str) -> ScheduleInput {
+    ScheduleInput {
+        target_type: Some("sequence".into()),
+        cron: Some("0 * * * *".into()),
+        steps: Some(steps),
+        on_failure: Some(on_failure.into()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_sequence_runs_its_steps_in_order_and_stops_at_a_failure_unless_told_to_continue() {
+    let b = bench();
+    let steps = || vec![step("stack", "a", "stop"), step("container", "b-x-1", "restart"), step("stack", "a", "start")];
+    let stop = b.scheduler.create(sequence(steps(), "stop"), "t").await.unwrap();
+    assert_eq!((stop.target_type, stop.action, stop.host.as_str()), (TargetType::Sequence, Action::Run, crate::model::ALL_HOSTS));
+    let r = b.scheduler.run_now(stop.id, "t").await.unwrap();
+    assert!(r.ok, "{}", r.summary());
+    let order: Vec<(String, Action)> = b.acts();
+    assert_eq!(order, [("id-a".into(), Action::Stop), ("id-b".into(), Action::Restart), ("id-a".into(), Action::Start)]);
+    assert_eq!(r.steps.as_ref().unwrap().len(), 3);
+
+    b.engine.acts.lock().unwrap().clear();
+    b.engine.failing.lock().unwrap().insert("id-b".into());
+    let r = b.scheduler.run_now(stop.id, "t").await.unwrap();
+    assert!(!r.ok);
+    let steps_ok: Vec<bool> = r.steps.as_ref().unwrap().iter().map(|s| s.ok).collect();
+    assert_eq!(steps_ok, [true, false, false]);
+    assert!(r.summary().contains("step 3 (start stack a): skipped"), "{}", r.summary());
+    assert_eq!(b.acts().len(), 2, "the third step never ran: {:?}", b.acts());
+
+    let go_on = b.scheduler.create(sequence(steps(), "continue"), "t").await.unwrap();
+    b.engine.acts.lock().unwrap().clear();
+    let r = b.scheduler.run_now(go_on.id, "t").await.unwrap();
+    assert!(!r.ok);
+    assert_eq!(b.acts().last(), Some(&("id-a".to_string(), Action::Start)), "the step after the failure ran");
+    assert_eq!(b.audit("sequence").len(), 3, "one entry per sequence run");
+}
+
+#[tokio::test]
+async fn a_sequence_does_not_overlap_itself() {
+    let b = bench();
+    *b.engine.delay.lock().unwrap() = Duration::from_millis(300);
+    let s = b.scheduler.create(sequence(vec![step("stack", "a", "restart")], "stop"), "t").await.unwrap();
+    let (first, second) = tokio::join!(b.scheduler.run_now(s.id, "t"), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        b.scheduler.run_now(s.id, "t").await
+    });
+    assert!(first.unwrap().ok);
+    assert!(matches!(second, Err(ScheduleError::Busy(_))), "{second:?}");
+    assert_eq!(b.audit("missed").len(), 1);
+}
+
+#[tokio::test]
+async fn bad_sequences_and_runs_are_refused_with_the_step_named() {
+    let b = bench();
+    let err = |i: ScheduleInput| async { b.scheduler.create(i, "t").await.unwrap_err().to_string() };
+    assert!(err(sequence(vec![], "stop")).await.contains("1 to 20 steps"));
+    assert!(err(sequence(vec![step("stack", "a", "run")], "stop")).await.contains("step 1: run is for a container"));
+    assert!(err(sequence(vec![step("stack", "a", "stop"), step("group", "lab", "stop")], "stop")).await.contains("step 2"));
+    assert!(err(sequence(vec![step("stack", "a", "stop")], "sometimes")).await.contains("on_failure must be stop or continue"));
+    assert!(err(input("stack", "a", "run", "0 * * * *")).await.contains("run is for a container"));
+    let with_steps = ScheduleInput { steps: Some(vec![step("stack", "a", "stop")]), ..input("stack", "a", "stop", "0 * * * *") };
+    assert!(err(with_steps).await.contains("for target_type sequence"));
+}

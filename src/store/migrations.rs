@@ -227,4 +227,38 @@ CREATE TABLE oidc_identities (
 ) STRICT;
 "#,
     ),
+    // One-time schedules (`at` instead of `cron`), `run` jobs with a time
+    // limit, and sequences of steps: the CHECKs widen, so the table is rebuilt.
+    M::up(
+        r#"
+CREATE TABLE schedules_v10 (
+    id               INTEGER PRIMARY KEY,
+    host             TEXT NOT NULL DEFAULT 'local',
+    target_type      TEXT NOT NULL CHECK (target_type IN ('stack', 'container', 'service', 'swarm_stack', 'group', 'sequence')),
+    target_id        TEXT NOT NULL,
+    action           TEXT NOT NULL CHECK (action IN ('start', 'stop', 'restart', 'pause', 'unpause', 'run')),
+    cron             TEXT,
+    at               TEXT,
+    timezone         TEXT NOT NULL,
+    enabled          INTEGER NOT NULL,
+    run_timeout      INTEGER CHECK (run_timeout > 0),
+    steps            TEXT NOT NULL DEFAULT '[]',
+    on_failure       TEXT NOT NULL DEFAULT 'stop' CHECK (on_failure IN ('stop', 'continue')),
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    last_run_at      TEXT,
+    last_run_ok      INTEGER,
+    last_run_message TEXT,
+    checked_until    TEXT,
+    running_due      TEXT,
+    CHECK ((cron IS NULL) <> (at IS NULL))
+) STRICT;
+INSERT INTO schedules_v10 (id, host, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at,
+                           last_run_at, last_run_ok, last_run_message, checked_until, running_due)
+    SELECT id, host, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at,
+           last_run_at, last_run_ok, last_run_message, checked_until, running_due FROM schedules;
+DROP TABLE schedules;
+ALTER TABLE schedules_v10 RENAME TO schedules;
+"#,
+    ),
 ];

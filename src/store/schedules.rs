@@ -7,7 +7,8 @@ use super::{Result, Store, StoreError, fmt_time, parse_enum, parse_time};
 use crate::model::{LastRun, Schedule, ScheduleFields};
 
 const SCHEDULE_COLS: &str = "id, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, \
-                             last_run_at, last_run_ok, last_run_message, checked_until, running_due, host";
+                             last_run_at, last_run_ok, last_run_message, checked_until, running_due, host, \
+                             at, run_timeout, steps, on_failure";
 
 fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
     let last_run = match r.get::<_, Option<String>>(9)? {
@@ -26,8 +27,13 @@ fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
             target_id: r.get(2)?,
             action: parse_enum(r.get(3)?)?,
             cron: r.get(4)?,
+            at: r.get::<_, Option<String>>(15)?.map(|s| parse_time(&s)).transpose()?,
             timezone: r.get(5)?,
             enabled: r.get(6)?,
+            run_timeout: r.get(16)?,
+            steps: serde_json::from_str(&r.get::<_, String>(17)?)
+                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(17, rusqlite::types::Type::Text, Box::new(e)))?,
+            on_failure: parse_enum(r.get(18)?)?,
         },
         created_at: parse_time(&r.get::<_, String>(7)?)?,
         updated_at: parse_time(&r.get::<_, String>(8)?)?,
@@ -64,9 +70,13 @@ impl Store {
         let id = {
             let conn = self.writer();
             conn.execute(
-                "INSERT INTO schedules (target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, checked_until, host) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?8)",
-                params![f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, t, f.host],
+                "INSERT INTO schedules (target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, checked_until, host, \
+                                        at, run_timeout, steps, on_failure) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, t, f.host,
+                    f.at.map(fmt_time), f.run_timeout, steps_json(f), f.on_failure.as_str()
+                ],
             )?;
             conn.last_insert_rowid()
         };
@@ -81,10 +91,13 @@ impl Store {
             // edit that keeps it must not skip a fire already due but not
             // yet dispatched.
             "UPDATE schedules SET target_type = ?1, target_id = ?2, action = ?3, cron = ?4, timezone = ?5, enabled = ?6, \
-             updated_at = ?7, host = ?9, \
-             checked_until = CASE WHEN cron IS ?4 AND timezone IS ?5 AND enabled IS ?6 THEN checked_until ELSE ?7 END \
+             updated_at = ?7, host = ?9, at = ?10, run_timeout = ?11, steps = ?12, on_failure = ?13, \
+             checked_until = CASE WHEN cron IS ?4 AND at IS ?10 AND timezone IS ?5 AND enabled IS ?6 THEN checked_until ELSE ?7 END \
              WHERE id = ?8",
-            params![f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, fmt_time(now), id, f.host],
+            params![
+                f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, fmt_time(now), id, f.host,
+                f.at.map(fmt_time), f.run_timeout, steps_json(f), f.on_failure.as_str()
+            ],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound);
@@ -123,10 +136,23 @@ impl Store {
         Ok(())
     }
 
+    /// A one-time schedule that has had its turn is disabled.
+    pub fn set_schedule_enabled(&self, id: i64, enabled: bool) -> Result<Schedule> {
+        let n = self.writer().execute("UPDATE schedules SET enabled = ?1 WHERE id = ?2", params![enabled, id])?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.schedule(id)
+    }
+
     /// The run cut off by a previous process is accounted for.
     pub fn clear_running(&self, id: i64) -> Result<()> {
         self.writer().execute("UPDATE schedules SET running_due = NULL WHERE id = ?1", [id])?;
         Ok(())
     }
 
+}
+
+fn steps_json(f: &ScheduleFields) -> String {
+    serde_json::to_string(&f.steps).unwrap_or_else(|_| "[]".into())
 }

@@ -39,8 +39,8 @@ impl Target {
                 || contains(other, self))
     }
 
-    /// Targets that can overlap share this key.
-    fn scope(&self) -> &str {
+    /// Targets that can overlap share this key (on one host).
+    pub fn scope(&self) -> &str {
         self.stack.as_deref().unwrap_or(&self.target_id)
     }
 

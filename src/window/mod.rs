@@ -286,20 +286,6 @@ impl Windows {
 
     fn conflicts(&self, schedules: &[ScheduleView], windows: &[Compiled]) -> Found {
         let now = self.clock.now();
-        let timed: Vec<TimedSchedule> = schedules
-            .iter()
-            .filter(|s| s.enabled)
-            .filter_map(|s| {
-                let expr = CronExpr::parse(&s.cron).ok()?;
-                let tz = parse_timezone(&s.timezone).ok()?;
-                Some(TimedSchedule {
-                    id: s.id,
-                    target: self.target(&s.host, s.target_type, &s.target_id),
-                    action: s.action,
-                    fires: conflicts::fires_within(&expr, tz, now, now + HORIZON),
-                })
-            })
-            .collect();
         let windows: Vec<TimedWindow> = windows
             .iter()
             .filter(|c| c.window.fields.enabled)
@@ -308,6 +294,31 @@ impl Windows {
                 target: self.target(&c.window.fields.host, c.window.fields.target_type, &c.window.fields.target_id),
                 spec: &c.spec,
                 tz: c.tz,
+            })
+            .collect();
+        // Sequences are left out: their steps are checked when they run.
+        let targeted: Vec<(&ScheduleView, Target)> = schedules
+            .iter()
+            .filter(|s| s.enabled && s.action.brings_up().is_some() && s.target_type != TargetType::Sequence)
+            .map(|s| (s, self.target(&s.host, s.target_type, &s.target_id)))
+            .collect();
+        // Only a schedule that shares its scope with another or with a window
+        // can clash: the others' week of fires is never computed.
+        let mut in_scope: HashMap<(&str, &str), usize> = HashMap::new();
+        for t in targeted.iter().map(|(_, t)| t).chain(windows.iter().map(|w| &w.target)) {
+            *in_scope.entry((t.host.as_str(), t.scope())).or_default() += 1;
+        }
+        let timed: Vec<TimedSchedule> = targeted
+            .iter()
+            .filter(|(_, t)| in_scope[&(t.host.as_str(), t.scope())] > 1)
+            .filter_map(|(s, target)| {
+                let tz = parse_timezone(&s.timezone).ok()?;
+                let fires = match (&s.cron, s.at) {
+                    (Some(cron), _) => conflicts::fires_within(&CronExpr::parse(cron).ok()?, tz, now, now + HORIZON),
+                    (None, Some(at)) => (at > now && at <= now + HORIZON).then_some(at).into_iter().collect(),
+                    (None, None) => return None,
+                };
+                Some(TimedSchedule { id: s.id, target: target.clone(), action: s.action, fires })
             })
             .collect();
         conflicts::find(&timed, &windows)
