@@ -231,7 +231,7 @@ CREATE TABLE oidc_identities (
     // limit, and sequences of steps: the CHECKs widen, so the table is rebuilt.
     M::up(
         r#"
-CREATE TABLE schedules_v10 (
+CREATE TABLE schedules_jobs (
     id               INTEGER PRIMARY KEY,
     host             TEXT NOT NULL DEFAULT 'local',
     target_type      TEXT NOT NULL CHECK (target_type IN ('stack', 'container', 'service', 'swarm_stack', 'group', 'sequence')),
@@ -253,12 +253,12 @@ CREATE TABLE schedules_v10 (
     running_due      TEXT,
     CHECK ((cron IS NULL) <> (at IS NULL))
 ) STRICT;
-INSERT INTO schedules_v10 (id, host, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at,
+INSERT INTO schedules_jobs (id, host, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at,
                            last_run_at, last_run_ok, last_run_message, checked_until, running_due)
     SELECT id, host, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at,
            last_run_at, last_run_ok, last_run_message, checked_until, running_due FROM schedules;
 DROP TABLE schedules;
-ALTER TABLE schedules_v10 RENAME TO schedules;
+ALTER TABLE schedules_jobs RENAME TO schedules;
 "#,
     ),
 ];
