@@ -18,6 +18,7 @@ mod oidc;
 mod windows;
 mod hosts;
 mod insight;
+mod jobs;
 mod audit_integrity;
 mod limits;
 mod transport;
