@@ -30,6 +30,8 @@ pub enum Event {
         ok: bool,
         message: String,
     },
+    /// A step of a sequence finished (step counts from 1 of `steps`).
+    SequenceStep { schedule_id: i64, step: usize, steps: usize, ok: bool, message: String },
 }
 
 impl Event {
@@ -43,6 +45,7 @@ impl Event {
             Event::Schedule { .. } => "schedule",
             Event::Window { .. } => "window",
             Event::ScheduleRun { .. } => "schedule_run",
+            Event::SequenceStep { .. } => "sequence_step",
         }
     }
 }

@@ -15,13 +15,15 @@ impl Actions {
     /// Runs `steps` in order, each once the previous one finished (a start
     /// also waits for its containers' health checks). After a failed step
     /// the rest are skipped unless `on_failure` is continue. Each step is
-    /// audited as its own action, and the whole once more.
+    /// audited as its own action, and the whole once more; `on_step` hears
+    /// of each step as it finishes.
     pub async fn run_sequence(
         self: &Arc<Self>,
         steps: &[Step],
         on_failure: OnFailure,
         trigger: &Trigger,
         run_timeout: Option<Duration>,
+        on_step: &(dyn Fn(usize, &ActionResult) + Send + Sync),
     ) -> ActionResult {
         let started = Instant::now();
         let mut results: Vec<ActionResult> = Vec::with_capacity(steps.len());
@@ -29,7 +31,9 @@ impl Actions {
             let target = step.target();
             let failed_before = results.iter().any(|r| !r.ok);
             if failed_before && on_failure == OnFailure::Stop {
-                results.push(step_failed(&target, step.action, "skipped: an earlier step failed".into()));
+                let skipped = step_failed(&target, step.action, "skipped: an earlier step failed".into());
+                on_step(i, &skipped);
+                results.push(skipped);
                 continue;
             }
             let mut r = match self.run_job(&target, step.action, trigger, run_timeout).await {
@@ -43,6 +47,7 @@ impl Actions {
                 }
             }
             tracing::info!(step = i + 1, action = %step.action, target = %target, ok = r.ok, "sequence step finished");
+            on_step(i, &r);
             results.push(r);
         }
         let whole = Target::new(ALL_HOSTS, TargetType::Sequence, "");

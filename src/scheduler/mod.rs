@@ -436,7 +436,11 @@ impl Scheduler {
         let f = &s.fields;
         let timeout = f.run_timeout.map(|t| Duration::from_secs(t.into()));
         if f.target_type == TargetType::Sequence {
-            return Ok(self.actions.run_sequence(&f.steps, f.on_failure, trigger, timeout).await);
+            let (events, id, steps) = (self.events.clone(), s.id, f.steps.len());
+            let on_step = move |i: usize, r: &ActionResult| {
+                events.publish(Event::SequenceStep { schedule_id: id, step: i + 1, steps, ok: r.ok, message: r.summary() });
+            };
+            return Ok(self.actions.run_sequence(&f.steps, f.on_failure, trigger, timeout, &on_step).await);
         }
         self.actions.run_job(&f.target(), f.action, trigger, timeout).await
     }

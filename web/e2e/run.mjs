@@ -297,6 +297,51 @@ test('schedule editor: presets, live cron errors, preview in both zones, then li
 // ---- windows and bulk actions ----
 const pad2 = (n) => String(((n % 24) + 24) % 24).padStart(2, '0')
 
+test('jobs: a sequence built in the editor (reordered), run now with its steps shown live; a run in the audit log; once at…', async () => {
+  const page = S.adminPage
+  const job = `e2e-job-${process.pid}`
+  await run('docker', ['create', '--name', job, '--label', BENCH_LABEL, '--network', 'none', IMAGE, 'sh', '-c', 'echo nightly backup done; exit 0'])
+  await waitFor(async () => (await server.api('GET', '/api/containers', undefined, S.adminToken)).some((c) => c.name === job), { what: 'the job container listed' })
+  await page.goto('/schedules/new')
+  await page.click('[data-testid=sched-kind-sequence]')
+  const fill = async (i, action, type, target) => {
+    await page.selectOption(`[data-testid=step-${i}-type]`, type)
+    await page.selectOption(`[data-testid=step-${i}-action]`, action)
+    await page.fill(`[data-testid=step-${i}-target]`, target)
+  }
+  await fill(0, 'run', 'container', job)
+  await page.click('[data-testid=add-step]')
+  await fill(1, 'restart', 'stack', project.name)
+  // The run belongs second: move it down, with the keyboard-reachable button.
+  await page.getByRole('button', { name: 'Move step 1 down' }).click()
+  assert((await page.inputValue('[data-testid=step-0-target]')) === project.name, 'reordered: the stack first')
+  assert((await page.inputValue('[data-testid=step-1-target]')) === job, 'reordered: the job second')
+  await page.fill('[data-testid=sched-timeout]', '2m')
+  await page.click('[data-testid=sched-save]')
+  await page.waitForURL(/\/schedules$/)
+  const row = page.locator('[data-testid=schedule-row]').filter({ hasText: 'Sequence' }).first()
+  await row.waitFor()
+  assert((await row.textContent()).includes(`run container ${job}`), 'the steps are listed')
+  await row.getByRole('button', { name: /Run now/ }).click()
+  await page.click('[data-testid=confirm-ok]')
+  await row.locator('[data-testid=sequence-progress]').filter({ hasText: 'step 1/2 ok' }).waitFor({ timeout: 30_000 })
+  await page.locator('.toast').filter({ hasText: 'Sequence ran: 2 steps ok' }).waitFor({ timeout: 30_000 })
+
+  await page.goto(`/audit?action=run&target_id=${job}`)
+  await visibleText(page, '[data-testid=audit-exit-code]', 'exit code 0')
+  await visibleText(page, '[data-testid=audit-log-tail]', 'nightly backup done')
+
+  // Once at…: a wall time in the schedule's zone.
+  await page.goto(`/schedules/new?target_type=stack&target_id=${project.name}`)
+  await page.click('[data-testid=sched-timing-at]')
+  const soon = new Date(Date.now() + 86_400_000)
+  const local = new Date(soon.getTime() - soon.getTimezoneOffset() * 60_000).toISOString().slice(0, 16)
+  await page.fill('[data-testid=sched-at]', local)
+  await page.click('[data-testid=sched-save]')
+  await page.waitForURL(/\/schedules$/)
+  await page.locator('[data-testid=schedule-when]').filter({ hasText: 'Once at' }).first().waitFor()
+})
+
 test('windows: create a window from the editor and see the preview in both zones', async () => {
   const page = S.adminPage
   await page.goto(`/stacks/${project.name}`)

@@ -55,7 +55,38 @@ describe('form state', () => {
 
   it('starts with sensible defaults and accepts a target', () => {
     const f = newScheduleForm({ target_id: 'web' }, 'Europe/Paris')
-    expect(f).toEqual({ host: 'local', target_type: 'stack', target_id: 'web', action: 'stop', cron: '0 23 * * *', timezone: 'Europe/Paris', enabled: true })
+    expect(f).toEqual({
+      host: 'local', target_type: 'stack', target_id: 'web', action: 'stop', timing: 'cron', cron: '0 23 * * *', at: '',
+      timezone: 'Europe/Paris', enabled: true, timeout: '', steps: [], on_failure: 'stop',
+    })
+  })
+
+  it('sends a one-time schedule as the instant of its wall time in its zone', () => {
+    const f = newScheduleForm({ target_id: 'web', timing: 'at', at: '2027-07-01T18:30' }, 'Europe/Berlin')
+    expect(toPayload(f)).toEqual({ host: 'local', target_type: 'stack', target_id: 'web', action: 'stop', at: '2027-07-01T16:30:00.000Z', timezone: 'Europe/Berlin', enabled: true })
+    const back = formFromSchedule({ ...sched, cron: null, at: '2027-07-01T16:30:00Z' })
+    expect((({ timing, at }) => ({ timing, at }))(back)).toEqual({ timing: 'at', at: '2027-07-01T18:30' })
+    expect(validateForm({ ...f, at: '2020-01-01T00:00' }).at).toMatch(/passed/)
+    expect(validateForm({ ...f, at: '' }).at).toMatch(/date and time/)
+    // Switching an existing cron schedule to once: the instant replaces the cron.
+    expect(toPayload({ ...formFromSchedule(sched), timing: 'at', at: '2027-01-10T03:00' }, formFromSchedule(sched))).toEqual({ at: '2027-01-10T02:00:00.000Z' })
+  })
+
+  it('sends the time limit only for a run, and the steps of a sequence', () => {
+    const run = newScheduleForm({ target_type: 'container', target_id: 'backup', action: 'run', timeout: '30m' }, 'UTC')
+    expect(toPayload(run).timeout).toBe('30m')
+    expect(toPayload({ ...run, action: 'stop' }).timeout).toBeUndefined()
+    expect(toPayload({ ...run, timeout: '' }, run)).toEqual({ timeout: '' })
+    const seq = newScheduleForm({
+      target_type: 'sequence', on_failure: 'continue',
+      steps: [{ host: 'local', target_type: 'stack', target_id: ' app ', action: 'stop' }, { host: 'nas', target_type: 'container', target_id: 'backup', action: 'run' }],
+    }, 'UTC')
+    expect(toPayload(seq)).toEqual({
+      target_type: 'sequence', cron: '0 23 * * *', timezone: 'UTC', enabled: true, on_failure: 'continue',
+      steps: [{ host: 'local', target_type: 'stack', target_id: 'app', action: 'stop' }, { host: 'nas', target_type: 'container', target_id: 'backup', action: 'run' }],
+    })
+    expect(validateForm({ ...seq, steps: [] }).steps).toMatch(/at least one/)
+    expect(validateForm({ ...seq, steps: [{ ...seq.steps[0]!, target_id: '' }] }).steps).toMatch(/Step 1/)
   })
 
   it('sends the host on create, and on update when it changed', () => {

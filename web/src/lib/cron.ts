@@ -1,7 +1,8 @@
 // Cron form logic for the schedule editor: presets, the human description,
 // form state to API payload, and a debounced, race-free preview.
 import cronstrue from 'cronstrue'
-import type { Schedule, ScheduleInput } from './types'
+import type { Action, ActionTargetType, OnFailure, Schedule, ScheduleInput, TargetType } from './types'
+import { utcToZoned, zonedToUtc } from './format'
 import { LOCAL, hostOf } from './hosts'
 
 export interface CronPreset {
@@ -70,8 +71,32 @@ export function describeCron(expr: string): string | null {
   }
 }
 
+/** One step of a sequence in the editor. */
+export interface StepForm {
+  host: string
+  target_type: ActionTargetType
+  target_id: string
+  action: Action
+}
+
 /** What the editor lets a person set: a schedule's own fields. */
-export type ScheduleForm = Pick<Schedule, 'target_type' | 'target_id' | 'action' | 'cron' | 'timezone' | 'enabled'> & { host: string }
+export interface ScheduleForm {
+  host: string
+  target_type: TargetType
+  target_id: string
+  action: Action
+  /** Repeat on a cron expression, or run once at a wall time. */
+  timing: 'cron' | 'at'
+  cron: string
+  /** A datetime-local value, read in `timezone`. */
+  at: string
+  timezone: string
+  enabled: boolean
+  /** A run's time limit (`30m`); empty: the server's default of 1 h. */
+  timeout: string
+  steps: StepForm[]
+  on_failure: OnFailure
+}
 
 export function newScheduleForm(defaults: Partial<ScheduleForm> = {}, zone = 'UTC'): ScheduleForm {
   return {
@@ -79,11 +104,20 @@ export function newScheduleForm(defaults: Partial<ScheduleForm> = {}, zone = 'UT
     target_type: 'stack',
     target_id: '',
     action: 'stop',
+    timing: 'cron',
     cron: '0 23 * * *',
+    at: '',
     timezone: zone,
     enabled: true,
+    timeout: '',
+    steps: [],
+    on_failure: 'stop',
     ...defaults,
   }
+}
+
+export function newStep(host = LOCAL): StepForm {
+  return { host, target_type: 'stack', target_id: '', action: 'start' }
 }
 
 export function formFromSchedule(s: Schedule): ScheduleForm {
@@ -92,21 +126,54 @@ export function formFromSchedule(s: Schedule): ScheduleForm {
     target_type: s.target_type,
     target_id: s.target_id,
     action: s.action,
-    cron: s.cron,
+    timing: s.at ? 'at' : 'cron',
+    cron: s.cron ?? '0 23 * * *',
+    at: s.at ? utcToZoned(s.at, s.timezone) : '',
     timezone: s.timezone,
     enabled: s.enabled,
+    timeout: s.timeout ?? '',
+    steps: (s.steps ?? []).map((st) => ({ host: hostOf(st), target_type: st.target_type, target_id: st.target_id, action: st.action })),
+    on_failure: s.on_failure ?? 'stop',
   }
 }
 
-export type FormErrors = Partial<Record<keyof ScheduleForm, string>>
+export type FormErrors = Partial<Record<keyof ScheduleForm, string>> & { steps?: string }
 
-export function validateForm(f: ScheduleForm): FormErrors {
+export function validateForm(f: ScheduleForm, now = Date.now()): FormErrors {
   const errors: FormErrors = {}
-  if (!f.target_id.trim()) errors.target_id = `Choose a ${f.target_type} to act on.`
-  const c = quickCronCheck(f.cron)
-  if (c) errors.cron = c
+  if (f.target_type === 'sequence') {
+    if (!f.steps.length) errors.steps = 'Add at least one step.'
+    const empty = f.steps.findIndex((st) => !st.target_id.trim())
+    if (empty >= 0) errors.steps = `Step ${empty + 1}: choose a ${f.steps[empty]!.target_type.replace('_', ' ')} to act on.`
+  } else if (!f.target_id.trim()) {
+    errors.target_id = `Choose a ${f.target_type} to act on.`
+  }
+  if (f.timing === 'cron') {
+    const c = quickCronCheck(f.cron)
+    if (c) errors.cron = c
+  } else {
+    const at = zonedToUtc(f.at, f.timezone || 'UTC')
+    if (!at) errors.at = 'Choose a date and time.'
+    else if (Date.parse(at) <= now) errors.at = 'That time has passed.'
+  }
   if (!f.timezone.trim()) errors.timezone = 'Choose a time zone.'
   return errors
+}
+
+/** Whether the time limit applies: a run, or a sequence with a run step. */
+export function usesTimeout(f: ScheduleForm): boolean {
+  return f.target_type === 'sequence' ? f.steps.some((st) => st.action === 'run') : f.action === 'run'
+}
+
+function fullPayload(f: ScheduleForm): ScheduleInput {
+  const when: ScheduleInput = f.timing === 'at' ? { at: zonedToUtc(f.at, f.timezone.trim()) ?? f.at } : { cron: normalizeCron(f.cron) }
+  const common: ScheduleInput = { ...when, timezone: f.timezone.trim(), enabled: f.enabled }
+  if (usesTimeout(f) && f.timeout.trim()) common.timeout = f.timeout.trim()
+  if (f.target_type === 'sequence') {
+    const steps = f.steps.map((st) => ({ ...st, target_id: st.target_id.trim() }))
+    return { target_type: 'sequence', ...common, steps, on_failure: f.on_failure }
+  }
+  return { host: f.host, target_type: f.target_type, target_id: f.target_id.trim(), action: f.action, ...common }
 }
 
 /**
@@ -114,18 +181,16 @@ export function validateForm(f: ScheduleForm): FormErrors {
  * Returns an empty object for an unchanged form.
  */
 export function toPayload(f: ScheduleForm, original?: ScheduleForm): ScheduleInput {
-  const clean: ScheduleForm = {
-    ...f,
-    target_id: f.target_id.trim(),
-    cron: normalizeCron(f.cron),
-    timezone: f.timezone.trim(),
+  const full = fullPayload(f)
+  if (!original) return full
+  const before = fullPayload(original) as Record<string, unknown>
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(full)) {
+    if (JSON.stringify(v) !== JSON.stringify(before[k])) out[k] = v
   }
-  if (!original) return { ...clean }
-  const out: ScheduleInput = {}
-  for (const k of Object.keys(clean) as (keyof ScheduleForm)[]) {
-    if (clean[k] !== original[k]) (out as Record<string, unknown>)[k] = clean[k]
-  }
-  return out
+  // A time limit taken away is sent as empty (the server drops it).
+  if (before.timeout !== undefined && full.timeout === undefined) out.timeout = ''
+  return out as ScheduleInput
 }
 
 export interface PreviewResult {

@@ -89,8 +89,39 @@ export function zoneAbbrev(timeZone: string, at: Date = new Date()): string {
 }
 
 export const ACTION_LABEL: Record<string, string> = {
-  start: 'Start', stop: 'Stop', restart: 'Restart', pause: 'Pause', unpause: 'Unpause',
+  start: 'Start', stop: 'Stop', restart: 'Restart', pause: 'Pause', unpause: 'Unpause', run: 'Run',
 }
 export const ACTION_PAST: Record<string, string> = {
-  start: 'Started', stop: 'Stopped', restart: 'Restarted', pause: 'Paused', unpause: 'Unpaused',
+  start: 'Started', stop: 'Stopped', restart: 'Restarted', pause: 'Paused', unpause: 'Unpaused', run: 'Ran',
+}
+
+/** The wall time "2026-12-24T18:00" (a datetime-local value) in `timeZone`, as a UTC instant. */
+export function zonedToUtc(local: string, timeZone: string): string | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(local.trim())
+  if (!m) return null
+  const wall = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!)
+  // The zone's offset at the guess, then again at the corrected instant (DST edges).
+  let t = wall - offsetMs(wall, timeZone)
+  t = wall - offsetMs(t, timeZone)
+  return new Date(t).toISOString()
+}
+
+/** An instant as the datetime-local value of its wall time in `timeZone`. */
+export function utcToZoned(iso: string, timeZone: string): string {
+  const p = wallParts(new Date(iso).getTime(), timeZone)
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`
+}
+
+function wallParts(t: number, timeZone: string): Record<string, string> {
+  const parts = fmt(`parts|${timeZone}`, {
+    year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZone,
+  }).formatToParts(new Date(t))
+  return Object.fromEntries(parts.map((x) => [x.type, x.value]))
+}
+
+/** How far `timeZone`'s wall clock is ahead of UTC at instant `t`. */
+function offsetMs(t: number, timeZone: string): number {
+  const p = wallParts(t, timeZone)
+  const wall = Date.UTC(+p.year!, +p.month! - 1, +p.day!, +p.hour!, +p.minute!, +p.second!)
+  return wall - Math.floor(t / 1000) * 1000
 }

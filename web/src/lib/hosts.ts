@@ -106,6 +106,7 @@ export const isSwarmType = (t: TargetType) => t === 'service' || t === 'swarm_st
 
 export const TARGET_TYPE_LABEL: Record<TargetType, string> = {
   stack: 'Stack', container: 'Container', service: 'Swarm service', swarm_stack: 'Swarm stack', group: 'Host group',
+  sequence: 'Sequence',
 }
 
 /** The host of a group target: it spans the group's hosts. */
@@ -124,6 +125,11 @@ export function targetTypesFor(host: Pick<HostView, 'swarm_manager'> | undefined
 /** Every action a target type accepts (Swarm has no paused state). */
 export function actionsForType(t: TargetType): Action[] {
   return isSwarmType(t) ? ['start', 'stop', 'restart'] : ['start', 'stop', 'restart', 'pause', 'unpause']
+}
+
+/** What a schedule (or a sequence's step) may do to a target: a container may also be run as a job. */
+export function scheduleActionsForType(t: TargetType): Action[] {
+  return t === 'container' ? [...actionsForType(t), 'run'] : actionsForType(t)
 }
 
 /** A service's buttons: a global service runs one task per node and cannot be stopped (409 unsupported). */
@@ -167,6 +173,7 @@ export function targetNames(
     case 'service': return on(data.services).map((s) => s.name)
     case 'swarm_stack': return [...new Set(on(data.services).map((s) => s.stack).filter((x): x is string => !!x))].sort()
     case 'group': return groupNames(data.hosts)
+    case 'sequence': return []
   }
 }
 

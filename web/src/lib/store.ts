@@ -5,7 +5,7 @@ import { api, errorMessage } from './api'
 import { fetchSettled } from './settled'
 import { toast } from './toast'
 import { LOCAL, hostOf, isMultiHost } from './hosts'
-import type { Container, HostView, Schedule, ScheduleRunEvent, Service, Stack, TargetType, User, Window } from './types'
+import type { Container, HostView, Schedule, ScheduleRunEvent, SequenceStepEvent, Service, Stack, TargetType, User, Window } from './types'
 
 export interface State {
   user: User | null
@@ -28,6 +28,8 @@ export interface State {
   windowVersion: number
   auditVersion: number
   sessionExpired: boolean
+  /** The steps finished so far of each sequence under way, by schedule id (live). */
+  sequenceSteps: Record<number, SequenceStepEvent[]>
 }
 
 export const state = reactive<State>({
@@ -47,6 +49,7 @@ export const state = reactive<State>({
   windowVersion: 0,
   auditVersion: 0,
   sessionExpired: false,
+  sequenceSteps: {},
 })
 
 export const can = reactive({
@@ -241,6 +244,13 @@ export function applyEvent(name: string, data: unknown): void {
       if (!r.ok) toast('error', `Scheduled ${r.action} of ${r.target_type} ${r.target_id}${on} failed`, [r.message])
       break
     }
+    case 'sequence_step': {
+      const e = d as unknown as SequenceStepEvent
+      // a new run of the sequence starts a new list
+      const before = e.step === 1 ? [] : (state.sequenceSteps[e.schedule_id] ?? [])
+      state.sequenceSteps[e.schedule_id] = [...before, e]
+      break
+    }
     case 'resync':
       void refreshAll()
       break
@@ -252,7 +262,7 @@ export function applyEvent(name: string, data: unknown): void {
 let source: EventSource | null = null
 let retryTimer: ReturnType<typeof setTimeout> | null = null
 let retryDelay = 1000
-const EVENTS = ['container', 'stack', 'docker', 'host', 'service', 'schedule', 'schedule_run', 'window', 'resync']
+const EVENTS = ['container', 'stack', 'docker', 'host', 'service', 'schedule', 'schedule_run', 'sequence_step', 'window', 'resync']
 
 export function startLive(): void {
   stopLive()

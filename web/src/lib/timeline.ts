@@ -71,6 +71,8 @@ export function stateAfter(action: Action, before: LaneState): LaneState {
     case 'restart': return 'running'
     case 'pause': return before === 'stopped' ? 'stopped' : 'paused'
     case 'unpause': return before === 'stopped' ? 'stopped' : 'running'
+    // a job runs, then has exited
+    case 'run': return 'stopped'
   }
 }
 

@@ -24,8 +24,24 @@ export function dismiss(id: number): void {
   if (i >= 0) toasts.splice(i, 1)
 }
 
-/** Title and lines for an action result, naming every failed container. */
+/** Title and lines for an action result, naming every failed container
+ * (a sequence: every failed step; a run: its exit code and last lines). */
 export function describeResult(r: ActionResult): { kind: Toast['kind']; title: string; lines: string[] } {
+  if (r.steps) {
+    const bad = r.steps.map((s, i) => [s, i + 1] as const).filter(([s]) => !s.ok)
+    if (!bad.length) return { kind: 'ok', title: `Sequence ran: ${r.steps.length} step${r.steps.length === 1 ? '' : 's'} ok`, lines: [] }
+    return {
+      kind: 'error',
+      title: `Sequence failed at step ${bad[0]![1]} of ${r.steps.length}`,
+      lines: bad.map(([s, n]) => `step ${n} (${s.action} ${s.target_type} ${s.target_id}): ${s.results.find((x) => !x.ok)?.error ?? 'failed'}`),
+    }
+  }
+  if (r.action === 'run') {
+    const code = r.exit_code === null || r.exit_code === undefined ? 'did not exit' : `exit code ${r.exit_code}`
+    const tail = (r.log_tail ?? []).slice(-5)
+    if (r.ok) return { kind: 'ok', title: `Ran container ${r.target_id}: ${code}`, lines: tail }
+    return { kind: 'error', title: `Run of container ${r.target_id} failed: ${r.results[0]?.error ?? code}`, lines: tail }
+  }
   const what = `${r.target_type} ${r.target_id}`
   const n = r.results.length
   const failed = r.results.filter((x) => !x.ok)

@@ -1,10 +1,12 @@
 export type Role = 'viewer' | 'operator' | 'admin'
-export type Action = 'start' | 'stop' | 'restart' | 'pause' | 'unpause'
+/** `run`: start a container and wait for its exit (a job). */
+export type Action = 'start' | 'stop' | 'restart' | 'pause' | 'unpause' | 'run'
 /** Swarm services and Swarm stacks (a stack deployed with `docker stack deploy`) live on a manager host. */
 /** `group`: every stack of the hosts in a group (schedules only; its host is `*`). */
-export type TargetType = 'stack' | 'container' | 'service' | 'swarm_stack' | 'group'
+/** `sequence`: a schedule's ordered steps (its host is `*`). */
+export type TargetType = 'stack' | 'container' | 'service' | 'swarm_stack' | 'group' | 'sequence'
 /** What has an action route of its own (a group is acted on stack by stack). */
-export type ActionTargetType = Exclude<TargetType, 'group'>
+export type ActionTargetType = Exclude<TargetType, 'group' | 'sequence'>
 export type StackStatus = 'running' | 'stopped' | 'paused' | 'partial'
 
 export const ACTIONS: Action[] = ['start', 'stop', 'restart', 'pause', 'unpause']
@@ -80,6 +82,31 @@ export interface ActionResult {
   action: Action
   ok: boolean
   results: ContainerResult[]
+  host?: string
+  /** A run's exit code (null: it did not exit), duration and last log lines. */
+  exit_code?: number | null
+  duration_ms?: number
+  log_tail?: string[]
+  /** A sequence's result per step. */
+  steps?: ActionResult[]
+}
+
+export type OnFailure = 'stop' | 'continue'
+
+/** A step of a sequence finished (live, on /api/events). */
+export interface SequenceStepEvent {
+  schedule_id: number
+  step: number
+  steps: number
+  ok: boolean
+  message: string
+}
+
+export interface Step {
+  host?: string
+  target_type: ActionTargetType
+  target_id: string
+  action: Action
 }
 
 export interface LastRun {
@@ -93,9 +120,15 @@ export interface Schedule {
   target_type: TargetType
   target_id: string
   action: Action
-  cron: string
+  /** Exactly one of cron and at (a one-time schedule). */
+  cron: string | null
+  at?: string | null
   timezone: string
   enabled: boolean
+  /** A run's time limit, e.g. "30m". */
+  timeout?: string
+  steps?: Step[]
+  on_failure?: OnFailure
   created_at: string
   updated_at: string
   next_run: string | null
@@ -112,8 +145,12 @@ export interface ScheduleInput {
   target_id?: string
   action?: Action
   cron?: string
+  at?: string
   timezone?: string
   enabled?: boolean
+  timeout?: string
+  steps?: Step[]
+  on_failure?: OnFailure
 }
 
 export interface Upcoming {
@@ -130,6 +167,11 @@ export interface AuditDetails {
   duration_ms?: number
   schedule_id?: number
   trigger?: 'manual' | 'scheduled' | 'test_run'
+  /** A run's exit code and last log lines. */
+  exit_code?: number | null
+  log_tail?: string[]
+  /** A sequence's result per step. */
+  steps?: ActionResult[]
   [k: string]: unknown
 }
 
