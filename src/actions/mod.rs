@@ -4,6 +4,7 @@
 
 mod deps;
 mod group;
+pub mod order;
 mod sequence;
 mod swarm;
 pub use self::swarm::{
@@ -18,6 +19,7 @@ use futures_util::future::join_all;
 
 use self::deps::{Condition, Member, dependency_levels};
 pub use self::deps::detect_self_container_id;
+pub use self::group::Together;
 
 use crate::audit::Audit;
 use crate::store::Store;

@@ -62,9 +62,20 @@ impl Actions {
         result
     }
 
+    /// After a start: waits until the target's containers with a health
+    /// check report healthy, then for its `docknap.settle` time, so that
+    /// what depends on it can start.
+    pub async fn wait_started(&self, target: &Target) -> Result<(), String> {
+        self.wait_healthy(target).await?;
+        let members = self.fleet.members(target).unwrap_or_default();
+        let settle = super::order::StackLabels::of(&target.target_id, &members).map(|l| l.settle).unwrap_or_default();
+        tokio::time::sleep(settle).await;
+        Ok(())
+    }
+
     /// Waits until every container of a started target that has a health
     /// check reports healthy (for at most the health timeout).
-    async fn wait_healthy(&self, target: &Target) -> Result<(), String> {
+    pub(super) async fn wait_healthy(&self, target: &Target) -> Result<(), String> {
         if target.target_type.is_swarm() {
             return Ok(());
         }

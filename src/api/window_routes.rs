@@ -5,18 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, ClientAddr, JsonBody, Operator, Viewer};
-use crate::actions::Trigger;
+use crate::actions::{Together, Trigger};
 use crate::model::{Action, Desired, LOCAL_HOST, Target, TargetType, WindowView};
 use crate::window::WindowInput;
 
 /// Targets of one bulk request acted on at the same time.
-const BULK_PARALLEL: usize = 4;
 const BULK_MAX_TARGETS: usize = 500;
 
 fn window_id(raw: &str) -> Result<i64, ApiError> {
@@ -215,43 +213,32 @@ pub async fn bulk(
         return Err(ApiError::bad_request("invalid_target", "give targets, or a group with stacks"));
     }
     let trigger = Trigger::Manual { actor: user.username().to_string(), client: Some(client) };
-    let results = futures_util::stream::iter(targets)
+    // Targets whose type does not parse fail alone; the rest go together.
+    let parsed: Vec<(BulkTarget, Result<Target, String>)> = targets
+        .into_iter()
         .map(|t| {
-            let (state, trigger) = (state.clone(), trigger.clone());
-            async move {
-                let host = t.host.clone().unwrap_or_else(|| LOCAL_HOST.to_string());
-                let failed = |error: String| BulkResult {
-                    host: host.clone(),
-                    target_type: t.target_type.clone(),
-                    target_id: t.target_id.clone(),
-                    action,
-                    ok: false,
-                    results: Vec::new(),
-                    error: Some(error),
-                };
-                let target_type: TargetType = match t.target_type.parse() {
-                    Ok(tt) => tt,
-                    Err(e) => return failed(e.to_string()),
-                };
-                let target = Target::new(&host, target_type, &t.target_id);
-                let members = state.fleet.members(&target).unwrap_or_default();
-                let leave_out = members.into_iter().filter(|c| c.is_excluded()).map(|c| c.name).collect();
-                match state.actions.run_leaving_out(&target, action, &trigger, leave_out).await {
-                    Ok(r) => BulkResult {
-                        host,
-                        target_type: t.target_type,
-                        target_id: t.target_id,
-                        action,
-                        ok: r.ok,
-                        results: r.results,
-                        error: None,
-                    },
-                    Err(e) => failed(e.to_string()),
-                }
-            }
+            let host = t.host.clone().unwrap_or_else(|| LOCAL_HOST.to_string());
+            let target = t.target_type.parse::<TargetType>().map(|tt| Target::new(&host, tt, &t.target_id)).map_err(|e| e.to_string());
+            (t, target)
         })
-        .buffered(BULK_PARALLEL)
-        .collect()
-        .await;
+        .collect();
+    let together: Vec<Together> =
+        parsed.iter().filter_map(|(_, t)| t.as_ref().ok()).map(|t| Together::excluding_labelled(&state.actions, t.clone())).collect();
+    let mut outcomes = state.actions.run_together(together, action, &trigger).await.into_iter();
+    let results = parsed
+        .into_iter()
+        .map(|(t, target)| {
+            let outcome = match target {
+                Ok(_) => outcomes.next().expect("one outcome per target").map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            let (ok, results, error) = match outcome {
+                Ok(r) => (r.ok, r.results, None),
+                Err(e) => (false, Vec::new(), Some(e)),
+            };
+            let host = t.host.unwrap_or_else(|| LOCAL_HOST.to_string());
+            BulkResult { host, target_type: t.target_type, target_id: t.target_id, action, ok, results, error }
+        })
+        .collect();
     Ok(Json(BulkOut { results }))
 }

@@ -4,6 +4,7 @@
 //! engine's and acts only on a difference.
 
 pub mod conflicts;
+mod order;
 mod reconcile;
 mod swarm;
 pub mod spec;

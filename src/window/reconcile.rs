@@ -123,7 +123,8 @@ impl Windows {
                 (a, b) => a.or(b),
             }
         };
-        for c in self.compiled().into_iter().filter(|c| c.window.fields.enabled) {
+        let enabled: Vec<Compiled> = self.compiled().into_iter().filter(|c| c.window.fields.enabled).collect();
+        for c in super::order::pass_order(enabled, now, &self.fleet) {
             soonest(c.next_change(now));
             soonest(self.keep(&c, now).await);
         }
@@ -185,7 +186,14 @@ impl Windows {
         if to_start.is_empty() {
             return;
         }
-        self.act(c, Action::Start, &to_start).await;
+        let started = self.act(c, Action::Start, &to_start).await;
+        let target = f.target();
+        if started && super::order::awaited_by_another(&target, &self.compiled(), self.clock.now(), &self.fleet) {
+            // A stack another window brings up depends on this one: it goes first, healthy and settled.
+            if let Err(e) = self.actions.wait_started(&target).await {
+                tracing::warn!(window = c.window.id, target = %target, error = %e, "a stack others depend on did not become healthy");
+            }
+        }
         if !c.window.stopped.is_empty() {
             let id = c.window.id;
             self.remember_stopped(id, Vec::new()).await;

@@ -71,8 +71,12 @@ pub struct Compose {
 impl Compose {
     /// `services` is the YAML body under `services:` (see [`service`]).
     pub fn up(prefix: &str, services: &str) -> Compose {
+        Compose::up_named(unique(prefix), services)
+    }
+
+    /// [`Compose::up`] with a project name chosen before (for labels that name it).
+    pub fn up_named(project: String, services: &str) -> Compose {
         require_docker();
-        let project = unique(prefix);
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("compose.yml"), format!("services:\n{services}")).unwrap();
         let c = Compose { project, dir };

@@ -19,6 +19,7 @@ mod windows;
 mod hosts;
 mod insight;
 mod jobs;
+mod order;
 mod audit_integrity;
 mod limits;
 mod transport;
