@@ -12,6 +12,7 @@ mod misc_routes;
 mod oidc_routes;
 mod schedule_routes;
 pub mod streams;
+mod token_routes;
 mod window_routes;
 
 use std::net::IpAddr;
@@ -22,7 +23,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::middleware::{from_fn, map_response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use ipnet::IpNet;
 use tokio::sync::watch;
 use tower_http::CompressionLevel;
@@ -94,6 +95,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/totp/disable", post(auth_routes::totp_disable))
         .route("/users", get(auth_routes::list_users).post(auth_routes::create_user))
         .route("/users/{id}", put(auth_routes::update_user).delete(auth_routes::delete_user))
+        .route("/tokens", get(token_routes::list).post(token_routes::create))
+        .route("/tokens/{id}", delete(token_routes::delete))
         .route("/containers", get(docker_routes::containers.layer(etag())))
         .route("/containers/{name}", get(docker_routes::container))
         .route("/containers/{name}/{action}", post(docker_routes::container_action))
