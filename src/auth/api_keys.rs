@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -91,7 +91,7 @@ impl Auth {
                 format!("a key's role is at most yours ({}), not {}", p.user.role.as_str(), role.as_str()),
             ));
         }
-        let now = self.clock.now();
+        let now = self.clock.now().trunc_subsecs(3);
         if req.expires_at.is_some_and(|e| e <= now) {
             return Err(AuthError::Invalid("invalid_expiry", "expires_at must be in the future".into()));
         }
@@ -154,7 +154,8 @@ impl Auth {
         if key.expired(now) {
             return Err(AuthError::Unauthenticated);
         }
-        self.key_uses.note(key.id, now);
+        // Milliseconds, as stored: the list shows the same time before and after the write.
+        self.key_uses.note(key.id, now.trunc_subsecs(3));
         let must_enrol = self.options.require_2fa.applies_to(owner.role) && !self.store.totp_enabled(owner.id)?;
         let mut user = owner;
         user.role = user.role.min(key.role);

@@ -1,6 +1,7 @@
 //! End-to-end tests: the built binary, over HTTP, against the real Docker
 //! Engine. One test binary (one link) for all of them.
 
+mod api_keys;
 mod chaos;
 mod engines;
 mod harness;
