@@ -137,6 +137,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         windows,
         events,
         secure_cookie: config.secure_cookie,
+        metrics_access: config.metrics,
         trusted_proxies: config.trusted_proxies.clone(),
         public_url: config.public_url.clone(),
         oidc,

@@ -58,6 +58,8 @@ pub struct App {
     pub windows: Arc<Windows>,
     pub events: Events,
     pub secure_cookie: SecureCookie,
+    /// `DOCKNAP_METRICS`: who may read `/metrics`.
+    pub metrics_access: crate::config::MetricsAccess,
     pub trusted_proxies: Vec<IpNet>,
     /// `DOCKNAP_PUBLIC_URL`.
     pub public_url: Option<String>,
@@ -139,6 +141,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api", api)
         .route("/healthz", get(misc_routes::healthz))
+        .route("/metrics", get(misc_routes::metrics))
         .fallback(crate::ui::serve)
         // JSON only (never the event stream); the UI's files come precompressed.
         // gzip's fastest level: at 200 containers 14 % of the bytes, against

@@ -251,7 +251,7 @@ impl Auth {
 
     /// Checks credentials under the login limits (bcrypt runs on a blocking
     /// thread).
-    pub async fn login(
+    async fn login_unmetered(
         self: &Arc<Self>,
         username: String,
         password: String,
@@ -266,6 +266,21 @@ impl Auth {
             AuthError::RateLimited(blocked.wait)
         })?;
         self.on_blocking_thread(move |auth| auth.check_login(attempt, &username, &password, totp.as_deref(), client)).await
+    }
+
+    /// [`Auth::login_unmetered`], with refusals counted in `/metrics`.
+    pub async fn login(
+        self: &Arc<Self>,
+        username: String,
+        password: String,
+        totp: Option<String>,
+        client: IpAddr,
+    ) -> Result<Session, AuthError> {
+        let result = self.login_unmetered(username, password, totp, client).await;
+        if matches!(result, Err(AuthError::InvalidCredentials | AuthError::WrongTotp | AuthError::RateLimited(_))) {
+            crate::metrics::global().login_failure();
+        }
+        result
     }
 
     /// Runs `f` (bcrypt) on a blocking thread.

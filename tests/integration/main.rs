@@ -15,6 +15,7 @@ mod security;
 mod swarm;
 mod totp;
 mod lifecycle;
+mod metrics;
 mod oidc;
 mod windows;
 mod hosts;

@@ -72,6 +72,8 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Need)> {
         (m("GET"), "/api/tokens", None, Viewer),
         (m("POST"), "/api/tokens", Some(json!({})), Viewer),
         (m("DELETE"), "/api/tokens/999999", None, Viewer),
+        // Outside /api, but signed in unless DOCKNAP_METRICS=public (tests/integration/metrics.rs).
+        (m("GET"), "/metrics", None, Viewer),
     ]
 }
 
