@@ -170,6 +170,10 @@ impl<R: MinRole> FromRequestParts<AppState> for Authed<R> {
             Some(t) => (t, false),
             None => (cookie_token(&parts.headers).ok_or_else(ApiError::unauthenticated)?, true),
         };
+        // API keys travel in the Authorization header only, never as the session cookie.
+        if via_cookie && token.starts_with(crate::auth::KEY_PREFIX) {
+            return Err(ApiError::unauthenticated());
+        }
         let principal = state.auth.authenticate(token)?;
         let mutating = matches!(parts.method, Method::POST | Method::PUT | Method::DELETE | Method::PATCH);
         if via_cookie && mutating && !same_origin(parts, state) {

@@ -67,6 +67,10 @@ async fn a_key_is_shown_once_works_like_its_owner_is_audited_by_its_name_and_die
         assert!(!bytes.windows(key.len() - 4).any(|w| w == key[4..].as_bytes()), "the key is in the database");
     }
 
+    // Only as a bearer token: a key in the session cookie is no session.
+    let r = s.http.get(s.url("/api/auth/me")).header("cookie", format!("docknap_session={key}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
     let id = list[0]["id"].as_i64().unwrap();
     let (st, _) = s.call(Method::DELETE, &format!("/api/tokens/{id}"), Some(&op), None).await;
     assert_eq!(st, StatusCode::NO_CONTENT);
