@@ -196,6 +196,19 @@ mod tests {
     }
 
     #[test]
+    fn a_role_lowered_by_the_identity_provider_caps_keys_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_user("root", "h", Role::Admin, now()).unwrap();
+        let sso = store.oidc_user("https://idp", "sub-1", "sam", Role::Operator, now()).unwrap();
+        store.create_api_key(&key(sso.id, "ci", Role::Operator, "h1"), now()).unwrap();
+        assert_eq!(store.api_key_by_hash("h1").unwrap().unwrap().0.role, Role::Operator);
+        store.oidc_user("https://idp", "sub-1", "sam", Role::Viewer, now()).unwrap();
+        let (k, owner) = store.api_key_by_hash("h1").unwrap().unwrap();
+        assert_eq!((k.role, owner.role), (Role::Viewer, Role::Viewer));
+    }
+
+    #[test]
     fn uses_are_recorded_in_one_batch_and_never_go_back() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
