@@ -19,6 +19,8 @@ use crate::store::NewApiKey;
 pub const KEY_PREFIX: &str = "dnp_";
 /// Characters of the key after [`KEY_PREFIX`] kept in the clear, to tell keys apart.
 const SHOWN_CHARS: usize = 8;
+/// 32 random bytes in unpadded base64url.
+const SECRET_CHARS: usize = 43;
 pub const KEY_NAME_MAX: usize = 64;
 
 /// A key just made: the only time its secret is seen.
@@ -63,6 +65,12 @@ impl KeyUses {
     }
 }
 
+/// `dnp_` and 43 base64url characters: the only shape a key can have.
+fn well_formed(key: &str) -> bool {
+    key.strip_prefix(KEY_PREFIX)
+        .is_some_and(|s| s.len() == SECRET_CHARS && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+}
+
 fn hash_key(key: &str) -> String {
     let digest = Sha256::digest(key.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -96,6 +104,7 @@ impl Auth {
             return Err(AuthError::Invalid("invalid_expiry", "expires_at must be in the future".into()));
         }
         let token = format!("{KEY_PREFIX}{}", token::random_string(32));
+        debug_assert!(well_formed(&token));
         let prefix = token[..KEY_PREFIX.len() + SHOWN_CHARS].to_string();
         let new = NewApiKey {
             user_id: p.user.id,
@@ -149,6 +158,10 @@ impl Auth {
     /// Resolves a `dnp_` key: live, not expired, with the lower of its role
     /// and its owner's.
     pub(super) fn authenticate_key(&self, key: &str) -> Result<Principal, AuthError> {
+        // Garbage never reaches the database.
+        if !well_formed(key) {
+            return Err(AuthError::Unauthenticated);
+        }
         let now = self.clock.now();
         let (key, owner) = self.store.api_key_by_hash(&hash_key(key))?.ok_or(AuthError::Unauthenticated)?;
         if key.expired(now) {
@@ -197,6 +210,14 @@ mod tests {
         assert!(validate_key_name("deploy-bot.v2_x").is_ok());
         for bad in ["", "a:b", "with space", &"x".repeat(65)] {
             assert!(validate_key_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_shape_of_a_key_is_looked_up() {
+        assert!(well_formed(&format!("{KEY_PREFIX}{}", token::random_string(32))));
+        for bad in ["dnp_", "dnp_short", &format!("dnp_{}", "a".repeat(44)), &format!("dnp_{}!", "a".repeat(42)), &"a".repeat(47)] {
+            assert!(!well_formed(bad), "{bad}");
         }
     }
 
