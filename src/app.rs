@@ -122,6 +122,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 
     let scheduler_task = tokio::spawn(scheduler.clone().run(stop_rx.clone()));
     let pruner = tokio::spawn(prune_periodically(auth.clone(), stop_rx.clone()));
+    let key_uses = tokio::spawn(flush_key_uses_periodically(auth.clone(), stop_rx.clone()));
+    let auth_at_exit = auth.clone();
     let audit_pruner = tokio::spawn(prune_audit_daily(audit.clone(), config.audit_retention, stop_rx.clone()));
     let reconciler = tokio::spawn(windows.clone().run(stop_rx.clone()));
 
@@ -135,6 +137,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         windows,
         events,
         secure_cookie: config.secure_cookie,
+        metrics_access: config.metrics,
         trusted_proxies: config.trusted_proxies.clone(),
         public_url: config.public_url.clone(),
         oidc,
@@ -161,7 +164,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     in_flight.finish_in_flight(deadline).await;
     let audit = in_flight.audit().clone();
     let _ = tokio::task::spawn_blocking(move || audit.flush()).await;
-    for task in [scheduler_task, pruner, audit_pruner, reconciler] {
+    let _ = tokio::task::spawn_blocking(move || auth_at_exit.flush_key_uses()).await;
+    for task in [scheduler_task, pruner, key_uses, audit_pruner, reconciler] {
         task.abort();
     }
     // Each host's discovery ends with its host.
@@ -177,6 +181,21 @@ async fn prune_periodically(auth: Arc<Auth>, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {
                 let auth = auth.clone();
                 let _ = tokio::task::spawn_blocking(move || auth.prune()).await;
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// API keys' `last_used_at`: noted in memory per request, written every
+/// few seconds in one transaction (and once more at shutdown).
+async fn flush_key_uses_periodically(auth: Arc<Auth>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let auth = auth.clone();
+                let _ = tokio::task::spawn_blocking(move || auth.flush_key_uses()).await;
             }
             _ = stop.changed() => return,
         }

@@ -30,6 +30,18 @@ pub enum SecureCookie {
     Auto,
 }
 
+/// Who may read `GET /metrics` (`DOCKNAP_METRICS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetricsAccess {
+    /// A login token or API key of any role (the default).
+    #[default]
+    Auth,
+    /// Anyone who reaches the port: for a scraper on a private network.
+    Public,
+    /// No `/metrics` route at all.
+    Off,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -48,6 +60,7 @@ pub struct Config {
     /// Audit entries older than this are pruned behind a checkpoint; `None` keeps all.
     pub audit_retention: Option<Duration>,
     pub secure_cookie: SecureCookie,
+    pub metrics: MetricsAccess,
     pub trusted_proxies: Vec<IpNet>,
     pub log: String,
     pub limits: Limits,
@@ -209,6 +222,12 @@ impl Config {
             Some("false") => SecureCookie::Never,
             Some(other) => return Err(err("DOCKNAP_SECURE_COOKIE", format!("'{other}' must be true, false or auto"))),
         };
+        let metrics = match var("DOCKNAP_METRICS").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("auth") => MetricsAccess::Auth,
+            Some("public") => MetricsAccess::Public,
+            Some("off") => MetricsAccess::Off,
+            Some(other) => return Err(err("DOCKNAP_METRICS", format!("'{other}' must be auth, public or off"))),
+        };
 
         let trusted_proxies = var("DOCKNAP_TRUSTED_PROXIES")
             .map(|v| {
@@ -271,6 +290,7 @@ impl Config {
             token_ttl,
             audit_retention,
             secure_cookie,
+            metrics,
             trusted_proxies,
             log,
             limits,
@@ -394,6 +414,7 @@ mod tests {
         assert_eq!(c.default_tz, chrono_tz::UTC);
         assert_eq!(c.admin_username, "admin");
         assert_eq!(c.secure_cookie, SecureCookie::Auto);
+        assert_eq!(c.metrics, MetricsAccess::Auth);
         assert!(c.admin_password.is_none());
         assert_eq!(c.engine_recheck, Duration::from_secs(60));
         assert!(c.hosts.is_empty());
@@ -471,6 +492,7 @@ mod tests {
             ("DOCKNAP_TZ", "Mars/Olympus"),
             ("DOCKNAP_LISTEN", "nope"),
             ("DOCKNAP_SECURE_COOKIE", "maybe"),
+            ("DOCKNAP_METRICS", "open"),
             ("DOCKNAP_TRUSTED_PROXIES", "10.0.0.0/99"),
             ("DOCKER_HOST", "ftp://x"),
             ("DOCKNAP_ADMIN_PASSWORD", "short"),

@@ -11,6 +11,7 @@ pub mod docker;
 pub mod events;
 pub mod hosts;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod oidc;
 pub mod scheduler;

@@ -245,7 +245,9 @@ impl Actions {
         };
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(key, in_flight);
         tokio::spawn(async move {
+            let started = Instant::now();
             let outcome = this.run_audited(&target, action, &trigger, &leave_out, run_timeout).await;
+            crate::metrics::global().action_duration(target.target_type, action, started.elapsed().as_secs_f64());
             this.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
             this.settled.notify_one();
             outcome

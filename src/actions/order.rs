@@ -73,7 +73,8 @@ fn cycle_through(start: &String, stacks: &BTreeMap<String, StackLabels>, placed:
     while let Some(next) = stacks[at].depends_on.iter().find(|d| stacks.contains_key(*d) && !placed.contains(d)) {
         if let Some(i) = path.iter().position(|p| p == next) {
             path.push(next.clone());
-            return path[i..].join(" → ");
+            let cycle = path[i..].join(" → ");
+            return if i == 0 { cycle } else { format!("{} leads into {cycle}", path[..=i].join(" → ")) };
         }
         path.push(next.clone());
         at = next;
@@ -113,7 +114,7 @@ mod tests {
         let (levels, cycles) = levels(&stacks);
         assert_eq!(levels, [vec!["d"]]);
         assert_eq!(cycles["a"], "docknap.depends_on has a cycle: a → b → a; left alone");
-        assert!(cycles["c"].contains("c → a → b → a"), "{}", cycles["c"]);
+        assert!(cycles["c"].contains("c → a leads into a → b → a"), "{}", cycles["c"]);
     }
 
     #[test]

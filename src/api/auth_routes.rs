@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Admin, ApiPath, COOKIE_NAME, ClientAddr, Enrolling, JsonBody, Viewer, is_https};
+use super::extract::{Admin, AdminSession, ApiPath, COOKIE_NAME, ClientAddr, Enrolling, EnrollingSession, JsonBody, ViewerSession, is_https};
 use crate::auth::{SessionUser, TotpSetup, UserEdit};
 use crate::model::{Role, User};
 use crate::config::SecureCookie;
@@ -46,7 +46,7 @@ pub async fn login(
     Ok(([(header::SET_COOKIE, cookie)], Json(session)).into_response())
 }
 
-pub async fn logout(State(state): State<AppState>, user: Enrolling, ClientAddr(client): ClientAddr, parts: Parts) -> Result<Response, ApiError> {
+pub async fn logout(State(state): State<AppState>, user: EnrollingSession, ClientAddr(client): ClientAddr, parts: Parts) -> Result<Response, ApiError> {
     state.auth.logout(&user.0, client).await?;
     let cookie = session_cookie(&state, &parts, "", 0);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
@@ -83,7 +83,7 @@ pub struct PasswordBody {
 
 pub async fn change_password(
     State(state): State<AppState>,
-    user: Enrolling,
+    user: EnrollingSession,
     ClientAddr(client): ClientAddr,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
@@ -119,7 +119,7 @@ pub struct NewUserBody {
 
 pub async fn create_user(
     State(state): State<AppState>,
-    admin: Admin,
+    admin: AdminSession,
     JsonBody(body): JsonBody<NewUserBody>,
 ) -> Result<(StatusCode, Json<UserOut>), ApiError> {
     let role: Role = body.role.parse()?;
@@ -139,7 +139,7 @@ pub struct UpdateUserBody {
 
 pub async fn update_user(
     State(state): State<AppState>,
-    admin: Admin,
+    admin: AdminSession,
     ApiPath(id): ApiPath<i64>,
     JsonBody(body): JsonBody<UpdateUserBody>,
 ) -> Result<Json<UserOut>, ApiError> {
@@ -150,12 +150,12 @@ pub async fn update_user(
     Ok(Json(UserOut::new(done.user, totp_enabled)))
 }
 
-pub async fn delete_user(State(state): State<AppState>, admin: Admin, ApiPath(id): ApiPath<i64>) -> Result<StatusCode, ApiError> {
+pub async fn delete_user(State(state): State<AppState>, admin: AdminSession, ApiPath(id): ApiPath<i64>) -> Result<StatusCode, ApiError> {
     state.auth.delete_user(admin.username(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn totp_setup(State(state): State<AppState>, user: Enrolling) -> Result<Json<TotpSetup>, ApiError> {
+pub async fn totp_setup(State(state): State<AppState>, user: EnrollingSession) -> Result<Json<TotpSetup>, ApiError> {
     Ok(Json(state.auth.totp_setup(&user.0).await?))
 }
 
@@ -171,7 +171,7 @@ pub struct RecoveryCodes {
 
 pub async fn totp_enable(
     State(state): State<AppState>,
-    user: Enrolling,
+    user: EnrollingSession,
     ClientAddr(client): ClientAddr,
     JsonBody(body): JsonBody<TotpEnableBody>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
@@ -187,7 +187,7 @@ pub struct TotpDisableBody {
 
 pub async fn totp_disable(
     State(state): State<AppState>,
-    user: Viewer,
+    user: ViewerSession,
     ClientAddr(client): ClientAddr,
     JsonBody(body): JsonBody<TotpDisableBody>,
 ) -> Result<StatusCode, ApiError> {

@@ -105,6 +105,7 @@ impl From<AuthError> for ApiError {
             AuthError::Hash(_) | AuthError::Seal(_) => ApiError::internal(e),
             AuthError::TotpRequired => ApiError::new(StatusCode::UNAUTHORIZED, "totp_required", e.to_string()),
             AuthError::WrongTotp => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_totp", e.to_string()),
+            AuthError::Forbidden(m) => ApiError::forbidden(m),
         }
     }
 }

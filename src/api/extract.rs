@@ -22,6 +22,8 @@ pub trait MinRole: Send + Sync + 'static {
     const ROLE: Role;
     /// Open to a user who must set up two-factor sign-in and has not.
     const DURING_ENROLMENT: bool = false;
+    /// Open to API keys (most routes); see [`NoKey`].
+    const API_KEYS: bool = true;
 }
 pub struct ViewerRole;
 /// Any signed-in user, including one who must first set up two-factor
@@ -43,6 +45,16 @@ impl MinRole for AdminRole {
     const ROLE: Role = Role::Admin;
 }
 
+/// `R`, but for a login session only: an API key cannot make keys, change
+/// a password, two-factor sign-in or users, or log out (a leaked key must
+/// not become a password, a new key or a new user).
+pub struct NoKey<R>(PhantomData<R>);
+impl<R: MinRole> MinRole for NoKey<R> {
+    const ROLE: Role = R::ROLE;
+    const DURING_ENROLMENT: bool = R::DURING_ENROLMENT;
+    const API_KEYS: bool = false;
+}
+
 /// An authenticated caller holding at least role `R`. Handlers take one of
 /// the aliases below; none checks roles by hand.
 pub struct Authed<R: MinRole>(pub Principal, PhantomData<R>);
@@ -50,10 +62,14 @@ pub type Viewer = Authed<ViewerRole>;
 pub type Enrolling = Authed<EnrollingRole>;
 pub type Operator = Authed<OperatorRole>;
 pub type Admin = Authed<AdminRole>;
+pub type ViewerSession = Authed<NoKey<ViewerRole>>;
+pub type EnrollingSession = Authed<NoKey<EnrollingRole>>;
+pub type AdminSession = Authed<NoKey<AdminRole>>;
 
 impl<R: MinRole> Authed<R> {
+    /// The audit actor: the username, or `USERNAME:KEYNAME` for an API key.
     pub fn username(&self) -> &str {
-        &self.0.user.username
+        &self.0.actor
     }
 }
 
@@ -154,6 +170,10 @@ impl<R: MinRole> FromRequestParts<AppState> for Authed<R> {
             Some(t) => (t, false),
             None => (cookie_token(&parts.headers).ok_or_else(ApiError::unauthenticated)?, true),
         };
+        // API keys travel in the Authorization header only, never as the session cookie.
+        if via_cookie && token.starts_with(crate::auth::KEY_PREFIX) {
+            return Err(ApiError::unauthenticated());
+        }
         let principal = state.auth.authenticate(token)?;
         let mutating = matches!(parts.method, Method::POST | Method::PUT | Method::DELETE | Method::PATCH);
         if via_cookie && mutating && !same_origin(parts, state) {
@@ -161,6 +181,13 @@ impl<R: MinRole> FromRequestParts<AppState> for Authed<R> {
         }
         if principal.user.role < R::ROLE {
             return Err(ApiError::forbidden(format!("this needs the {} role", R::ROLE.as_str())));
+        }
+        if principal.key.is_some() && !R::API_KEYS {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "api_key_not_allowed",
+                "an API key cannot do this: sign in with your password",
+            ));
         }
         if principal.must_enrol && !R::DURING_ENROLMENT {
             return Err(ApiError::new(

@@ -30,6 +30,22 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
     Json(Health { status: "ok", docker, version: env!("CARGO_PKG_VERSION"), hosts })
 }
 
+/// `GET /metrics` (src/metrics.rs): any signed-in role or API key, unless
+/// `DOCKNAP_METRICS=public` (or `off`: 404).
+pub async fn metrics(State(state): State<AppState>, mut parts: axum::http::request::Parts) -> Result<axum::response::Response, ApiError> {
+    use axum::extract::FromRequestParts;
+    use axum::response::IntoResponse;
+    use crate::config::MetricsAccess;
+    match state.metrics_access {
+        MetricsAccess::Off => return Err(ApiError::not_found("metrics are turned off (DOCKNAP_METRICS=off)")),
+        MetricsAccess::Auth => drop(Viewer::from_request_parts(&mut parts, &state).await?),
+        MetricsAccess::Public => {}
+    }
+    let views = crate::metrics::Views { fleet: &state.fleet, windows: &state.windows, now: state.auth.now() };
+    let body = crate::metrics::global().render(&views);
+    Ok(([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response())
+}
+
 pub async fn api_not_found() -> ApiError {
     ApiError::not_found("no such API route")
 }

@@ -13,6 +13,7 @@ mod misc_routes;
 mod oidc_routes;
 mod schedule_routes;
 pub mod streams;
+mod token_routes;
 mod window_routes;
 
 use std::net::IpAddr;
@@ -23,7 +24,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::middleware::{from_fn, map_response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use ipnet::IpNet;
 use tokio::sync::watch;
 use tower_http::CompressionLevel;
@@ -58,6 +59,8 @@ pub struct App {
     pub windows: Arc<Windows>,
     pub events: Events,
     pub secure_cookie: SecureCookie,
+    /// `DOCKNAP_METRICS`: who may read `/metrics`.
+    pub metrics_access: crate::config::MetricsAccess,
     pub trusted_proxies: Vec<IpNet>,
     /// `DOCKNAP_PUBLIC_URL`.
     pub public_url: Option<String>,
@@ -95,6 +98,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/totp/disable", post(auth_routes::totp_disable))
         .route("/users", get(auth_routes::list_users).post(auth_routes::create_user))
         .route("/users/{id}", put(auth_routes::update_user).delete(auth_routes::delete_user))
+        .route("/tokens", get(token_routes::list).post(token_routes::create))
+        .route("/tokens/{id}", delete(token_routes::delete))
         .route("/containers", get(docker_routes::containers.layer(etag())))
         .route("/containers/{name}", get(docker_routes::container))
         .route("/containers/{name}/logs", get(insight_routes::container_logs))
@@ -141,6 +146,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api", api)
         .route("/healthz", get(misc_routes::healthz))
+        .route("/metrics", get(misc_routes::metrics))
         .fallback(crate::ui::serve)
         // JSON only (never the event stream); the UI's files come precompressed.
         // gzip's fastest level: at 200 containers 14 % of the bytes, against

@@ -1,6 +1,7 @@
 //! Local users, password hashing, login tokens and login rate limits. No HTTP
 //! here: `api::extract` turns requests into calls on [`Auth`].
 
+mod api_keys;
 mod limiter;
 mod password;
 mod policy;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use api_keys::{CreatedKey, KEY_PREFIX, KeyRequest};
 pub use limiter::{Attempt, LoginLimiter, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_USERNAME, WINDOW};
 pub use password::{hash_password, verify_password};
 pub use policy::{DEFAULT_MIN_LENGTH, LOWEST_MIN_LENGTH, PasswordPolicy};
@@ -56,6 +58,8 @@ pub enum AuthError {
     WrongTotp,
     #[error(transparent)]
     Seal(#[from] totp::SealError),
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// Who must have two-factor sign-in (`DOCKNAP_REQUIRE_2FA`). A user who must
@@ -140,7 +144,13 @@ impl From<&User> for SessionUser {
 /// An authenticated request's principal.
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// With an API key, the owner with the lower of the key's and their role.
     pub user: User,
+    /// Who the audit names: the username, or `USERNAME:KEYNAME` for a key.
+    pub actor: String,
+    /// The API key used, by id; `None` for a login session.
+    pub key: Option<i64>,
+    /// The login token's id (empty for an API key).
     pub jti: String,
     pub expires_at: DateTime<Utc>,
     /// `DOCKNAP_REQUIRE_2FA` applies to this user, who has not set it up:
@@ -156,6 +166,7 @@ pub struct Auth {
     secrets: totp::SecretBox,
     options: AuthOptions,
     limiter: Arc<LoginLimiter>,
+    key_uses: api_keys::KeyUses,
     /// Written while the first admin is created (a bcrypt round, kept off the
     /// start-up path); logins read it, so they wait instead of failing.
     bootstrap: Arc<tokio::sync::RwLock<()>>,
@@ -184,7 +195,17 @@ impl Auth {
     ) -> std::io::Result<Auth> {
         let keys = TokenKeys::load_or_create(&data_dir.join(SECRET_FILE))?;
         let secrets = totp::SecretBox::load_or_create(data_dir)?;
-        Ok(Auth { store, audit, clock, keys, secrets, options, limiter: Arc::default(), bootstrap: Arc::default() })
+        Ok(Auth {
+            store,
+            audit,
+            clock,
+            keys,
+            secrets,
+            options,
+            limiter: Arc::default(),
+            key_uses: Default::default(),
+            bootstrap: Arc::default(),
+        })
     }
 
     /// Creates the first admin when no user exists, with `password` or a
@@ -230,7 +251,7 @@ impl Auth {
 
     /// Checks credentials under the login limits (bcrypt runs on a blocking
     /// thread).
-    pub async fn login(
+    async fn login_unmetered(
         self: &Arc<Self>,
         username: String,
         password: String,
@@ -245,6 +266,21 @@ impl Auth {
             AuthError::RateLimited(blocked.wait)
         })?;
         self.on_blocking_thread(move |auth| auth.check_login(attempt, &username, &password, totp.as_deref(), client)).await
+    }
+
+    /// [`Auth::login_unmetered`], with refusals counted in `/metrics`.
+    pub async fn login(
+        self: &Arc<Self>,
+        username: String,
+        password: String,
+        totp: Option<String>,
+        client: IpAddr,
+    ) -> Result<Session, AuthError> {
+        let result = self.login_unmetered(username, password, totp, client).await;
+        if matches!(result, Err(AuthError::InvalidCredentials | AuthError::WrongTotp | AuthError::RateLimited(_))) {
+            crate::metrics::global().login_failure();
+        }
+        result
     }
 
     /// Runs `f` (bcrypt) on a blocking thread.
@@ -315,6 +351,9 @@ impl Auth {
     /// Resolves a bearer token or cookie value to its user, reading the role
     /// from the store so that changes apply on the next request.
     pub fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        if token.starts_with(KEY_PREFIX) {
+            return self.authenticate_key(token);
+        }
         let now = self.clock.now();
         let claims = self.keys.verify(token, now).ok_or(AuthError::Unauthenticated)?;
         let user = self.store.token_user(&claims.jti, now)?.ok_or(AuthError::Unauthenticated)?;
@@ -324,11 +363,14 @@ impl Auth {
         let expires_at = DateTime::from_timestamp(claims.exp, 0).ok_or(AuthError::Unauthenticated)?;
         // Read only where the rule applies: most requests stay on the cached session.
         let must_enrol = self.options.require_2fa.applies_to(user.role) && !self.store.totp_enabled(user.id)?;
-        Ok(Principal { user, jti: claims.jti, expires_at, must_enrol })
+        Ok(Principal { actor: user.username.clone(), user, key: None, jti: claims.jti, expires_at, must_enrol })
     }
 
     /// Is this session still alive (not revoked, expired, or its user gone)?
     pub fn session_alive(&self, p: &Principal) -> bool {
+        if let Some(key) = p.key {
+            return self.key_alive(key, p.user.id);
+        }
         let now = self.clock.now();
         now < p.expires_at && matches!(self.store.token_user(&p.jti, now), Ok(Some(u)) if u.id == p.user.id)
     }

@@ -67,6 +67,9 @@ impl Auth {
                 if let Some(old) = done.previous_role {
                     what.push(format!("role {} → {}", old.as_str(), done.user.role.as_str()));
                 }
+                if done.keys_capped > 0 {
+                    what.push(format!("{} API key(s) lowered to {}", done.keys_capped, done.user.role.as_str()));
+                }
                 if done.password_changed {
                     what.push("password reset".into());
                 }

@@ -4,6 +4,7 @@
 //! vocabulary (the order is model ← clock ← store ← audit ← auth/events ←
 //! docker ← actions ← scheduler/windows ← api ← app).
 
+mod api_key;
 mod audit;
 mod container;
 mod host;
@@ -14,6 +15,7 @@ mod target;
 mod user;
 mod window;
 
+pub use api_key::ApiKey;
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use container::{
     Container, ContainerHealth, LABEL_DEPENDS_ON, LABEL_EXCLUDE, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, Stack, StackStatus,

@@ -210,6 +210,7 @@ impl Scheduler {
             Ok(r) => (r.ok, r.summary()),
             Err(e) => (false, e.to_string()),
         };
+        crate::metrics::global().schedule_run(f.action, ok, late as f64 / 1000.0);
         if late > 60_000 {
             message = format!("{message} (ran {} s late)", late / 1000);
         }

@@ -261,4 +261,24 @@ DROP TABLE schedules;
 ALTER TABLE schedules_jobs RENAME TO schedules;
 "#,
     ),
+    // API keys: long-lived bearer tokens a user makes for scripts. Only the
+    // SHA-256 of a key is kept (a key is 256 random bits: a slow hash would
+    // add nothing but latency). A key dies with its user; names are unique
+    // per user because the audit names the actor `USERNAME:KEYNAME`.
+    M::up(
+        r#"
+CREATE TABLE api_keys (
+    id           INTEGER PRIMARY KEY,
+    user_id      INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    role         TEXT NOT NULL,
+    prefix       TEXT NOT NULL,
+    hash         TEXT NOT NULL UNIQUE,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT,
+    last_used_at TEXT,
+    UNIQUE (user_id, name)
+) STRICT;
+"#,
+    ),
 ];

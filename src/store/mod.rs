@@ -18,10 +18,11 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use rusqlite_migration::Migrations;
 
 use self::migrations::MIGRATIONS;
-use crate::model::User;
+use crate::model::{ApiKey, User};
 
 pub const DB_FILE: &str = "docknap.db";
 
+mod api_keys;
 mod audit;
 pub mod audit_chain;
 mod backup;
@@ -36,6 +37,7 @@ mod users;
 pub use users::NO_PASSWORD;
 mod windows;
 
+pub use api_keys::NewApiKey;
 pub use totp::TotpRow;
 pub use users::{UserChange, UserUpdate};
 
@@ -79,6 +81,9 @@ pub struct Store {
     /// revocation (all of them go through this store), so checking a token
     /// needs no disk read per request.
     sessions: Mutex<HashMap<String, (User, DateTime<Utc>)>>,
+    /// API keys in use by hash, with their owners; emptied by every change
+    /// that revokes sessions (src/store/api_keys.rs).
+    api_keys: Mutex<HashMap<String, (ApiKey, User)>>,
     /// Bumped after tokens are revoked, so long-lived streams can re-check
     /// their session at once instead of polling.
     revocations: tokio::sync::watch::Sender<u64>,
@@ -132,6 +137,7 @@ impl Store {
             writer: Mutex::new(conn),
             reader: Mutex::new(reader),
             sessions: Mutex::default(),
+            api_keys: Mutex::default(),
             revocations: tokio::sync::watch::Sender::new(0),
         };
         let hashed = store.hash_unhashed_audit()?;

@@ -27,6 +27,8 @@ pub struct UserUpdate {
     pub password_changed: bool,
     /// True when two-factor sign-in was on (or being set up) and was removed.
     pub totp_reset: bool,
+    /// How many of the user's API keys a demotion lowered to the new role.
+    pub keys_capped: usize,
 }
 
 impl UserUpdate {
@@ -101,13 +103,15 @@ impl Store {
         let done = self.write(|tx| {
             let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
             let mut user = tx.query_row(&sql, [id], user_from_row).optional()?.ok_or(StoreError::NotFound)?;
-            let mut done = UserUpdate { previous_role: None, password_changed: false, totp_reset: false, user: user.clone() };
+            let mut done =
+                UserUpdate { previous_role: None, password_changed: false, totp_reset: false, keys_capped: 0, user: user.clone() };
             if let Some(role) = change.role.filter(|r| *r != user.role) {
                 if user.role == Role::Admin && admin_count(tx)? <= 1 {
                     return Err(StoreError::Conflict("the last admin cannot be demoted".into()));
                 }
                 tx.execute("UPDATE users SET role = ?1 WHERE id = ?2", params![role.as_str(), id])?;
                 done.previous_role = Some(user.role);
+                done.keys_capped = super::api_keys::cap_api_keys(tx, id, role)?;
                 user.role = role;
             }
             if let Some(hash) = change.password_hash {
@@ -130,7 +134,7 @@ impl Store {
         Ok(done)
     }
 
-    /// Deletes a user (their tokens go with them). Refuses the last admin.
+    /// Deletes a user (their tokens and API keys go with them). Refuses the last admin.
     pub fn delete_user(&self, id: i64) -> Result<User> {
         self.write(|tx| {
             let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
@@ -163,6 +167,7 @@ impl Store {
                     }
                     tx.execute("UPDATE users SET role = ?1, updated_at = ?2 WHERE id = ?3", params![role.as_str(), fmt_time(now), user.id])?;
                     tx.execute("DELETE FROM tokens WHERE user_id = ?1", [user.id])?;
+                    super::api_keys::cap_api_keys(tx, user.id, role)?;
                     role_changed = Some(user.id);
                     user.role = role;
                 }
@@ -234,8 +239,10 @@ impl Store {
 
     /// After tokens were deleted: drops their cached sessions (keeping those
     /// `keep` accepts) and tells long-lived streams to re-check.
-    fn tokens_revoked(&self, keep: impl Fn(&str, &(User, DateTime<Utc>)) -> bool) {
+    /// API keys are cached with their owner's role: that cache is emptied too.
+    pub(super) fn tokens_revoked(&self, keep: impl Fn(&str, &(User, DateTime<Utc>)) -> bool) {
         super::lock(&self.sessions).retain(|jti, session| keep(jti, session));
+        super::lock(&self.api_keys).clear();
         self.revocations.send_modify(|n| *n += 1);
     }
 

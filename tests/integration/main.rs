@@ -1,6 +1,7 @@
 //! End-to-end tests: the built binary, over HTTP, against the real Docker
 //! Engine. One test binary (one link) for all of them.
 
+mod api_keys;
 mod chaos;
 mod engines;
 mod harness;
@@ -14,6 +15,7 @@ mod security;
 mod swarm;
 mod totp;
 mod lifecycle;
+mod metrics;
 mod oidc;
 mod windows;
 mod hosts;

@@ -73,8 +73,26 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Need)> {
         (m("POST"), "/api/users", Some(json!({})), Admin),
         (m("PUT"), "/api/users/999999", Some(json!({})), Admin),
         (m("DELETE"), "/api/users/999999", None, Admin),
+        (m("GET"), "/api/tokens", None, Viewer),
+        (m("POST"), "/api/tokens", Some(json!({})), Viewer),
+        (m("DELETE"), "/api/tokens/999999", None, Viewer),
+        // Outside /api, but signed in unless DOCKNAP_METRICS=public (tests/integration/metrics.rs).
+        (m("GET"), "/metrics", None, Viewer),
     ]
 }
+
+/// The routes of [`routes`] open to login sessions only: an API key gets 403
+/// `api_key_not_allowed` there (docs/API-KEYS.md).
+const SESSION_ONLY: &[(&str, &str)] = &[
+    ("PUT", "/api/auth/password"),
+    ("POST", "/api/auth/totp/setup"),
+    ("POST", "/api/auth/totp/enable"),
+    ("POST", "/api/auth/totp/disable"),
+    ("POST", "/api/users"),
+    ("PUT", "/api/users/999999"),
+    ("DELETE", "/api/users/999999"),
+    ("POST", "/api/tokens"),
+];
 
 #[tokio::test]
 async fn every_route_against_every_role() {
@@ -82,14 +100,32 @@ async fn every_route_against_every_role() {
     let admin = s.admin_token().await;
     let operator = s.user_token(&admin, "operator").await;
     let viewer = s.user_token(&admin, "viewer").await;
-    let callers = [(None, None), (Some(&viewer), Some(Need::Viewer)), (Some(&operator), Some(Need::Operator)), (Some(&admin), Some(Need::Admin))];
+    // And an API key of each role, made by an admin (a key's role is its own).
+    let mut keys = Vec::new();
+    for role in ["viewer", "operator", "admin"] {
+        let made = crate::api_keys::make_key(&s, &admin, json!({"name": format!("matrix-{role}"), "role": role})).await;
+        keys.push(made["token"].as_str().unwrap().to_string());
+    }
+    let callers = [
+        (None, None, false),
+        (Some(&viewer), Some(Need::Viewer), false),
+        (Some(&operator), Some(Need::Operator), false),
+        (Some(&admin), Some(Need::Admin), false),
+        (Some(&keys[0]), Some(Need::Viewer), true),
+        (Some(&keys[1]), Some(Need::Operator), true),
+        (Some(&keys[2]), Some(Need::Admin), true),
+    ];
     let mut checked = 0;
     for (method, path, body, need) in routes() {
-        for (token, role) in &callers {
+        let session_only = SESSION_ONLY.contains(&(method.as_str(), path));
+        for (token, role, is_key) in &callers {
             let (st, v) = s.call(method.clone(), path, token.map(|t| t.as_str()), body.clone()).await;
             let code = v["error"]["code"].as_str().unwrap_or("");
             match role {
                 None => assert_eq!((st, code), (StatusCode::UNAUTHORIZED, "unauthenticated"), "{method} {path} without token"),
+                Some(r) if *r >= need && *is_key && session_only => {
+                    assert_eq!((st, code), (StatusCode::FORBIDDEN, "api_key_not_allowed"), "{method} {path} with a key")
+                }
                 Some(r) if *r >= need => assert!(
                     st != StatusCode::FORBIDDEN && code != "unauthenticated",
                     "{method} {path} should be allowed: {st} {v}"
@@ -104,6 +140,8 @@ async fn every_route_against_every_role() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let r = s.http.get(s.url("/api/events")).bearer_auth(&viewer).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    let r = s.http.get(s.url("/api/events")).bearer_auth(&keys[0]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "API keys too");
     assert!(checked >= 90, "{checked}");
     // The only public routes.
     assert_eq!(s.call(Method::GET, "/healthz", None, None).await.0, StatusCode::OK);

@@ -677,6 +677,57 @@ test('account: change own password', async () => {
   await page.close()
 })
 
+test('API keys: made on the account page, shown once with a copy button, used, revoked; admins see everyone\'s', async () => {
+  const page = S.adminPage
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'])
+  await page.goto('/account')
+  await page.fill('#ak-name', 'bad name')
+  await page.getByRole('button', { name: 'Create key' }).click()
+  await visibleText(page, '[data-testid=api-key-form] [role=alert]', 'no spaces')
+  await page.fill('#ak-name', 'e2e-ci')
+  await page.selectOption('#ak-role', 'viewer')
+  await page.selectOption('#ak-exp', '30')
+  await page.getByRole('button', { name: 'Create key' }).click()
+  const secret = page.locator('[data-testid=api-key-secret]')
+  await secret.waitFor()
+  const key = await secret.inputValue()
+  assert(key.startsWith('dnp_'), `a dnp_ key: ${key}`)
+  await page.click('[data-testid=api-key-copy]')
+  await visibleText(page, '[data-testid=toast]', 'Key copied')
+  assert(await page.evaluate(() => navigator.clipboard.readText()) === key, 'the copy button copies the key')
+  const me = await server.api('GET', '/api/auth/me', undefined, key)
+  assert(me.username === 'admin' && me.role === 'viewer', `the key works as a viewer: ${JSON.stringify(me)}`)
+  const problems = []
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme })
+    problems.push(...(await axeViolations(page)).map((v) => `api keys (${scheme}) ${v}`))
+  }
+  await page.emulateMedia({ colorScheme: 'light' })
+  assert(problems.length === 0, `axe violation(s):\n    ${problems.join('\n    ')}`)
+  await page.screenshot({ path: join(ARTIFACTS, 'account-api-keys-light.png'), fullPage: true })
+  await page.getByRole('button', { name: 'Done' }).click()
+  const row = page.locator('[data-testid=api-key-row][data-key="e2e-ci"]')
+  await row.waitFor()
+  assert((await row.textContent()).includes(key.slice(0, 12)), 'the prefix is listed')
+  assert(!(await page.content()).includes(key.slice(12)), 'the secret is gone from the page')
+
+  // Another user's key shows with "Everyone's keys" only.
+  await server.api('POST', '/api/users', { username: 'e2e-keys', password: 'keys-password-long1', role: 'operator' }, S.adminToken)
+  const otherKey = await server.api('POST', '/api/tokens', { name: 'e2e-other-bot' }, await server.token('e2e-keys', 'keys-password-long1'))
+  assert(await page.locator('[data-testid=api-key-row][data-key="e2e-other-bot"]').count() === 0, 'own keys by default')
+  await page.check('[data-testid=api-keys-all]')
+  await page.locator('[data-testid=api-key-row][data-key="e2e-other-bot"]').waitFor()
+  await page.getByRole('button', { name: 'Revoke key e2e-keys:e2e-other-bot' }).click()
+  await page.click('[data-testid=confirm-ok]')
+  await page.locator('[data-testid=api-key-row][data-key="e2e-other-bot"]').waitFor({ state: 'detached' })
+  const gone = await server.api('GET', '/api/auth/me', undefined, otherKey.token).then(() => 'still works', (e) => e.message)
+  assert(gone.includes('→ 401'), `revoked at once: ${gone}`)
+  await page.uncheck('[data-testid=api-keys-all]')
+  await row.getByRole('button', { name: 'Revoke key admin:e2e-ci' }).click()
+  await page.click('[data-testid=confirm-ok]')
+  await row.waitFor({ state: 'detached' })
+})
+
 test('two-factor: set up on the account page with the QR code, sign in with a code, admin resets it', async () => {
   await server.api('POST', '/api/users', { username: 'e2e-tfa', password: 'tfa-password-long1', role: 'operator' }, S.adminToken)
   const ctx = await newContext()

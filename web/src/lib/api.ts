@@ -1,7 +1,7 @@
 // A small typed client for the DockNap HTTP API. Authentication is the
 // HttpOnly session cookie only: the token in the login answer is never kept.
 import type {
-  Action, ActionResult, AuditPage, AuditQuery, BulkResponse, BulkTarget, Container, Desired, Health, HostInput, HostPatch,
+  Action, ActionResult, ApiKey, CreatedApiKey, AuditPage, AuditQuery, BulkResponse, BulkTarget, Container, Desired, Health, HostInput, HostPatch,
   HostView, LoginResponse, Providers, Role, Schedule, ScheduleInput, Service, Stack, ActionTargetType, TotpSetup, Upcoming, User, Window, WindowInput,
   WindowPreview, WindowPreviewRequest,
 } from './types'
@@ -149,6 +149,13 @@ export class Client {
   totpDisable(password: string, code: string) {
     return this.request<void>('POST', '/api/auth/totp/disable', { password, code })
   }
+
+  // API keys: `all` (admins) lists everyone's
+  apiKeys(all = false) { return this.request<ApiKey[]>('GET', `/api/tokens${all ? '?all=true' : ''}`) }
+  createApiKey(body: { name: string; role: Role; expires_at?: string }) {
+    return this.request<CreatedApiKey>('POST', '/api/tokens', body)
+  }
+  deleteApiKey(id: number) { return this.request<void>('DELETE', `/api/tokens/${id}`) }
 
   // users
   users() { return this.request<User[]>('GET', '/api/users') }

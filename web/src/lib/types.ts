@@ -362,3 +362,22 @@ export interface Service {
   /** The count a DockNap stop remembered, to start back to. */
   saved_replicas: number | null
 }
+
+/** GET /api/tokens: an API key, never its secret. */
+export interface ApiKey {
+  id: number
+  name: string
+  role: Role
+  /** `dnp_` and the key's next 8 characters, to tell keys apart. */
+  prefix: string
+  created_at: string
+  expires_at: string | null
+  last_used_at: string | null
+  user_id: number
+  username: string
+}
+
+/** POST /api/tokens: the key, with its secret shown this once. */
+export interface CreatedApiKey extends ApiKey {
+  token: string
+}
