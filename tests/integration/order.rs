@@ -80,3 +80,37 @@ async fn a_depends_on_cycle_is_reported_on_its_stacks_and_the_others_still_act()
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!((x.state("svc"), y.state("svc")), ("running".into(), "running".into()), "left alone");
 }
+
+#[tokio::test]
+async fn a_window_pass_that_brings_up_several_stacks_starts_dependencies_first() {
+    let (db_name, app_name) = (unique("wdb"), unique("wapp"));
+    let db = stack(&db_name, &[("docknap.settle", "1s")]);
+    let app = stack(&app_name, &[("docknap.depends_on", &db_name)]);
+    let mut s = Server::start();
+    let t = s.admin_token().await;
+    // The app's window first: created in that order, a pass would meet it first.
+    for c in [&app, &db] {
+        s.wait_stack(&t, &c.project, "running").await;
+        let body = json!({"target_type": "stack", "target_id": c.project, "spec": "always"});
+        assert_eq!(s.post("/api/windows", &t, body).await.0, StatusCode::CREATED);
+    }
+    // Both down while DockNap is away (killed: a container that exited 0
+    // with no restart policy would be a finished one-shot job, left down):
+    // its first pass brings both up at once.
+    s.terminate();
+    for c in [&app, &db] {
+        docker(&["kill", &c.container("svc")]);
+    }
+    s.spawn();
+    let t = s.admin_token().await;
+    for c in [&db, &app] {
+        s.wait_for(&format!("{} up again", c.project), Duration::from_secs(30), || async {
+            (c.state("svc") == "running").then_some(())
+        })
+        .await;
+    }
+    let (db_start, app_start) = (times(&db).0, times(&app).0);
+    println!("window pass: db {db_start}, app {app_start} (+{} ms)", (app_start - db_start).num_milliseconds());
+    assert!(app_start - db_start >= chrono::Duration::seconds(1), "db healthy and settled before app: db {db_start}, app {app_start}");
+    drop(t);
+}
