@@ -12,6 +12,7 @@ pub mod events;
 pub mod hosts;
 pub mod http;
 pub mod model;
+pub mod notify;
 pub mod oidc;
 pub mod scheduler;
 pub mod store;

@@ -162,6 +162,7 @@ impl From<InvalidValue> for ApiError {
             }
             InvalidValue::HostUrl(_) => "invalid_url",
             InvalidValue::ServiceMode(_) => "invalid_target",
+            InvalidValue::NotifyEvent(_) => "invalid_event",
         };
         ApiError::bad_request(code, e.to_string())
     }

@@ -7,6 +7,7 @@
 mod audit;
 mod container;
 mod host;
+mod notify;
 mod schedule;
 mod service;
 mod target;
@@ -20,6 +21,7 @@ pub use container::{
 pub use host::{
     HostConfig, HostSource, HostStatus, HostView, TlsMaterial, parse_host_list, validate_group, validate_host_name, validate_host_url,
 };
+pub use notify::{Channel, ChannelInput, Delivery, EventKind, Message, Notice, parse_events, redact_url};
 pub use schedule::{LastRun, Schedule, ScheduleFields, ScheduleView, Upcoming};
 pub use service::{LABEL_STACK_NAMESPACE, Service, ServiceMode};
 pub use target::{ALL_HOSTS, Action, ActionResult, ContainerResult, LOCAL_HOST, Target, TargetType};
@@ -57,6 +59,8 @@ pub enum InvalidValue {
     HostStatus(String),
     #[error("service mode must be replicated or global, not '{0}'")]
     ServiceMode(String),
+    #[error("unknown notification event '{0}' (known: action.failed, action.succeeded, run.missed, window.changed, host.unreachable, host.recovered, container.unhealthy, container.died)")]
+    NotifyEvent(String),
 }
 
 /// `Display` and `FromStr` for a closed vocabulary, from one table of

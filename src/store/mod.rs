@@ -28,6 +28,7 @@ mod backup;
 pub use backup::backup;
 mod hosts;
 mod migrations;
+pub mod notify;
 mod schedules;
 mod swarm;
 mod totp;
@@ -82,6 +83,8 @@ pub struct Store {
     /// Bumped after tokens are revoked, so long-lived streams can re-check
     /// their session at once instead of polling.
     revocations: tokio::sync::watch::Sender<u64>,
+    /// Woken when deliveries are queued (the notifier's sender waits on it).
+    pub outbox: tokio::sync::Notify,
 }
 
 pub fn fmt_time(t: DateTime<Utc>) -> String {
@@ -133,6 +136,7 @@ impl Store {
             reader: Mutex::new(reader),
             sessions: Mutex::default(),
             revocations: tokio::sync::watch::Sender::new(0),
+            outbox: tokio::sync::Notify::new(),
         };
         let hashed = store.hash_unhashed_audit()?;
         if hashed > 0 {
