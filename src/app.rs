@@ -36,6 +36,9 @@ pub enum StartError {
     Hosts(String),
     #[error("{0}")]
     Oidc(String),
+    /// Names its variable (`DOCKNAP_NOTIFY_URLS`, `DOCKNAP_NOTIFY_CA_FILE`).
+    #[error("{0}")]
+    Notify(String),
     #[error("DOCKNAP_LISTEN: cannot listen on {addr}: {error}")]
     Listen { addr: std::net::SocketAddr, error: std::io::Error },
 }
@@ -115,6 +118,19 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         None => None,
     };
 
+    let notifier = crate::notify::Notifier::new(
+        store.clone(),
+        audit.clone(),
+        clock.clone(),
+        crate::notify::NotifyConfig {
+            env_urls: config.notify.urls.clone(),
+            ca_pem: config.notify.ca_pem.clone(),
+            public_url: config.public_url.clone(),
+            test_base: config.notify.test_base.clone(),
+        },
+    )
+    .map_err(StartError::Notify)?;
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let listener = TcpListener::bind(config.listen)
         .await
@@ -124,6 +140,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let pruner = tokio::spawn(prune_periodically(auth.clone(), stop_rx.clone()));
     let audit_pruner = tokio::spawn(prune_audit_daily(audit.clone(), config.audit_retention, stop_rx.clone()));
     let reconciler = tokio::spawn(windows.clone().run(stop_rx.clone()));
+    let sender = tokio::spawn(notifier.clone().run(stop_rx.clone()));
+    let incidents = tokio::spawn(notifier.clone().watch(events.clone(), stop_rx.clone()));
 
     let app = Arc::new(App {
         auth,
@@ -133,6 +151,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         actions,
         scheduler,
         windows,
+        notifier,
         events,
         secure_cookie: config.secure_cookie,
         trusted_proxies: config.trusted_proxies.clone(),
@@ -161,7 +180,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     in_flight.finish_in_flight(deadline).await;
     let audit = in_flight.audit().clone();
     let _ = tokio::task::spawn_blocking(move || audit.flush()).await;
-    for task in [scheduler_task, pruner, audit_pruner, reconciler] {
+    for task in [scheduler_task, pruner, audit_pruner, reconciler, sender, incidents] {
         task.abort();
     }
     // Each host's discovery ends with its host.

@@ -19,5 +19,6 @@ mod windows;
 mod hosts;
 mod audit_integrity;
 mod limits;
+mod notifications;
 mod transport;
 mod wire;
