@@ -568,15 +568,16 @@ async fn a_hanging_endpoint_delays_neither_a_schedule_nor_another_channel() {
 }
 
 #[tokio::test]
-async fn a_container_that_dies_on_its_own_is_reported_and_one_docknap_stops_is_not() {
+async fn a_container_that_dies_on_its_own_or_turns_unhealthy_is_reported_and_one_docknap_stops_is_not() {
     require_docker();
     let r = Receiver::start().await;
     let s = Server::start();
     let t = s.admin_token().await;
-    channel(&s, &t, json!({"name": "deaths", "url": format!("generic+{}/in", r.base()), "events": ["container.died"]})).await;
+    channel(&s, &t, json!({"name": "trouble", "url": format!("generic+{}/in", r.base()), "events": ["container.died", "container.unhealthy"]}))
+        .await;
     let image = test_image();
-    let (crash, calm) = (unique("nap-crash"), unique("nap-calm"));
-    let _cleanup = Cleanup(vec![crash.clone(), calm.clone()]);
+    let (crash, calm, sick) = (unique("nap-crash"), unique("nap-calm"), unique("nap-sick"));
+    let _cleanup = Cleanup(vec![crash.clone(), calm.clone(), sick.clone()]);
     docker(&["run", "-d", "--name", &calm, "--network", "none", &image, "sh", "-c", "while :; do sleep 1; done"]);
     s.wait_for("the container listed", Duration::from_secs(10), || async {
         (s.get(&format!("/api/containers/{calm}"), &t).await.0 == StatusCode::OK).then_some(())
@@ -586,12 +587,19 @@ async fn a_container_that_dies_on_its_own_is_reported_and_one_docknap_stops_is_n
     let (st, v) = s.post(&format!("/api/containers/{calm}/stop"), &t, json!({})).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     docker(&["run", "-d", "--name", &crash, "--network", "none", &image, "sh", "-c", "sleep 1; exit 3"]);
-    let hit = r.wait_hits(1, Duration::from_secs(20)).await.remove(0);
-    let body = hit.json();
-    assert_eq!((body["event"].as_str(), body["target_id"].as_str()), (Some("container.died"), Some(crash.as_str())), "{body}");
-    assert_eq!(body["details"]["exit_code"], 3);
+    docker(&[
+        "run", "-d", "--name", &sick, "--network", "none", "--health-cmd", "exit 1", "--health-interval", "1s", "--health-retries", "1",
+        &image, "sh", "-c", "while :; do sleep 1; done",
+    ]);
+    let hits = r.wait_hits(2, Duration::from_secs(20)).await;
+    let bodies: Vec<Value> = hits.iter().map(Hit::json).collect();
+    let died = bodies.iter().find(|b| b["event"] == "container.died").unwrap_or_else(|| panic!("{bodies:?}"));
+    assert_eq!((died["target_id"].as_str(), died["details"]["exit_code"].as_i64()), (Some(crash.as_str()), Some(3)), "{died}");
+    let unhealthy = bodies.iter().find(|b| b["event"] == "container.unhealthy").unwrap_or_else(|| panic!("{bodies:?}"));
+    assert_eq!((unhealthy["host"].as_str(), unhealthy["target_id"].as_str()), (Some("local"), Some(sick.as_str())));
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(r.hits().len(), 1, "the stop DockNap asked for is not a death");
+    let late: Vec<Value> = r.hits().iter().skip(2).map(Hit::json).collect();
+    assert!(late.is_empty(), "the stop DockNap asked for is not a death: {late:?}");
 }
 
 struct Cleanup(Vec<String>);
