@@ -546,25 +546,25 @@ async fn a_hanging_endpoint_delays_neither_a_schedule_nor_another_channel() {
         fail_an_action(&s, &t, &format!("ghost-{i}-{}", unique("x"))).await;
     }
     let name = unique("nap-ghost");
-    let (st, sched) = s.post("/api/schedules", &t, json!({"cron": "* * * * *", "action": "stop", "target_type": "container", "target_id": name})).await;
+    let (st, sched) = s.post("/api/schedules", &t, json!({"cron": "*/3 * * * * *", "action": "stop", "target_type": "container", "target_id": name})).await;
     assert_eq!(st, StatusCode::CREATED, "{sched}");
-    let entry = s
-        .wait_for("the schedule's fire", Duration::from_secs(75), || async {
+    let entries = s
+        .wait_for("three fires of the schedule", Duration::from_secs(30), || async {
             let (_, v) = s.get(&format!("/api/audit?actor=scheduler&target_id={name}"), &t).await;
-            v["entries"].as_array().and_then(|e| e.first().cloned())
+            v["entries"].as_array().filter(|e| e.len() >= 3).cloned()
         })
         .await;
-    let due = chrono::DateTime::parse_from_rfc3339(entry["details"]["due"].as_str().unwrap()).unwrap();
-    let at = chrono::DateTime::parse_from_rfc3339(entry["timestamp"].as_str().unwrap()).unwrap();
-    assert!((at - due).num_milliseconds() < 2000, "fired {} ms late", (at - due).num_milliseconds());
+    for entry in &entries {
+        let due = chrono::DateTime::parse_from_rfc3339(entry["details"]["due"].as_str().unwrap()).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339(entry["timestamp"].as_str().unwrap()).unwrap();
+        assert!((at - due).num_milliseconds() < 1500, "fired {} ms late", (at - due).num_milliseconds());
+    }
     // The other channel got the fire's failure while the first still hangs.
-    let found = s
-        .wait_for("the fire's notice on the other channel", Duration::from_secs(10), || async {
-            fine.hits().into_iter().find(|h| h.body.windows(name.len()).any(|w| w == name.as_bytes()))
-        })
-        .await;
-    assert!(found.at.elapsed() < Duration::from_secs(60));
-    assert!(!hangs.hits().is_empty(), "the hanging channel was tried");
+    s.wait_for("the fires' notice on the other channel", Duration::from_secs(10), || async {
+        fine.hits().into_iter().find(|h| h.body.windows(name.len()).any(|w| w == name.as_bytes()))
+    })
+    .await;
+    assert!(!hangs.hits().is_empty(), "the hanging channel was tried (and holds its requests)");
 }
 
 #[tokio::test]
