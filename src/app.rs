@@ -78,6 +78,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     auth.bootstrap_admin_in_background(config.admin_username.clone(), config.admin_password.clone()).await;
 
     let events = Events::default();
+    // Before any host connects: an engine unreachable from the start is news too.
+    let incidents = events.incidents();
     let connect: Connect = Arc::new(|h: &HostConfig| {
         let engine = BollardEngine::connect(&h.url, h.tls.as_ref()).map_err(|e| e.to_string())?;
         Ok(Arc::new(engine) as Arc<dyn Engine>)
@@ -141,7 +143,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let audit_pruner = tokio::spawn(prune_audit_daily(audit.clone(), config.audit_retention, stop_rx.clone()));
     let reconciler = tokio::spawn(windows.clone().run(stop_rx.clone()));
     let sender = tokio::spawn(notifier.clone().run(stop_rx.clone()));
-    let incidents = tokio::spawn(notifier.clone().watch(events.clone(), stop_rx.clone()));
+    let incidents = tokio::spawn(notifier.clone().watch(incidents, stop_rx.clone()));
 
     let app = Arc::new(App {
         auth,

@@ -23,7 +23,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::audit::Audit;
 use crate::clock::Clock;
-use crate::events::{Events, Incident};
+use crate::events::Incident;
 use crate::model::{Channel, ChannelInput, Delivery, EventKind, HostSource, Message, NewAuditEntry, Notice};
 use crate::store::notify::{Attempted, Claimed};
 use crate::store::{Store, StoreError};
@@ -350,6 +350,7 @@ impl Notifier {
         let mut busy: HashMap<i64, usize> = HashMap::new();
         let mut finished: Vec<(i64, Attempted)> = Vec::new();
         loop {
+            let mut store_failed = false;
             while let Ok(d) = done_rx.try_recv() {
                 finished.push(d);
             }
@@ -385,13 +386,17 @@ impl Notifier {
                             });
                         }
                     }
-                    Err(e) => tracing::error!(error = %e, "could not read the notification outbox"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not read the notification outbox; trying again in a second");
+                        store_failed = true;
+                    }
                 }
             }
             let next = self.store.run(|s| s.next_notify_due()).await.ok().flatten();
             let now = self.clock.now();
             // Due but not claimable (its channel is busy, or no room): a finished attempt wakes us.
             let wait = match next {
+                _ if store_failed => Some(Duration::from_secs(1)),
                 Some(t) if t > now => Some((t - now).to_std().unwrap_or_default()),
                 Some(_) if claimed_any && busy.values().sum::<usize>() < MAX_IN_FLIGHT => Some(Duration::ZERO),
                 _ => None,
@@ -449,8 +454,9 @@ impl Notifier {
 
     /// Turns engine incidents into notices until `stop`. A host is
     /// "recovered" only after it was reported unreachable.
-    pub async fn watch(self: Arc<Self>, events: Events, mut stop: watch::Receiver<bool>) {
-        let mut rx = events.incidents();
+    /// `rx` is subscribed before the hosts start ([`Events::incidents`]), so
+    /// a host already unreachable at start-up is not missed.
+    pub async fn watch(self: Arc<Self>, mut rx: broadcast::Receiver<Incident>, mut stop: watch::Receiver<bool>) {
         let mut down: BTreeSet<String> = BTreeSet::new();
         loop {
             let incident = tokio::select! {

@@ -313,7 +313,9 @@ async fn env_channels_are_listed_redacted_and_read_only() {
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("read_only")));
     let (st, v) = s.post(&format!("/api/notifications/{id}/test"), &t, json!({})).await;
     assert_eq!((st, v["ok"].as_bool()), (StatusCode::OK, Some(true)), "{v}");
-    assert_eq!(r.wait_hits(1, Duration::from_secs(5)).await[0].json()["event"], "test");
+    // The engine is unreachable from the start: that is news to env channels too.
+    let events: Vec<Value> = r.wait_hits(2, Duration::from_secs(10)).await.iter().map(|h| h.json()["event"].clone()).collect();
+    assert!(events.contains(&json!("test")) && events.contains(&json!("host.unreachable")), "{events:?}");
     assert_never_shown(&s, &t, &["5ecret", "pa55word"]).await;
 
     // A bad env URL stops start-up with one line naming the variable, and not the secret.
@@ -610,4 +612,28 @@ impl Drop for Cleanup {
             let _ = docker_try(&["rm", "-f", name]);
         }
     }
+}
+
+#[tokio::test]
+async fn a_host_whose_engine_dies_is_reported_unreachable_then_recovered() {
+    let mut second = crate::engines::SecondEngine::start();
+    let r = Receiver::start().await;
+    let hosts = format!("second={}", second.host());
+    let s = Server::start_with(&[("DOCKNAP_HOSTS", &hosts), ("DOCKNAP_ENGINE_RECHECK", "2s")]);
+    let t = s.admin_token().await;
+    s.wait_for("host second ok", Duration::from_secs(20), || async {
+        let (_, v) = s.get("/api/hosts/second", &t).await;
+        (v["status"] == "ok").then_some(())
+    })
+    .await;
+    channel(&s, &t, json!({"name": "hosts", "url": format!("generic+{}/in", r.base()), "events": ["host.unreachable", "host.recovered"]})).await;
+    // SIGTERM: a kill -9'd dockerd leaves its containerd behind and is slow to come back.
+    second.stop();
+    let down = r.wait_hits(1, Duration::from_secs(20)).await.remove(0).json();
+    assert_eq!((down["event"].as_str(), down["host"].as_str(), down["ok"].as_bool()), (Some("host.unreachable"), Some("second"), Some(false)), "{down}");
+    second.start_again();
+    let up = r.wait_hits(2, Duration::from_secs(30)).await.remove(1).json();
+    assert_eq!((up["event"].as_str(), up["host"].as_str(), up["ok"].as_bool()), (Some("host.recovered"), Some("second"), Some(true)), "{up}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(r.hits().len(), 2, "one message each way");
 }
