@@ -25,7 +25,7 @@ use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::events::Incident;
 use crate::model::{Channel, ChannelInput, Delivery, EventKind, HostSource, Message, NewAuditEntry, Notice};
-use crate::store::notify::{Attempted, Claimed};
+use crate::store::notify::{Attempted, ChannelUpdate, Claimed};
 use crate::store::{Store, StoreError};
 
 use self::http::HttpClient;
@@ -245,9 +245,14 @@ impl Notifier {
         let c = self
             .store
             .run(move |s| {
-                let url = url_given.then_some(i.url.as_str());
-                let secret = secret_given.then_some(i.secret.as_deref());
-                s.update_notify_channel(id, &i.name, url, secret, &i.events, i.enabled, now)
+                let update = ChannelUpdate {
+                    name: &i.name,
+                    url: url_given.then_some(i.url.as_str()),
+                    secret: secret_given.then_some(i.secret.as_deref()),
+                    events: &i.events,
+                    enabled: i.enabled,
+                };
+                s.update_notify_channel(id, &update, now)
             })
             .await?;
         self.audited(actor, "notify_channel_update", &c, "updated");

@@ -48,6 +48,17 @@ fn events_json(events: &[EventKind]) -> String {
     serde_json::to_string(&events.iter().map(|e| e.as_str()).collect::<Vec<_>>()).expect("strings serialise")
 }
 
+/// New settings of an API channel. `url`/`secret` of `None` keep the stored
+/// ones (write-only fields: a client that never saw them can edit the rest);
+/// `secret: Some(None)` removes it.
+pub struct ChannelUpdate<'a> {
+    pub name: &'a str,
+    pub url: Option<&'a str>,
+    pub secret: Option<Option<&'a str>>,
+    pub events: &'a [EventKind],
+    pub enabled: bool,
+}
+
 /// A delivery taken for an attempt.
 #[derive(Debug, Clone)]
 pub struct Claimed {
@@ -93,24 +104,14 @@ impl Store {
         self.notify_channel(id)
     }
 
-    /// Replaces an API channel; `url`/`secret` of `None` keep the stored ones
-    /// (write-only fields: a client that never saw them can still edit the rest).
-    pub fn update_notify_channel(
-        &self,
-        id: i64,
-        name: &str,
-        url: Option<&str>,
-        secret: Option<Option<&str>>,
-        events: &[EventKind],
-        enabled: bool,
-        now: DateTime<Utc>,
-    ) -> Result<Channel> {
+    /// Replaces an API channel's settings (see [`ChannelUpdate`]).
+    pub fn update_notify_channel(&self, id: i64, u: &ChannelUpdate, now: DateTime<Utc>) -> Result<Channel> {
         self.write(|tx| {
             let n = tx.execute(
                 "UPDATE notify_channels SET name = ?2, url = COALESCE(?3, url), \
                  secret = CASE WHEN ?4 THEN ?5 ELSE secret END, events = ?6, enabled = ?7, updated_at = ?8 \
                  WHERE id = ?1 AND source = 'api'",
-                params![id, name, url, secret.is_some(), secret.flatten(), events_json(events), enabled, fmt_time(now)],
+                params![id, u.name, u.url, u.secret.is_some(), u.secret.flatten(), events_json(u.events), u.enabled, fmt_time(now)],
             )?;
             if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
         })?;
