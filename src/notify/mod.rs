@@ -42,6 +42,9 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 pub const PER_CHANNEL: usize = 4;
 pub const MAX_IN_FLIGHT: usize = 32;
 const MAX_NAME: usize = 100;
+/// Finished deliveries are listed this long, then forgotten.
+const KEEP_DELIVERIES: chrono::Duration = chrono::Duration::days(30);
+const PRUNE_EVERY: Duration = Duration::from_secs(86400);
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -354,8 +357,18 @@ impl Notifier {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(i64, Attempted)>();
         let mut busy: HashMap<i64, usize> = HashMap::new();
         let mut finished: Vec<(i64, Attempted)> = Vec::new();
+        let mut pruned: Option<std::time::Instant> = None;
         loop {
             let mut store_failed = false;
+            if pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                pruned = Some(std::time::Instant::now());
+                let cutoff = self.clock.now() - KEEP_DELIVERIES;
+                match self.store.run(move |s| s.prune_notify_deliveries(cutoff)).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deliveries = n, "finished notification deliveries older than 30 days forgotten"),
+                    Err(e) => tracing::warn!(error = %e, "could not prune notification deliveries"),
+                }
+            }
             while let Ok(d) = done_rx.try_recv() {
                 finished.push(d);
             }

@@ -253,6 +253,11 @@ impl Store {
         Ok(stmt.query_map([limit], delivery_from_row)?.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Forgets finished deliveries older than `cutoff` (pending ones stay).
+    pub fn prune_notify_deliveries(&self, cutoff: DateTime<Utc>) -> Result<usize> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM notify_deliveries WHERE due_at IS NULL AND finished_at < ?1", [fmt_time(cutoff)])?))
+    }
+
     /// Deliveries still waiting (for the benchmark and tests).
     pub fn pending_notify_count(&self) -> Result<i64> {
         Ok(self.reader().query_row("SELECT COUNT(*) FROM notify_deliveries WHERE due_at IS NOT NULL", [], |r| r.get(0))?)
@@ -355,6 +360,17 @@ mod tests {
         assert_eq!(claimed[0].notices.len(), 30);
         s.append_audit(&failed("bob", "late"), later).unwrap();
         assert_eq!(s.notify_deliveries(c.id, 10).unwrap().len(), 2, "a claimed delivery is sealed");
+    }
+
+    #[test]
+    fn finished_deliveries_are_pruned_and_pending_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let c = s.insert_notify_channel(&channel(EventKind::ALL.to_vec()), HostSource::Api, now()).unwrap();
+        s.record_notify_test(c.id, true, Some(204), None, now()).unwrap();
+        s.enqueue_notices(&[Notice::new(EventKind::HostRecovered, now(), true, "back")], now()).unwrap();
+        assert_eq!(s.prune_notify_deliveries(now() + chrono::Duration::days(31)).unwrap(), 1);
+        assert_eq!(s.pending_notify_count().unwrap(), 1);
     }
 
     #[test]
