@@ -197,9 +197,9 @@ impl Message {
         let mut out = String::new();
         for n in self.notices.iter().take(MAX_LINES) {
             if self.notices.len() > 1 {
-                out.push_str(&format!("• {}: {}\n", n.subject(), n.message));
+                out.push_str(&format!("• {}: {}\n", n.subject(), cut_line(&n.message, MAX_LINE)));
             } else {
-                out.push_str(&n.message);
+                out.push_str(&cut_line(&n.message, MAX_LINE * 4));
                 out.push('\n');
             }
         }
@@ -321,6 +321,16 @@ pub struct Delivery {
 
 /// Lines of a grouped message before "… and N more".
 pub const MAX_LINES: usize = 20;
+/// Characters of one notice's line in a grouped message (an action's
+/// message can be 4,096): the services' own limits hold a whole group.
+const MAX_LINE: usize = 300;
+
+fn cut_line(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
 
 /// Parses an `events` list from the API: known names, no duplicates kept.
 pub fn parse_events(list: &[String]) -> Result<Vec<EventKind>, InvalidValue> {
@@ -404,5 +414,8 @@ mod tests {
         assert_eq!(body["details"]["url"], "https://d.example.com/audit");
         assert_eq!(m.title(), "DockNap: 30 × action.failed (stop)");
         assert!(m.text().contains("… and 10 more"), "{}", m.text());
+        let mut long = m.clone();
+        long.notices.iter_mut().for_each(|n| n.message = "x".repeat(4096));
+        assert!(long.text().chars().count() < 20 * 400, "a group of long messages stays short");
     }
 }

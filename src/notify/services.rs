@@ -247,7 +247,8 @@ impl Service {
                 let mut body = serde_json::json!({
                     "topic": topic,
                     "title": title,
-                    "message": text,
+                    // ntfy turns a message over 4,096 bytes into an attachment.
+                    "message": cut(&text, 2000),
                     "tags": [if trouble { "warning" } else { "white_check_mark" }],
                     "priority": priority.unwrap_or(if trouble { 4 } else { 3 }),
                 });
