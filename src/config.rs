@@ -589,4 +589,21 @@ mod tests {
         let c = parse(&[("DOCKNAP_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")]).unwrap();
         assert_eq!(c.trusted_proxies.len(), 2);
     }
+
+    #[test]
+    fn notify_urls_split_on_spaces_and_lines_come_from_a_file_and_the_test_base_is_loopback_only() {
+        let c = parse(&[("DOCKNAP_NOTIFY_URLS", "ntfy://ntfy.sh/a smtp://h/?from=a@b&to=c@d,e@f\n generic+https://x/y")]).unwrap();
+        assert_eq!(c.notify.urls, ["ntfy://ntfy.sh/a", "smtp://h/?from=a@b&to=c@d,e@f", "generic+https://x/y"]);
+        assert_eq!(format!("{:?}", c.notify), "NotifySettings(3 URLs)", "Debug shows no URL");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("urls");
+        std::fs::write(&f, "discord://t@1\n").unwrap();
+        assert_eq!(parse(&[("DOCKNAP_NOTIFY_URLS_FILE", f.to_str().unwrap())]).unwrap().notify.urls, ["discord://t@1"]);
+        let e = parse(&[("DOCKNAP_NOTIFY_URLS", "a"), ("DOCKNAP_NOTIFY_URLS_FILE", "/x")]).unwrap_err();
+        assert_eq!(e.var, "DOCKNAP_NOTIFY_URLS");
+        assert!(parse(&[("DOCKNAP_NOTIFY_TEST_BASE_URL", "http://127.0.0.1:9")]).is_ok());
+        let e = parse(&[("DOCKNAP_NOTIFY_TEST_BASE_URL", "https://discord.example.com")]).unwrap_err();
+        assert_eq!(e.var, "DOCKNAP_NOTIFY_TEST_BASE_URL");
+        assert_eq!(parse(&[("DOCKNAP_NOTIFY_CA_FILE", "/nonexistent/ca.pem")]).unwrap_err().var, "DOCKNAP_NOTIFY_CA_FILE");
+    }
 }
