@@ -714,7 +714,7 @@ test('notifications: add a webhook channel from the form; Test shows the real re
     req.on('data', (c) => { body += c })
     req.on('end', () => {
       hits.push({ url: req.url, body })
-      res.statusCode = 204
+      res.statusCode = req.url.startsWith('/gone') ? 404 : 204
       res.end()
     })
   })
@@ -740,6 +740,14 @@ test('notifications: add a webhook channel from the form; Test shows the real re
     await row.getByRole('button', { name: 'Deliveries of channel e2e hook' }).click()
     await page.locator('[data-testid=delivery-row]').filter({ hasText: 'delivered' }).first().waitFor()
     await page.screenshot({ path: join(ARTIFACTS, 'notifications-test-light.png'), fullPage: true })
+    // a channel whose endpoint refuses: the Test shows why, and the dashboard shows the failure
+    await server.api('POST', '/api/notifications', { name: 'e2e gone', url: `generic+http://127.0.0.1:${receiver.address().port}/gone` }, S.adminToken)
+    await page.reload()
+    const gone = page.locator('[data-testid=notify-row][data-channel="e2e gone"]')
+    await gone.getByRole('button', { name: 'Test channel e2e gone' }).click()
+    await gone.locator('[data-testid=notify-test-result]').filter({ hasText: 'answered 404 (not retried)' }).waitFor()
+    await navigate(page, 'Dashboard')
+    await page.locator('[data-testid=notify-failures]').filter({ hasText: 'answered 404' }).waitFor()
   } finally {
     receiver.close()
   }
