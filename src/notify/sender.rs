@@ -122,20 +122,19 @@ impl Notifier {
             Outcome::Failed { status, error } => (false, status, Some(error), None),
             Outcome::Retry { status, error, after } => (false, status, Some(error), retry_at(now, c.attempt, after)),
         };
-        if retry_at.is_none() {
-            if ok {
+        let (channel_id, attempt, error_text) = (channel.id, c.attempt, error.as_deref());
+        match (ok, retry_at.is_some()) {
+            (true, _) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
-            } else {
-                self.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(channel = channel_id, delivery = id, attempt, "notification delivered");
             }
-        }
-        let level_error = !ok && retry_at.is_none();
-        if level_error {
-            tracing::warn!(channel = channel.id, delivery = id, attempts = c.attempt, status, error = error.as_deref(), "a notification could not be delivered; given up");
-        } else if !ok {
-            tracing::info!(channel = channel.id, delivery = id, attempt = c.attempt, status, error = error.as_deref(), "a notification attempt failed; will retry");
-        } else {
-            tracing::debug!(channel = channel.id, delivery = id, attempt = c.attempt, "notification delivered");
+            (false, true) => {
+                tracing::info!(channel = channel_id, delivery = id, attempt, status, error = error_text, "a notification attempt failed; will retry");
+            }
+            (false, false) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(channel = channel_id, delivery = id, attempts = attempt, status, error = error_text, "a notification could not be delivered; given up");
+            }
         }
         Attempted { id, ok, status, error, retry_at }
     }
