@@ -344,6 +344,24 @@ mod tests {
     }
 
     #[test]
+    fn a_result_and_its_notice_are_written_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let c = s.insert_notify_channel(&channel(EventKind::defaults()), HostSource::Api, now()).unwrap();
+        let side = rusqlite::Connection::open(dir.path().join(super::super::DB_FILE)).unwrap();
+        side.execute_batch("CREATE TRIGGER full BEFORE INSERT ON notify_deliveries BEGIN SELECT RAISE(ABORT, 'disk full'); END").unwrap();
+        assert!(s.append_audit(&failed("bob", "a"), now()).is_err());
+        let all = crate::model::AuditFilter { limit: 10, ..Default::default() };
+        assert!(s.audit(&all).unwrap().is_empty(), "no audit entry without its notice");
+        side.execute_batch("DROP TRIGGER full; CREATE TRIGGER full BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END").unwrap();
+        assert!(s.append_audit(&failed("bob", "a"), now()).is_err());
+        assert!(s.notify_deliveries(c.id, 10).unwrap().is_empty(), "no notice without its audit entry");
+        side.execute_batch("DROP TRIGGER full").unwrap();
+        s.append_audit(&failed("bob", "a"), now()).unwrap();
+        assert_eq!((s.audit(&all).unwrap().len(), s.notify_deliveries(c.id, 10).unwrap().len()), (1, 1));
+    }
+
+    #[test]
     fn thirty_failures_of_one_bulk_request_are_one_delivery_and_a_claimed_one_takes_no_more() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
