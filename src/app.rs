@@ -36,6 +36,9 @@ pub enum StartError {
     Hosts(String),
     #[error("{0}")]
     Oidc(String),
+    /// Names its variable (`DOCKNAP_NOTIFY_URLS`, `DOCKNAP_NOTIFY_CA_FILE`).
+    #[error("{0}")]
+    Notify(String),
     #[error("DOCKNAP_LISTEN: cannot listen on {addr}: {error}")]
     Listen { addr: std::net::SocketAddr, error: std::io::Error },
 }
@@ -75,6 +78,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     auth.bootstrap_admin_in_background(config.admin_username.clone(), config.admin_password.clone()).await;
 
     let events = Events::default();
+    // Before any host connects: an engine unreachable from the start is news too.
+    let incidents = events.incidents();
     let connect: Connect = Arc::new(|h: &HostConfig| {
         let engine = BollardEngine::connect(&h.url, h.tls.as_ref()).map_err(|e| e.to_string())?;
         Ok(Arc::new(engine) as Arc<dyn Engine>)
@@ -115,6 +120,19 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         None => None,
     };
 
+    let notifier = crate::notify::Notifier::new(
+        store.clone(),
+        audit.clone(),
+        clock.clone(),
+        crate::notify::NotifyConfig {
+            env_urls: config.notify.urls.clone(),
+            ca_pem: config.notify.ca_pem.clone(),
+            public_url: config.public_url.clone(),
+            test_base: config.notify.test_base.clone(),
+        },
+    )
+    .map_err(StartError::Notify)?;
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let listener = TcpListener::bind(config.listen)
         .await
@@ -126,6 +144,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let auth_at_exit = auth.clone();
     let audit_pruner = tokio::spawn(prune_audit_daily(audit.clone(), config.audit_retention, stop_rx.clone()));
     let reconciler = tokio::spawn(windows.clone().run(stop_rx.clone()));
+    let sender = tokio::spawn(notifier.clone().run(stop_rx.clone()));
+    let incidents = tokio::spawn(notifier.clone().watch(incidents, stop_rx.clone()));
 
     let app = Arc::new(App {
         auth,
@@ -135,6 +155,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         actions,
         scheduler,
         windows,
+        notifier,
         events,
         secure_cookie: config.secure_cookie,
         metrics_access: config.metrics,
@@ -165,7 +186,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let audit = in_flight.audit().clone();
     let _ = tokio::task::spawn_blocking(move || audit.flush()).await;
     let _ = tokio::task::spawn_blocking(move || auth_at_exit.flush_key_uses()).await;
-    for task in [scheduler_task, pruner, key_uses, audit_pruner, reconciler] {
+    for task in [scheduler_task, pruner, key_uses, audit_pruner, reconciler, sender, incidents] {
         task.abort();
     }
     // Each host's discovery ends with its host.

@@ -73,6 +73,49 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Single sign-on (`DOCKNAP_OIDC_*`); `None` when `DOCKNAP_OIDC_ISSUER` is unset.
     pub oidc: Option<OidcConfig>,
+    /// `DOCKNAP_NOTIFY_URLS` (or `_FILE`), `DOCKNAP_NOTIFY_CA_FILE`, and the
+    /// tests-only `DOCKNAP_NOTIFY_TEST_BASE_URL`.
+    pub notify: NotifySettings,
+}
+
+/// Notification settings; the URLs are secrets (`Debug` shows only their count).
+#[derive(Clone, Default)]
+pub struct NotifySettings {
+    pub urls: Vec<String>,
+    pub ca_pem: Option<String>,
+    pub test_base: Option<String>,
+}
+
+impl std::fmt::Debug for NotifySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NotifySettings({} URLs)", self.urls.len())
+    }
+}
+
+/// `DOCKNAP_NOTIFY_URLS` (or the file `DOCKNAP_NOTIFY_URLS_FILE` names):
+/// channel URLs separated by spaces or new lines (a comma can be part of a
+/// URL: `to=a@x,b@y`). Checked by the notifier at start-up.
+fn notify_settings(get: &impl Fn(&str) -> Option<String>) -> Result<NotifySettings, ConfigError> {
+    let urls = secret(get, "DOCKNAP_NOTIFY_URLS", "DOCKNAP_NOTIFY_URLS_FILE")?
+        .map(|v| v.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let ca_pem = match get("DOCKNAP_NOTIFY_CA_FILE").filter(|v| !v.trim().is_empty()) {
+        None => None,
+        Some(path) => {
+            let pem = std::fs::read_to_string(path.trim()).map_err(|e| err("DOCKNAP_NOTIFY_CA_FILE", format!("cannot read '{path}': {e}")))?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(err("DOCKNAP_NOTIFY_CA_FILE", format!("'{path}' holds no PEM certificate")));
+            }
+            Some(pem)
+        }
+    };
+    let test_base = get("DOCKNAP_NOTIFY_TEST_BASE_URL").map(|v| v.trim().trim_end_matches('/').to_string()).filter(|v| !v.is_empty());
+    if let Some(b) = &test_base {
+        if !oidc_url_allowed(b) || !b.starts_with("http://") {
+            return Err(err("DOCKNAP_NOTIFY_TEST_BASE_URL", format!("'{b}' must be an http:// loopback address (it is for tests only)")));
+        }
+    }
+    Ok(NotifySettings { urls, ca_pem, test_base })
 }
 
 /// An OpenID Connect provider (authorization code flow with PKCE).
@@ -261,6 +304,7 @@ impl Config {
             })
             .transpose()?;
         let oidc = oidc_config(&get)?;
+        let notify = notify_settings(&get)?;
 
         let log = var("DOCKNAP_LOG").unwrap_or_else(|| "info".into());
         tracing_subscriber::EnvFilter::try_new(&log)
@@ -297,6 +341,7 @@ impl Config {
             engine_recheck,
             public_url,
             oidc,
+            notify,
         })
     }
 }
@@ -565,5 +610,22 @@ mod tests {
     fn trusted_proxies_accept_cidrs_and_plain_addresses() {
         let c = parse(&[("DOCKNAP_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")]).unwrap();
         assert_eq!(c.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn notify_urls_split_on_spaces_and_lines_come_from_a_file_and_the_test_base_is_loopback_only() {
+        let c = parse(&[("DOCKNAP_NOTIFY_URLS", "ntfy://ntfy.sh/a smtp://h/?from=a@b&to=c@d,e@f\n generic+https://x/y")]).unwrap();
+        assert_eq!(c.notify.urls, ["ntfy://ntfy.sh/a", "smtp://h/?from=a@b&to=c@d,e@f", "generic+https://x/y"]);
+        assert_eq!(format!("{:?}", c.notify), "NotifySettings(3 URLs)", "Debug shows no URL");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("urls");
+        std::fs::write(&f, "discord://t@1\n").unwrap();
+        assert_eq!(parse(&[("DOCKNAP_NOTIFY_URLS_FILE", f.to_str().unwrap())]).unwrap().notify.urls, ["discord://t@1"]);
+        let e = parse(&[("DOCKNAP_NOTIFY_URLS", "a"), ("DOCKNAP_NOTIFY_URLS_FILE", "/x")]).unwrap_err();
+        assert_eq!(e.var, "DOCKNAP_NOTIFY_URLS");
+        assert!(parse(&[("DOCKNAP_NOTIFY_TEST_BASE_URL", "http://127.0.0.1:9")]).is_ok());
+        let e = parse(&[("DOCKNAP_NOTIFY_TEST_BASE_URL", "https://discord.example.com")]).unwrap_err();
+        assert_eq!(e.var, "DOCKNAP_NOTIFY_TEST_BASE_URL");
+        assert_eq!(parse(&[("DOCKNAP_NOTIFY_CA_FILE", "/nonexistent/ca.pem")]).unwrap_err().var, "DOCKNAP_NOTIFY_CA_FILE");
     }
 }

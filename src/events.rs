@@ -72,13 +72,26 @@ impl Published {
 #[derive(Clone)]
 pub struct Events {
     tx: broadcast::Sender<Published>,
+    incidents: broadcast::Sender<Incident>,
 }
 
 impl Default for Events {
     fn default() -> Self {
         // A slow client that falls 1024 events behind is told to resync.
-        Events { tx: broadcast::channel(1024).0 }
+        Events { tx: broadcast::channel(1024).0, incidents: broadcast::channel(256).0 }
     }
+}
+
+/// Trouble on an engine that people are told of (notifications): not
+/// part of the `/api/events` stream, which carries state, not news.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incident {
+    /// The host's engine stopped answering (or never answered since start-up).
+    HostDown { host: String, error: Option<String> },
+    HostUp { host: String },
+    /// Exited non-zero with no stop or kill asked of the engine before it.
+    ContainerDied { host: String, name: String, exit_code: i64 },
+    ContainerUnhealthy { host: String, name: String },
 }
 
 impl Events {
@@ -97,5 +110,13 @@ impl Events {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Published> {
         self.tx.subscribe()
+    }
+
+    pub fn incident(&self, i: Incident) {
+        let _ = self.incidents.send(i);
+    }
+
+    pub fn incidents(&self) -> broadcast::Receiver<Incident> {
+        self.incidents.subscribe()
     }
 }

@@ -13,6 +13,7 @@ pub mod hosts;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod oidc;
 pub mod scheduler;
 pub mod store;

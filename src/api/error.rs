@@ -11,6 +11,7 @@ use crate::hosts::HostError;
 use crate::scheduler::ScheduleError;
 use crate::scheduler::cron::CronError;
 use crate::model::InvalidValue;
+use crate::notify::NotifyError;
 use crate::oidc::OidcError;
 use crate::store::StoreError;
 use crate::window::WindowError;
@@ -164,8 +165,23 @@ impl From<InvalidValue> for ApiError {
             InvalidValue::HostUrl(_) => "invalid_url",
             InvalidValue::ServiceMode(_) => "invalid_target",
             InvalidValue::OnFailure(_) => "invalid_schedule",
+            InvalidValue::NotifyEvent(_) => "invalid_event",
         };
         ApiError::bad_request(code, e.to_string())
+    }
+}
+
+impl From<NotifyError> for ApiError {
+    fn from(e: NotifyError) -> Self {
+        let m = e.to_string();
+        match e {
+            NotifyError::Invalid(code, _) => ApiError::bad_request(code, m),
+            NotifyError::MissingField(_) => ApiError::bad_request("missing_field", m),
+            NotifyError::NotFound(_) => ApiError::not_found(m),
+            NotifyError::ReadOnly(_) => ApiError::new(StatusCode::CONFLICT, "read_only", m),
+            NotifyError::Value(e) => e.into(),
+            NotifyError::Store(e) => e.into(),
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod insight_routes;
 pub mod error;
 pub mod extract;
 mod misc_routes;
+mod notify_routes;
 mod oidc_routes;
 mod schedule_routes;
 pub mod streams;
@@ -57,6 +58,7 @@ pub struct App {
     pub actions: Arc<Actions>,
     pub scheduler: Arc<Scheduler>,
     pub windows: Arc<Windows>,
+    pub notifier: Arc<crate::notify::Notifier>,
     pub events: Events,
     pub secure_cookie: SecureCookie,
     /// `DOCKNAP_METRICS`: who may read `/metrics`.
@@ -135,6 +137,14 @@ pub fn router(state: AppState) -> Router {
             post(window_routes::set_override).delete(window_routes::clear_override),
         )
         .route("/bulk", post(window_routes::bulk))
+        .route("/notifications", get(notify_routes::list).post(notify_routes::create))
+        .route("/notifications/failures", get(notify_routes::failures))
+        .route(
+            "/notifications/{id}",
+            get(notify_routes::get).put(notify_routes::update).delete(notify_routes::delete),
+        )
+        .route("/notifications/{id}/test", post(notify_routes::test))
+        .route("/notifications/{id}/deliveries", get(notify_routes::deliveries))
         .route("/audit", get(misc_routes::audit))
         .route("/audit/verify", get(misc_routes::verify_audit))
         .fallback(misc_routes::api_not_found)

@@ -33,10 +33,11 @@ const STOP_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30
 /// (a replayed one only costs a re-list of its container).
 const EVENTS_REPLAY_SECS: i64 = 10;
 
-/// Event actions that can change what the API shows for a container. The
-/// engine matches `health_status` against `health_status: healthy` etc.
+/// Event actions that can change what the API shows for a container (the
+/// engine matches `health_status` against `health_status: healthy` etc.),
+/// and those notifications read (`kill`: a stop was asked for).
 const RELEVANT_EVENTS: &[&str] =
-    &["create", "start", "restart", "stop", "die", "pause", "unpause", "destroy", "rename", "update", "health_status"];
+    &["create", "start", "restart", "stop", "die", "pause", "unpause", "destroy", "rename", "update", "kill", "health_status"];
 
 pub struct BollardEngine {
     host: String,
@@ -205,7 +206,12 @@ impl Engine for BollardEngine {
             .events(Some(EventsOptionsBuilder::new().filters(&filters).since(&since).build()))
             .map_err(|e| DockerError::Unavailable(e.to_string()))
             .try_filter_map(|ev| async move {
-                Ok(ev.actor.and_then(|a| a.id).map(|id| ContainerEvent { id, action: ev.action.unwrap_or_default() }))
+                let action = ev.action.unwrap_or_default();
+                Ok(ev.actor.and_then(|a| {
+                    let attr = |k: &str| a.attributes.as_ref().and_then(|m| m.get(k)).cloned();
+                    let (name, exit_code) = (attr("name"), attr("exitCode").and_then(|c| c.parse().ok()));
+                    a.id.map(|id| ContainerEvent { id, action, name, exit_code })
+                }))
             })
             .boxed()
     }

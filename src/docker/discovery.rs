@@ -2,7 +2,7 @@
 //! stream. When the stream breaks (engine restart, socket gone), reconnect
 //! with backoff, reload fully, and follow again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use super::{ContainerEvent, DockerError, Engine, View};
+use crate::events::Incident;
 use crate::model::{Container, ContainerHealth};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
@@ -97,6 +98,7 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
     // at once and refresh those containers with one engine call, so the view
     // never lags behind a busy engine one call per event.
     let mut batches = events.ready_chunks(MAX_BATCH);
+    let mut stops_asked = HashMap::new();
     loop {
         let batch = tokio::select! {
             batch = batches.next() => batch,
@@ -126,8 +128,9 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
         let mut latest: BTreeMap<String, String> = BTreeMap::new();
         for ev in batch {
             match ev {
-                Ok(ContainerEvent { id, action }) => {
-                    latest.insert(id, action);
+                Ok(ev) => {
+                    report_trouble(view, &ev, &mut stops_asked);
+                    latest.insert(ev.id, ev.action);
                 }
                 Err(e) => {
                     tracing::warn!(host = view.host(), error = %e, "Docker events stream broke");
@@ -143,6 +146,34 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
                 return Ended::Unreachable(e.to_string());
             }
         }
+    }
+}
+
+/// A `die` this long after a `kill` of the same container was asked for.
+const ASKED_WINDOW: Duration = Duration::from_secs(60);
+
+/// Tells notifications of a container that died on its own (exit non-zero
+/// with no stop or kill asked of the engine first, by DockNap or anyone)
+/// or turned unhealthy. `stops_asked`: when each container was last sent a signal.
+fn report_trouble(view: &View, ev: &ContainerEvent, stops_asked: &mut HashMap<String, std::time::Instant>) {
+    let now = std::time::Instant::now();
+    let name = || ev.name.clone().unwrap_or_else(|| ev.id.chars().take(12).collect());
+    match ev.action.as_str() {
+        "kill" | "stop" => {
+            stops_asked.retain(|_, at| now.duration_since(*at) < ASKED_WINDOW);
+            stops_asked.insert(ev.id.clone(), now);
+        }
+        "die" => {
+            let asked = stops_asked.get(&ev.id).is_some_and(|at| now.duration_since(*at) < ASKED_WINDOW);
+            match ev.exit_code {
+                Some(code) if code != 0 && !asked => {
+                    view.incident(Incident::ContainerDied { host: view.host().to_string(), name: name(), exit_code: code });
+                }
+                _ => {}
+            }
+        }
+        "health_status: unhealthy" => view.incident(Incident::ContainerUnhealthy { host: view.host().to_string(), name: name() }),
+        _ => {}
     }
 }
 

@@ -52,6 +52,9 @@ pub enum DockerError {
 pub struct ContainerEvent {
     pub id: String,
     pub action: String,
+    /// The container's name and, for `die`, its exit code (notifications).
+    pub name: Option<String>,
+    pub exit_code: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

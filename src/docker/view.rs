@@ -6,7 +6,7 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::DockerError;
-use crate::events::{Event, Events};
+use crate::events::{Event, Events, Incident};
 use crate::model::{Container, Stack};
 
 /// One host's containers.
@@ -75,9 +75,19 @@ impl View {
         }
     }
 
+    /// Trouble to tell people of (see [`Incident`]).
+    pub fn incident(&self, i: Incident) {
+        self.events.incident(i);
+    }
+
     pub fn set_docker_ok(&self, ok: bool) {
-        self.attempted.store(true, Ordering::Release);
-        if self.docker_ok.swap(ok, Ordering::AcqRel) != ok {
+        let first = !self.attempted.swap(true, Ordering::AcqRel);
+        let changed = self.docker_ok.swap(ok, Ordering::AcqRel) != ok;
+        if changed || (first && !ok) {
+            let host = self.host.clone();
+            self.events.incident(if ok { Incident::HostUp { host } } else { Incident::HostDown { host, error: self.engine_state().1 } });
+        }
+        if changed {
             if !ok {
                 self.lost.send_modify(|n| *n += 1);
             }

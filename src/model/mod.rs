@@ -9,6 +9,7 @@ mod audit;
 mod container;
 mod host;
 mod insight;
+mod notify;
 mod schedule;
 mod service;
 mod target;
@@ -25,6 +26,7 @@ pub use host::{
 };
 pub use insight::{LogLine, LogQuery, LogStream, Stats};
 pub use schedule::{LastRun, OnFailure, Schedule, ScheduleFields, ScheduleView, Step, Upcoming};
+pub use notify::{Channel, ChannelInput, Delivery, EventKind, Message, Notice, parse_events, redact_url};
 pub use service::{LABEL_STACK_NAMESPACE, Service, ServiceMode};
 pub use target::{ALL_HOSTS, Action, ActionResult, ContainerResult, LOCAL_HOST, RunOutcome, Target, TargetType};
 pub use user::{Role, User};
@@ -63,6 +65,8 @@ pub enum InvalidValue {
     OnFailure(String),
     #[error("service mode must be replicated or global, not '{0}'")]
     ServiceMode(String),
+    #[error("unknown notification event '{0}' (known: action.failed, action.succeeded, run.missed, window.changed, host.unreachable, host.recovered, container.unhealthy, container.died)")]
+    NotifyEvent(String),
 }
 
 /// `Display` and `FromStr` for a closed vocabulary, from one table of

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Result, Store, parse_time};
-use crate::model::{AuditEntry, AuditFilter, NewAuditEntry};
+use crate::model::{AuditEntry, AuditFilter, NewAuditEntry, Notice};
 
 impl Store {
 
@@ -13,8 +13,21 @@ impl Store {
 
     /// Appends entries in one transaction (one fsync for a burst of them),
     /// each chained to the one before (see `audit_chain`).
+    /// The notifications these entries stand for are queued in the same
+    /// transaction: a result is never recorded without its notice.
     pub fn append_audit_batch(&self, entries: &[(NewAuditEntry, DateTime<Utc>)]) -> Result<()> {
-        self.write(|tx| super::audit_chain::append(tx, entries))
+        let queued = self.write(|tx| {
+            super::audit_chain::append(tx, entries)?;
+            let notices: Vec<Notice> = entries.iter().filter_map(|(e, at)| Notice::from_audit(e, *at)).collect();
+            match entries.last() {
+                Some((_, now)) => super::notify::enqueue(tx, &notices, *now),
+                None => Ok(0),
+            }
+        })?;
+        if queued > 0 {
+            self.outbox.notify_one();
+        }
+        Ok(())
     }
 
     /// Did the run of schedule `id` due at `due` get its audit entry? (A

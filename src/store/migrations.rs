@@ -281,4 +281,45 @@ CREATE TABLE api_keys (
 ) STRICT;
 "#,
     ),
+    // Notifications: channels (URLs are secrets, like hosts' TLS keys: kept
+    // here and nowhere else) and the outbox. A delivery row is written in the
+    // same transaction as the audit entry it reports, so a result is never
+    // recorded without its notice or the other way round; `leased` marks an
+    // attempt under way (a kill -9 mid-send leaves it set: start-up makes it
+    // due again). Notices that arrive together join one pending delivery.
+    M::up(
+        r#"
+CREATE TABLE notify_channels (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    url        TEXT NOT NULL,
+    secret     TEXT,
+    events     TEXT NOT NULL,
+    enabled    INTEGER NOT NULL,
+    source     TEXT NOT NULL CHECK (source IN ('env', 'api')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE notify_deliveries (
+    id          INTEGER PRIMARY KEY,
+    channel_id  INTEGER NOT NULL REFERENCES notify_channels (id) ON DELETE CASCADE,
+    event       TEXT NOT NULL,
+    group_key   TEXT,
+    notices     TEXT NOT NULL,
+    count       INTEGER NOT NULL,
+    created_at  TEXT NOT NULL,
+    due_at      TEXT,
+    leased      INTEGER NOT NULL DEFAULT 0,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    ok          INTEGER,
+    status      INTEGER,
+    error       TEXT,
+    finished_at TEXT
+) STRICT;
+CREATE INDEX notify_deliveries_due ON notify_deliveries (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX notify_deliveries_channel ON notify_deliveries (channel_id, id);
+CREATE INDEX notify_deliveries_gather ON notify_deliveries (channel_id, group_key) WHERE attempts = 0 AND due_at IS NOT NULL;
+CREATE INDEX notify_deliveries_failed ON notify_deliveries (ok, id);
+"#,
+    ),
 ];

@@ -29,6 +29,7 @@ mod backup;
 pub use backup::backup;
 mod hosts;
 mod migrations;
+pub mod notify;
 mod schedules;
 mod swarm;
 mod totp;
@@ -87,6 +88,8 @@ pub struct Store {
     /// Bumped after tokens are revoked, so long-lived streams can re-check
     /// their session at once instead of polling.
     revocations: tokio::sync::watch::Sender<u64>,
+    /// Woken when deliveries are queued (the notifier's sender waits on it).
+    pub outbox: tokio::sync::Notify,
 }
 
 pub fn fmt_time(t: DateTime<Utc>) -> String {
@@ -139,6 +142,7 @@ impl Store {
             sessions: Mutex::default(),
             api_keys: Mutex::default(),
             revocations: tokio::sync::watch::Sender::new(0),
+            outbox: tokio::sync::Notify::new(),
         };
         let hashed = store.hash_unhashed_audit()?;
         if hashed > 0 {

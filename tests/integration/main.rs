@@ -24,5 +24,6 @@ mod jobs;
 mod order;
 mod audit_integrity;
 mod limits;
+mod notifications;
 mod transport;
 mod wire;

@@ -3,6 +3,7 @@
 // Prints "N passed, M failed" last; exits non-zero on any failure.
 import { createHmac } from 'node:crypto'
 import { mkdirSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
@@ -820,6 +821,7 @@ const PAGES = () => [
   ['audit', '/audit'],
   ['users', '/users'],
   ['hosts', '/hosts'],
+  ['notifications', '/notifications'],
   ['account', '/account'],
   ['logs', `/logs/stacks/${project.name}`],
   ['not-found', '/no-such-page'],
@@ -827,6 +829,52 @@ const PAGES = () => [
   ['window-new', `/windows/new?target_type=stack&target_id=${project.name}`],
   ...(S.ghostWindowId ? [['window-edit', `/windows/${S.ghostWindowId}/edit`], ['window', `/windows/${S.ghostWindowId}`]] : []),
 ]
+
+test('notifications: add a webhook channel from the form; Test shows the real result; deliveries listed; address never shown', async () => {
+  const hits = []
+  const receiver = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c) => { body += c })
+    req.on('end', () => {
+      hits.push({ url: req.url, body })
+      res.statusCode = req.url.startsWith('/gone') ? 404 : 204
+      res.end()
+    })
+  })
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+  try {
+    const page = S.adminPage
+    await navigate(page, 'Notifications')
+    await page.locator('main h1', { hasText: 'Notifications' }).waitFor()
+    await page.fill('[data-testid=notify-name]', 'e2e hook')
+    await page.selectOption('[data-testid=notify-service]', 'webhook')
+    await page.fill('[data-testid=notify-field-url]', `http://127.0.0.1:${receiver.address().port}/in/e2e-5ecret`)
+    // the default events are preselected: trouble, not successes
+    assert(await page.isChecked('[data-testid="notify-event-action.failed"]'), 'action.failed preselected')
+    assert(!(await page.isChecked('[data-testid="notify-event-action.succeeded"]')), 'action.succeeded not preselected')
+    await page.click('[data-testid=notify-save]')
+    const row = page.locator('[data-testid=notify-row][data-channel="e2e hook"]')
+    await row.waitFor()
+    assert(!(await page.content()).includes('5ecret'), 'the address is not shown back')
+    await row.getByRole('button', { name: 'Test channel e2e hook' }).click()
+    await row.locator('[data-testid=notify-test-result]').filter({ hasText: 'Delivered (HTTP 204)' }).waitFor()
+    assert(hits.length === 1 && hits[0].url === '/in/e2e-5ecret', `one request to the receiver: ${JSON.stringify(hits)}`)
+    assert(JSON.parse(hits[0].body).event === 'test', 'the test message')
+    await row.getByRole('button', { name: 'Deliveries of channel e2e hook' }).click()
+    await page.locator('[data-testid=delivery-row]').filter({ hasText: 'delivered' }).first().waitFor()
+    await page.screenshot({ path: join(ARTIFACTS, 'notifications-test-light.png'), fullPage: true })
+    // a channel whose endpoint refuses: the Test shows why, and the dashboard shows the failure
+    await server.api('POST', '/api/notifications', { name: 'e2e gone', url: `generic+http://127.0.0.1:${receiver.address().port}/gone` }, S.adminToken)
+    await page.reload()
+    const gone = page.locator('[data-testid=notify-row][data-channel="e2e gone"]')
+    await gone.getByRole('button', { name: 'Test channel e2e gone' }).click()
+    await gone.locator('[data-testid=notify-test-result]').filter({ hasText: 'answered 404 (not retried)' }).waitFor()
+    await navigate(page, 'Dashboard')
+    await page.locator('[data-testid=notify-failures]').filter({ hasText: 'answered 404' }).waitFor()
+  } finally {
+    receiver.close()
+  }
+})
 
 test('phone width (375 px): no horizontal scroll on any page', async () => {
   const ctx = await newContext({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 })

@@ -14,6 +14,7 @@ import UsersView from './views/UsersView.vue'
 import HostsView from './views/HostsView.vue'
 import AccountView from './views/AccountView.vue'
 import LogsView from './views/LogsView.vue'
+import NotificationsView from './views/NotificationsView.vue'
 import NotFoundView from './views/NotFoundView.vue'
 
 declare module 'vue-router' {
@@ -42,6 +43,7 @@ export const router = createRouter({
     { path: '/users', name: 'users', component: UsersView, meta: { role: 'admin', title: 'Users' } },
     { path: '/hosts', name: 'hosts', component: HostsView, meta: { role: 'admin', title: 'Hosts' } },
     { path: '/logs/:kind(containers|stacks)/:name', name: 'logs', component: LogsView, meta: { role: 'operator', title: 'Log' } },
+    { path: '/notifications', name: 'notifications', component: NotificationsView, meta: { role: 'admin', title: 'Notifications' } },
     { path: '/account', name: 'account', component: AccountView, meta: { title: 'Account' } },
     { path: '/:rest(.*)*', name: 'not-found', component: NotFoundView, meta: { title: 'Not found' } },
   ],

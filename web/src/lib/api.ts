@@ -2,7 +2,7 @@
 // HttpOnly session cookie only: the token in the login answer is never kept.
 import type {
   Action, ActionResult, ApiKey, CreatedApiKey, AuditPage, AuditQuery, BulkResponse, BulkTarget, Container, Desired, Health, HostInput, HostPatch,
-  HostView, LoginResponse, Providers, Role, Schedule, ScheduleInput, Service, Stack, ActionTargetType, TotpSetup, Upcoming, User, Window, WindowInput,
+  HostView, LoginResponse, NotifyChannel, NotifyChannelInput, NotifyDelivery, NotifyTestResult, Providers, Role, Schedule, ScheduleInput, Service, Stack, ActionTargetType, TotpSetup, Upcoming, User, Window, WindowInput,
   WindowPreview, WindowPreviewRequest,
 } from './types'
 import { actionPath, hostQuery } from './hosts'
@@ -189,6 +189,15 @@ export class Client {
   createHost(input: HostInput) { return this.request<HostView>('POST', '/api/hosts', input) }
   updateHost(name: string, patch: HostPatch) { return this.request<HostView>('PUT', `/api/hosts/${enc(name)}`, patch) }
   deleteHost(name: string) { return this.request<void>('DELETE', `/api/hosts/${enc(name)}`) }
+
+  // notification channels (admin only)
+  notifications() { return this.request<NotifyChannel[]>('GET', '/api/notifications') }
+  createNotification(input: NotifyChannelInput) { return this.request<NotifyChannel>('POST', '/api/notifications', input) }
+  updateNotification(id: number, input: NotifyChannelInput) { return this.request<NotifyChannel>('PUT', `/api/notifications/${id}`, input) }
+  deleteNotification(id: number) { return this.request<void>('DELETE', `/api/notifications/${id}`) }
+  testNotification(id: number) { return this.request<NotifyTestResult>('POST', `/api/notifications/${id}/test`) }
+  notificationDeliveries(id: number, limit = 20) { return this.request<NotifyDelivery[]>('GET', `/api/notifications/${id}/deliveries${qs({ limit })}`) }
+  notificationFailures(limit = 5) { return this.request<NotifyDelivery[]>('GET', `/api/notifications/failures${qs({ limit })}`) }
 
   // schedules
   schedules() { return this.request<Schedule[]>('GET', '/api/schedules') }

@@ -381,3 +381,49 @@ export interface ApiKey {
 export interface CreatedApiKey extends ApiKey {
   token: string
 }
+
+// ---- notifications (admin)
+
+export type NotifyEvent =
+  | 'action.failed' | 'action.succeeded' | 'run.missed' | 'window.changed'
+  | 'host.unreachable' | 'host.recovered' | 'container.unhealthy' | 'container.died'
+
+/** A channel; `url` shows only its scheme and host (the rest is secret). */
+export interface NotifyChannel {
+  id: number
+  name: string
+  url: string
+  events: NotifyEvent[]
+  enabled: boolean
+  source: 'env' | 'api'
+  has_secret: boolean
+}
+
+/** `url` and `secret` are write-only: left out of an update, they are kept. */
+export interface NotifyChannelInput {
+  name?: string
+  url?: string
+  secret?: string | null
+  events?: NotifyEvent[]
+  enabled?: boolean
+}
+
+export interface NotifyDelivery {
+  id: number
+  /** An event, or `test`. */
+  event: string
+  at: string
+  /** `null` while attempts remain. */
+  ok: boolean | null
+  attempts: number
+  status: number | null
+  error: string | null
+  count: number
+  channel_id: number
+}
+
+export interface NotifyTestResult {
+  ok: boolean
+  status: number | null
+  error: string | null
+}
