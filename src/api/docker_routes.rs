@@ -14,6 +14,9 @@ use crate::model::{Action, ActionResult, Container, LOCAL_HOST, Service, Stack, 
 #[derive(Deserialize)]
 pub struct HostQuery {
     host: Option<String>,
+    /// Overrides `docknap.protect=true` on action routes.
+    #[serde(default)]
+    force: bool,
 }
 
 impl HostQuery {
@@ -89,9 +92,10 @@ async fn act(
     client: std::net::IpAddr,
     target: Target,
     action: &str,
+    force: bool,
 ) -> Result<Json<ActionResult>, ApiError> {
     let action: Action = action.parse()?;
-    let trigger = Trigger::Manual { actor: user.username().to_string(), client: Some(client) };
+    let trigger = Trigger::Manual { actor: user.username().to_string(), client: Some(client), force };
     Ok(Json(state.actions.run(&target, action, &trigger).await?))
 }
 
@@ -105,7 +109,7 @@ macro_rules! action_route {
             ApiQuery(q): ApiQuery<HostQuery>,
             ApiPath((name, action)): ApiPath<(String, String)>,
         ) -> Result<Json<ActionResult>, ApiError> {
-            act(&state, &user, client, Target::new(q.name(), $target_type, &name), &action).await
+            act(&state, &user, client, Target::new(q.name(), $target_type, &name), &action, q.force).await
         }
     };
 }

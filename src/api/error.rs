@@ -117,6 +117,7 @@ impl From<ActionError> for ApiError {
             ActionError::InvalidTarget(_) => ApiError::bad_request("invalid_target", m),
             ActionError::NotFound(_) => ApiError::not_found(m),
             ActionError::SelfProtection(_) => ApiError::new(StatusCode::CONFLICT, "self_protection", m),
+            ActionError::Protected { .. } => ApiError::new(StatusCode::CONFLICT, "protected", m),
             ActionError::DockerUnavailable(host) => ApiError::docker_unavailable(Some(&host)),
             ActionError::UnknownHost(_) => ApiError::bad_request("invalid_host", m),
             ActionError::Swarm(e) => match e {

@@ -18,6 +18,7 @@ mod oidc;
 mod windows;
 mod hosts;
 mod audit_integrity;
+mod labels;
 mod limits;
 mod transport;
 mod wire;

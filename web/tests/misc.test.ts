@@ -66,3 +66,18 @@ describe('fetches that race live events', () => {
     expect(await fetchSettled(() => events, fetch, 3)).toBe(3)
   })
 })
+
+describe('protection', () => {
+  it('adds force to an action path with or without a query', async () => {
+    const { withForce } = await import('../src/lib/api')
+    expect(withForce('/api/stacks/web/stop')).toBe('/api/stacks/web/stop?force=true')
+    expect(withForce('/api/stacks/web/stop?host=nas')).toBe('/api/stacks/web/stop?host=nas&force=true')
+  })
+  it('tells a protected refusal from other conflicts', async () => {
+    const { ApiError } = await import('../src/lib/api')
+    const { isProtectedRefusal } = await import('../src/lib/protect')
+    expect(isProtectedRefusal(new ApiError(409, 'protected', 'x'))).toBe(true)
+    expect(isProtectedRefusal(new ApiError(409, 'self_protection', 'x'))).toBe(false)
+    expect(isProtectedRefusal(new Error('x'))).toBe(false)
+  })
+})

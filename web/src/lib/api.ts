@@ -84,6 +84,11 @@ function qs(params: Record<string, string | number | boolean | null | undefined>
 
 const enc = encodeURIComponent
 
+/** A path with `force=true` added to its query. */
+export function withForce(path: string): string {
+  return `${path}${path.includes('?') ? '&' : '?'}force=true`
+}
+
 export class Client {
   private readonly fetchFn: FetchLike
   private readonly base: string
@@ -156,8 +161,10 @@ export class Client {
   containers(host?: string) { return this.request<Container[]>('GET', `/api/containers${hostQuery(host)}`) }
   stacks(host?: string) { return this.request<Stack[]>('GET', `/api/stacks${hostQuery(host)}`) }
   stack(name: string, host?: string) { return this.request<Stack>('GET', `/api/stacks/${enc(name)}${hostQuery(host)}`) }
-  act(type: ActionTargetType, name: string, action: Action, host?: string) {
-    return this.request<ActionResult>('POST', actionPath(type, name, action, host))
+  /** `force` overrides `docknap.protect=true` (the UI sends it after asking twice). */
+  act(type: ActionTargetType, name: string, action: Action, host?: string, force = false) {
+    const path = actionPath(type, name, action, host)
+    return this.request<ActionResult>('POST', force ? withForce(path) : path)
   }
   /** Swarm services of a manager host. */
   services(host: string) { return this.request<Service[]>('GET', `/api/services${hostQuery(host)}`) }
@@ -211,8 +218,8 @@ export class Client {
   }
 
   // bulk
-  bulk(action: Action, targets: BulkTarget[]) {
-    return this.request<BulkResponse>('POST', '/api/bulk', { action, targets })
+  bulk(action: Action, targets: BulkTarget[], force = false) {
+    return this.request<BulkResponse>('POST', `/api/bulk${force ? '?force=true' : ''}`, { action, targets })
   }
 
   // audit
