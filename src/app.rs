@@ -75,6 +75,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     auth.bootstrap_admin_in_background(config.admin_username.clone(), config.admin_password.clone()).await;
 
     let events = Events::default();
+    // Before any host's discovery starts, so no health change is missed.
+    let health_events = events.subscribe_engine();
     let connect: Connect = Arc::new(|h: &HostConfig| {
         let engine = BollardEngine::connect(&h.url, h.tls.as_ref()).map_err(|e| e.to_string())?;
         Ok(Arc::new(engine) as Arc<dyn Engine>)
@@ -124,6 +126,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let pruner = tokio::spawn(prune_periodically(auth.clone(), stop_rx.clone()));
     let audit_pruner = tokio::spawn(prune_audit_daily(audit.clone(), config.audit_retention, stop_rx.clone()));
     let reconciler = tokio::spawn(windows.clone().run(stop_rx.clone()));
+    let autoheal = tokio::spawn(crate::autoheal::run(actions.clone(), health_events, stop_rx.clone()));
 
     let app = Arc::new(App {
         auth,
@@ -161,7 +164,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     in_flight.finish_in_flight(deadline).await;
     let audit = in_flight.audit().clone();
     let _ = tokio::task::spawn_blocking(move || audit.flush()).await;
-    for task in [scheduler_task, pruner, audit_pruner, reconciler] {
+    for task in [scheduler_task, pruner, audit_pruner, reconciler, autoheal] {
         task.abort();
     }
     // Each host's discovery ends with its host.

@@ -4,6 +4,7 @@ pub mod actions;
 pub mod api;
 pub mod app;
 pub mod audit;
+pub mod autoheal;
 pub mod auth;
 pub mod clock;
 pub mod config;

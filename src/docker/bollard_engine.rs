@@ -33,9 +33,10 @@ const STOP_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30
 /// (a replayed one only costs a re-list of its container).
 const EVENTS_REPLAY_SECS: i64 = 10;
 
-/// Event actions that can change what the API shows for a container.
+/// Event actions that can change what the API shows for a container, and
+/// health changes (`health_status: unhealthy`, for auto-heal).
 const RELEVANT_EVENTS: &[&str] =
-    &["create", "start", "restart", "stop", "die", "pause", "unpause", "destroy", "rename", "update"];
+    &["create", "start", "restart", "stop", "die", "pause", "unpause", "destroy", "rename", "update", "health_status"];
 
 pub struct BollardEngine {
     host: String,

@@ -127,6 +127,7 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
         for ev in batch {
             match ev {
                 Ok(ContainerEvent { id, action }) => {
+                    pass_on(view, &id, &action);
                     latest.insert(id, action);
                 }
                 Err(e) => {
@@ -143,6 +144,14 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
                 return Ended::Unreachable(e.to_string());
             }
         }
+    }
+}
+
+/// Health changes go to the services that act on them (auto-heal); they
+/// change nothing the container list shows.
+fn pass_on(view: &View, id: &str, action: &str) {
+    if action.starts_with("health_status") {
+        view.engine_event(id, action);
     }
 }
 

@@ -71,13 +71,22 @@ pub struct Compose {
 impl Compose {
     /// `services` is the YAML body under `services:` (see [`service`]).
     pub fn up(prefix: &str, services: &str) -> Compose {
-        require_docker();
-        let project = unique(prefix);
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("compose.yml"), format!("services:\n{services}")).unwrap();
-        let c = Compose { project, dir };
+        let c = Compose::new(prefix, services);
         c.run(&["up", "-d", "--wait"]);
         c
+    }
+
+    /// Writes the project's compose file and starts nothing.
+    pub fn new(prefix: &str, services: &str) -> Compose {
+        require_docker();
+        let c = Compose { project: unique(prefix), dir: tempfile::tempdir().unwrap() };
+        c.write(services);
+        c
+    }
+
+    /// Replaces the compose file (the next `up` applies it).
+    pub fn write(&self, services: &str) {
+        std::fs::write(self.dir.path().join("compose.yml"), format!("services:\n{services}")).unwrap();
     }
 
     pub fn run(&self, args: &[&str]) -> String {

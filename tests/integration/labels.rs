@@ -75,3 +75,49 @@ async fn a_protected_container_and_its_stack_are_refused_to_a_person_without_for
     let (st, _) = s.call(Method::POST, &format!("/api/stacks/{}/start?force=true", stack.project), Some(&viewer), None).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 }
+
+/// A service whose health check always fails, a second after each start.
+fn sick(name: &str, label: &str) -> String {
+    let labels = if label.is_empty() { String::new() } else { format!("    labels:\n      {label}: \"true\"\n") };
+    service(
+        name,
+        &format!("{labels}    healthcheck:\n      test: [\"CMD\", \"false\"]\n      interval: 1s\n      timeout: 1s\n      retries: 1\n"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unhealthy_autoheal_container_is_restarted_three_times_an_hour_each_audited() {
+    let s = Server::start();
+    let t = s.admin_token().await;
+    s.wait_for("the engine", Duration::from_secs(10), || async { (s.get("/api/containers", &t).await.0 == StatusCode::OK).then_some(()) }).await;
+    // docker-autoheal's label, DockNap's own, and none.
+    let stack = Compose::new("heal", &(sick("theirs", "autoheal") + &sick("ours", "docknap.autoheal") + &sick("none", "")));
+    stack.run(&["up", "-d"]);
+
+    let heal_entries = |name: String| {
+        let (s, t) = (&s, &t);
+        async move { audit_of(s, t, &name).await.into_iter().filter(|e| e["actor"] == "autoheal").collect::<Vec<_>>() }
+    };
+    for svc in ["theirs", "ours"] {
+        let name = stack.container(svc);
+        let entries = s
+            .wait_for(&format!("{name} restarted 3 times, then held back"), Duration::from_secs(60), || async {
+                let e = heal_entries(name.clone()).await;
+                e.iter().any(|e| e["ok"] == false).then_some(e)
+            })
+            .await;
+        let restarts: Vec<_> = entries.iter().filter(|e| e["ok"] == true).collect();
+        assert_eq!(restarts.len(), 3, "{entries:?}");
+        assert!(restarts.iter().all(|e| e["action"] == "restart" && e["details"]["trigger"] == "autoheal"));
+        let held = entries.iter().find(|e| e["ok"] == false).unwrap();
+        assert!(held["message"].as_str().unwrap().contains("3 times in the last hour"), "{held}");
+    }
+    // Still unhealthy, never restarted again; the unlabelled one never was.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for svc in ["theirs", "ours"] {
+        let n = heal_entries(stack.container(svc)).await.iter().filter(|e| e["ok"] == true).count();
+        assert_eq!(n, 3, "{svc}: capped at 3");
+    }
+    assert!(heal_entries(stack.container("none")).await.is_empty());
+    assert_eq!(docker(&["inspect", "-f", "{{.State.Health.Status}}", &stack.container("none")]), "unhealthy");
+}
