@@ -127,6 +127,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let audit_pruner = tokio::spawn(prune_audit_daily(audit.clone(), config.audit_retention, stop_rx.clone()));
     let reconciler = tokio::spawn(windows.clone().run(stop_rx.clone()));
     let autoheal = tokio::spawn(crate::autoheal::run(actions.clone(), health_events, stop_rx.clone()));
+    let labels = Arc::new(crate::labels::Labels::new(fleet.clone(), scheduler.clone(), windows.clone(), config.default_tz));
+    let labels = tokio::spawn(labels.run(stop_rx.clone()));
 
     let app = Arc::new(App {
         auth,
@@ -164,7 +166,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     in_flight.finish_in_flight(deadline).await;
     let audit = in_flight.audit().clone();
     let _ = tokio::task::spawn_blocking(move || audit.flush()).await;
-    for task in [scheduler_task, pruner, audit_pruner, reconciler, autoheal] {
+    for task in [scheduler_task, pruner, audit_pruner, reconciler, autoheal, labels] {
         task.abort();
     }
     // Each host's discovery ends with its host.

@@ -12,6 +12,7 @@ pub mod docker;
 pub mod events;
 pub mod hosts;
 pub mod http;
+pub mod labels;
 pub mod model;
 pub mod oidc;
 pub mod scheduler;

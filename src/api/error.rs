@@ -188,6 +188,7 @@ impl From<WindowError> for ApiError {
             WindowError::Target(e) => e.into(),
             WindowError::MissingField(_) => ApiError::bad_request("missing_field", m),
             WindowError::NotFound(_) => ApiError::not_found(m),
+            WindowError::ReadOnly(..) => ApiError::new(StatusCode::CONFLICT, "read_only", m),
             WindowError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "window_conflict", m),
             WindowError::Store(e) => e.into(),
             WindowError::Schedule(e) => e.into(),
@@ -202,6 +203,7 @@ impl From<ScheduleError> for ApiError {
             ScheduleError::MissingField(_) => ApiError::bad_request("missing_field", e.to_string()),
             ScheduleError::Action(e) => e.into(),
             ScheduleError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ScheduleError::ReadOnly(..) => ApiError::new(StatusCode::CONFLICT, "read_only", e.to_string()),
             ScheduleError::Store(e) => e.into(),
         }
     }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Action, Conflict, Target, TargetType};
+use super::{Action, Conflict, LabelOrigin, Source, Target, TargetType};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct LastRun {
@@ -41,6 +41,8 @@ pub struct Schedule {
     pub checked_until: Option<DateTime<Utc>>,
     /// The due time of a run under way (see the store).
     pub running_due: Option<DateTime<Utc>>,
+    /// Set when container labels define it (`source: label`).
+    pub label: Option<LabelOrigin>,
 }
 
 /// The contract's schedule shape.
@@ -54,6 +56,11 @@ pub struct ScheduleView {
     pub cron: String,
     pub timezone: String,
     pub enabled: bool,
+    pub source: Source,
+    /// For `source: label`: the compose service(s) or container that define it.
+    pub origin: Option<String>,
+    /// For `source: label`: what is wrong with its labels (it never runs).
+    pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub next_run: Option<DateTime<Utc>>,

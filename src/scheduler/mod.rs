@@ -18,7 +18,8 @@ use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::events::{Event, Events};
 use crate::model::{
-    Action, ActionResult, InvalidValue, LOCAL_HOST, NewAuditEntry, Schedule, ScheduleFields, ScheduleView, TargetType, Upcoming,
+    Action, ActionResult, InvalidValue, LOCAL_HOST, LabelOrigin, NewAuditEntry, Schedule, ScheduleFields, ScheduleView, Source,
+    TargetType, Upcoming,
     ALL_HOSTS, validate_group, validate_host_name,
 };
 use crate::store::{Store, StoreError};
@@ -48,6 +49,8 @@ pub enum ScheduleError {
     Action(#[from] ActionError),
     #[error("no schedule with id {0}")]
     NotFound(i64),
+    #[error("schedule {0} is defined by container labels ({1}): change the labels, not the schedule")]
+    ReadOnly(i64, String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -126,6 +129,9 @@ impl Scheduler {
             cron: f.cron.clone(),
             timezone: f.timezone.clone(),
             enabled: f.enabled,
+            source: if s.label.is_some() { Source::Label } else { Source::Api },
+            origin: s.label.as_ref().map(|l| l.origin.clone()),
+            error: s.label.as_ref().and_then(|l| l.error.clone()),
             created_at: s.created_at,
             updated_at: s.updated_at,
             next_run,
@@ -220,6 +226,7 @@ impl Scheduler {
             last_run: current.as_ref().and_then(|c| c.last_run.clone()),
             checked_until: None,
             running_due: None,
+            label: current.as_ref().and_then(|c| c.label.clone()),
         };
         Ok(self.view(&s))
     }
@@ -235,6 +242,7 @@ impl Scheduler {
     pub async fn update(&self, id: i64, input: ScheduleInput, actor: &str) -> Result<ScheduleView, ScheduleError> {
         let _g = self.dispatch.lock().await;
         let current = self.stored(id).await?;
+        read_only(&current)?;
         let fields = self.validate(input, Some(&current.fields))?;
         let now = self.clock.now();
         let s = self.store.run(move |s| s.update_schedule(id, &fields, now)).await.map_err(store_err(id))?;
@@ -243,6 +251,7 @@ impl Scheduler {
 
     pub async fn delete(&self, id: i64, actor: &str) -> Result<(), ScheduleError> {
         let _g = self.dispatch.lock().await;
+        read_only(&self.stored(id).await?)?;
         let s = self.store.run(move |s| s.delete_schedule(id)).await.map_err(store_err(id))?;
         self.handled.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         self.audit.record(
@@ -263,6 +272,33 @@ impl Scheduler {
         self.events.publish(Event::Schedule { id: s.id, schedule: Some(view.clone()) });
         self.wake.notify_one();
         Ok(view)
+    }
+
+    /// Makes the label-defined schedules of `host` what its containers'
+    /// labels say now; each change audited as done by `labels`.
+    pub async fn sync_labels(&self, host: &str, desired: Vec<(ScheduleFields, LabelOrigin)>) -> Result<(), ScheduleError> {
+        let _g = self.dispatch.lock().await;
+        let (now, h) = (self.clock.now(), host.to_string());
+        let sync = self.store.run(move |s| s.sync_label_schedules(&h, &desired, now)).await.map_err(store_err(0))?;
+        if sync.is_empty() {
+            return Ok(());
+        }
+        for (list, what) in [(&sync.created, "schedule_create"), (&sync.updated, "schedule_update")] {
+            for s in list {
+                self.changed(s, LABELS_ACTOR, what)?;
+            }
+        }
+        let mut handled = self.handled.lock().unwrap_or_else(|e| e.into_inner());
+        for s in &sync.deleted {
+            handled.remove(&s.id);
+            self.audit.record(
+                NewAuditEntry::new(LABELS_ACTOR, "schedule_delete", true, format!("deleted schedule {}: {}", s.id, describe(&s.fields)))
+                    .target("schedule", &s.id.to_string()),
+            );
+            self.events.publish(Event::Schedule { id: s.id, schedule: None });
+        }
+        self.wake.notify_one();
+        Ok(())
     }
 
     /// A person's "run now": the schedule's action, audited as a test run.
@@ -350,6 +386,17 @@ pub fn target_name(target_type: TargetType, raw: &str) -> Result<String, ActionE
         )));
     }
     Ok(name.to_string())
+}
+
+/// The audit actor of changes made by container labels.
+pub const LABELS_ACTOR: &str = "labels";
+
+/// Label-defined schedules change with their labels, not through the API.
+fn read_only(s: &Schedule) -> Result<(), ScheduleError> {
+    match &s.label {
+        Some(l) => Err(ScheduleError::ReadOnly(s.id, l.origin.clone())),
+        None => Ok(()),
+    }
 }
 
 fn describe(f: &ScheduleFields) -> String {

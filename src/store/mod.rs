@@ -27,6 +27,8 @@ pub mod audit_chain;
 mod backup;
 pub use backup::backup;
 mod hosts;
+mod labels;
+pub use labels::LabelSync;
 mod migrations;
 mod schedules;
 mod swarm;

@@ -6,10 +6,11 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Result, Store, StoreError, fmt_time, parse_enum, parse_time};
 use crate::model::{LastRun, Schedule, ScheduleFields};
 
-const SCHEDULE_COLS: &str = "id, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, \
-                             last_run_at, last_run_ok, last_run_message, checked_until, running_due, host";
+pub(super) const SCHEDULE_COLS: &str = "id, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, \
+                             last_run_at, last_run_ok, last_run_message, checked_until, running_due, host, \
+                             label_key, label_origin, label_error";
 
-fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
+pub(super) fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
     let last_run = match r.get::<_, Option<String>>(9)? {
         Some(at) => Some(LastRun {
             at: parse_time(&at)?,
@@ -34,6 +35,7 @@ fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
         last_run,
         checked_until: r.get::<_, Option<String>>(12)?.map(|s| parse_time(&s)).transpose()?,
         running_due: r.get::<_, Option<String>>(13)?.map(|s| parse_time(&s)).transpose()?,
+        label: super::labels::label_from_row(r, 15)?,
     })
 }
 

@@ -6,11 +6,11 @@ use rusqlite::{ErrorCode, OptionalExtension, Row, params};
 use super::{Result, Store, StoreError, fmt_time, parse_enum, parse_time};
 use crate::model::{Override, Window, WindowFields};
 
-const WINDOW_COLS: &str = "id, host, target_type, target_id, spec, timezone, down_action, enforce, grace_seconds, \
+pub(super) const WINDOW_COLS: &str = "id, host, target_type, target_id, spec, timezone, down_action, enforce, grace_seconds, \
                            enabled, source, override_desired, override_until, override_by, override_reason, \
-                           created_at, updated_at, stopped";
+                           created_at, updated_at, stopped, label_key, label_origin, label_error";
 
-fn window_from_row(r: &Row) -> rusqlite::Result<Window> {
+pub(super) fn window_from_row(r: &Row) -> rusqlite::Result<Window> {
     let override_ = match r.get::<_, Option<String>>(11)? {
         Some(desired) => Some(Override {
             desired: parse_enum(desired)?,
@@ -38,6 +38,7 @@ fn window_from_row(r: &Row) -> rusqlite::Result<Window> {
         created_at: parse_time(&r.get::<_, String>(15)?)?,
         updated_at: parse_time(&r.get::<_, String>(16)?)?,
         stopped: serde_json::from_str(&r.get::<_, String>(17)?).unwrap_or_default(),
+        label: super::labels::label_from_row(r, 18)?,
     })
 }
 

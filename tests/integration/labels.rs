@@ -121,3 +121,91 @@ async fn an_unhealthy_autoheal_container_is_restarted_three_times_an_hour_each_a
     assert!(heal_entries(stack.container("none")).await.is_empty());
     assert_eq!(docker(&["inspect", "-f", "{{.State.Health.Status}}", &stack.container("none")]), "unhealthy");
 }
+
+/// The label-defined objects of `project`, once `ready` holds for them.
+async fn label_objects(s: &Server, t: &str, kind: &str, project: &str, what: &str, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    s.wait_for(what, Duration::from_secs(20), || async {
+        let (_, list) = s.get(&format!("/api/{kind}"), t).await;
+        let mine: Vec<Value> =
+            list.as_array().unwrap().iter().filter(|o| o["source"] == "label" && o["target_id"] == project).cloned().collect();
+        ready(&mine).then_some(mine)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schedules_and_windows_from_compose_labels_appear_change_and_disappear_with_their_containers() {
+    let s = Server::start();
+    let t = s.admin_token().await;
+    let op = s.user_token(&t, "operator").await;
+    let labels = |cron: &str, window: &str| {
+        service("web", &format!("    labels:\n      docknap.schedule.nightly.cron: \"{cron}\"\n      docknap.schedule.nightly.action: stop\n      docknap.schedule.nightly.timezone: Europe/Paris\n"))
+            + &service("db", &format!("    labels:\n      docknap.window: \"{window}\"\n      docknap.window.grace: 30s\n"))
+            + &service("keep", "    labels:\n      docknap.exclude: \"true\"\n")
+    };
+    let stack = Compose::new("lbl", &labels("0 23 * * *", "always"));
+    stack.run(&["up", "-d", "--wait"]);
+    let p = stack.project.clone();
+
+    // Added: one schedule (from web) and one window (from db) for the whole stack.
+    let scheds = label_objects(&s, &t, "schedules", &p, "the label schedule", |v| v.len() == 1).await;
+    let sched = &scheds[0];
+    assert_eq!((sched["target_type"].as_str(), sched["action"].as_str(), sched["cron"].as_str()), (Some("stack"), Some("stop"), Some("0 23 * * *")));
+    assert_eq!((sched["timezone"].as_str(), sched["origin"].as_str(), sched["enabled"].as_bool()), (Some("Europe/Paris"), Some("web"), Some(true)));
+    assert!(sched["error"].is_null() && sched["next_run"].is_string(), "{sched}");
+    let windows = label_objects(&s, &t, "windows", &p, "the label window", |v| v.len() == 1).await;
+    assert_eq!((windows[0]["spec"].as_str(), windows[0]["grace"].as_str(), windows[0]["origin"].as_str()), (Some("always"), Some("30s"), Some("db")));
+    let (sid, wid) = (sched["id"].clone(), windows[0]["id"].clone());
+
+    // Read-only in the API; objects made through it say `source: api`.
+    for path in [format!("/api/schedules/{sid}"), format!("/api/windows/{wid}")] {
+        let (st, v) = s.call(Method::PUT, &path, Some(&op), Some(json!({"enabled": false}))).await;
+        assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("read_only")), "{path}: {v}");
+        let (st, v) = s.call(Method::DELETE, &path, Some(&op), None).await;
+        assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("read_only")), "{path}: {v}");
+    }
+    let (st, api) = s.post("/api/schedules", &op, json!({"target_type": "stack", "target_id": p, "action": "start", "cron": "0 7 * * *"})).await;
+    assert_eq!((st, api["source"].as_str(), api["error"].is_null()), (StatusCode::CREATED, Some("api"), true), "{api}");
+
+    // Changed by `compose up` with new labels: same object, new values; a bad
+    // value is an error on the object, which is disabled; a bad schedule too.
+    stack.write(&(labels("30 22 * * 1-5", "Mon 9-17")
+        + &service("cron", "    labels:\n      docknap.schedule.broken.cron: \"0 1 * * *\"\n      docknap.schedule.broken.action: explode\n      docknap.schedule.later.at: \"2030-01-01T00:00:00Z\"\n      docknap.schedule.later.action: stop\n")));
+    stack.run(&["up", "-d", "--wait"]);
+    let scheds = label_objects(&s, &t, "schedules", &p, "the changed label schedules", |v| {
+        v.len() == 3 && v.iter().any(|o| o["cron"] == "30 22 * * 1-5")
+    })
+    .await;
+    let by = |origin_has: &str, key: &str, val: &str| {
+        scheds.iter().find(|o| o["origin"].as_str().unwrap().contains(origin_has) && o[key] == val).cloned()
+    };
+    let nightly = by("web", "cron", "30 22 * * 1-5").expect("nightly changed");
+    assert_eq!((nightly["id"].clone(), nightly["enabled"].as_bool()), (sid.clone(), Some(true)), "the same schedule, updated");
+    let broken = by("cron", "cron", "0 1 * * *").expect("the broken schedule is listed");
+    assert!(broken["error"].as_str().unwrap().contains("explode"), "{broken}");
+    assert_eq!((broken["enabled"].as_bool(), broken["next_run"].is_null()), (Some(false), true), "never runs");
+    let later = scheds.iter().find(|o| o["error"].as_str().is_some_and(|e| e.contains("one-time schedules are not supported yet"))).cloned();
+    assert!(later.is_some(), "{scheds:?}");
+    let windows = label_objects(&s, &t, "windows", &p, "the window's error", |v| v.len() == 1 && v[0]["error"].is_string()).await;
+    assert_eq!((windows[0]["id"].clone(), windows[0]["enabled"].as_bool()), (wid.clone(), Some(false)));
+    assert!(windows[0]["error"].as_str().unwrap().starts_with("docknap.window:"), "{}", windows[0]);
+
+    // docknap.exclude: a bulk stop of the stack leaves that container alone.
+    let (st, v) = s.post("/api/bulk", &op, json!({"action": "stop", "targets": [{"target_type": "stack", "target_id": p}]})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!((stack.state("web"), stack.state("keep")), ("exited".to_string(), "running".to_string()));
+
+    // Removed with the containers (stopped ones still define them).
+    let (_, list) = s.get("/api/schedules", &t).await;
+    assert_eq!(list.as_array().unwrap().iter().filter(|o| o["source"] == "label" && o["target_id"] == p).count(), 3);
+    stack.run(&["down", "-t", "0"]);
+    label_objects(&s, &t, "schedules", &p, "the label schedules to go", |v| v.is_empty()).await;
+    label_objects(&s, &t, "windows", &p, "the label window to go", |v| v.is_empty()).await;
+    let (st, _) = s.get(&format!("/api/schedules/{}", api["id"]), &t).await;
+    assert_eq!(st, StatusCode::OK, "the API's own schedule stays");
+    let (_, audit) = s.get("/api/audit?actor=labels&limit=100", &t).await;
+    let actions: Vec<&str> = audit["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["schedule_create", "schedule_update", "schedule_delete", "window_create", "window_update", "window_delete"] {
+        assert!(actions.contains(&a), "{a} audited as labels: {actions:?}");
+    }
+}

@@ -1,0 +1,92 @@
+//! Schedules and windows as code: container labels define them (see
+//! [`parse`]); this service keeps the stored label objects equal to what the
+//! labels of each connected host's containers say, as containers appear,
+//! change and go (the view follows the engine's events). Objects of a host
+//! that is unreachable are kept as they were until it answers again.
+
+pub mod parse;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use tokio::sync::watch;
+
+use crate::docker::Fleet;
+use crate::scheduler::Scheduler;
+use crate::window::Windows;
+
+/// How often the fleet is looked at for changes (a counter read).
+const POLL: Duration = Duration::from_millis(200);
+/// A `compose up` replaces containers one by one: wait until the fleet is
+/// quiet this long (at most [`SETTLE_MAX`]) so its halfway states are not
+/// taken for the labels.
+const SETTLE: Duration = Duration::from_millis(400);
+const SETTLE_MAX: Duration = Duration::from_secs(3);
+
+pub struct Labels {
+    fleet: Arc<Fleet>,
+    scheduler: Arc<Scheduler>,
+    windows: Arc<Windows>,
+    default_tz: Tz,
+}
+
+impl Labels {
+    pub fn new(fleet: Arc<Fleet>, scheduler: Arc<Scheduler>, windows: Arc<Windows>, default_tz: Tz) -> Labels {
+        Labels { fleet, scheduler, windows, default_tz }
+    }
+
+    /// What decides a sync: the containers of every host, and which hosts answer.
+    fn state(&self) -> (u64, Vec<(String, bool)>) {
+        let hosts = self.fleet.all().iter().map(|h| (h.name().to_string(), h.view.docker_ok())).collect();
+        (self.fleet.generation(), hosts)
+    }
+
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut synced = None;
+        loop {
+            let now = self.state();
+            if synced.as_ref() != Some(&now) {
+                let settled = tokio::select! {
+                    s = self.settle(now) => s,
+                    _ = stop.changed() => return,
+                };
+                self.sync_all().await;
+                synced = Some(settled);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Waits until nothing changed for [`SETTLE`] (or [`SETTLE_MAX`]).
+    async fn settle(&self, mut seen: (u64, Vec<(String, bool)>)) -> (u64, Vec<(String, bool)>) {
+        let began = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(SETTLE).await;
+            let now = self.state();
+            if now == seen || began.elapsed() >= SETTLE_MAX {
+                return now;
+            }
+            seen = now;
+        }
+    }
+
+    /// One pass over the connected hosts.
+    pub async fn sync_all(&self) {
+        for host in self.fleet.all() {
+            if !host.view.docker_ok() {
+                continue;
+            }
+            let defined = parse::defined(host.name(), &host.view.containers(), self.default_tz);
+            if let Err(e) = self.scheduler.sync_labels(host.name(), defined.schedules).await {
+                tracing::warn!(host = host.name(), error = %e, "could not apply the schedules of container labels");
+            }
+            if let Err(e) = self.windows.sync_labels(host.name(), defined.windows).await {
+                tracing::warn!(host = host.name(), error = %e, "could not apply the windows of container labels");
+            }
+        }
+    }
+}
