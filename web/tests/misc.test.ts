@@ -81,3 +81,12 @@ describe('protection', () => {
     expect(isProtectedRefusal(new Error('x'))).toBe(false)
   })
 })
+
+describe('label origin', () => {
+  it('names the compose service of a stack and the container of a standalone one', async () => {
+    const { labelOrigin } = await import('../src/lib/format')
+    expect(labelOrigin({ target_type: 'stack', origin: 'web, worker' })).toBe('from labels of compose service web, worker')
+    expect(labelOrigin({ target_type: 'container', origin: 'solo' })).toBe('from labels of container solo')
+    expect(labelOrigin({ target_type: 'stack', origin: null })).toBe('from labels')
+  })
+})

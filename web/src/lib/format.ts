@@ -94,3 +94,9 @@ export const ACTION_LABEL: Record<string, string> = {
 export const ACTION_PAST: Record<string, string> = {
   start: 'Started', stop: 'Stopped', restart: 'Restarted', pause: 'Paused', unpause: 'Unpaused',
 }
+
+/** Where a label-defined schedule or window comes from, for people. */
+export function labelOrigin(o: { target_type: string; origin?: string | null }): string {
+  if (!o.origin) return 'from labels'
+  return o.target_type === 'stack' ? `from labels of compose service ${o.origin}` : `from labels of container ${o.origin}`
+}
