@@ -130,6 +130,14 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let labels = Arc::new(crate::labels::Labels::new(fleet.clone(), scheduler.clone(), windows.clone(), config.default_tz));
     let labels = tokio::spawn(labels.run(stop_rx.clone()));
 
+    let transfer = Arc::new(crate::transfer::Transfer::new(
+        store.clone(),
+        scheduler.clone(),
+        windows.clone(),
+        hosts.clone(),
+        audit.clone(),
+        clock.clone(),
+    ));
     let app = Arc::new(App {
         auth,
         audit,
@@ -138,6 +146,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         actions,
         scheduler,
         windows,
+        transfer,
         events,
         secure_cookie: config.secure_cookie,
         trusted_proxies: config.trusted_proxies.clone(),

@@ -17,6 +17,7 @@ pub mod model;
 pub mod oidc;
 pub mod scheduler;
 pub mod store;
+pub mod transfer;
 pub mod ui;
 pub mod window;
 pub mod wire;

@@ -11,6 +11,7 @@ pub mod extract;
 mod misc_routes;
 mod oidc_routes;
 mod schedule_routes;
+mod transfer_routes;
 pub mod streams;
 mod window_routes;
 
@@ -55,6 +56,8 @@ pub struct App {
     pub actions: Arc<Actions>,
     pub scheduler: Arc<Scheduler>,
     pub windows: Arc<Windows>,
+    /// Export and import.
+    pub transfer: Arc<crate::transfer::Transfer>,
     pub events: Events,
     pub secure_cookie: SecureCookie,
     pub trusted_proxies: Vec<IpNet>,
@@ -127,6 +130,8 @@ pub fn router(state: AppState) -> Router {
         .route("/bulk", post(window_routes::bulk))
         .route("/audit", get(misc_routes::audit))
         .route("/audit/verify", get(misc_routes::verify_audit))
+        .route("/export", get(transfer_routes::export))
+        .route("/import", post(transfer_routes::import))
         .fallback(misc_routes::api_not_found)
         .method_not_allowed_fallback(misc_routes::method_not_allowed);
 

@@ -200,6 +200,31 @@ impl Scheduler {
         Ok(ScheduleFields { host, target_type, target_id, action, cron, timezone, enabled })
     }
 
+    /// An imported schedule, validated as a new one, except that its host
+    /// may also be one the same import adds (`also_hosts`).
+    pub fn validate_imported(&self, input: ScheduleInput, also_hosts: &[String]) -> Result<ScheduleFields, ScheduleError> {
+        let host = input.host.clone();
+        let mut f = self.validate(ScheduleInput { host: None, ..input }, None)?;
+        if let (Some(h), false) = (host, f.host == ALL_HOSTS) {
+            let h = h.trim().to_string();
+            validate_host_name(&h).map_err(ActionError::from)?;
+            if self.actions.fleet().get(&h).is_none() && !also_hosts.contains(&h) {
+                return Err(ActionError::UnknownHost(h).into());
+            }
+            f.host = h;
+        }
+        Ok(f)
+    }
+
+    /// Schedules were changed behind this service (an import): plan afresh.
+    pub fn reload(&self, deleted: &[i64]) {
+        let mut handled = self.handled.lock().unwrap_or_else(|e| e.into_inner());
+        for id in deleted {
+            handled.remove(id);
+        }
+        self.wake.notify_one();
+    }
+
     /// A host a schedule may name: one DockNap knows (it may be unreachable).
     fn known_host(&self, host: &str) -> Result<String, ActionError> {
         validate_host_name(host)?;

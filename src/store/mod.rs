@@ -32,6 +32,8 @@ pub use labels::LabelSync;
 mod migrations;
 mod schedules;
 mod swarm;
+mod transfer;
+pub use transfer::ImportTx;
 mod totp;
 mod users;
 

@@ -371,6 +371,34 @@ impl Windows {
         Ok(WindowFields { host, target_type, target_id, spec, timezone, down_action, enforce, grace_seconds, enabled })
     }
 
+    /// An imported window, validated as a new one, except that its host may
+    /// also be one the same import adds (`also_hosts`).
+    pub fn validate_imported(&self, input: WindowInput, also_hosts: &[String]) -> Result<WindowFields, WindowError> {
+        let host = input.host.clone().map(|h| h.trim().to_string());
+        let mut f = self.validate(WindowInput { host: None, ..input }, None)?;
+        if let Some(h) = host {
+            validate_host_name(&h)?;
+            if self.fleet.get(&h).is_none() && !also_hosts.contains(&h) {
+                return Err(ActionError::UnknownHost(h).into());
+            }
+            f.host = h;
+        }
+        Ok(f)
+    }
+
+    /// Windows were changed behind this service (an import): read them
+    /// again; the reconciler forgets what it knew of `changed` ones.
+    pub async fn reload(&self, changed: &[i64]) -> Result<(), WindowError> {
+        let all = self.store.run(|s| s.windows()).await.map_err(store_err(0))?;
+        let compiled: Vec<Compiled> = all.into_iter().filter_map(Compiled::new).collect();
+        for id in changed {
+            self.forget(*id);
+        }
+        *self.windows.write().unwrap_or_else(|e| e.into_inner()) = compiled;
+        self.wake.notify_one();
+        Ok(())
+    }
+
     /// Validates `input` as a new window would be, storing nothing (the
     /// editor's `?dry_run=true`).
     pub async fn dry_run(&self, id: Option<i64>, input: WindowInput) -> Result<WindowView, WindowError> {

@@ -19,6 +19,7 @@ mod windows;
 mod hosts;
 mod audit_integrity;
 mod labels;
+mod transfer;
 mod limits;
 mod transport;
 mod wire;

@@ -65,6 +65,8 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Need)> {
         (m("PUT"), "/api/hosts/999999", Some(json!({})), Admin),
         (m("DELETE"), "/api/hosts/999999", None, Admin),
         (m("GET"), "/api/audit/verify", None, Admin),
+        (m("GET"), "/api/export", None, Admin),
+        (m("POST"), "/api/import?dry_run=true", Some(json!({"document": {"version": 2}, "mode": "merge"})), Admin),
         (m("GET"), "/api/users", None, Admin),
         (m("POST"), "/api/users", Some(json!({})), Admin),
         (m("PUT"), "/api/users/999999", Some(json!({})), Admin),
