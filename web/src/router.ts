@@ -13,6 +13,7 @@ import WindowView from './views/WindowView.vue'
 import UsersView from './views/UsersView.vue'
 import HostsView from './views/HostsView.vue'
 import AccountView from './views/AccountView.vue'
+import BackupView from './views/BackupView.vue'
 import NotFoundView from './views/NotFoundView.vue'
 
 declare module 'vue-router' {
@@ -40,6 +41,7 @@ export const router = createRouter({
     { path: '/audit', name: 'audit', component: AuditView, meta: { title: 'Audit log' } },
     { path: '/users', name: 'users', component: UsersView, meta: { role: 'admin', title: 'Users' } },
     { path: '/hosts', name: 'hosts', component: HostsView, meta: { role: 'admin', title: 'Hosts' } },
+    { path: '/backup', name: 'backup', component: BackupView, meta: { role: 'admin', title: 'Backup' } },
     { path: '/account', name: 'account', component: AccountView, meta: { title: 'Account' } },
     { path: '/:rest(.*)*', name: 'not-found', component: NotFoundView, meta: { title: 'Not found' } },
   ],

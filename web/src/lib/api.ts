@@ -6,6 +6,7 @@ import type {
   WindowPreview, WindowPreviewRequest,
 } from './types'
 import { actionPath, hostQuery } from './hosts'
+import type { ImportMode, ImportResult } from './transfer'
 
 export class ApiError extends Error {
   readonly status: number
@@ -220,6 +221,12 @@ export class Client {
   // bulk
   bulk(action: Action, targets: BulkTarget[], force = false) {
     return this.request<BulkResponse>('POST', `/api/bulk${force ? '?force=true' : ''}`, { action, targets })
+  }
+
+  // export / import (admin)
+  exportDocument(secrets = false) { return this.request<unknown>('GET', `/api/export${secrets ? '?secrets=true' : ''}`) }
+  importDocument(document: unknown, mode: ImportMode, dryRun: boolean) {
+    return this.request<ImportResult>('POST', `/api/import?dry_run=${dryRun}`, { document, mode })
   }
 
   // audit
