@@ -80,12 +80,21 @@ impl Labels {
             if !host.view.docker_ok() {
                 continue;
             }
+            let began = std::time::Instant::now();
             let defined = parse::defined(host.name(), &host.view.containers(), self.default_tz);
-            if let Err(e) = self.scheduler.sync_labels(host.name(), defined.schedules).await {
-                tracing::warn!(host = host.name(), error = %e, "could not apply the schedules of container labels");
+            let (schedules, windows) = (defined.schedules.len(), defined.windows.len());
+            let mut changed = 0;
+            match self.scheduler.sync_labels(host.name(), defined.schedules).await {
+                Ok(n) => changed += n,
+                Err(e) => tracing::warn!(host = host.name(), error = %e, "could not apply the schedules of container labels"),
             }
-            if let Err(e) = self.windows.sync_labels(host.name(), defined.windows).await {
-                tracing::warn!(host = host.name(), error = %e, "could not apply the windows of container labels");
+            match self.windows.sync_labels(host.name(), defined.windows).await {
+                Ok(n) => changed += n,
+                Err(e) => tracing::warn!(host = host.name(), error = %e, "could not apply the windows of container labels"),
+            }
+            if changed > 0 {
+                let ms = began.elapsed().as_millis() as u64;
+                tracing::info!(host = host.name(), schedules, windows, changed, ms, "container labels applied");
             }
         }
     }

@@ -301,12 +301,13 @@ impl Scheduler {
 
     /// Makes the label-defined schedules of `host` what its containers'
     /// labels say now; each change audited as done by `labels`.
-    pub async fn sync_labels(&self, host: &str, desired: Vec<(ScheduleFields, LabelOrigin)>) -> Result<(), ScheduleError> {
+    /// Answers how many it created, updated and deleted.
+    pub async fn sync_labels(&self, host: &str, desired: Vec<(ScheduleFields, LabelOrigin)>) -> Result<usize, ScheduleError> {
         let _g = self.dispatch.lock().await;
         let (now, h) = (self.clock.now(), host.to_string());
         let sync = self.store.run(move |s| s.sync_label_schedules(&h, &desired, now)).await.map_err(store_err(0))?;
         if sync.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         for (list, what) in [(&sync.created, "schedule_create"), (&sync.updated, "schedule_update")] {
             for s in list {
@@ -323,7 +324,7 @@ impl Scheduler {
             self.events.publish(Event::Schedule { id: s.id, schedule: None });
         }
         self.wake.notify_one();
-        Ok(())
+        Ok(sync.created.len() + sync.updated.len() + sync.deleted.len())
     }
 
     /// A person's "run now": the schedule's action, audited as a test run.

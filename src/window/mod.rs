@@ -456,9 +456,11 @@ impl Windows {
 
     /// Makes the label-defined windows of `host` what its containers' labels
     /// say now; each change audited as done by `labels`.
-    pub async fn sync_labels(&self, host: &str, desired: Vec<(WindowFields, LabelOrigin)>) -> Result<(), WindowError> {
+    /// Answers how many it created, updated and deleted.
+    pub async fn sync_labels(&self, host: &str, desired: Vec<(WindowFields, LabelOrigin)>) -> Result<usize, WindowError> {
         let (now, h) = (self.clock.now(), host.to_string());
         let sync = self.store.run(move |s| s.sync_label_windows(&h, &desired, now)).await.map_err(store_err(0))?;
+        let changed = sync.created.len() + sync.updated.len() + sync.deleted.len();
         for w in &sync.deleted {
             self.forget(w.id);
             self.windows.write().unwrap_or_else(|e| e.into_inner()).retain(|c| c.window.id != w.id);
@@ -475,7 +477,7 @@ impl Windows {
             }
         }
         self.wake.notify_one();
-        Ok(())
+        Ok(changed)
     }
 
     /// Sets an override; `until` defaults to the next boundary of the spec.
