@@ -127,7 +127,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let audit_pruner = tokio::spawn(prune_audit_daily(audit.clone(), config.audit_retention, stop_rx.clone()));
     let reconciler = tokio::spawn(windows.clone().run(stop_rx.clone()));
     let autoheal = tokio::spawn(crate::autoheal::run(actions.clone(), health_events, stop_rx.clone()));
-    let labels = Arc::new(crate::labels::Labels::new(fleet.clone(), scheduler.clone(), windows.clone(), config.default_tz));
+    let labels = Arc::new(crate::labels::Labels::new(store.clone(), fleet.clone(), scheduler.clone(), windows.clone(), config.default_tz));
     let labels = tokio::spawn(labels.run(stop_rx.clone()));
 
     let transfer = Arc::new(crate::transfer::Transfer::new(

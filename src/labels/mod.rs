@@ -2,7 +2,8 @@
 //! [`parse`]); this service keeps the stored label objects equal to what the
 //! labels of each connected host's containers say, as containers appear,
 //! change and go (the view follows the engine's events). Objects of a host
-//! that is unreachable are kept as they were until it answers again.
+//! that is unreachable are kept as they were until it answers again; those
+//! of a host that was removed go with it.
 
 pub mod parse;
 
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::docker::Fleet;
 use crate::scheduler::Scheduler;
+use crate::store::Store;
 use crate::window::Windows;
 
 /// How often the fleet is looked at for changes (a counter read).
@@ -25,6 +27,7 @@ const SETTLE: Duration = Duration::from_millis(400);
 const SETTLE_MAX: Duration = Duration::from_secs(3);
 
 pub struct Labels {
+    store: Arc<Store>,
     fleet: Arc<Fleet>,
     scheduler: Arc<Scheduler>,
     windows: Arc<Windows>,
@@ -32,8 +35,8 @@ pub struct Labels {
 }
 
 impl Labels {
-    pub fn new(fleet: Arc<Fleet>, scheduler: Arc<Scheduler>, windows: Arc<Windows>, default_tz: Tz) -> Labels {
-        Labels { fleet, scheduler, windows, default_tz }
+    pub fn new(store: Arc<Store>, fleet: Arc<Fleet>, scheduler: Arc<Scheduler>, windows: Arc<Windows>, default_tz: Tz) -> Labels {
+        Labels { store, fleet, scheduler, windows, default_tz }
     }
 
     /// What decides a sync: the containers of every host, and which hosts answer.
@@ -74,28 +77,41 @@ impl Labels {
         }
     }
 
-    /// One pass over the connected hosts.
+    /// One pass over the connected hosts, and the hosts that are gone.
     pub async fn sync_all(&self) {
+        let gone: Vec<String> = match self.store.run(|s| s.label_hosts()).await {
+            Ok(hosts) => hosts.into_iter().filter(|h| self.fleet.get(h).is_none()).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read which hosts have label objects");
+                Vec::new()
+            }
+        };
+        for host in gone {
+            self.apply(&host, parse::Defined::default()).await;
+        }
         for host in self.fleet.all() {
-            if !host.view.docker_ok() {
-                continue;
+            if host.view.docker_ok() {
+                self.apply(host.name(), parse::defined(host.name(), &host.view.containers(), self.default_tz)).await;
             }
-            let began = std::time::Instant::now();
-            let defined = parse::defined(host.name(), &host.view.containers(), self.default_tz);
-            let (schedules, windows) = (defined.schedules.len(), defined.windows.len());
-            let mut changed = 0;
-            match self.scheduler.sync_labels(host.name(), defined.schedules).await {
-                Ok(n) => changed += n,
-                Err(e) => tracing::warn!(host = host.name(), error = %e, "could not apply the schedules of container labels"),
-            }
-            match self.windows.sync_labels(host.name(), defined.windows).await {
-                Ok(n) => changed += n,
-                Err(e) => tracing::warn!(host = host.name(), error = %e, "could not apply the windows of container labels"),
-            }
-            if changed > 0 {
-                let ms = began.elapsed().as_millis() as u64;
-                tracing::info!(host = host.name(), schedules, windows, changed, ms, "container labels applied");
-            }
+        }
+    }
+
+    /// Makes one host's label objects `defined`.
+    async fn apply(&self, host: &str, defined: parse::Defined) {
+        let began = std::time::Instant::now();
+        let (schedules, windows) = (defined.schedules.len(), defined.windows.len());
+        let mut changed = 0;
+        match self.scheduler.sync_labels(host, defined.schedules).await {
+            Ok(n) => changed += n,
+            Err(e) => tracing::warn!(host, error = %e, "could not apply the schedules of container labels"),
+        }
+        match self.windows.sync_labels(host, defined.windows).await {
+            Ok(n) => changed += n,
+            Err(e) => tracing::warn!(host, error = %e, "could not apply the windows of container labels"),
+        }
+        if changed > 0 {
+            let ms = began.elapsed().as_millis() as u64;
+            tracing::info!(host, schedules, windows, changed, ms, "container labels applied");
         }
     }
 }

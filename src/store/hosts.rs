@@ -37,9 +37,12 @@ pub(super) fn update_host(conn: &rusqlite::Connection, h: &HostConfig, now: Date
 }
 
 /// Deletes a host no schedule or window names (`Conflict` names the count).
+/// Those defined by its containers' labels do not count: they go with the
+/// host (the labels service removes them once it is gone).
 pub(super) fn delete_unused_host(tx: &rusqlite::Connection, name: &str) -> Result<()> {
     let used: i64 = tx.query_row(
-        "SELECT (SELECT count(*) FROM schedules WHERE host = ?1) + (SELECT count(*) FROM windows WHERE host = ?1)",
+        "SELECT (SELECT count(*) FROM schedules WHERE host = ?1 AND label_key IS NULL) \
+              + (SELECT count(*) FROM windows WHERE host = ?1 AND label_key IS NULL)",
         [name],
         |r| r.get(0),
     )?;

@@ -47,6 +47,15 @@ fn one_window(tx: &Transaction, id: i64) -> Result<Window> {
 }
 
 impl Store {
+    /// The hosts that label-defined objects name.
+    pub fn label_hosts(&self) -> Result<Vec<String>> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(
+            "SELECT host FROM schedules WHERE label_key IS NOT NULL UNION SELECT host FROM windows WHERE label_key IS NOT NULL",
+        )?;
+        Ok(stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Makes the label schedules of `host` exactly `desired` (matched by key).
     pub fn sync_label_schedules(
         &self,

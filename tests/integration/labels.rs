@@ -209,3 +209,41 @@ async fn schedules_and_windows_from_compose_labels_appear_change_and_disappear_w
         assert!(actions.contains(&a), "{a} audited as labels: {actions:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn label_objects_of_a_standalone_container_follow_it_on_each_host_and_go_with_a_deleted_host() {
+    require_docker();
+    let name = unique("lblsolo");
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = docker_try(&["rm", "-f", &self.0]);
+        }
+    }
+    let _gone = Gone(name.clone());
+    docker(&[
+        "run", "-d", "--name", &name, "--network", "none",
+        "--label", "docknap.schedule.nightly.cron=0 1 * * *", "--label", "docknap.schedule.nightly.action=stop",
+        &test_image(), "sleep", "600",
+    ]);
+    let s = Server::start();
+    let t = s.admin_token().await;
+    // The same engine again, as a second host: its containers define their own objects there.
+    let (st, v) = s.post("/api/hosts", &t, json!({"name": "again", "url": "unix:///var/run/docker.sock"})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let on_hosts = label_objects(&s, &t, "schedules", &name, "one label schedule per host", |v| v.len() == 2).await;
+    let mut hosts: Vec<&str> = on_hosts.iter().map(|o| o["host"].as_str().unwrap()).collect();
+    hosts.sort_unstable();
+    assert_eq!(hosts, ["again", "local"]);
+    assert!(on_hosts.iter().all(|o| o["target_type"] == "container" && o["origin"] == name.as_str()), "{on_hosts:?}");
+
+    // Label objects do not keep a host in use; they go with it.
+    let (st, v) = s.call(Method::DELETE, "/api/hosts/again", Some(&t), None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    let left = label_objects(&s, &t, "schedules", &name, "the deleted host's label schedule to go", |v| v.len() == 1).await;
+    assert_eq!(left[0]["host"], "local");
+
+    // Removing the container removes its object.
+    docker(&["rm", "-f", &name]);
+    label_objects(&s, &t, "schedules", &name, "the container's label schedule to go", |v| v.is_empty()).await;
+}
