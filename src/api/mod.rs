@@ -131,7 +131,8 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(misc_routes::audit))
         .route("/audit/verify", get(misc_routes::verify_audit))
         .route("/export", get(transfer_routes::export))
-        .route("/import", post(transfer_routes::import))
+        // An export of thousands of schedules is more than the usual 1 MiB.
+        .route("/import", post(transfer_routes::import.layer(DefaultBodyLimit::max(transfer_routes::MAX_IMPORT))))
         .fallback(misc_routes::api_not_found)
         .method_not_allowed_fallback(misc_routes::method_not_allowed);
 

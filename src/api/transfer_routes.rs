@@ -20,6 +20,9 @@ pub async fn export(State(state): State<AppState>, user: Admin, ApiQuery(q): Api
     Ok(Json(state.transfer.export(q.secrets, user.username()).await?))
 }
 
+/// Largest import body: some 80,000 schedules.
+pub const MAX_IMPORT: usize = 16 * 1024 * 1024;
+
 #[derive(Deserialize)]
 pub struct ImportQuery {
     #[serde(default)]

@@ -122,6 +122,7 @@ impl Ctx<'_> {
                 return Err(format!("unknown label {k} (a schedule takes .cron, .action, .timezone)"));
             }
             if let Some(tz) = self.value(&label("timezone"))? {
+                // Kept as written when wrong: the object shows what the label says.
                 fields.timezone = tz.to_string();
                 fields.timezone = parse_timezone(tz).map_err(|e| format!("{}: {e}", label("timezone")))?.name().to_string();
             }

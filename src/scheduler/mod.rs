@@ -300,12 +300,18 @@ impl Scheduler {
     }
 
     /// Makes the label-defined schedules of `host` what its containers'
-    /// labels say now; each change audited as done by `labels`.
+    /// labels say now (those keyed in `keep` stay even if not defined); each
+    /// change audited as done by `labels`.
     /// Answers how many it created, updated and deleted.
-    pub async fn sync_labels(&self, host: &str, desired: Vec<(ScheduleFields, LabelOrigin)>) -> Result<usize, ScheduleError> {
+    pub async fn sync_labels(
+        &self,
+        host: &str,
+        desired: Vec<(ScheduleFields, LabelOrigin)>,
+        keep: Vec<String>,
+    ) -> Result<usize, ScheduleError> {
         let _g = self.dispatch.lock().await;
         let (now, h) = (self.clock.now(), host.to_string());
-        let sync = self.store.run(move |s| s.sync_label_schedules(&h, &desired, now)).await.map_err(store_err(0))?;
+        let sync = self.store.run(move |s| s.sync_label_schedules(&h, &desired, &keep, now)).await.map_err(store_err(0))?;
         if sync.is_empty() {
             return Ok(0);
         }

@@ -56,11 +56,13 @@ impl Store {
         Ok(stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Makes the label schedules of `host` exactly `desired` (matched by key).
+    /// Makes the label schedules of `host` exactly `desired` (matched by key),
+    /// but leaves those whose keys are in `keep` (missing only for a moment).
     pub fn sync_label_schedules(
         &self,
         host: &str,
         desired: &[(ScheduleFields, LabelOrigin)],
+        keep: &[String],
         now: DateTime<Utc>,
     ) -> Result<LabelSync<Schedule>> {
         self.write(|tx| {
@@ -97,7 +99,8 @@ impl Store {
                 }
             }
             for s in stored {
-                if !desired.iter().any(|(_, l)| s.label.as_ref().is_some_and(|sl| sl.key == l.key)) {
+                let key = s.label.as_ref().map(|l| l.key.as_str()).unwrap_or_default();
+                if !desired.iter().any(|(_, l)| l.key == key) && !keep.iter().any(|k| k == key) {
                     tx.execute("DELETE FROM schedules WHERE id = ?1", [s.id])?;
                     out.deleted.push(s);
                 }
@@ -106,13 +109,14 @@ impl Store {
         })
     }
 
-    /// Makes the label windows of `host` exactly `desired` (matched by key).
-    /// One whose target already has another enabled window is stored
-    /// disabled, with that as its error.
+    /// Makes the label windows of `host` exactly `desired` (matched by key),
+    /// but leaves those whose keys are in `keep`. One whose target already
+    /// has another enabled window is stored disabled, with that as its error.
     pub fn sync_label_windows(
         &self,
         host: &str,
         desired: &[(WindowFields, LabelOrigin)],
+        keep: &[String],
         now: DateTime<Utc>,
     ) -> Result<LabelSync<Window>> {
         self.write(|tx| {
@@ -122,7 +126,8 @@ impl Store {
             let t = fmt_time(now);
             // Deletions first: a window moving between keys must not trip the one-per-target index.
             for w in &stored {
-                if !desired.iter().any(|(_, l)| w.label.as_ref().is_some_and(|wl| wl.key == l.key)) {
+                let key = w.label.as_ref().map(|l| l.key.as_str()).unwrap_or_default();
+                if !desired.iter().any(|(_, l)| l.key == key) && !keep.iter().any(|k| k == key) {
                     tx.execute("DELETE FROM windows WHERE id = ?1", [w.id])?;
                     out.deleted.push(w.clone());
                 }

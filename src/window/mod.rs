@@ -455,11 +455,12 @@ impl Windows {
     }
 
     /// Makes the label-defined windows of `host` what its containers' labels
-    /// say now; each change audited as done by `labels`.
+    /// say now (those keyed in `keep` stay even if not defined); each change
+    /// audited as done by `labels`.
     /// Answers how many it created, updated and deleted.
-    pub async fn sync_labels(&self, host: &str, desired: Vec<(WindowFields, LabelOrigin)>) -> Result<usize, WindowError> {
+    pub async fn sync_labels(&self, host: &str, desired: Vec<(WindowFields, LabelOrigin)>, keep: Vec<String>) -> Result<usize, WindowError> {
         let (now, h) = (self.clock.now(), host.to_string());
-        let sync = self.store.run(move |s| s.sync_label_windows(&h, &desired, now)).await.map_err(store_err(0))?;
+        let sync = self.store.run(move |s| s.sync_label_windows(&h, &desired, &keep, now)).await.map_err(store_err(0))?;
         let changed = sync.created.len() + sync.updated.len() + sync.deleted.len();
         for w in &sync.deleted {
             self.forget(w.id);

@@ -146,3 +146,18 @@ async fn host_tls_material_is_exported_only_with_secrets_and_a_redacted_one_keep
     let with = import(&fresh, &tf, &full, "merge", false).await;
     assert_eq!(with["applied"], true, "{with}");
 }
+
+#[tokio::test]
+async fn an_import_larger_than_other_bodies_is_accepted_up_to_its_own_limit() {
+    let s = Server::start_with(&[NO_ENGINE]);
+    let t = s.admin_token().await;
+    let schedules: Vec<Value> = (0..8000)
+        .map(|i| json!({"host": "local", "target_type": "stack", "target_id": format!("stack-number-{i}"), "action": "stop", "cron": "0 3 * * *", "timezone": "UTC", "enabled": true}))
+        .collect();
+    let doc = json!({"version": 2, "schedules": schedules});
+    assert!(doc.to_string().len() > 1024 * 1024, "over the usual 1 MiB");
+    let dry = import(&s, &t, &doc, "merge", true).await;
+    assert_eq!((dry["applied"].as_bool(), names(&dry, "created").len()), (Some(false), 8000));
+    let (st, v) = s.post("/api/schedules", &t, json!({"target_type": "stack", "target_id": "x".repeat(2 * 1024 * 1024), "action": "stop", "cron": "0 3 * * *"})).await;
+    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")), "other routes keep 1 MiB");
+}
