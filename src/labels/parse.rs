@@ -33,10 +33,23 @@ type Values = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 pub fn defined(host: &str, containers: &[Container], default_tz: Tz) -> Defined {
     // (target type, target id) → values of its docknap.schedule.* / docknap.window* labels.
     let mut targets: BTreeMap<(TargetType, String), Values> = BTreeMap::new();
+    // While `compose up` re-creates a service, its old container (old labels)
+    // and the new one exist side by side: the newest speaks for the service.
+    let mut newest: BTreeMap<(&str, &str), chrono::DateTime<chrono::Utc>> = BTreeMap::new();
+    for c in containers {
+        if let (Some(stack), Some(service)) = (c.member_of(), c.service.as_deref()) {
+            let t = newest.entry((stack, service)).or_insert(c.created);
+            *t = (*t).max(c.created);
+        }
+    }
     for c in containers {
         // `docker compose run` containers carry their service's labels but are not the service.
         let one_off = c.stack.is_some() && c.member_of().is_none();
-        if one_off {
+        let superseded = match (c.member_of(), c.service.as_deref()) {
+            (Some(stack), Some(service)) => newest.get(&(stack, service)).is_some_and(|t| *t > c.created),
+            _ => false,
+        };
+        if one_off || superseded {
             continue;
         }
         let (target, from) = match c.member_of() {
@@ -260,5 +273,12 @@ mod tests {
         let d = defined("local", &[all[0].clone(), run], chrono_tz::UTC);
         assert_eq!(d.windows.len(), 1);
         assert!(d.windows[0].1.error.is_none());
+
+        // A service being re-created: the newer container's labels win.
+        let mut new = c("p-a-1", Some("p"), "a", &[("docknap.window", "never")]);
+        new.id = "id-new".into();
+        new.created = all[0].created + chrono::Duration::seconds(1);
+        let d = defined("local", &[all[0].clone(), new], chrono_tz::UTC);
+        assert_eq!((d.windows[0].0.spec.as_str(), d.windows[0].1.error.as_ref()), ("never", None));
     }
 }
