@@ -713,6 +713,31 @@ test('protection: stopping a protected container asks a second time, naming the 
   }
 })
 
+test('labels: a schedule from container labels shows where it comes from, its error, and no edit or delete', async () => {
+  const name = `${RUN_ID}-labelled`
+  await run('docker', ['run', '-d', '--name', name, '--network', 'none', '--label', BENCH_LABEL,
+    '--label', 'docknap.schedule.nightly.cron=0 1 * * *', '--label', 'docknap.schedule.nightly.action=stop',
+    '--label', 'docknap.schedule.broken.cron=0 2 * * *', '--label', 'docknap.schedule.broken.action=explode',
+    IMAGE, 'sleep', '600'])
+  try {
+    const page = S.adminPage
+    await page.goto('/schedules')
+    const rows = page.locator('tr', { hasText: name })
+    await waitFor(async () => (await rows.count()) === 2, { timeout: 20_000, what: 'the two label schedules listed' })
+    const origins = await page.locator('[data-testid=schedule-origin]', { hasText: name }).allTextContents()
+    assert(origins.length === 2 && origins.every((t) => t.includes(`from labels of container ${name}`)), `origins: ${origins}`)
+    const error = await rows.locator('[data-testid=schedule-error]').allTextContents()
+    assert(error.length === 1 && /explode/.test(error[0]), `the bad one says why: ${error}`)
+    for (const label of ['Edit', 'Delete']) {
+      assert((await rows.getByRole(label === 'Edit' ? 'link' : 'button', { name: label, exact: true }).count()) === 0, `no ${label}`)
+    }
+    const problems = await axeViolations(page)
+    assert(problems.length === 0, `axe: ${problems.join('; ')}`)
+  } finally {
+    await removeLabelled(BENCH_LABEL)
+  }
+})
+
 test('backup page: export downloads, an import shows its dry-run diff before it is applied', async () => {
   const page = S.adminPage
   await page.goto('/backup')
