@@ -80,6 +80,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let events = Events::default();
     // Before any host connects: an engine unreachable from the start is news too.
     let incidents = events.incidents();
+    // Before any host's discovery starts, so no health change is missed.
+    let health_events = events.subscribe_engine();
     let connect: Connect = Arc::new(|h: &HostConfig| {
         let engine = BollardEngine::connect(&h.url, h.tls.as_ref()).map_err(|e| e.to_string())?;
         Ok(Arc::new(engine) as Arc<dyn Engine>)
@@ -146,7 +148,18 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let reconciler = tokio::spawn(windows.clone().run(stop_rx.clone()));
     let sender = tokio::spawn(notifier.clone().run(stop_rx.clone()));
     let incidents = tokio::spawn(notifier.clone().watch(incidents, stop_rx.clone()));
+    let autoheal = tokio::spawn(crate::autoheal::run(actions.clone(), health_events, stop_rx.clone()));
+    let labels = Arc::new(crate::labels::Labels::new(store.clone(), fleet.clone(), scheduler.clone(), windows.clone(), config.default_tz));
+    let labels = tokio::spawn(labels.run(stop_rx.clone()));
 
+    let transfer = Arc::new(crate::transfer::Transfer::new(
+        store.clone(),
+        scheduler.clone(),
+        windows.clone(),
+        hosts.clone(),
+        audit.clone(),
+        clock.clone(),
+    ));
     let app = Arc::new(App {
         auth,
         audit,
@@ -156,6 +169,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         scheduler,
         windows,
         notifier,
+        transfer,
         events,
         secure_cookie: config.secure_cookie,
         metrics_access: config.metrics,
@@ -186,7 +200,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let audit = in_flight.audit().clone();
     let _ = tokio::task::spawn_blocking(move || audit.flush()).await;
     let _ = tokio::task::spawn_blocking(move || auth_at_exit.flush_key_uses()).await;
-    for task in [scheduler_task, pruner, key_uses, audit_pruner, reconciler, sender, incidents] {
+    for task in [scheduler_task, pruner, key_uses, audit_pruner, reconciler, sender, incidents, autoheal, labels] {
         task.abort();
     }
     // Each host's discovery ends with its host.

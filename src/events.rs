@@ -69,16 +69,27 @@ impl Published {
     }
 }
 
+/// A container event from a host's engine, as discovery received it, for the
+/// services inside DockNap that act on them (auto-heal).
+#[derive(Debug, Clone)]
+pub struct EngineEvent {
+    pub host: String,
+    pub id: String,
+    /// Docker's action: `die`, `health_status: unhealthy`, ...
+    pub action: String,
+}
+
 #[derive(Clone)]
 pub struct Events {
     tx: broadcast::Sender<Published>,
     incidents: broadcast::Sender<Incident>,
+    engine: broadcast::Sender<EngineEvent>,
 }
 
 impl Default for Events {
     fn default() -> Self {
         // A slow client that falls 1024 events behind is told to resync.
-        Events { tx: broadcast::channel(1024).0, incidents: broadcast::channel(256).0 }
+        Events { tx: broadcast::channel(1024).0, incidents: broadcast::channel(256).0, engine: broadcast::channel(1024).0 }
     }
 }
 
@@ -118,5 +129,14 @@ impl Events {
 
     pub fn incidents(&self) -> broadcast::Receiver<Incident> {
         self.incidents.subscribe()
+    }
+
+    /// Hands an engine event to the in-process subscribers (none: dropped).
+    pub fn engine_event(&self, e: EngineEvent) {
+        let _ = self.engine.send(e);
+    }
+
+    pub fn subscribe_engine(&self) -> broadcast::Receiver<EngineEvent> {
+        self.engine.subscribe()
     }
 }

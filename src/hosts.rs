@@ -142,6 +142,19 @@ impl Hosts {
         Ok(())
     }
 
+    /// Hosts an import stored or deleted: connected or disconnected now.
+    pub fn imported(&self, put: Vec<HostConfig>, removed: &[String]) {
+        for name in removed {
+            self.fleet.remove(name);
+        }
+        for h in put {
+            let name = h.name.clone();
+            if let Err(e) = self.fleet.put(h) {
+                tracing::error!(host = %name, error = %e, "cannot set up an imported host");
+            }
+        }
+    }
+
     /// The stored config of an API host; env hosts and `local` are read-only.
     fn writable(&self, name: &str) -> Result<HostConfig, HostError> {
         let host = self.fleet.get(name).ok_or_else(|| HostError::NotFound(name.to_string()))?;

@@ -43,6 +43,8 @@ pub enum ActionError {
     UnknownHost(String),
     #[error("refusing to {0} DockNap's own container")]
     SelfProtection(Action),
+    #[error("{} is protected (docknap.protect=true): to {action} it anyway, ask again with ?force=true", .names.join(", "))]
+    Protected { action: Action, names: Vec<String> },
     #[error("the Docker Engine{} is unreachable", on_host(.0))]
     DockerUnavailable(String),
     #[error(transparent)]
@@ -57,13 +59,16 @@ fn on_host(host: &str) -> String {
 /// Who asked, for the audit log.
 #[derive(Debug, Clone)]
 pub enum Trigger {
-    Manual { actor: String, client: Option<std::net::IpAddr> },
+    /// A person's action; `force` overrides `docknap.protect=true`.
+    Manual { actor: String, client: Option<std::net::IpAddr>, force: bool },
     /// A schedule's "run now" test, by a person.
     TestRun { actor: String, schedule_id: i64 },
     /// A schedule's fire that was due at `due`.
     Scheduled { schedule_id: i64, due: chrono::DateTime<chrono::Utc> },
     /// A window keeping its target where it should be.
     Window { window_id: i64 },
+    /// Auto-heal restarting a container the engine reports unhealthy.
+    Autoheal,
 }
 
 impl Trigger {
@@ -71,7 +76,7 @@ impl Trigger {
     pub fn schedule_id(&self) -> Option<i64> {
         match self {
             Trigger::TestRun { schedule_id, .. } | Trigger::Scheduled { schedule_id, .. } => Some(*schedule_id),
-            Trigger::Manual { .. } | Trigger::Window { .. } => None,
+            Trigger::Manual { .. } | Trigger::Window { .. } | Trigger::Autoheal => None,
         }
     }
 
@@ -80,7 +85,15 @@ impl Trigger {
             Trigger::Manual { actor, .. } | Trigger::TestRun { actor, .. } => actor,
             Trigger::Scheduled { .. } => "scheduler",
             Trigger::Window { .. } => "window",
+            Trigger::Autoheal => "autoheal",
         }
+    }
+
+    /// Protection guards against people only: schedules, windows and
+    /// auto-heal carry out what the owner set up (and a schedule's "run now"
+    /// runs what the schedule says).
+    fn refuses_protected(&self) -> bool {
+        matches!(self, Trigger::Manual { force: false, .. })
     }
 }
 
@@ -278,13 +291,19 @@ impl Actions {
         run_timeout: Duration,
     ) -> Result<ActionResult, ActionError> {
         let started = Instant::now();
-        let outcome = self.run_unaudited(target, action, leave_out, run_timeout).await;
+        let outcome = self.run_unaudited(target, action, leave_out, run_timeout, trigger.refuses_protected()).await;
         let (ok, message) = match &outcome {
             Ok(r) => (r.ok, r.summary()),
             Err(e) => (false, e.to_string()),
         };
         self.record(trigger, target, action, ok, message, outcome.as_ref().ok(), started);
         outcome
+    }
+
+    /// Audits an action refused before it ran (bulk refuses protected
+    /// targets up front, all or nothing).
+    pub fn refuse(&self, trigger: &Trigger, target: &Target, action: Action, error: &ActionError) {
+        self.record(trigger, target, action, false, error.to_string(), None, Instant::now());
     }
 
     /// The audit entry of one action: who, what, the result per container
@@ -301,20 +320,24 @@ impl Actions {
         started: Instant,
     ) {
         let mut entry = NewAuditEntry::new(trigger.actor(), action.as_str(), ok, message).on(target);
+        let mut forced = None;
         let (trigger_name, schedule_id, due, window_id) = match trigger {
-            Trigger::Manual { client, .. } => {
+            Trigger::Manual { client, force, .. } => {
                 entry.client_addr = client.map(|c| c.to_string());
+                forced = Some(*force);
                 ("manual", None, None, None)
             }
             Trigger::TestRun { schedule_id, .. } => ("test_run", Some(*schedule_id), None, None),
             Trigger::Scheduled { schedule_id, due } => ("scheduled", Some(*schedule_id), Some(*due), None),
             Trigger::Window { window_id } => ("window", None, None, Some(*window_id)),
+            Trigger::Autoheal => ("autoheal", None, None, None),
         };
         let mut details = serde_json::json!({
             "trigger": trigger_name,
             "schedule_id": schedule_id,
             "due": due,
             "window_id": window_id,
+            "force": forced,
             "results": result.map(|r| r.results.as_slice()).unwrap_or_default(),
             "duration_ms": started.elapsed().as_millis() as u64,
         });
@@ -331,6 +354,7 @@ impl Actions {
         action: Action,
         leave_out: &[String],
         run_timeout: Duration,
+        refuse_protected: bool,
     ) -> Result<ActionResult, ActionError> {
         let host = self.fleet.get(&target.host).ok_or_else(|| ActionError::UnknownHost(target.host.clone()))?;
         if !host.view.docker_ok() {
@@ -366,6 +390,10 @@ impl Actions {
         members.retain(|c| !leave_out.contains(&c.name));
         if action.interrupts() && target.host == LOCAL_HOST && self.is_self_among(&members) {
             return Err(ActionError::SelfProtection(action));
+        }
+        let protected = protected_among(&members, action);
+        if refuse_protected && !protected.is_empty() {
+            return Err(ActionError::Protected { action, names: protected });
         }
 
         let on = On { host: &host, health_timeout: self.health_timeout };
@@ -545,6 +573,15 @@ impl On<'_> {
         }
         ContainerResult { container: c.name.clone(), ok: true, error: None }
     }
+}
+
+/// The `docknap.protect=true` containers among `members` that `action`
+/// would take down (stop, pause, restart).
+pub fn protected_among(members: &[Container], action: Action) -> Vec<String> {
+    if !action.interrupts() {
+        return Vec::new();
+    }
+    members.iter().filter(|c| c.is_protected()).map(|c| c.name.clone()).collect()
 }
 
 fn failed(c: &Container, error: String) -> ContainerResult {

@@ -82,7 +82,7 @@ async fn dependencies_stuck_starting_fail_after_one_bounded_wait_per_level() {
     let actions = Arc::new(actions.with_health_timeout(Duration::from_millis(400)));
 
     let begun = Instant::now();
-    let trigger = Trigger::Manual { actor: "t".into(), client: None };
+    let trigger = Trigger::Manual { actor: "t".into(), client: None, force: false };
     let r = actions.run(&Target::local(TargetType::Stack, "p"), Action::Start, &trigger).await.unwrap();
     assert!(begun.elapsed() < Duration::from_millis(750), "the two waits overlap: {:?}", begun.elapsed());
     assert!(!r.ok);
@@ -111,7 +111,7 @@ async fn a_dependent_that_fails_to_stop_keeps_its_dependencies_running() {
     let (engine, _, actions) = fake::actions(containers, audit(store));
     engine.failing.lock().unwrap().insert("id-app".into());
     let actions = Arc::new(actions);
-    let trigger = Trigger::Manual { actor: "t".into(), client: None };
+    let trigger = Trigger::Manual { actor: "t".into(), client: None, force: false };
     let r = actions.run(&Target::local(TargetType::Stack, "p"), Action::Stop, &trigger).await.unwrap();
     let outcome = |name: &str| r.results.iter().find(|x| x.container == name).map(|x| (x.ok, x.error.clone())).unwrap();
     assert_eq!(outcome("p-web-1"), (true, None));

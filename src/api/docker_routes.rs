@@ -83,11 +83,14 @@ pub async fn services(State(state): State<AppState>, _: Viewer, ApiQuery(q): Api
     Ok(Json(state.actions.services(q.host.as_deref()).await))
 }
 
-/// `?host=` and, for `run`, `?timeout=30m` (default 1 h).
+/// `?host=`, `?force=true` (past `docknap.protect=true`) and, for `run`,
+/// `?timeout=30m` (default 1 h).
 #[derive(Deserialize)]
 pub struct ActionQuery {
     host: Option<String>,
     timeout: Option<String>,
+    #[serde(default)]
+    force: bool,
 }
 
 async fn act(
@@ -97,10 +100,11 @@ async fn act(
     target: Target,
     action: &str,
     timeout: Option<&str>,
+    force: bool,
 ) -> Result<Json<ActionResult>, ApiError> {
     let action: Action = action.parse()?;
     let timeout = timeout.map(crate::actions::parse_run_timeout).transpose()?;
-    let trigger = Trigger::Manual { actor: user.username().to_string(), client: Some(client) };
+    let trigger = Trigger::Manual { actor: user.username().to_string(), client: Some(client), force };
     Ok(Json(state.actions.run_job(&target, action, &trigger, timeout).await?))
 }
 
@@ -115,7 +119,7 @@ macro_rules! action_route {
             ApiPath((name, action)): ApiPath<(String, String)>,
         ) -> Result<Json<ActionResult>, ApiError> {
             let host = q.host.as_deref().unwrap_or(LOCAL_HOST);
-            act(&state, &user, client, Target::new(host, $target_type, &name), &action, q.timeout.as_deref()).await
+            act(&state, &user, client, Target::new(host, $target_type, &name), &action, q.timeout.as_deref(), q.force).await
         }
     };
 }

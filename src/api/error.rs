@@ -119,6 +119,7 @@ impl From<ActionError> for ApiError {
             ActionError::InvalidTarget(_) => ApiError::bad_request("invalid_target", m),
             ActionError::NotFound(_) => ApiError::not_found(m),
             ActionError::SelfProtection(_) => ApiError::new(StatusCode::CONFLICT, "self_protection", m),
+            ActionError::Protected { .. } => ApiError::new(StatusCode::CONFLICT, "protected", m),
             ActionError::DockerUnavailable(host) => ApiError::docker_unavailable(Some(&host)),
             ActionError::UnknownHost(_) => ApiError::bad_request("invalid_host", m),
             ActionError::Swarm(e) => match e {
@@ -205,6 +206,7 @@ impl From<WindowError> for ApiError {
             WindowError::Target(e) => e.into(),
             WindowError::MissingField(_) => ApiError::bad_request("missing_field", m),
             WindowError::NotFound(_) => ApiError::not_found(m),
+            WindowError::ReadOnly(..) => ApiError::new(StatusCode::CONFLICT, "read_only", m),
             WindowError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "window_conflict", m),
             WindowError::Store(e) => e.into(),
             WindowError::Schedule(e) => e.into(),
@@ -221,6 +223,7 @@ impl From<ScheduleError> for ApiError {
             ScheduleError::Busy(_) => ApiError::new(StatusCode::CONFLICT, "busy", e.to_string()),
             ScheduleError::Action(e) => e.into(),
             ScheduleError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ScheduleError::ReadOnly(..) => ApiError::new(StatusCode::CONFLICT, "read_only", e.to_string()),
             ScheduleError::Store(e) => e.into(),
         }
     }

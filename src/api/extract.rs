@@ -268,7 +268,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             if crate::http::BodyTimeout::is_cause_of(&e) {
                 ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", e.body_text())
             } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is over 1 MiB")
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is too large (1 MiB; an import 16 MiB)")
             } else {
                 ApiError::bad_request("invalid_body", e.body_text())
             }

@@ -13,6 +13,7 @@ mod misc_routes;
 mod notify_routes;
 mod oidc_routes;
 mod schedule_routes;
+mod transfer_routes;
 pub mod streams;
 mod token_routes;
 mod window_routes;
@@ -59,6 +60,8 @@ pub struct App {
     pub scheduler: Arc<Scheduler>,
     pub windows: Arc<Windows>,
     pub notifier: Arc<crate::notify::Notifier>,
+    /// Export and import.
+    pub transfer: Arc<crate::transfer::Transfer>,
     pub events: Events,
     pub secure_cookie: SecureCookie,
     /// `DOCKNAP_METRICS`: who may read `/metrics`.
@@ -147,6 +150,9 @@ pub fn router(state: AppState) -> Router {
         .route("/notifications/{id}/deliveries", get(notify_routes::deliveries))
         .route("/audit", get(misc_routes::audit))
         .route("/audit/verify", get(misc_routes::verify_audit))
+        .route("/export", get(transfer_routes::export))
+        // An export of thousands of schedules is more than the usual 1 MiB.
+        .route("/import", post(transfer_routes::import.layer(DefaultBodyLimit::max(transfer_routes::MAX_IMPORT))))
         .fallback(misc_routes::api_not_found)
         .method_not_allowed_fallback(misc_routes::method_not_allowed);
 

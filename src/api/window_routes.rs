@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery, ClientAddr, JsonBody, Operator, Viewer};
-use crate::actions::{Together, Trigger};
+use crate::actions::{ActionError, Together, Trigger};
 use crate::model::{Action, Desired, LOCAL_HOST, Target, TargetType, WindowView};
 use crate::window::WindowInput;
 
@@ -189,12 +189,38 @@ pub struct BulkOut {
     results: Vec<BulkResult>,
 }
 
+#[derive(Deserialize)]
+pub struct ForceQuery {
+    /// Overrides `docknap.protect=true`.
+    #[serde(default)]
+    force: bool,
+}
+
+/// Without `?force=true`, a bulk stop/pause/restart that would reach a
+/// `docknap.protect=true` container runs nothing: 409 naming them all, each
+/// refused target audited.
+fn refuse_protected(state: &AppState, targets: &[BulkTarget], action: Action, trigger: &Trigger) -> Result<(), ApiError> {
+    let mut all = Vec::new();
+    for t in targets {
+        let Ok(target_type) = t.target_type.parse::<TargetType>() else { continue };
+        let target = Target::new(t.host.as_deref().unwrap_or(LOCAL_HOST), target_type, &t.target_id);
+        let members: Vec<_> = state.fleet.members(&target).unwrap_or_default().into_iter().filter(|c| !c.is_excluded()).collect();
+        let names = crate::actions::protected_among(&members, action);
+        if !names.is_empty() {
+            all.extend(names.iter().cloned());
+            state.actions.refuse(trigger, &target, action, &ActionError::Protected { action, names });
+        }
+    }
+    if all.is_empty() { Ok(()) } else { Err(ActionError::Protected { action, names: all }.into()) }
+}
+
 /// Every target in parallel (bounded), each stack in its own order, each
 /// audited; `docknap.exclude=true` containers are left out.
 pub async fn bulk(
     State(state): State<AppState>,
     user: Operator,
     ClientAddr(client): ClientAddr,
+    ApiQuery(q): ApiQuery<ForceQuery>,
     JsonBody(b): JsonBody<BulkBody>,
 ) -> Result<Json<BulkOut>, ApiError> {
     let action: Action = b.action.parse()?;
@@ -212,7 +238,10 @@ pub async fn bulk(
     if targets.is_empty() {
         return Err(ApiError::bad_request("invalid_target", "give targets, or a group with stacks"));
     }
-    let trigger = Trigger::Manual { actor: user.username().to_string(), client: Some(client) };
+    let trigger = Trigger::Manual { actor: user.username().to_string(), client: Some(client), force: q.force };
+    if !q.force {
+        refuse_protected(&state, &targets, action, &trigger)?;
+    }
     // Targets whose type does not parse fail alone; the rest go together.
     let parsed: Vec<(BulkTarget, Result<Target, String>)> = targets
         .into_iter()

@@ -35,7 +35,8 @@ const EVENTS_REPLAY_SECS: i64 = 10;
 
 /// Event actions that can change what the API shows for a container (the
 /// engine matches `health_status` against `health_status: healthy` etc.),
-/// and those notifications read (`kill`: a stop was asked for).
+/// those notifications read (`kill`: a stop was asked for), and health
+/// changes for auto-heal.
 const RELEVANT_EVENTS: &[&str] =
     &["create", "start", "restart", "stop", "die", "pause", "unpause", "destroy", "rename", "update", "kill", "health_status"];
 

@@ -130,6 +130,7 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
             match ev {
                 Ok(ev) => {
                     report_trouble(view, &ev, &mut stops_asked);
+                    pass_on(view, &ev.id, &ev.action);
                     latest.insert(ev.id, ev.action);
                 }
                 Err(e) => {
@@ -174,6 +175,14 @@ fn report_trouble(view: &View, ev: &ContainerEvent, stops_asked: &mut HashMap<St
         }
         "health_status: unhealthy" => view.incident(Incident::ContainerUnhealthy { host: view.host().to_string(), name: name() }),
         _ => {}
+    }
+}
+
+/// Health changes go to the services that act on them (auto-heal); they
+/// change nothing the container list shows.
+fn pass_on(view: &View, id: &str, action: &str) {
+    if action.starts_with("health_status") {
+        view.engine_event(id, action);
     }
 }
 

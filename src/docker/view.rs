@@ -44,6 +44,11 @@ impl View {
         &self.host
     }
 
+    /// Passes an engine event on to the in-process subscribers (auto-heal).
+    pub fn engine_event(&self, id: &str, action: &str) {
+        self.events.engine_event(crate::events::EngineEvent { host: self.host.clone(), id: id.to_string(), action: action.to_string() });
+    }
+
     /// The engine's version, and the last connection error while unreachable.
     pub fn engine_state(&self) -> (Option<String>, Option<String>) {
         self.engine.read().unwrap_or_else(|e| e.into_inner()).clone()

@@ -12,6 +12,15 @@ pub const LABEL_DEPENDS_ON: &str = "com.docker.compose.depends_on";
 pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
 /// `docknap.exclude=true`: windows and bulk actions never touch this container.
 pub const LABEL_EXCLUDE: &str = "docknap.exclude";
+/// `docknap.protect=true`: a person's stop/pause/restart needs `?force=true`.
+pub const LABEL_PROTECT: &str = "docknap.protect";
+/// Restart when unhealthy: DockNap's own label and docker-autoheal's.
+pub const LABELS_AUTOHEAL: [&str; 2] = ["docknap.autoheal", "autoheal"];
+
+/// A label set to `true` (any case).
+fn label_true(labels: &BTreeMap<String, String>, key: &str) -> bool {
+    labels.get(key).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
 
 /// A container as the API shows it (the contract's shape).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -75,7 +84,17 @@ impl Container {
 
     /// Labelled `docknap.exclude=true`: windows and bulk actions leave it alone.
     pub fn is_excluded(&self) -> bool {
-        self.labels.get(LABEL_EXCLUDE).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        label_true(&self.labels, LABEL_EXCLUDE)
+    }
+
+    /// Labelled `docknap.protect=true`.
+    pub fn is_protected(&self) -> bool {
+        label_true(&self.labels, LABEL_PROTECT)
+    }
+
+    /// Labelled `docknap.autoheal=true` or `autoheal=true`.
+    pub fn wants_autoheal(&self) -> bool {
+        LABELS_AUTOHEAL.iter().any(|k| label_true(&self.labels, k))
     }
 }
 

@@ -19,7 +19,8 @@ mod window;
 pub use api_key::ApiKey;
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use container::{
-    Container, ContainerHealth, LABEL_DEPENDS_ON, LABEL_EXCLUDE, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, Stack, StackStatus,
+    Container, ContainerHealth, LABEL_DEPENDS_ON, LABEL_EXCLUDE, LABEL_PROTECT, LABELS_AUTOHEAL, LABEL_ONEOFF, LABEL_PROJECT,
+    LABEL_SERVICE, Stack, StackStatus,
 };
 pub use host::{
     HostConfig, HostSource, HostStatus, HostView, TlsMaterial, parse_host_list, validate_group, validate_host_name, validate_host_url,
@@ -31,7 +32,7 @@ pub use service::{LABEL_STACK_NAMESPACE, Service, ServiceMode};
 pub use target::{ALL_HOSTS, Action, ActionResult, ContainerResult, LOCAL_HOST, RunOutcome, Target, TargetType};
 pub use user::{Role, User};
 pub use window::{
-    Conflict, Desired, DownAction, Enforce, Override, Source, Window, WindowFields, WindowState, WindowView, format_grace,
+    Conflict, Desired, DownAction, Enforce, LabelOrigin, Override, Source, Window, WindowFields, WindowState, WindowView, format_grace,
 };
 
 /// A value outside a closed vocabulary (an action, a target type, a role).

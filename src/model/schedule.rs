@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Conflict, Target, TargetType, vocabulary};
+use super::{Action, Conflict, LabelOrigin, Source, Target, TargetType, vocabulary};
 
 /// One step of a sequence: an action on a target (on any host).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +77,8 @@ pub struct Schedule {
     pub checked_until: Option<DateTime<Utc>>,
     /// The due time of a run under way (see the store).
     pub running_due: Option<DateTime<Utc>>,
+    /// Set when container labels define it (`source: label`).
+    pub label: Option<LabelOrigin>,
 }
 
 /// The contract's schedule shape.
@@ -99,6 +101,11 @@ pub struct ScheduleView {
     pub steps: Vec<Step>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<OnFailure>,
+    pub source: Source,
+    /// For `source: label`: the compose service(s) or container that define it.
+    pub origin: Option<String>,
+    /// For `source: label`: what is wrong with its labels (it never runs).
+    pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub next_run: Option<DateTime<Utc>>,

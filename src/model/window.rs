@@ -78,12 +78,25 @@ pub struct Override {
     pub reason: Option<String>,
 }
 
+/// Where a label-defined object comes from, and what is wrong with its
+/// labels (then it is stored disabled and never runs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelOrigin {
+    /// `host/target_type:target_id/schedule:NAME` or `.../window`: one object per key.
+    pub key: String,
+    /// The compose service(s), or the standalone container, whose labels define it.
+    pub origin: String,
+    pub error: Option<String>,
+}
+
 /// A stored window.
 #[derive(Debug, Clone)]
 pub struct Window {
     pub id: i64,
     pub fields: WindowFields,
     pub source: Source,
+    /// Set for `source: label`.
+    pub label: Option<LabelOrigin>,
     pub override_: Option<Override>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -123,6 +136,10 @@ pub struct WindowView {
     pub grace: String,
     pub enabled: bool,
     pub source: Source,
+    /// For `source: label`: the compose service(s) or container that define it.
+    pub origin: Option<String>,
+    /// For `source: label`: what is wrong with its labels (it never runs).
+    pub error: Option<String>,
     pub state: WindowState,
     #[serde(rename = "override")]
     pub override_: Option<Override>,

@@ -20,8 +20,8 @@ use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::events::{Event, Events};
 use crate::model::{
-    Action, ActionResult, InvalidValue, LOCAL_HOST, NewAuditEntry, OnFailure, Schedule, ScheduleFields, ScheduleView, Step,
-    TargetType, Upcoming, ALL_HOSTS, validate_group, validate_host_name,
+    Action, ActionResult, InvalidValue, LOCAL_HOST, LabelOrigin, NewAuditEntry, OnFailure, Schedule, ScheduleFields,
+    ScheduleView, Source, Step, TargetType, Upcoming, ALL_HOSTS, validate_group, validate_host_name,
 };
 use crate::store::{Store, StoreError};
 
@@ -51,7 +51,7 @@ pub struct ScheduleInput {
 }
 
 /// One step of a sequence as given (`host` defaults to `local`).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepInput {
     pub host: Option<String>,
@@ -74,6 +74,8 @@ pub enum ScheduleError {
     Action(#[from] ActionError),
     #[error("no schedule with id {0}")]
     NotFound(i64),
+    #[error("schedule {0} is defined by container labels ({1}): change the labels, not the schedule")]
+    ReadOnly(i64, String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -179,6 +181,9 @@ impl Scheduler {
             timeout: f.run_timeout.map(|t| humantime::format_duration(Duration::from_secs(t.into())).to_string()),
             steps: f.steps.clone(),
             on_failure: (f.target_type == TargetType::Sequence).then_some(f.on_failure),
+            source: if s.label.is_some() { Source::Label } else { Source::Api },
+            origin: s.label.as_ref().map(|l| l.origin.clone()),
+            error: s.label.as_ref().and_then(|l| l.error.clone()),
             created_at: s.created_at,
             updated_at: s.updated_at,
             next_run,
@@ -217,12 +222,12 @@ impl Scheduler {
             Some(t) => t.parse().map_err(ActionError::from)?,
             None => pick(None, current.map(|c| &c.target_type), "target_type")?,
         };
-        let (cron, at) = self.timing(&input, current)?;
+        let enabled = input.enabled.or(current.map(|c| c.enabled)).unwrap_or(true);
+        let (cron, at) = self.timing(&input, current, enabled)?;
         let timezone = match input.timezone.clone().or_else(|| current.map(|c| c.timezone.clone())) {
             Some(tz) => parse_timezone(tz.trim())?.name().to_string(),
             None => self.default_tz.name().to_string(),
         };
-        let enabled = input.enabled.or(current.map(|c| c.enabled)).unwrap_or(true);
         let run_timeout = match &input.timeout {
             Some(t) if t.trim().is_empty() => None,
             Some(t) => Some(crate::actions::parse_run_timeout(t)?.as_secs() as u32),
@@ -280,8 +285,15 @@ impl Scheduler {
         })
     }
 
-    /// Exactly one of `cron` and `at`: one given replaces the other.
-    fn timing(&self, input: &ScheduleInput, current: Option<&ScheduleFields>) -> Result<(Option<String>, Option<DateTime<Utc>>), ScheduleError> {
+    /// Exactly one of `cron` and `at`: one given replaces the other. An
+    /// enabled one-time schedule's instant must be ahead (a disabled one may
+    /// have had its turn: an export of it imports as it was).
+    fn timing(
+        &self,
+        input: &ScheduleInput,
+        current: Option<&ScheduleFields>,
+        enabled: bool,
+    ) -> Result<(Option<String>, Option<DateTime<Utc>>), ScheduleError> {
         match (&input.cron, &input.at) {
             (Some(_), Some(_)) => Err(ScheduleError::Invalid("give cron or at, not both".into())),
             (Some(cron), None) => Ok((Some(CronExpr::parse(cron)?.as_str().to_string()), None)),
@@ -290,7 +302,7 @@ impl Scheduler {
                     .map_err(|_| ScheduleError::Invalid(format!("at must be an RFC 3339 time such as 2026-12-24T18:00:00+01:00, not '{}'", at.trim())))?
                     .with_timezone(&Utc);
                 let unchanged = current.is_some_and(|c| c.at == Some(t));
-                if t <= self.clock.now() && !unchanged {
+                if t <= self.clock.now() && enabled && !unchanged {
                     return Err(ScheduleError::Invalid(format!("at {t} is in the past")));
                 }
                 Ok((None, Some(t)))
@@ -339,6 +351,31 @@ impl Scheduler {
         Ok((steps, on_failure))
     }
 
+    /// An imported schedule, validated as a new one, except that its host
+    /// may also be one the same import adds (`also_hosts`).
+    pub fn validate_imported(&self, input: ScheduleInput, also_hosts: &[String]) -> Result<ScheduleFields, ScheduleError> {
+        let host = input.host.clone();
+        let mut f = self.validate(ScheduleInput { host: None, ..input }, None)?;
+        if let (Some(h), false) = (host, f.host == ALL_HOSTS) {
+            let h = h.trim().to_string();
+            validate_host_name(&h).map_err(ActionError::from)?;
+            if self.actions.fleet().get(&h).is_none() && !also_hosts.contains(&h) {
+                return Err(ActionError::UnknownHost(h).into());
+            }
+            f.host = h;
+        }
+        Ok(f)
+    }
+
+    /// Schedules were changed behind this service (an import): plan afresh.
+    pub fn reload(&self, deleted: &[i64]) {
+        let mut handled = self.handled.lock().unwrap_or_else(|e| e.into_inner());
+        for id in deleted {
+            handled.remove(id);
+        }
+        self.wake.notify_one();
+    }
+
     /// A host a schedule may name: one DockNap knows (it may be unreachable).
     fn known_host(&self, host: &str) -> Result<String, ActionError> {
         validate_host_name(host)?;
@@ -365,6 +402,7 @@ impl Scheduler {
             last_run: current.as_ref().and_then(|c| c.last_run.clone()),
             checked_until: None,
             running_due: None,
+            label: current.as_ref().and_then(|c| c.label.clone()),
         };
         Ok(self.view(&s))
     }
@@ -380,6 +418,7 @@ impl Scheduler {
     pub async fn update(&self, id: i64, input: ScheduleInput, actor: &str) -> Result<ScheduleView, ScheduleError> {
         let _g = self.dispatch.lock().await;
         let current = self.stored(id).await?;
+        read_only(&current)?;
         let fields = self.validate(input, Some(&current.fields))?;
         let now = self.clock.now();
         let s = self.store.run(move |s| s.update_schedule(id, &fields, now)).await.map_err(store_err(id))?;
@@ -388,6 +427,7 @@ impl Scheduler {
 
     pub async fn delete(&self, id: i64, actor: &str) -> Result<(), ScheduleError> {
         let _g = self.dispatch.lock().await;
+        read_only(&self.stored(id).await?)?;
         let s = self.store.run(move |s| s.delete_schedule(id)).await.map_err(store_err(id))?;
         self.handled.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         self.audit.record(
@@ -408,6 +448,40 @@ impl Scheduler {
         self.events.publish(Event::Schedule { id: s.id, schedule: Some(view.clone()) });
         self.wake.notify_one();
         Ok(view)
+    }
+
+    /// Makes the label-defined schedules of `host` what its containers'
+    /// labels say now (those keyed in `keep` stay even if not defined); each
+    /// change audited as done by `labels`.
+    /// Answers how many it created, updated and deleted.
+    pub async fn sync_labels(
+        &self,
+        host: &str,
+        desired: Vec<(ScheduleFields, LabelOrigin)>,
+        keep: Vec<String>,
+    ) -> Result<usize, ScheduleError> {
+        let _g = self.dispatch.lock().await;
+        let (now, h) = (self.clock.now(), host.to_string());
+        let sync = self.store.run(move |s| s.sync_label_schedules(&h, &desired, &keep, now)).await.map_err(store_err(0))?;
+        if sync.is_empty() {
+            return Ok(0);
+        }
+        for (list, what) in [(&sync.created, "schedule_create"), (&sync.updated, "schedule_update")] {
+            for s in list {
+                self.changed(s, LABELS_ACTOR, what)?;
+            }
+        }
+        let mut handled = self.handled.lock().unwrap_or_else(|e| e.into_inner());
+        for s in &sync.deleted {
+            handled.remove(&s.id);
+            self.audit.record(
+                NewAuditEntry::new(LABELS_ACTOR, "schedule_delete", true, format!("deleted schedule {}: {}", s.id, describe(&s.fields)))
+                    .target("schedule", &s.id.to_string()),
+            );
+            self.events.publish(Event::Schedule { id: s.id, schedule: None });
+        }
+        self.wake.notify_one();
+        Ok(sync.created.len() + sync.updated.len() + sync.deleted.len())
     }
 
     /// A person's "run now": the schedule's action, audited as a test run.
@@ -536,6 +610,17 @@ pub fn target_name(target_type: TargetType, raw: &str) -> Result<String, ActionE
         )));
     }
     Ok(name.to_string())
+}
+
+/// The audit actor of changes made by container labels.
+pub const LABELS_ACTOR: &str = "labels";
+
+/// Label-defined schedules change with their labels, not through the API.
+fn read_only(s: &Schedule) -> Result<(), ScheduleError> {
+    match &s.label {
+        Some(l) => Err(ScheduleError::ReadOnly(s.id, l.origin.clone())),
+        None => Ok(()),
+    }
 }
 
 fn describe(f: &ScheduleFields) -> String {

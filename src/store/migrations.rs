@@ -322,4 +322,21 @@ CREATE INDEX notify_deliveries_gather ON notify_deliveries (channel_id, group_ke
 CREATE INDEX notify_deliveries_failed ON notify_deliveries (ok, id);
 "#,
     ),
+    // Schedules and windows defined by container labels: the key that
+    // names where they came from (host, target, schedule name), the compose
+    // service(s) or container whose labels define them, and what is wrong
+    // with those labels (such an object is stored disabled and never runs).
+    M::up(
+        r#"
+ALTER TABLE schedules ADD COLUMN source TEXT NOT NULL DEFAULT 'api' CHECK (source IN ('api', 'label'));
+ALTER TABLE schedules ADD COLUMN label_key TEXT;
+ALTER TABLE schedules ADD COLUMN label_origin TEXT;
+ALTER TABLE schedules ADD COLUMN label_error TEXT;
+ALTER TABLE windows ADD COLUMN label_key TEXT;
+ALTER TABLE windows ADD COLUMN label_origin TEXT;
+ALTER TABLE windows ADD COLUMN label_error TEXT;
+CREATE UNIQUE INDEX schedules_label_key ON schedules (label_key) WHERE label_key IS NOT NULL;
+CREATE UNIQUE INDEX windows_label_key ON windows (label_key) WHERE label_key IS NOT NULL;
+"#,
+    ),
 ];

@@ -28,10 +28,14 @@ pub mod audit_chain;
 mod backup;
 pub use backup::backup;
 mod hosts;
+mod labels;
+pub use labels::LabelSync;
 mod migrations;
 pub mod notify;
 mod schedules;
 mod swarm;
+mod transfer;
+pub use transfer::ImportTx;
 mod totp;
 mod users;
 

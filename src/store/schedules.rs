@@ -6,11 +6,11 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Result, Store, StoreError, fmt_time, parse_enum, parse_time};
 use crate::model::{LastRun, Schedule, ScheduleFields};
 
-const SCHEDULE_COLS: &str = "id, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, \
+pub(super) const SCHEDULE_COLS: &str = "id, target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, \
                              last_run_at, last_run_ok, last_run_message, checked_until, running_due, host, \
-                             at, run_timeout, steps, on_failure";
+                             at, run_timeout, steps, on_failure, label_key, label_origin, label_error";
 
-fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
+pub(super) fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
     let last_run = match r.get::<_, Option<String>>(9)? {
         Some(at) => Some(LastRun {
             at: parse_time(&at)?,
@@ -40,7 +40,39 @@ fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
         last_run,
         checked_until: r.get::<_, Option<String>>(12)?.map(|s| parse_time(&s)).transpose()?,
         running_due: r.get::<_, Option<String>>(13)?.map(|s| parse_time(&s)).transpose()?,
+        label: super::labels::label_from_row(r, 19)?,
     })
+}
+
+/// Inserts an API schedule; its id.
+pub(super) fn insert_schedule(conn: &rusqlite::Connection, f: &ScheduleFields, now: DateTime<Utc>) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO schedules (target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, checked_until, host, \
+                                at, run_timeout, steps, on_failure) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, fmt_time(now), f.host,
+            f.at.map(fmt_time), f.run_timeout, steps_json(f), f.on_failure.as_str()
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Saves new fields; the number of rows changed.
+pub(super) fn update_schedule(conn: &rusqlite::Connection, id: i64, f: &ScheduleFields, now: DateTime<Utc>) -> rusqlite::Result<usize> {
+    conn.execute(
+        // A new timing starts afresh (no "missed" runs of the old one); an
+        // edit that keeps it must not skip a fire already due but not
+        // yet dispatched.
+        "UPDATE schedules SET target_type = ?1, target_id = ?2, action = ?3, cron = ?4, timezone = ?5, enabled = ?6, \
+         updated_at = ?7, host = ?9, at = ?10, run_timeout = ?11, steps = ?12, on_failure = ?13, \
+         checked_until = CASE WHEN cron IS ?4 AND at IS ?10 AND timezone IS ?5 AND enabled IS ?6 THEN checked_until ELSE ?7 END \
+         WHERE id = ?8",
+        params![
+            f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, fmt_time(now), id, f.host,
+            f.at.map(fmt_time), f.run_timeout, steps_json(f), f.on_failure.as_str()
+        ],
+    )
 }
 
 impl Store {
@@ -66,39 +98,14 @@ impl Store {
     }
 
     pub fn insert_schedule(&self, f: &ScheduleFields, now: DateTime<Utc>) -> Result<Schedule> {
-        let t = fmt_time(now);
-        let id = {
-            let conn = self.writer();
-            conn.execute(
-                "INSERT INTO schedules (target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, checked_until, host, \
-                                        at, run_timeout, steps, on_failure) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?8, ?9, ?10, ?11, ?12)",
-                params![
-                    f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, t, f.host,
-                    f.at.map(fmt_time), f.run_timeout, steps_json(f), f.on_failure.as_str()
-                ],
-            )?;
-            conn.last_insert_rowid()
-        };
+        let id = insert_schedule(&self.writer(), f, now)?;
         self.schedule(id)
     }
 
     /// Saves new fields. The fires before `now` are not owed by the edited
     /// schedule, so `checked_until` moves to `now`.
     pub fn update_schedule(&self, id: i64, f: &ScheduleFields, now: DateTime<Utc>) -> Result<Schedule> {
-        let n = self.writer().execute(
-            // A new timing starts afresh (no "missed" runs of the old one); an
-            // edit that keeps it must not skip a fire already due but not
-            // yet dispatched.
-            "UPDATE schedules SET target_type = ?1, target_id = ?2, action = ?3, cron = ?4, timezone = ?5, enabled = ?6, \
-             updated_at = ?7, host = ?9, at = ?10, run_timeout = ?11, steps = ?12, on_failure = ?13, \
-             checked_until = CASE WHEN cron IS ?4 AND at IS ?10 AND timezone IS ?5 AND enabled IS ?6 THEN checked_until ELSE ?7 END \
-             WHERE id = ?8",
-            params![
-                f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, fmt_time(now), id, f.host,
-                f.at.map(fmt_time), f.run_timeout, steps_json(f), f.on_failure.as_str()
-            ],
-        )?;
+        let n = update_schedule(&self.writer(), id, f, now)?;
         if n == 0 {
             return Err(StoreError::NotFound);
         }

@@ -6,11 +6,11 @@ use rusqlite::{ErrorCode, OptionalExtension, Row, params};
 use super::{Result, Store, StoreError, fmt_time, parse_enum, parse_time};
 use crate::model::{Override, Window, WindowFields};
 
-const WINDOW_COLS: &str = "id, host, target_type, target_id, spec, timezone, down_action, enforce, grace_seconds, \
+pub(super) const WINDOW_COLS: &str = "id, host, target_type, target_id, spec, timezone, down_action, enforce, grace_seconds, \
                            enabled, source, override_desired, override_until, override_by, override_reason, \
-                           created_at, updated_at, stopped";
+                           created_at, updated_at, stopped, label_key, label_origin, label_error";
 
-fn window_from_row(r: &Row) -> rusqlite::Result<Window> {
+pub(super) fn window_from_row(r: &Row) -> rusqlite::Result<Window> {
     let override_ = match r.get::<_, Option<String>>(11)? {
         Some(desired) => Some(Override {
             desired: parse_enum(desired)?,
@@ -38,11 +38,41 @@ fn window_from_row(r: &Row) -> rusqlite::Result<Window> {
         created_at: parse_time(&r.get::<_, String>(15)?)?,
         updated_at: parse_time(&r.get::<_, String>(16)?)?,
         stopped: serde_json::from_str(&r.get::<_, String>(17)?).unwrap_or_default(),
+        label: super::labels::label_from_row(r, 18)?,
     })
 }
 
+/// Inserts an API window; its id.
+pub(super) fn insert_window(conn: &rusqlite::Connection, f: &WindowFields, now: DateTime<Utc>) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO windows (host, target_type, target_id, spec, timezone, down_action, enforce, grace_seconds, \
+         enabled, source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'api', ?10, ?10)",
+        params![
+            f.host, f.target_type.as_str(), f.target_id, f.spec, f.timezone, f.down_action.as_str(),
+            f.enforce.as_str(), f.grace_seconds, f.enabled, fmt_time(now)
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Saves new fields; a change of target or timing drops the override,
+/// which was about the old one. The number of rows changed.
+pub(super) fn update_window(conn: &rusqlite::Connection, id: i64, f: &WindowFields, now: DateTime<Utc>) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE windows SET host = ?1, target_type = ?2, target_id = ?3, spec = ?4, timezone = ?5, \
+         down_action = ?6, enforce = ?7, grace_seconds = ?8, enabled = ?9, updated_at = ?10, \
+         override_desired = CASE WHEN host IS ?1 AND target_type IS ?2 AND target_id IS ?3 AND spec IS ?4 \
+             AND timezone IS ?5 THEN override_desired END \
+         WHERE id = ?11",
+        params![
+            f.host, f.target_type.as_str(), f.target_id, f.spec, f.timezone, f.down_action.as_str(),
+            f.enforce.as_str(), f.grace_seconds, f.enabled, fmt_time(now), id
+        ],
+    )
+}
+
 /// A second enabled window on a target trips the unique index.
-fn one_per_target(e: rusqlite::Error, f: &WindowFields) -> StoreError {
+pub(super) fn one_per_target(e: rusqlite::Error, f: &WindowFields) -> StoreError {
     match e.sqlite_error_code() {
         Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(format!(
             "{} {} on host {} already has an enabled window",
@@ -65,39 +95,14 @@ impl Store {
     }
 
     pub fn insert_window(&self, f: &WindowFields, now: DateTime<Utc>) -> Result<Window> {
-        let id = {
-            let conn = self.writer();
-            conn.execute(
-                "INSERT INTO windows (host, target_type, target_id, spec, timezone, down_action, enforce, grace_seconds, \
-                 enabled, source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'api', ?10, ?10)",
-                params![
-                    f.host, f.target_type.as_str(), f.target_id, f.spec, f.timezone, f.down_action.as_str(),
-                    f.enforce.as_str(), f.grace_seconds, f.enabled, fmt_time(now)
-                ],
-            )
-            .map_err(|e| one_per_target(e, f))?;
-            conn.last_insert_rowid()
-        };
+        let id = insert_window(&self.writer(), f, now).map_err(|e| one_per_target(e, f))?;
         self.window(id)
     }
 
     /// Saves new fields; a change of target or timing drops the override,
     /// which was about the old one.
     pub fn update_window(&self, id: i64, f: &WindowFields, now: DateTime<Utc>) -> Result<Window> {
-        let n = self
-            .writer()
-            .execute(
-                "UPDATE windows SET host = ?1, target_type = ?2, target_id = ?3, spec = ?4, timezone = ?5, \
-                 down_action = ?6, enforce = ?7, grace_seconds = ?8, enabled = ?9, updated_at = ?10, \
-                 override_desired = CASE WHEN host IS ?1 AND target_type IS ?2 AND target_id IS ?3 AND spec IS ?4 \
-                     AND timezone IS ?5 THEN override_desired END \
-                 WHERE id = ?11",
-                params![
-                    f.host, f.target_type.as_str(), f.target_id, f.spec, f.timezone, f.down_action.as_str(),
-                    f.enforce.as_str(), f.grace_seconds, f.enabled, fmt_time(now), id
-                ],
-            )
-            .map_err(|e| one_per_target(e, f))?;
+        let n = update_window(&self.writer(), id, f, now).map_err(|e| one_per_target(e, f))?;
         if n == 0 {
             return Err(StoreError::NotFound);
         }

@@ -25,12 +25,12 @@ use crate::clock::Clock;
 use crate::docker::Fleet;
 use crate::events::{Event, Events};
 use crate::model::{
-    Desired, DownAction, Enforce, InvalidValue, LOCAL_HOST, NewAuditEntry, Override, TargetType, Window,
+    Desired, DownAction, Enforce, InvalidValue, LOCAL_HOST, LabelOrigin, NewAuditEntry, Override, TargetType, Window,
     WindowFields, WindowState, WindowView, format_grace,
 };
 use crate::model::{ScheduleView, validate_host_name};
 use crate::scheduler::cron::{CronError, CronExpr, parse_timezone};
-use crate::scheduler::{ScheduleError, Scheduler, target_name};
+use crate::scheduler::{LABELS_ACTOR, ScheduleError, Scheduler, target_name};
 use crate::store::{Store, StoreError};
 
 pub const DEFAULT_GRACE_SECONDS: u32 = 15 * 60;
@@ -54,6 +54,8 @@ pub enum WindowError {
     MissingField(&'static str),
     #[error("no window with id {0}")]
     NotFound(i64),
+    #[error("window {0} is defined by container labels ({1}): change the labels, not the window")]
+    ReadOnly(i64, String),
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
@@ -95,8 +97,14 @@ pub(crate) struct Compiled {
 
 impl Compiled {
     fn new(window: Window) -> Option<Compiled> {
-        let spec = WindowSpec::parse(&window.fields.spec).ok()?;
-        let tz = parse_timezone(&window.fields.timezone).ok()?;
+        let parsed = WindowSpec::parse(&window.fields.spec).ok().zip(parse_timezone(&window.fields.timezone).ok());
+        let (spec, tz) = match parsed {
+            Some(p) => p,
+            // A label window whose labels are wrong is listed with its error
+            // (stored disabled, so never enforced).
+            None if window.label.as_ref().is_some_and(|l| l.error.is_some()) => (WindowSpec::parse("never").ok()?, chrono_tz::UTC),
+            None => return None,
+        };
         Some(Compiled { window, spec, tz })
     }
 
@@ -196,7 +204,9 @@ impl Windows {
         let w = &c.window;
         let f = &w.fields;
         let desired = c.desired(now);
+        let error = w.label.as_ref().and_then(|l| l.error.clone());
         let reason = match (c.active_override(now), self.gave_up(w.id)) {
+            (_, _) if error.is_some() => Some(format!("not enforced: {}", error.as_deref().unwrap_or_default())),
             (Some(o), _) => {
                 Some(format!("override by {}{}", o.by, o.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()))
             }
@@ -220,6 +230,8 @@ impl Windows {
             grace: format_grace(f.grace_seconds),
             enabled: f.enabled,
             source: w.source,
+            origin: w.label.as_ref().map(|l| l.origin.clone()),
+            error,
             state: WindowState { desired, since, next_change: c.next_change(now), reason },
             override_: c.active_override(now).cloned(),
             conflicts: Vec::new(),
@@ -371,6 +383,34 @@ impl Windows {
         Ok(WindowFields { host, target_type, target_id, spec, timezone, down_action, enforce, grace_seconds, enabled })
     }
 
+    /// An imported window, validated as a new one, except that its host may
+    /// also be one the same import adds (`also_hosts`).
+    pub fn validate_imported(&self, input: WindowInput, also_hosts: &[String]) -> Result<WindowFields, WindowError> {
+        let host = input.host.clone().map(|h| h.trim().to_string());
+        let mut f = self.validate(WindowInput { host: None, ..input }, None)?;
+        if let Some(h) = host {
+            validate_host_name(&h)?;
+            if self.fleet.get(&h).is_none() && !also_hosts.contains(&h) {
+                return Err(ActionError::UnknownHost(h).into());
+            }
+            f.host = h;
+        }
+        Ok(f)
+    }
+
+    /// Windows were changed behind this service (an import): read them
+    /// again; the reconciler forgets what it knew of `changed` ones.
+    pub async fn reload(&self, changed: &[i64]) -> Result<(), WindowError> {
+        let all = self.store.run(|s| s.windows()).await.map_err(store_err(0))?;
+        let compiled: Vec<Compiled> = all.into_iter().filter_map(Compiled::new).collect();
+        for id in changed {
+            self.forget(*id);
+        }
+        *self.windows.write().unwrap_or_else(|e| e.into_inner()) = compiled;
+        self.wake.notify_one();
+        Ok(())
+    }
+
     /// Validates `input` as a new window would be, storing nothing (the
     /// editor's `?dry_run=true`).
     pub async fn dry_run(&self, id: Option<i64>, input: WindowInput) -> Result<WindowView, WindowError> {
@@ -381,6 +421,7 @@ impl Windows {
             id: id.unwrap_or(0),
             fields,
             source: crate::model::Source::Api,
+            label: None,
             override_: current.as_ref().and_then(|c| c.window.override_.clone()),
             created_at: current.as_ref().map_or(now, |c| c.window.created_at),
             updated_at: now,
@@ -403,6 +444,7 @@ impl Windows {
 
     pub async fn update(self: &Arc<Self>, id: i64, input: WindowInput, actor: &str) -> Result<WindowView, WindowError> {
         let current = self.find(id)?;
+        read_only(&current.window)?;
         let fields = self.validate(input, Some(&current.window.fields))?;
         let now = self.clock.now();
         let w = self.store.run(move |s| s.update_window(id, &fields, now)).await.map_err(store_err(id))?;
@@ -411,6 +453,7 @@ impl Windows {
     }
 
     pub async fn delete(self: &Arc<Self>, id: i64, actor: &str) -> Result<(), WindowError> {
+        read_only(&self.find(id)?.window)?;
         let w = self.store.run(move |s| s.delete_window(id)).await.map_err(store_err(id))?;
         self.forget(id);
         self.windows.write().unwrap_or_else(|e| e.into_inner()).retain(|c| c.window.id != id);
@@ -421,6 +464,33 @@ impl Windows {
         self.events.publish(Event::Window { id, window: None });
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// Makes the label-defined windows of `host` what its containers' labels
+    /// say now (those keyed in `keep` stay even if not defined); each change
+    /// audited as done by `labels`.
+    /// Answers how many it created, updated and deleted.
+    pub async fn sync_labels(&self, host: &str, desired: Vec<(WindowFields, LabelOrigin)>, keep: Vec<String>) -> Result<usize, WindowError> {
+        let (now, h) = (self.clock.now(), host.to_string());
+        let sync = self.store.run(move |s| s.sync_label_windows(&h, &desired, &keep, now)).await.map_err(store_err(0))?;
+        let changed = sync.created.len() + sync.updated.len() + sync.deleted.len();
+        for w in &sync.deleted {
+            self.forget(w.id);
+            self.windows.write().unwrap_or_else(|e| e.into_inner()).retain(|c| c.window.id != w.id);
+            self.audit.record(
+                NewAuditEntry::new(LABELS_ACTOR, "window_delete", true, format!("deleted window {}: {}", w.id, describe(&w.fields)))
+                    .target("window", &w.id.to_string()),
+            );
+            self.events.publish(Event::Window { id: w.id, window: None });
+        }
+        for (list, what) in [(sync.created, "window_create"), (sync.updated, "window_update")] {
+            for w in list {
+                self.forget(w.id);
+                self.changed(w, LABELS_ACTOR, what).await?;
+            }
+        }
+        self.wake.notify_one();
+        Ok(changed)
     }
 
     /// Sets an override; `until` defaults to the next boundary of the spec.
@@ -490,6 +560,14 @@ impl Windows {
 
     fn forget(&self, id: i64) {
         self.memory.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+}
+
+/// Label-defined windows change with their labels, not through the API.
+fn read_only(w: &Window) -> Result<(), WindowError> {
+    match &w.label {
+        Some(l) => Err(WindowError::ReadOnly(w.id, l.origin.clone())),
+        None => Ok(()),
     }
 }
 

@@ -76,12 +76,26 @@ impl Compose {
 
     /// [`Compose::up`] with a project name chosen before (for labels that name it).
     pub fn up_named(project: String, services: &str) -> Compose {
-        require_docker();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("compose.yml"), format!("services:\n{services}")).unwrap();
-        let c = Compose { project, dir };
+        let c = Compose::named(project, services);
         c.run(&["up", "-d", "--wait"]);
         c
+    }
+
+    /// Writes the project's compose file and starts nothing.
+    pub fn new(prefix: &str, services: &str) -> Compose {
+        Compose::named(unique(prefix), services)
+    }
+
+    fn named(project: String, services: &str) -> Compose {
+        require_docker();
+        let c = Compose { project, dir: tempfile::tempdir().unwrap() };
+        c.write(services);
+        c
+    }
+
+    /// Replaces the compose file (the next `up` applies it).
+    pub fn write(&self, services: &str) {
+        std::fs::write(self.dir.path().join("compose.yml"), format!("services:\n{services}")).unwrap();
     }
 
     pub fn run(&self, args: &[&str]) -> String {

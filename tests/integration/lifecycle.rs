@@ -416,8 +416,8 @@ async fn schedule_crud_preview_upcoming_and_run_now() {
     assert_eq!(
         keys,
         [
-            "action", "at", "conflicts", "created_at", "cron", "enabled", "host", "id", "last_run", "next_run",
-            "target_id", "target_type", "timezone", "updated_at"
+            "action", "at", "conflicts", "created_at", "cron", "enabled", "error", "host", "id", "last_run", "next_run",
+            "origin", "source", "target_id", "target_type", "timezone", "updated_at"
         ]
     );
     assert_eq!((v["timezone"].as_str(), v["enabled"].as_bool(), &v["last_run"]), (Some("UTC"), Some(true), &Value::Null));

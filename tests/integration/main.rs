@@ -23,6 +23,8 @@ mod insight;
 mod jobs;
 mod order;
 mod audit_integrity;
+mod labels;
+mod transfer;
 mod limits;
 mod notifications;
 mod transport;

@@ -77,6 +77,8 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Need)> {
         (m("DELETE"), "/api/notifications/999999", None, Admin),
         (m("POST"), "/api/notifications/999999/test", Some(json!({})), Admin),
         (m("GET"), "/api/notifications/999999/deliveries", None, Admin),
+        (m("GET"), "/api/export", None, Admin),
+        (m("POST"), "/api/import?dry_run=true", Some(json!({"document": {"version": 2}, "mode": "merge"})), Admin),
         (m("GET"), "/api/users", None, Admin),
         (m("POST"), "/api/users", Some(json!({})), Admin),
         (m("PUT"), "/api/users/999999", Some(json!({})), Admin),

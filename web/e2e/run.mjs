@@ -811,6 +811,76 @@ test('theme toggle follows the system, then is remembered', async () => {
   await ctx.close()
 })
 
+test('protection: stopping a protected container asks a second time, naming the protection, then forces', async () => {
+  const name = `${RUN_ID}-protected`
+  await run('docker', ['run', '-d', '--name', name, '--label', 'docknap.protect=true', '--label', BENCH_LABEL, IMAGE,
+    'sh', '-c', "trap 'exit 0' TERM; while :; do sleep 0.2; done"])
+  try {
+    const page = S.adminPage
+    await page.goto(`/stacks?q=${name}`)
+    await page.getByRole('button', { name: `Stop container ${name}`, exact: true }).click()
+    const dlg = page.locator('[data-testid=confirm-dialog]')
+    await dlg.waitFor({ state: 'visible' })
+    await page.click('[data-testid=confirm-ok]')
+    await waitFor(async () => /is protected/.test((await dlg.textContent()) ?? ''), { what: 'the second confirmation' })
+    const text = await dlg.textContent()
+    assert(/docknap\.protect=true/.test(text) && text.includes(name), `it names the protection and the container: ${text}`)
+    const st = await run('docker', ['inspect', '-f', '{{.State.Status}}', name])
+    assert(st === 'running', `nothing stopped before the second yes: ${st}`)
+    const problems = await axeViolations(page)
+    assert(problems.length === 0, `axe on the second confirmation: ${problems.join('; ')}`)
+    await page.click('[data-testid=confirm-ok]')
+    await waitFor(async () => (await run('docker', ['inspect', '-f', '{{.State.Status}}', name])) === 'exited', { timeout: 30_000, what: 'the forced stop' })
+  } finally {
+    await removeLabelled(BENCH_LABEL)
+  }
+})
+
+test('labels: a schedule from container labels shows where it comes from, its error, and no edit or delete', async () => {
+  const name = `${RUN_ID}-labelled`
+  await run('docker', ['run', '-d', '--name', name, '--network', 'none', '--label', BENCH_LABEL,
+    '--label', 'docknap.schedule.nightly.cron=0 1 * * *', '--label', 'docknap.schedule.nightly.action=stop',
+    '--label', 'docknap.schedule.broken.cron=0 2 * * *', '--label', 'docknap.schedule.broken.action=explode',
+    IMAGE, 'sleep', '600'])
+  try {
+    const page = S.adminPage
+    await page.goto('/schedules')
+    const rows = page.locator('tr', { hasText: name })
+    await waitFor(async () => (await rows.count()) === 2, { timeout: 20_000, what: 'the two label schedules listed' })
+    const origins = await page.locator('[data-testid=schedule-origin]', { hasText: name }).allTextContents()
+    assert(origins.length === 2 && origins.every((t) => t.includes(`from labels of container ${name}`)), `origins: ${origins}`)
+    const error = await rows.locator('[data-testid=schedule-error]').allTextContents()
+    assert(error.length === 1 && /explode/.test(error[0]), `the bad one says why: ${error}`)
+    for (const label of ['Edit', 'Delete']) {
+      assert((await rows.getByRole(label === 'Edit' ? 'link' : 'button', { name: label, exact: true }).count()) === 0, `no ${label}`)
+    }
+    const problems = await axeViolations(page)
+    assert(problems.length === 0, `axe: ${problems.join('; ')}`)
+  } finally {
+    await removeLabelled(BENCH_LABEL)
+  }
+})
+
+test('backup page: export downloads, an import shows its dry-run diff before it is applied', async () => {
+  const page = S.adminPage
+  await page.goto('/backup')
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-download]')])
+  const file = join(tmp.root, 'export.json')
+  await download.saveAs(file)
+  const doc = JSON.parse(readFileSync(file, 'utf8'))
+  assert(doc.version === 2 && Array.isArray(doc.schedules), `an export document: ${JSON.stringify(doc).slice(0, 200)}`)
+  await page.setInputFiles('[data-testid=import-file]', file)
+  assert(await page.locator('[data-testid=import-apply]').isDisabled(), 'apply waits for a preview')
+  await page.click('[data-testid=import-preview]')
+  await visibleText(page, '[data-testid=import-diff]', 'Would import')
+  const diff = await page.locator('[data-testid=import-diff]').textContent()
+  assert(/Unchanged/.test(diff) || doc.schedules.length + doc.windows.length === 0, `the diff lists what stays: ${diff}`)
+  const problems = await axeViolations(page)
+  assert(problems.length === 0, `axe on the diff: ${problems.join('; ')}`)
+  await page.click('[data-testid=import-apply]')
+  await visibleText(page, '[data-testid=import-result]', 'Imported')
+})
+
 const PAGES = () => [
   ['dashboard', '/'],
   ['stacks', '/stacks'],
@@ -822,6 +892,7 @@ const PAGES = () => [
   ['users', '/users'],
   ['hosts', '/hosts'],
   ['notifications', '/notifications'],
+  ['backup', '/backup'],
   ['account', '/account'],
   ['logs', `/logs/stacks/${project.name}`],
   ['not-found', '/no-such-page'],

@@ -15,6 +15,7 @@ import HostsView from './views/HostsView.vue'
 import AccountView from './views/AccountView.vue'
 import LogsView from './views/LogsView.vue'
 import NotificationsView from './views/NotificationsView.vue'
+import BackupView from './views/BackupView.vue'
 import NotFoundView from './views/NotFoundView.vue'
 
 declare module 'vue-router' {
@@ -44,6 +45,7 @@ export const router = createRouter({
     { path: '/hosts', name: 'hosts', component: HostsView, meta: { role: 'admin', title: 'Hosts' } },
     { path: '/logs/:kind(containers|stacks)/:name', name: 'logs', component: LogsView, meta: { role: 'operator', title: 'Log' } },
     { path: '/notifications', name: 'notifications', component: NotificationsView, meta: { role: 'admin', title: 'Notifications' } },
+    { path: '/backup', name: 'backup', component: BackupView, meta: { role: 'admin', title: 'Backup' } },
     { path: '/account', name: 'account', component: AccountView, meta: { title: 'Account' } },
     { path: '/:rest(.*)*', name: 'not-found', component: NotFoundView, meta: { title: 'Not found' } },
   ],

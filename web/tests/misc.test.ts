@@ -66,3 +66,27 @@ describe('fetches that race live events', () => {
     expect(await fetchSettled(() => events, fetch, 3)).toBe(3)
   })
 })
+
+describe('protection', () => {
+  it('adds force to an action path with or without a query', async () => {
+    const { withForce } = await import('../src/lib/api')
+    expect(withForce('/api/stacks/web/stop')).toBe('/api/stacks/web/stop?force=true')
+    expect(withForce('/api/stacks/web/stop?host=nas')).toBe('/api/stacks/web/stop?host=nas&force=true')
+  })
+  it('tells a protected refusal from other conflicts', async () => {
+    const { ApiError } = await import('../src/lib/api')
+    const { isProtectedRefusal } = await import('../src/lib/protect')
+    expect(isProtectedRefusal(new ApiError(409, 'protected', 'x'))).toBe(true)
+    expect(isProtectedRefusal(new ApiError(409, 'self_protection', 'x'))).toBe(false)
+    expect(isProtectedRefusal(new Error('x'))).toBe(false)
+  })
+})
+
+describe('label origin', () => {
+  it('names the compose service of a stack and the container of a standalone one', async () => {
+    const { labelOrigin } = await import('../src/lib/format')
+    expect(labelOrigin({ target_type: 'stack', origin: 'web, worker' })).toBe('from labels of compose service web, worker')
+    expect(labelOrigin({ target_type: 'container', origin: 'solo' })).toBe('from labels of container solo')
+    expect(labelOrigin({ target_type: 'stack', origin: null })).toBe('from labels')
+  })
+})

@@ -14,6 +14,7 @@ export type LogSource = 'containers' | 'stacks'
 export function logsPath(kind: LogSource, name: string, host: string | undefined, q: { tail?: number; since?: string; follow?: boolean }): string {
   return `/api/${kind}/${encodeURIComponent(name)}/logs${qs({ host, tail: q.tail, since: q.since, follow: q.follow || undefined })}`
 }
+import type { ImportMode, ImportResult } from './transfer'
 
 export class ApiError extends Error {
   readonly status: number
@@ -91,6 +92,11 @@ function qs(params: Record<string, string | number | boolean | null | undefined>
 }
 
 const enc = encodeURIComponent
+
+/** A path with `force=true` added to its query. */
+export function withForce(path: string): string {
+  return `${path}${path.includes('?') ? '&' : '?'}force=true`
+}
 
 export class Client {
   private readonly fetchFn: FetchLike
@@ -171,8 +177,10 @@ export class Client {
   containers(host?: string) { return this.request<Container[]>('GET', `/api/containers${hostQuery(host)}`) }
   stacks(host?: string) { return this.request<Stack[]>('GET', `/api/stacks${hostQuery(host)}`) }
   stack(name: string, host?: string) { return this.request<Stack>('GET', `/api/stacks/${enc(name)}${hostQuery(host)}`) }
-  act(type: ActionTargetType, name: string, action: Action, host?: string) {
-    return this.request<ActionResult>('POST', actionPath(type, name, action, host))
+  /** `force` overrides `docknap.protect=true` (the UI sends it after asking twice). */
+  act(type: ActionTargetType, name: string, action: Action, host?: string, force = false) {
+    const path = actionPath(type, name, action, host)
+    return this.request<ActionResult>('POST', force ? withForce(path) : path)
   }
   logs(kind: LogSource, name: string, host: string | undefined, q: { tail?: number; since?: string }) {
     return this.request<{ lines: LogLine[] }>('GET', logsPath(kind, name, host, q))
@@ -241,8 +249,14 @@ export class Client {
   }
 
   // bulk
-  bulk(action: Action, targets: BulkTarget[]) {
-    return this.request<BulkResponse>('POST', '/api/bulk', { action, targets })
+  bulk(action: Action, targets: BulkTarget[], force = false) {
+    return this.request<BulkResponse>('POST', `/api/bulk${force ? '?force=true' : ''}`, { action, targets })
+  }
+
+  // export / import (admin)
+  exportDocument(secrets = false) { return this.request<unknown>('GET', `/api/export${secrets ? '?secrets=true' : ''}`) }
+  importDocument(document: unknown, mode: ImportMode, dryRun: boolean) {
+    return this.request<ImportResult>('POST', `/api/import?dry_run=${dryRun}`, { document, mode })
   }
 
   // audit

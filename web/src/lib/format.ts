@@ -125,3 +125,9 @@ function offsetMs(t: number, timeZone: string): number {
   const wall = Date.UTC(+p.year!, +p.month! - 1, +p.day!, +p.hour!, +p.minute!, +p.second!)
   return wall - Math.floor(t / 1000) * 1000
 }
+
+/** Where a label-defined schedule or window comes from, for people. */
+export function labelOrigin(o: { target_type: string; origin?: string | null }): string {
+  if (!o.origin) return 'from labels'
+  return o.target_type === 'stack' ? `from labels of compose service ${o.origin}` : `from labels of container ${o.origin}`
+}

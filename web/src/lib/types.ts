@@ -137,6 +137,12 @@ export interface Schedule {
   host?: string
   /** Absent on servers without conflict detection. */
   conflicts?: Conflict[]
+  /** `label`: defined by container labels, read-only (absent on older servers: `api`). */
+  source?: 'api' | 'label'
+  /** For labels: the compose service(s) or standalone container that define it. */
+  origin?: string | null
+  /** For labels: what is wrong with them (the schedule never runs). */
+  error?: string | null
 }
 
 export interface ScheduleInput {
@@ -260,6 +266,10 @@ export interface Window {
   grace: string
   enabled: boolean
   source: 'api' | 'label'
+  /** For labels: the compose service(s) or standalone container that define it. */
+  origin?: string | null
+  /** For labels: what is wrong with them (the window is not enforced). */
+  error?: string | null
   state: WindowState
   override: WindowOverride | null
   conflicts: Conflict[]
