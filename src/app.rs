@@ -157,6 +157,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         scheduler.clone(),
         windows.clone(),
         hosts.clone(),
+        notifier.clone(),
         audit.clone(),
         clock.clone(),
     ));

@@ -208,6 +208,12 @@ impl Notifier {
         Ok(ChannelInput { name, url, secret, events, enabled: r.enabled.or(old.map(|c| c.enabled)).unwrap_or(true) })
     }
 
+    /// An imported channel, checked as a new one would be; `url` is the
+    /// document's or the existing channel's (a redacted export keeps it).
+    pub fn check_imported(&self, r: ChannelRequest) -> Result<ChannelInput, NotifyError> {
+        self.validate(r, None)
+    }
+
     pub async fn create(&self, actor: &str, r: ChannelRequest) -> Result<ChannelView, NotifyError> {
         let input = self.validate(r, None)?;
         let now = self.clock.now();

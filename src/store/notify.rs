@@ -13,10 +13,10 @@ const MAX_GATHER: chrono::Duration = chrono::Duration::seconds(30);
 /// Notices in one delivery at most; past this a new one starts.
 const MAX_GROUP: i64 = 500;
 
-const CHANNEL_COLS: &str = "id, name, url, secret, events, enabled, source";
+pub(super) const CHANNEL_COLS: &str = "id, name, url, secret, events, enabled, source";
 const DELIVERY_COLS: &str = "id, event, created_at, ok, attempts, status, error, count, channel_id";
 
-fn channel_from_row(r: &Row) -> rusqlite::Result<Channel> {
+pub(super) fn channel_from_row(r: &Row) -> rusqlite::Result<Channel> {
     let events: String = r.get(4)?;
     let names: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
     Ok(Channel {
@@ -44,7 +44,7 @@ fn delivery_from_row(r: &Row) -> rusqlite::Result<Delivery> {
     })
 }
 
-fn events_json(events: &[EventKind]) -> String {
+pub(super) fn events_json(events: &[EventKind]) -> String {
     serde_json::to_string(&events.iter().map(|e| e.as_str()).collect::<Vec<_>>()).expect("strings serialise")
 }
 

@@ -8,7 +8,8 @@ use rusqlite::{Transaction, TransactionBehavior};
 use super::schedules::{SCHEDULE_COLS, schedule_from_row};
 use super::windows::{WINDOW_COLS, one_per_target, window_from_row};
 use super::{Result, Store, StoreError};
-use crate::model::{HostConfig, Schedule, ScheduleFields, Window, WindowFields};
+use super::notify::{CHANNEL_COLS, channel_from_row};
+use crate::model::{Channel, ChannelInput, HostConfig, Schedule, ScheduleFields, Window, WindowFields};
 
 /// The objects an import can change, inside its transaction. Objects
 /// defined by container labels are neither listed nor changed.
@@ -70,6 +71,36 @@ impl ImportTx<'_> {
 
     pub fn update_host(&self, h: &HostConfig) -> Result<()> {
         super::hosts::update_host(self.tx, h, self.now)?;
+        Ok(())
+    }
+
+    /// Every notification channel (the import changes only API ones).
+    pub fn channels(&self) -> Result<Vec<Channel>> {
+        let sql = format!("SELECT {CHANNEL_COLS} FROM notify_channels ORDER BY id");
+        Ok(self.tx.prepare(&sql)?.query_map([], channel_from_row)?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn insert_channel(&self, c: &ChannelInput) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO notify_channels (name, url, secret, events, enabled, source, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'api', ?6, ?6)",
+            rusqlite::params![c.name, c.url, c.secret, super::notify::events_json(&c.events), c.enabled, super::fmt_time(self.now)],
+        )?;
+        Ok(())
+    }
+
+    pub fn update_channel(&self, id: i64, c: &ChannelInput) -> Result<()> {
+        self.tx.execute(
+            "UPDATE notify_channels SET name = ?2, url = ?3, secret = ?4, events = ?5, enabled = ?6, updated_at = ?7 \
+             WHERE id = ?1 AND source = 'api'",
+            rusqlite::params![id, c.name, c.url, c.secret, super::notify::events_json(&c.events), c.enabled, super::fmt_time(self.now)],
+        )?;
+        Ok(())
+    }
+
+    /// With its deliveries.
+    pub fn delete_channel(&self, id: i64) -> Result<()> {
+        self.tx.execute("DELETE FROM notify_channels WHERE id = ?1 AND source = 'api'", [id])?;
         Ok(())
     }
 

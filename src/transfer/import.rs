@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Document, HostDoc, Transfer, VERSION};
+use super::{ChannelDoc, Document, HostDoc, REDACTED, Transfer, VERSION};
 use crate::model::{
-    HostConfig, HostSource, NewAuditEntry, ScheduleFields, TlsMaterial, WindowFields, validate_group, validate_host_name,
-    validate_host_url,
+    ChannelInput, HostConfig, HostSource, NewAuditEntry, ScheduleFields, TlsMaterial, WindowFields, validate_group,
+    validate_host_name, validate_host_url,
 };
+use crate::notify::{ChannelRequest, Notifier};
 use crate::scheduler::ScheduleInput;
 use crate::store::{ImportTx, StoreError};
 use crate::window::WindowInput;
@@ -67,6 +68,9 @@ struct Valid {
     schedules: Vec<ScheduleFields>,
     windows: Vec<WindowFields>,
     hosts: Vec<HostIn>,
+    /// Checked inside the transaction, where a redacted URL or secret is
+    /// completed from the channel of that name.
+    channels: Vec<ChannelDoc>,
 }
 
 /// What the transaction changed, for the services' in-memory state.
@@ -137,11 +141,12 @@ impl Transfer {
         };
         let Some(valid) = self.validate(doc, &mut out) else { return out };
         let now = self.clock.now();
+        let notifier = self.notifier.clone();
         let outcome = self
             .store
             .run(move |s| {
                 s.import(now, |tx| {
-                    let applied = apply(tx, valid, mode, &mut out)?;
+                    let applied = apply(tx, valid, mode, &notifier, &mut out)?;
                     let commit = out.errors.is_empty() && !dry_run;
                     out.applied = commit;
                     Ok(((out, applied), commit))
@@ -172,11 +177,16 @@ impl Transfer {
         if doc.version != VERSION {
             out.error("document", "", format!("version must be {VERSION}, not {}", doc.version));
         }
-        if !doc.notifications.is_empty() {
-            out.error("notification", "", "this DockNap has no notification channels to import them into");
-        }
         let host_names: Vec<String> = doc.hosts.iter().map(|h| h.name.trim().to_string()).collect();
-        let mut valid = Valid { schedules: Vec::new(), windows: Vec::new(), hosts: Vec::new() };
+        let mut valid = Valid { schedules: Vec::new(), windows: Vec::new(), hosts: Vec::new(), channels: Vec::new() };
+        for mut c in doc.notifications {
+            c.name = c.name.trim().to_string();
+            if valid.channels.iter().any(|v| v.name == c.name) {
+                out.error("notification", c.name, "given twice in the document");
+            } else {
+                valid.channels.push(c);
+            }
+        }
         for h in doc.hosts {
             let name = h.name.clone();
             match self.valid_host(h) {
@@ -261,9 +271,47 @@ impl Transfer {
 /// Plans and applies the document inside the transaction; problems found
 /// there (a secret that is not kept anywhere, a host still in use) go to
 /// `out.errors`, and then nothing is committed.
-fn apply(tx: &ImportTx, valid: Valid, mode: Mode, out: &mut ImportResult) -> Result<Applied, StoreError> {
+fn apply(tx: &ImportTx, valid: Valid, mode: Mode, notifier: &Notifier, out: &mut ImportResult) -> Result<Applied, StoreError> {
     let mut applied = Applied::default();
     let item = |kind, name| Item { kind, name };
+
+    // Channels, by name. Those of DOCKNAP_NOTIFY_URLS are configuration.
+    let current = tx.channels()?;
+    let named: Vec<String> = valid.channels.iter().map(|c| c.name.clone()).collect();
+    for d in valid.channels {
+        let name = d.name.clone();
+        let existing = current.iter().find(|c| c.name == name);
+        if existing.is_some_and(|c| c.source == HostSource::Env) {
+            out.error("notification", name, "declared by DOCKNAP_NOTIFY_URLS: change it there, not by an import");
+            continue;
+        }
+        let input = match channel_input(d, existing.map(|c| (c.url.as_str(), c.secret.as_deref())), notifier) {
+            Ok(i) => i,
+            Err(e) => {
+                out.error("notification", name, e);
+                continue;
+            }
+        };
+        match existing {
+            Some(c) if c.url == input.url && c.secret == input.secret && c.events == input.events && c.enabled == input.enabled => {
+                out.unchanged.push(item("notification", name))
+            }
+            Some(c) => {
+                tx.update_channel(c.id, &input)?;
+                out.updated.push(item("notification", name));
+            }
+            None => {
+                tx.insert_channel(&input)?;
+                out.created.push(item("notification", name));
+            }
+        }
+    }
+    if mode == Mode::Replace {
+        for c in current.iter().filter(|c| c.source == HostSource::Api && !named.contains(&c.name)) {
+            tx.delete_channel(c.id)?;
+            out.deleted.push(item("notification", c.name.clone()));
+        }
+    }
 
     // Hosts first (schedules and windows may name them); their deletions last.
     let current_hosts = tx.hosts()?;
@@ -370,4 +418,21 @@ fn apply(tx: &ImportTx, valid: Valid, mode: Mode, out: &mut ImportResult) -> Res
         }
     }
     Ok(applied)
+}
+
+/// A document channel, checked as a new one; a `"redacted"` URL or secret
+/// is the existing channel's (`existing`: its URL and secret), else an error.
+fn channel_input(d: ChannelDoc, existing: Option<(&str, Option<&str>)>, notifier: &Notifier) -> Result<ChannelInput, String> {
+    let missing = |what: &str| format!("its {what} is not in the document (export with ?secrets=true) and no channel of that name has one");
+    let url = match d.url.trim() {
+        REDACTED => existing.map(|(u, _)| u.to_string()).ok_or_else(|| missing("URL"))?,
+        u => u.to_string(),
+    };
+    let secret = match d.secret.as_deref().map(str::trim) {
+        Some(REDACTED) => Some(existing.and_then(|(_, s)| s).map(str::to_string).ok_or_else(|| missing("signing secret"))?),
+        Some(s) => Some(s.to_string()),
+        None => None,
+    };
+    let request = ChannelRequest { name: Some(d.name), url: Some(url), secret: Some(secret), events: d.events, enabled: d.enabled };
+    notifier.check_imported(request).map_err(|e| e.to_string())
 }

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::hosts::Hosts;
-use crate::model::{HostConfig, NewAuditEntry, ScheduleFields, TargetType, TlsMaterial, WindowFields, format_grace};
+use crate::model::{Channel, HostConfig, HostSource, NewAuditEntry, ScheduleFields, TargetType, TlsMaterial, WindowFields, format_grace};
+use crate::notify::Notifier;
 use crate::scheduler::{Scheduler, StepInput};
 use crate::store::{Store, StoreError};
 use crate::window::Windows;
@@ -23,9 +24,7 @@ pub use import::{ImportResult, Mode};
 
 pub const VERSION: u32 = 2;
 
-/// The export document. Channels (`notifications`) are one more section: a
-/// `Vec` of their export shape here, a `section` in `import.rs` matching by
-/// `name`, and the lead's channel store calls in `ImportTx`.
+/// The export document.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Document {
@@ -35,7 +34,7 @@ pub struct Document {
     #[serde(default)]
     pub windows: Vec<WindowDoc>,
     #[serde(default)]
-    pub notifications: Vec<serde_json::Value>,
+    pub notifications: Vec<ChannelDoc>,
     #[serde(default)]
     pub hosts: Vec<HostDoc>,
 }
@@ -172,11 +171,43 @@ impl TlsDoc {
     }
 }
 
+/// A notification channel made through the API (those of
+/// `DOCKNAP_NOTIFY_URLS` are configuration, not exported).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelDoc {
+    pub name: String,
+    /// The whole URL (`?secrets=true`), or `"redacted"`: an import keeps the
+    /// URL of the channel of that name.
+    pub url: String,
+    /// The webhook signing secret, `"redacted"` (kept likewise), or absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+impl ChannelDoc {
+    fn of(c: &Channel, secrets: bool) -> ChannelDoc {
+        let hide = |s: &String| if secrets { s.clone() } else { REDACTED.to_string() };
+        ChannelDoc {
+            name: c.name.clone(),
+            url: hide(&c.url),
+            secret: c.secret.as_ref().map(hide),
+            events: Some(c.events.iter().map(|e| e.to_string()).collect()),
+            enabled: Some(c.enabled),
+        }
+    }
+}
+
 pub struct Transfer {
     store: Arc<Store>,
     scheduler: Arc<Scheduler>,
     windows: Arc<Windows>,
     hosts: Arc<Hosts>,
+    notifier: Arc<Notifier>,
     audit: Arc<Audit>,
     clock: Arc<dyn Clock>,
 }
@@ -187,29 +218,32 @@ impl Transfer {
         scheduler: Arc<Scheduler>,
         windows: Arc<Windows>,
         hosts: Arc<Hosts>,
+        notifier: Arc<Notifier>,
         audit: Arc<Audit>,
         clock: Arc<dyn Clock>,
     ) -> Transfer {
-        Transfer { store, scheduler, windows, hosts, audit, clock }
+        Transfer { store, scheduler, windows, hosts, notifier, audit, clock }
     }
 
-    /// Every API-made schedule, window and host; TLS material only with `secrets`.
+    /// Every API-made schedule, window, channel and host; channel URLs and
+    /// TLS material only with `secrets`.
     pub async fn export(&self, secrets: bool, actor: &str) -> Result<Document, StoreError> {
-        let (schedules, windows, hosts) = self
+        let (schedules, windows, hosts, channels) = self
             .store
-            .run(|s| Ok((s.schedules()?, s.windows()?, s.hosts()?)))
+            .run(|s| Ok((s.schedules()?, s.windows()?, s.hosts()?, s.notify_channels()?)))
             .await?;
         let doc = Document {
             version: VERSION,
             schedules: schedules.iter().filter(|s| s.label.is_none()).map(|s| ScheduleDoc::from(&s.fields)).collect(),
             windows: windows.iter().filter(|w| w.label.is_none()).map(|w| WindowDoc::from(&w.fields)).collect(),
-            notifications: Vec::new(),
+            notifications: channels.iter().filter(|c| c.source == HostSource::Api).map(|c| ChannelDoc::of(c, secrets)).collect(),
             hosts: hosts.iter().map(|h| HostDoc::of(h, secrets)).collect(),
         };
         let message = format!(
-            "exported {} schedule(s), {} window(s), {} host(s){}",
+            "exported {} schedule(s), {} window(s), {} notification channel(s), {} host(s){}",
             doc.schedules.len(),
             doc.windows.len(),
+            doc.notifications.len(),
             doc.hosts.len(),
             if secrets { " with their secrets" } else { "" }
         );

@@ -161,3 +161,49 @@ async fn an_import_larger_than_other_bodies_is_accepted_up_to_its_own_limit() {
     let (st, v) = s.post("/api/schedules", &t, json!({"target_type": "stack", "target_id": "x".repeat(2 * 1024 * 1024), "action": "stop", "cron": "0 3 * * *"})).await;
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")), "other routes keep 1 MiB");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn channels_and_jobs_travel_in_an_export_and_a_channel_url_only_with_secrets() {
+    let a = Server::start_with(&[NO_ENGINE]);
+    let ta = a.admin_token().await;
+    let url = "generic+https://hooks.example.com/docknap/7f3c9a1e";
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let (st, v) = a.post("/api/notifications", &ta, json!({"name": "ops", "url": url, "secret": secret, "events": ["action.failed"]})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let at = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+    for body in [
+        json!({"target_type": "stack", "target_id": "shop", "action": "stop", "at": at}),
+        json!({"target_type": "container", "target_id": "backup", "action": "run", "cron": "0 2 * * *", "timeout": "30m"}),
+        json!({"target_type": "sequence", "cron": "0 3 * * *", "on_failure": "continue",
+               "steps": [{"target_type": "stack", "target_id": "shop", "action": "stop"}, {"target_type": "stack", "target_id": "shop", "action": "start"}]}),
+    ] {
+        let (st, v) = a.post("/api/schedules", &ta, body).await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+    }
+
+    // Without ?secrets: the channel is there, its URL and secret are not.
+    let plain = exported(&a, &ta).await;
+    assert_eq!(plain["notifications"], json!([{"name": "ops", "url": "redacted", "secret": "redacted", "events": ["action.failed"], "enabled": true}]));
+    assert!(!plain.to_string().contains("7f3c9a1e") && !plain.to_string().contains(secret), "{plain}");
+
+    // A fresh server cannot complete a redacted channel; nothing is applied.
+    let b = Server::start_with(&[NO_ENGINE]);
+    let tb = b.admin_token().await;
+    let r = import(&b, &tb, &plain, "merge", false).await;
+    assert_eq!(r["applied"], false, "{r}");
+    assert!(r["errors"].to_string().contains("export with ?secrets=true"), "{r}");
+    assert_eq!(b.get("/api/schedules", &tb).await.1, json!([]), "all or nothing");
+
+    // With secrets it round-trips: the same channel, schedules and sequence.
+    let (st, full) = a.get("/api/export?secrets=true", &ta).await;
+    assert_eq!(st, StatusCode::OK);
+    let r = import(&b, &tb, &full, "merge", false).await;
+    assert_eq!(r["applied"], true, "{r}");
+    assert_eq!(exported(&b, &tb).await, plain, "the same objects on the new server");
+    let (_, channels) = b.get("/api/notifications", &tb).await;
+    assert_eq!((channels[0]["name"].as_str(), channels[0]["has_secret"].as_bool()), (Some("ops"), Some(true)), "{channels}");
+
+    // A redacted document now keeps what is there: nothing changes.
+    let r = import(&b, &tb, &plain, "merge", false).await;
+    assert_eq!((r["applied"].as_bool(), r["updated"].as_array().map(Vec::len)), (Some(true), Some(0)), "{r}");
+}
