@@ -146,11 +146,6 @@ impl Ctx<'_> {
                 fields.timezone = tz.to_string();
                 fields.timezone = parse_timezone(tz).map_err(|e| format!("{}: {e}", label("timezone")))?.name().to_string();
             }
-            let action = self.value(&label("action"))?.ok_or_else(|| format!("{} is missing", label("action")))?;
-            fields.action = action.parse().map_err(|e| format!("{}: {e}", label("action")))?;
-            if fields.action == Action::Run && self.target_type != TargetType::Container {
-                return Err(format!("{}: run is for a standalone container, not a {}", label("action"), self.target_type));
-            }
             match (self.value(&label("cron"))?, self.value(&label("at"))?) {
                 (Some(_), Some(_)) => return Err(format!("give {} or {}, not both", label("cron"), label("at"))),
                 (None, None) => return Err(format!("{} (or .at) is missing", label("cron"))),
@@ -164,11 +159,20 @@ impl Ctx<'_> {
                     fields.at = Some(t.with_timezone(&Utc));
                 }
             }
+            let action = self.value(&label("action"))?.ok_or_else(|| format!("{} is missing", label("action")))?;
+            fields.action = action.parse().map_err(|e| format!("{}: {e}", label("action")))?;
+            if fields.action == Action::Run && self.target_type != TargetType::Container {
+                return Err(format!("{}: run is for a standalone container, not a {}", label("action"), self.target_type));
+            }
             Ok(())
         })()
         .err();
         // A one-time schedule whose instant has passed has had its turn.
         fields.enabled = error.is_none() && fields.at.is_none_or(|at| at > self.now);
+        if fields.cron.is_none() && fields.at.is_none() {
+            // Stored (disabled, with its error) as a cron schedule that never parses.
+            fields.cron = Some(String::new());
+        }
         (fields, LabelOrigin { key: key.to_string(), origin: self.origin(keys), error })
     }
 
@@ -308,5 +312,16 @@ mod tests {
         assert_eq!((f.cron.as_deref(), f.at, f.enabled, l.error.as_deref()), (None, Some("2030-01-01T00:00:00Z".parse().unwrap()), true, None));
         let after: DateTime<Utc> = "2030-01-02T00:00:00Z".parse().unwrap();
         assert!(!defined("local", &[c], chrono_tz::UTC, after).schedules[0].0.enabled, "had its turn");
+    }
+
+    #[test]
+    fn a_broken_label_schedule_is_still_storable_with_cron_or_at() {
+        for labels in [&[("docknap.schedule.x.action", "stop")][..], &[("docknap.schedule.x.cron", "0 1 * * *"), ("docknap.schedule.x.at", "2030-01-01T00:00:00Z")][..]] {
+            let c = Container::new("i".into(), "x", "img".into(), "running".into(), String::new(), labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), Utc::now());
+            let d = defined("local", &[c], chrono_tz::UTC, Utc::now());
+            let (f, l) = &d.schedules[0];
+            assert!(l.error.is_some() && !f.enabled);
+            assert!(f.cron.is_some() != f.at.is_some(), "the table's CHECK holds: {f:?}");
+        }
     }
 }

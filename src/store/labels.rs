@@ -71,18 +71,19 @@ impl Store {
             let mut out = LabelSync::default();
             let t = fmt_time(now);
             for (f, label) in desired {
+                let at = f.at.map(fmt_time);
                 let cols = params![
                     f.target_type.as_str(), f.target_id, f.action.as_str(), f.cron, f.timezone, f.enabled, t, f.host,
-                    label.key, label.origin, label.error
+                    label.key, label.origin, label.error, at
                 ];
                 match stored.iter().find(|s| s.label.as_ref().is_some_and(|l| l.key == label.key)) {
                     Some(s) if s.fields == *f && s.label.as_ref() == Some(label) => {}
                     Some(s) => {
                         tx.execute(
                             "UPDATE schedules SET target_type = ?1, target_id = ?2, action = ?3, cron = ?4, timezone = ?5, \
-                             enabled = ?6, updated_at = ?7, host = ?8, label_key = ?9, label_origin = ?10, label_error = ?11, \
-                             checked_until = CASE WHEN cron IS ?4 AND timezone IS ?5 AND enabled IS ?6 THEN checked_until ELSE ?7 END \
-                             WHERE id = ?12",
+                             enabled = ?6, updated_at = ?7, host = ?8, label_key = ?9, label_origin = ?10, label_error = ?11, at = ?12, \
+                             checked_until = CASE WHEN cron IS ?4 AND at IS ?12 AND timezone IS ?5 AND enabled IS ?6 THEN checked_until ELSE ?7 END \
+                             WHERE id = ?13",
                             rusqlite::params_from_iter(cols.iter().copied().chain([&s.id as &dyn rusqlite::ToSql])),
                         )?;
                         out.updated.push(one_schedule(tx, s.id)?);
@@ -90,8 +91,8 @@ impl Store {
                     None => {
                         tx.execute(
                             "INSERT INTO schedules (target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, \
-                             checked_until, host, source, label_key, label_origin, label_error) \
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?8, 'label', ?9, ?10, ?11)",
+                             checked_until, host, source, label_key, label_origin, label_error, at) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?8, 'label', ?9, ?10, ?11, ?12)",
                             cols,
                         )?;
                         out.created.push(one_schedule(tx, tx.last_insert_rowid())?);

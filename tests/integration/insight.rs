@@ -34,7 +34,7 @@ fn texts(v: &Value) -> Vec<String> {
 #[tokio::test]
 async fn a_log_tail_marks_stderr_and_carries_timestamps_and_a_stack_merges_its_containers() {
     let c = compose("logs", &[
-        ("talker", "echo one; echo two >&2; sleep 0.3; echo three; trap 'exit 0' TERM; while :; do sleep 0.2; done"),
+        ("talker", "echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; trap 'exit 0' TERM; while :; do sleep 0.2; done"),
         ("other", "echo from-the-other; trap 'exit 0' TERM; while :; do sleep 0.2; done"),
     ]);
     let s = Server::start();
