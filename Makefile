@@ -15,7 +15,7 @@ export DOCKNAP_TEST_IMAGE ?= docknap-test-busybox:latest
 export DOCKNAP_COMPOSE    ?= $(CURDIR)/.venv/bin/docker-compose
 export DOCKNAP_IMAGE      ?= $(IMAGE)
 
-.PHONY: build ui run test test-env test-rust test-ui-unit test-e2e image bench clean
+.PHONY: build ui run test test-env lint test-rust test-ui-unit test-e2e image bench clean
 
 ## ui: the web UI, built into web/dist (embedded into the binary).
 ui: web/node_modules/.installed
@@ -40,7 +40,11 @@ image: build
 	bash scripts/build-image.sh $(BIN) $(IMAGE)
 
 ## test: install/start what the tests need, then every suite.
-test: test-env image test-ui-unit test-rust test-e2e
+test: test-env lint image test-ui-unit test-rust test-e2e
+
+## lint: the house rules: clippy finds nothing (warnings are errors).
+lint: ui
+	cargo clippy --locked --all-targets -- -D warnings
 
 test-env:
 	bash scripts/test-env.sh
