@@ -188,6 +188,9 @@ test('logs and resources: live figures on the stack page; the log in colour, sea
   await visibleText(page, '[data-testid=log-note]', 'Following')
   await run('docker', ['exec', project.container('web'), 'sh', '-c', 'echo printed-while-following > /proc/1/fd/1'])
   await page.locator('[data-testid=log-line]').filter({ hasText: 'printed-while-following' }).waitFor({ timeout: 15_000 })
+  // The next test starts from the dashboard.
+  await page.goto('/')
+  await page.locator(`[data-testid=stack-card][data-stack="${project.name}"]`).waitFor()
 })
 
 test('stop the stack from the UI with confirmation; status changes live, no reload', async () => {
