@@ -17,14 +17,16 @@ use crate::store::{Store, StoreError};
 
 /// A create or update request; on update, absent fields keep their value and
 /// `group: null` / `tls: null` remove it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostInput {
     pub name: Option<String>,
     pub url: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub group: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<crate::model::TlsMaterial>)]
     pub tls: Option<Option<TlsMaterial>>,
 }
 

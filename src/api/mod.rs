@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 mod misc_routes;
 mod oidc_routes;
+pub mod openapi;
 mod schedule_routes;
 pub mod streams;
 mod token_routes;
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
     // The lists the UI refetches: an ETag of the JSON, 304 when unchanged.
     let etag = || from_fn(crate::wire::etag_layer);
     let api = Router::new()
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/auth/login", post(auth_routes::login))
         .route("/auth/logout", post(auth_routes::logout))
         .route("/auth/me", get(auth_routes::me))

@@ -24,7 +24,7 @@ const SECRET_CHARS: usize = 43;
 pub const KEY_NAME_MAX: usize = 64;
 
 /// A key just made: the only time its secret is seen.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedKey {
     #[serde(flatten)]
     pub key: ApiKey,

@@ -121,14 +121,14 @@ pub fn validate_username(u: &str) -> Result<(), AuthError> {
 }
 
 /// A successful login.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Session {
     pub token: String,
     pub expires_at: DateTime<Utc>,
     pub user: SessionUser,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SessionUser {
     pub id: i64,
     pub username: String,

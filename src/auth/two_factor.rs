@@ -13,7 +13,7 @@ use crate::model::{NewAuditEntry, User};
 /// The issuer authenticator apps show next to the account.
 const ISSUER: &str = "DockNap";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TotpSetup {
     /// Base32, for typing into an app by hand.
     pub secret: String,

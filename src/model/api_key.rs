@@ -5,7 +5,7 @@ use super::Role;
 
 /// An API key as listed (`GET /api/tokens`): never the key itself, which is
 /// shown once at creation and kept only as a hash.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: i64,
     pub name: String,

@@ -14,7 +14,7 @@ pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
 pub const LABEL_EXCLUDE: &str = "docknap.exclude";
 
 /// A container as the API shows it (the contract's shape).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Container {
     /// Set by the host's view: the engine does not know what we call it.
     pub host: String,
@@ -79,7 +79,7 @@ impl Container {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerHealth {
     Healthy,
@@ -115,7 +115,7 @@ impl ContainerHealth {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StackStatus {
     Running,
@@ -143,7 +143,7 @@ impl StackStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Stack {
     pub host: String,
     pub name: String,

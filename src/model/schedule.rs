@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Action, Conflict, Target, TargetType, vocabulary};
 
 /// One step of a sequence: an action on a target (on any host).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Step {
     pub host: String,
     pub target_type: TargetType,
@@ -22,7 +22,7 @@ impl Step {
 }
 
 /// What a sequence does when a step fails.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OnFailure {
     /// The remaining steps are not run.
@@ -33,7 +33,7 @@ pub enum OnFailure {
 
 vocabulary!(OnFailure, OnFailure, { Stop => "stop", Continue => "continue" });
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LastRun {
     pub at: DateTime<Utc>,
     pub ok: bool,
@@ -80,7 +80,7 @@ pub struct Schedule {
 }
 
 /// The contract's schedule shape.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScheduleView {
     pub id: i64,
     pub host: String,
@@ -108,7 +108,7 @@ pub struct ScheduleView {
     pub conflicts: Vec<Conflict>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Upcoming {
     pub schedule_id: i64,
     pub host: String,

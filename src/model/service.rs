@@ -7,7 +7,7 @@ use super::vocabulary;
 
 pub const LABEL_STACK_NAMESPACE: &str = "com.docker.stack.namespace";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceMode {
     Replicated,
@@ -17,7 +17,7 @@ pub enum ServiceMode {
 vocabulary!(ServiceMode, ServiceMode, { Replicated => "replicated", Global => "global" });
 
 /// A Swarm service as the API shows it (the contract's shape).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Service {
     pub host: String,
     pub id: String,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{TargetType, vocabulary};
 
 /// Whether a target should be up or down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Desired {
     Up,
@@ -22,7 +22,7 @@ impl Desired {
 vocabulary!(Desired, Desired, { Up => "up", Down => "down" });
 
 /// How a window takes its target down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DownAction {
     Stop,
@@ -32,7 +32,7 @@ pub enum DownAction {
 vocabulary!(DownAction, DownAction, { Stop => "stop", Pause => "pause" });
 
 /// Which drift a window undoes: `both` directions, or only starts during down time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Enforce {
     Both,
@@ -41,7 +41,7 @@ pub enum Enforce {
 
 vocabulary!(Enforce, Enforce, { Both => "both", DownOnly => "down_only" });
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Api,
@@ -70,7 +70,7 @@ impl WindowFields {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Override {
     pub desired: Desired,
     pub until: DateTime<Utc>,
@@ -91,7 +91,7 @@ pub struct Window {
     pub stopped: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WindowState {
     pub desired: Desired,
     pub since: Option<DateTime<Utc>>,
@@ -100,7 +100,7 @@ pub struct WindowState {
 }
 
 /// A clash between what two objects will do to one target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Conflict {
     pub kind: &'static str,
     pub with_type: &'static str,
@@ -110,7 +110,7 @@ pub struct Conflict {
 }
 
 /// The contract's window shape.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WindowView {
     pub id: i64,
     pub host: String,

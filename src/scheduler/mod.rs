@@ -51,7 +51,7 @@ pub struct ScheduleInput {
 }
 
 /// One step of a sequence as given (`host` defaults to `local`).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepInput {
     pub host: Option<String>,

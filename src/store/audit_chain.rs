@@ -68,7 +68,7 @@ fn entry_hash(prev: &str, e: &Stored) -> String {
 }
 
 /// What a check of the chain found.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Verification {
     pub ok: bool,
     pub checked: u64,
