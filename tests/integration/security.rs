@@ -145,6 +145,11 @@ async fn every_route_against_every_role() {
     assert!(checked >= 90, "{checked}");
     // The only public routes.
     assert_eq!(s.call(Method::GET, "/healthz", None, None).await.0, StatusCode::OK);
+    // The API's description (src/api/openapi.rs): public, it holds no data.
+    let (st, doc) = s.call(Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert!(doc["paths"]["/api/schedules"]["post"].is_object());
     assert_eq!(
         s.call(Method::GET, "/api/auth/providers", None, None).await,
         (StatusCode::OK, json!({"password": true, "oidc": null}))
