@@ -51,9 +51,12 @@ test-rust: ui
 	DOCKNAP_BIN=$(CURDIR)/$(BIN) cargo test --locked --all-targets -- --skip chaos::
 	DOCKNAP_BIN=$(CURDIR)/$(BIN) cargo test --locked --test integration -- chaos::
 
-## test-api: Schemathesis fuzzes the real server from its own /api/openapi.json
-## as each role (scripts/api/fuzz.sh): no 5xx, no response outside the document.
+## test-api: the UI's API types and docs/API.md match docs/openapi.json
+## (scripts/api/check.sh), then Schemathesis fuzzes the real server from its
+## own /api/openapi.json as each role (scripts/api/fuzz.sh): no 5xx, no
+## response outside the document.
 test-api: build
+	bash scripts/api/check.sh
 	bash scripts/api/fuzz.sh $(CURDIR)/$(BIN)
 
 test-ui-unit: web/node_modules/.installed

@@ -44,6 +44,14 @@ post() { curl -fsS -X POST "$BASE$1" -H 'content-type: application/json' ${3:+-H
   | "$PY" -c "import json,sys; print(json.load(sys.stdin)$4)"; }
 login() { post /api/auth/login "{\"username\":\"$1\",\"password\":\"$2\"}" "" "['token']"; }
 
+# The document served is the committed one (docs/openapi.json), that the
+# UI's types and docs/API.md are generated from.
+curl -fsS "$BASE/api/openapi.json" | "$PY" -c '
+import json, sys
+served, committed = json.load(sys.stdin), json.load(open(sys.argv[1]))
+sys.exit(0 if served == committed else "test-api: the server serves another document than docs/openapi.json (run scripts/api/generate.sh)")
+' "$ROOT/docs/openapi.json"
+
 ADMIN=$(login admin "$PASSWORD")
 for role in viewer operator; do
   post /api/users "{\"username\":\"fuzz-$role\",\"password\":\"$PASSWORD\",\"role\":\"$role\"}" "$ADMIN" "['id']" >/dev/null
@@ -51,6 +59,7 @@ done
 declare -A TOKEN=([viewer]=$(login fuzz-viewer "$PASSWORD") [operator]=$(login fuzz-operator "$PASSWORD") [admin]=$ADMIN)
 
 status=0
+cd "$WORK" # Schemathesis keeps its cache in the working directory.
 for role in viewer operator admin; do
   echo "test-api: Schemathesis as $role ($EXAMPLES examples per operation)"
   SCHEMATHESIS_HOOKS=fuzz_hooks PYTHONPATH="$ROOT/scripts/api" "$ST" run "$BASE/api/openapi.json" \

@@ -248,6 +248,21 @@ mod tests {
         }
     }
 
+    /// docs/openapi.json is what the server serves now: the UI's types
+    /// (web/src/lib/api-schema.ts) and docs/API.md are generated from it
+    /// (scripts/api/generate.sh; scripts/api/check.sh in `make test`).
+    /// `DOCKNAP_WRITE_OPENAPI=1 cargo test --lib openapi` rewrites it.
+    #[test]
+    fn the_committed_document_is_the_servers() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json");
+        let now = serde_json::to_string_pretty(document()).unwrap() + "\n";
+        if std::env::var_os("DOCKNAP_WRITE_OPENAPI").is_some() {
+            std::fs::write(&path, &now).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(committed == now, "docs/openapi.json is stale: run scripts/api/generate.sh and commit the result");
+    }
+
     #[test]
     fn the_document_is_openapi_3_1() {
         let json = serde_json::to_value(document()).unwrap();

@@ -1,13 +1,18 @@
-export type Role = 'viewer' | 'operator' | 'admin'
+import type { components } from './api-schema'
+
+/** The server's schemas (generated from /api/openapi.json into api-schema.ts). */
+type Schemas = components['schemas']
+
+export type Role = Schemas['Role']
 /** `run`: start a container and wait for its exit (a job). */
-export type Action = 'start' | 'stop' | 'restart' | 'pause' | 'unpause' | 'run'
+export type Action = Schemas['Action']
 /** Swarm services and Swarm stacks (a stack deployed with `docker stack deploy`) live on a manager host. */
 /** `group`: every stack of the hosts in a group (schedules only; its host is `*`). */
 /** `sequence`: a schedule's ordered steps (its host is `*`). */
-export type TargetType = 'stack' | 'container' | 'service' | 'swarm_stack' | 'group' | 'sequence'
+export type TargetType = Schemas['TargetType']
 /** What has an action route of its own (a group is acted on stack by stack). */
 export type ActionTargetType = Exclude<TargetType, 'group' | 'sequence'>
-export type StackStatus = 'running' | 'stopped' | 'paused' | 'partial'
+export type StackStatus = Schemas['StackStatus']
 
 export const ACTIONS: Action[] = ['start', 'stop', 'restart', 'pause', 'unpause']
 export const ROLES: Role[] = ['viewer', 'operator', 'admin']
@@ -25,10 +30,7 @@ export interface User {
   totp_required_setup?: boolean
 }
 
-export interface TotpSetup {
-  secret: string
-  otpauth_url: string
-}
+export type TotpSetup = Schemas['TotpSetup']
 
 /** GET /api/auth/providers: the sign-in methods the server offers. */
 export interface Providers {
@@ -58,7 +60,7 @@ export interface Container {
   health?: ContainerHealth | null
 }
 
-export type ContainerHealth = 'healthy' | 'starting' | 'unhealthy'
+export type ContainerHealth = Schemas['ContainerHealth']
 
 export interface Stack {
   name: string
@@ -91,7 +93,7 @@ export interface ActionResult {
   steps?: ActionResult[]
 }
 
-export type OnFailure = 'stop' | 'continue'
+export type OnFailure = Schemas['OnFailure']
 
 /** A step of a sequence finished (live, on /api/events). */
 export interface SequenceStepEvent {
@@ -223,7 +225,7 @@ export interface ScheduleRunEvent {
 
 // ---- windows ("sleep mode") ---------------------------------------------------
 
-export type Desired = 'up' | 'down'
+export type Desired = Schemas['Desired']
 
 export interface Conflict {
   kind: string
@@ -311,7 +313,7 @@ export interface BulkResponse {
 
 // ---- hosts and Swarm ------------------------------------------------------------
 
-export type HostStatus = 'ok' | 'unreachable' | 'connecting'
+export type HostStatus = Schemas['HostStatus']
 
 /** A Docker host as the API shows it. TLS material is write-only: only `tls: true` comes back. */
 export interface HostView {
