@@ -200,6 +200,7 @@ fn shows_event(action: &str, listed: Option<&Container>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ContainerState;
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_stream_is_caught_by_the_idle_recheck() {
@@ -212,7 +213,7 @@ mod tests {
         let (_stop, shutdown) = watch::channel(false);
         tokio::spawn(run(engine.clone(), view.clone(), DEFAULT_RECHECK, shutdown));
         tokio::time::sleep(Duration::from_secs(1)).await;
-        assert_eq!(view.container("n").unwrap().state, "running");
+        assert_eq!(view.container("n").unwrap().state, ContainerState::Running);
 
         // Status text ages without events: no reconnect, nothing published.
         engine.containers.lock().unwrap().get_mut("i").unwrap().status = "Up 2 minutes".into();
@@ -222,7 +223,7 @@ mod tests {
         // A change the stream never delivered is found within one recheck.
         engine.containers.lock().unwrap().get_mut("i").unwrap().state = "exited".into();
         tokio::time::sleep(DEFAULT_RECHECK + Duration::from_secs(1)).await;
-        assert_eq!(view.container("n").unwrap().state, "exited");
+        assert_eq!(view.container("n").unwrap().state, ContainerState::Exited);
         assert!(view.docker_ok(), "the engine answered all along");
     }
 
@@ -317,7 +318,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(begun.elapsed() <= MAX_BACKOFF + PROBE_TIMEOUT, "{:?}", begun.elapsed());
-        assert_eq!(view.container("n").unwrap().state, "exited", "re-listed");
+        assert_eq!(view.container("n").unwrap().state, ContainerState::Exited, "re-listed");
     }
 
     #[test]

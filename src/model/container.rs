@@ -13,6 +13,53 @@ pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
 /// `docknap.exclude=true`: windows and bulk actions never touch this container.
 pub const LABEL_EXCLUDE: &str = "docknap.exclude";
 
+/// Docker's container state, as the engine names it. `stopping` comes from
+/// newer engines; `unknown` stands for a state the engine left out.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerState {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+    Stopping,
+    Unknown,
+}
+
+impl ContainerState {
+    pub fn as_str(self) -> &'static str {
+        use ContainerState::*;
+        match self {
+            Created => "created",
+            Running => "running",
+            Paused => "paused",
+            Restarting => "restarting",
+            Removing => "removing",
+            Exited => "exited",
+            Dead => "dead",
+            Stopping => "stopping",
+            Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ContainerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Docker's name of a state; anything else is `unknown`.
+impl From<&str> for ContainerState {
+    fn from(s: &str) -> Self {
+        use ContainerState::*;
+        [Created, Running, Paused, Restarting, Removing, Exited, Dead, Stopping].into_iter().find(|v| v.as_str() == s).unwrap_or(Unknown)
+    }
+}
+
 /// A container as the API shows it (the contract's shape).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Container {
@@ -21,7 +68,7 @@ pub struct Container {
     pub id: String,
     pub name: String,
     pub image: String,
-    pub state: String,
+    pub state: ContainerState,
     pub status: String,
     pub labels: BTreeMap<String, String>,
     pub stack: Option<String>,
@@ -36,7 +83,7 @@ impl Container {
         id: String,
         name: &str,
         image: String,
-        state: String,
+        state: ContainerState,
         status: String,
         labels: BTreeMap<String, String>,
         created: DateTime<Utc>,
@@ -57,7 +104,7 @@ impl Container {
     }
 
     pub fn is_running(&self) -> bool {
-        self.state == "running"
+        self.state == ContainerState::Running
     }
 
     /// The stack this container is a member of. `docker compose run`
@@ -70,7 +117,7 @@ impl Container {
     }
 
     pub fn is_paused(&self) -> bool {
-        self.state == "paused"
+        self.state == ContainerState::Paused
     }
 
     /// Labelled `docknap.exclude=true`: windows and bulk actions leave it alone.

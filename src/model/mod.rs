@@ -18,7 +18,7 @@ mod window;
 pub use api_key::ApiKey;
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use container::{
-    Container, ContainerHealth, LABEL_DEPENDS_ON, LABEL_EXCLUDE, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, Stack, StackStatus,
+    Container, ContainerHealth, ContainerState, LABEL_DEPENDS_ON, LABEL_EXCLUDE, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, Stack, StackStatus,
 };
 pub use host::{
     HostConfig, HostSource, HostStatus, HostView, TlsMaterial, parse_host_list, validate_group, validate_host_name, validate_host_url,

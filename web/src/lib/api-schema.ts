@@ -832,7 +832,7 @@ export interface components {
             id: string;
             name: string;
             image: string;
-            state: string;
+            state: components["schemas"]["ContainerState"];
             status: string;
             labels: {
                 [key: string]: string;
@@ -850,6 +850,12 @@ export interface components {
             ok: boolean;
             error?: string | null;
         };
+        /**
+         * @description Docker's container state, as the engine names it. `stopping` comes from
+         *     newer engines; `unknown` stands for a state the engine left out.
+         * @enum {string}
+         */
+        ContainerState: "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead" | "stopping" | "unknown";
         /** @description A key just made: the only time its secret is seen. */
         CreatedKey: components["schemas"]["ApiKey"] & {
             token: string;

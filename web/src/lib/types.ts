@@ -44,11 +44,14 @@ export interface LoginResponse {
   user: User
 }
 
+/** Docker's container state (`stopping` from newer engines, `unknown` when the engine gave none). */
+export type ContainerState = Schemas['ContainerState']
+
 export interface Container {
   id: string
   name: string
   image: string
-  state: string
+  state: ContainerState
   status: string
   labels: Record<string, string>
   stack: string | null
