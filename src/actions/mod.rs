@@ -304,7 +304,7 @@ impl Actions {
         result: Option<&ActionResult>,
         started: Instant,
     ) {
-        let mut entry = NewAuditEntry::new(trigger.actor(), action.as_str(), ok, message).on(target);
+        let mut entry = NewAuditEntry::new(trigger.actor(), action, ok, message).on(target);
         let (trigger_name, schedule_id, due, window_id) = match trigger {
             Trigger::Manual { client, .. } => {
                 entry.client_addr = client.map(|c| c.to_string());

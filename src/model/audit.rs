@@ -23,6 +23,89 @@ pub struct AuditEntry {
     pub hash: Option<String>,
 }
 
+/// What an audit entry records: one closed vocabulary, so every producer
+/// names its action from here (the stored and listed names are unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    Login,
+    Logout,
+    PasswordChange,
+    PasswordReset,
+    UserCreate,
+    UserUpdate,
+    UserDelete,
+    ApiKeyCreate,
+    ApiKeyDelete,
+    TotpEnable,
+    TotpDisable,
+    TotpRecoveryCode,
+    HostCreate,
+    HostUpdate,
+    HostDelete,
+    ScheduleCreate,
+    ScheduleUpdate,
+    ScheduleDelete,
+    WindowCreate,
+    WindowUpdate,
+    WindowDelete,
+    WindowOverride,
+    WindowOverrideClear,
+    WindowGaveUp,
+    Missed,
+    Sequence,
+    AuditPruned,
+    /// A container, stack or service action, by its own name (`start`, `stop`...).
+    Act(super::Action),
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        use AuditAction::*;
+        match self {
+            Login => "login",
+            Logout => "logout",
+            PasswordChange => "password_change",
+            PasswordReset => "password_reset",
+            UserCreate => "user_create",
+            UserUpdate => "user_update",
+            UserDelete => "user_delete",
+            ApiKeyCreate => "api_key_create",
+            ApiKeyDelete => "api_key_delete",
+            TotpEnable => "totp_enable",
+            TotpDisable => "totp_disable",
+            TotpRecoveryCode => "totp_recovery_code",
+            HostCreate => "host_create",
+            HostUpdate => "host_update",
+            HostDelete => "host_delete",
+            ScheduleCreate => "schedule_create",
+            ScheduleUpdate => "schedule_update",
+            ScheduleDelete => "schedule_delete",
+            WindowCreate => "window_create",
+            WindowUpdate => "window_update",
+            WindowDelete => "window_delete",
+            WindowOverride => "window_override",
+            WindowOverrideClear => "window_override_clear",
+            WindowGaveUp => "window_gave_up",
+            Missed => "missed",
+            Sequence => "sequence",
+            AuditPruned => "audit_pruned",
+            Act(a) => a.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<super::Action> for AuditAction {
+    fn from(a: super::Action) -> Self {
+        AuditAction::Act(a)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewAuditEntry {
     pub host: Option<String>,
@@ -50,10 +133,10 @@ fn bounded(s: &str, max: usize) -> String {
 }
 
 impl NewAuditEntry {
-    pub fn new(actor: &str, action: &str, ok: bool, message: impl Into<String>) -> Self {
+    pub fn new(actor: &str, action: impl Into<AuditAction>, ok: bool, message: impl Into<String>) -> Self {
         NewAuditEntry {
             actor: bounded(actor, MAX_NAME),
-            action: action.to_string(),
+            action: action.into().as_str().to_string(),
             host: None,
             target_type: None,
             target_id: None,

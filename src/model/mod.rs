@@ -16,7 +16,7 @@ mod user;
 mod window;
 
 pub use api_key::ApiKey;
-pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
+pub use audit::{AuditAction, AuditEntry, AuditFilter, NewAuditEntry};
 pub use container::{
     Container, ContainerHealth, ContainerState, LABEL_DEPENDS_ON, LABEL_EXCLUDE, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, Stack, StackStatus,
 };

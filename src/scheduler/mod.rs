@@ -374,7 +374,7 @@ impl Scheduler {
         let _g = self.dispatch.lock().await;
         let now = self.clock.now();
         let s = self.store.run(move |s| s.insert_schedule(&fields, now)).await.map_err(store_err(0))?;
-        self.changed(&s, actor, "schedule_create")
+        self.changed(&s, actor, crate::model::AuditAction::ScheduleCreate)
     }
 
     pub async fn update(&self, id: i64, input: ScheduleInput, actor: &str) -> Result<ScheduleView, ScheduleError> {
@@ -383,7 +383,7 @@ impl Scheduler {
         let fields = self.validate(input, Some(&current.fields))?;
         let now = self.clock.now();
         let s = self.store.run(move |s| s.update_schedule(id, &fields, now)).await.map_err(store_err(id))?;
-        self.changed(&s, actor, "schedule_update")
+        self.changed(&s, actor, crate::model::AuditAction::ScheduleUpdate)
     }
 
     pub async fn delete(&self, id: i64, actor: &str) -> Result<(), ScheduleError> {
@@ -391,7 +391,7 @@ impl Scheduler {
         let s = self.store.run(move |s| s.delete_schedule(id)).await.map_err(store_err(id))?;
         self.handled.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         self.audit.record(
-            NewAuditEntry::new(actor, "schedule_delete", true, format!("deleted schedule {id}: {}", describe(&s.fields)))
+            NewAuditEntry::new(actor, crate::model::AuditAction::ScheduleDelete, true, format!("deleted schedule {id}: {}", describe(&s.fields)))
                 .target("schedule", &id.to_string()),
         );
         self.events.publish(Event::Schedule { id, schedule: None });
@@ -399,7 +399,7 @@ impl Scheduler {
         Ok(())
     }
 
-    fn changed(&self, s: &Schedule, actor: &str, what: &str) -> Result<ScheduleView, ScheduleError> {
+    fn changed(&self, s: &Schedule, actor: &str, what: crate::model::AuditAction) -> Result<ScheduleView, ScheduleError> {
         let view = self.view(s);
         self.audit.record(
             NewAuditEntry::new(actor, what, true, format!("schedule {}: {}", s.id, describe(&s.fields)))

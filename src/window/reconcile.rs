@@ -261,7 +261,7 @@ impl Windows {
                     if *fights >= MAX_FIGHTS {
                         m.gave_up.insert(r.name.clone());
                         self.audit.record(
-                            NewAuditEntry::new("window", "window_gave_up", false, format!(
+                            NewAuditEntry::new("window", crate::model::AuditAction::WindowGaveUp, false, format!(
                                 "window {}: {} was started again {MAX_FIGHTS} times by something else in this down \
                                  period; leaving it alone until the next boundary",
                                 c.window.id, r.name
@@ -380,7 +380,7 @@ impl ActionObserver for Windows {
             }
         }
         self.audit.record(
-            NewAuditEntry::new(trigger.actor(), "window_override", true, format!(
+            NewAuditEntry::new(trigger.actor(), crate::model::AuditAction::WindowOverride, true, format!(
                 "window {id}: kept {} until {} ({})",
                 o.desired,
                 until.to_rfc3339(),
