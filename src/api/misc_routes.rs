@@ -105,6 +105,7 @@ pub struct AuditQuery {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     entries: Vec<AuditEntry>,
+    #[schema(required = true)]
     next_before: Option<i64>,
 }
 

@@ -23,6 +23,7 @@ const CALLBACK: &str = "/api/auth/oidc/callback";
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Providers {
     password: bool,
+    #[schema(required = true)]
     oidc: Option<OidcProvider>,
 }
 

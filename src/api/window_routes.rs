@@ -194,6 +194,7 @@ pub struct BulkResult {
     action: Action,
     ok: bool,
     results: Vec<crate::model::ContainerResult>,
+    #[schema(required = true)]
     error: Option<String>,
 }
 

@@ -14,7 +14,9 @@ pub struct ApiKey {
     /// The key's first characters (`dnp_` and 8 more), to tell keys apart.
     pub prefix: String,
     pub created_at: DateTime<Utc>,
+    #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub last_used_at: Option<DateTime<Utc>>,
     /// The owner (an addition to the contract's shape, for the admins' list).
     pub user_id: i64,

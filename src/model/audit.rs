@@ -12,14 +12,20 @@ pub struct AuditEntry {
     pub actor: String,
     pub action: String,
     /// The host of the target; `None` for entries without one (logins, users).
+    #[schema(required = true)]
     pub host: Option<String>,
+    #[schema(required = true)]
     pub target_type: Option<String>,
+    #[schema(required = true)]
     pub target_id: Option<String>,
     pub ok: bool,
     pub message: String,
+    #[schema(required = true)]
     pub client_addr: Option<String>,
+    #[schema(required = true)]
     pub details: Option<serde_json::Value>,
     /// SHA-256 chained to the previous entry (tamper evidence).
+    #[schema(required = true)]
     pub hash: Option<String>,
 }
 

@@ -71,10 +71,13 @@ pub struct Container {
     pub state: ContainerState,
     pub status: String,
     pub labels: BTreeMap<String, String>,
+    #[schema(required = true)]
     pub stack: Option<String>,
+    #[schema(required = true)]
     pub service: Option<String>,
     pub created: DateTime<Utc>,
     /// Its health check's verdict; `None` without a health check or while stopped.
+    #[schema(required = true)]
     pub health: Option<ContainerHealth>,
 }
 
@@ -196,6 +199,7 @@ pub struct Stack {
     pub name: String,
     pub status: StackStatus,
     /// Its members' worst health-check verdict (`null`: none has a check).
+    #[schema(required = true)]
     pub health: Option<ContainerHealth>,
     pub containers: Vec<Container>,
     pub services: Vec<String>,

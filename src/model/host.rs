@@ -127,13 +127,16 @@ vocabulary!(HostStatus, HostStatus, { Connecting => "connecting", Ok => "ok", Un
 pub struct HostView {
     pub name: String,
     pub url: String,
+    #[schema(required = true)]
     pub group: Option<String>,
     pub source: HostSource,
     pub tls: bool,
     pub status: HostStatus,
+    #[schema(required = true)]
     pub version: Option<String>,
     pub containers: usize,
     pub swarm_manager: bool,
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 

@@ -14,6 +14,7 @@ pub enum LogStream {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LogLine {
     /// The engine's timestamp of the line (`null` if it gave none).
+    #[schema(required = true)]
     pub at: Option<DateTime<Utc>>,
     pub stream: LogStream,
     /// The line without its newline; ANSI colour codes are left in, for the

@@ -87,7 +87,9 @@ pub struct ScheduleView {
     pub target_type: TargetType,
     pub target_id: String,
     pub action: Action,
+    #[schema(required = true)]
     pub cron: Option<String>,
+    #[schema(required = true)]
     pub at: Option<DateTime<Utc>>,
     pub timezone: String,
     pub enabled: bool,
@@ -101,7 +103,9 @@ pub struct ScheduleView {
     pub on_failure: Option<OnFailure>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[schema(required = true)]
     pub next_run: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub last_run: Option<LastRun>,
     /// Clashes over the next 7 days (filled in by the windows service, which
     /// sees both schedules and windows).

@@ -22,6 +22,7 @@ pub struct Service {
     pub host: String,
     pub id: String,
     pub name: String,
+    #[schema(required = true)]
     pub stack: Option<String>,
     pub mode: ServiceMode,
     /// Tasks running now.
@@ -29,5 +30,6 @@ pub struct Service {
     /// What the service spec asks for (0 after a DockNap stop).
     pub desired_replicas: u64,
     /// The count a DockNap stop remembered, to start back to.
+    #[schema(required = true)]
     pub saved_replicas: Option<u64>,
 }

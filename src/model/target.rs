@@ -105,6 +105,7 @@ impl Action {
 pub struct ContainerResult {
     pub container: String,
     pub ok: bool,
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 
@@ -112,6 +113,7 @@ pub struct ContainerResult {
 /// ran, and the last lines of its log.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RunOutcome {
+    #[schema(required = true)]
     pub exit_code: Option<i64>,
     pub duration_ms: u64,
     pub log_tail: Vec<String>,

@@ -75,6 +75,7 @@ pub struct Override {
     pub desired: Desired,
     pub until: DateTime<Utc>,
     pub by: String,
+    #[schema(required = true)]
     pub reason: Option<String>,
 }
 
@@ -94,8 +95,11 @@ pub struct Window {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WindowState {
     pub desired: Desired,
+    #[schema(required = true)]
     pub since: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub next_change: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub reason: Option<String>,
 }
 
@@ -125,6 +129,7 @@ pub struct WindowView {
     pub source: Source,
     pub state: WindowState,
     #[serde(rename = "override")]
+    #[schema(required = true)]
     pub override_: Option<Override>,
     pub conflicts: Vec<Conflict>,
     pub created_at: DateTime<Utc>,

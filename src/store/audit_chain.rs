@@ -74,8 +74,10 @@ pub struct Verification {
     pub checked: u64,
     /// The first entry whose hash does not follow: it, or one before it, was
     /// altered or removed.
+    #[schema(required = true)]
     pub first_bad_id: Option<i64>,
     /// The newest entry's hash: keep it elsewhere to pin the whole log.
+    #[schema(required = true)]
     pub head: Option<String>,
 }
 

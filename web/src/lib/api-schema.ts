@@ -758,9 +758,9 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
-            expires_at?: string | null;
+            expires_at: string | null;
             /** Format: date-time */
-            last_used_at?: string | null;
+            last_used_at: string | null;
             /**
              * Format: int64
              * @description The owner (an addition to the contract's shape, for the admins' list).
@@ -776,20 +776,20 @@ export interface components {
             actor: string;
             action: string;
             /** @description The host of the target; `None` for entries without one (logins, users). */
-            host?: string | null;
-            target_type?: string | null;
-            target_id?: string | null;
+            host: string | null;
+            target_type: string | null;
+            target_id: string | null;
             ok: boolean;
             message: string;
-            client_addr?: string | null;
-            details?: unknown;
+            client_addr: string | null;
+            details: unknown;
             /** @description SHA-256 chained to the previous entry (tamper evidence). */
-            hash?: string | null;
+            hash: string | null;
         };
         AuditPage: {
             entries: components["schemas"]["AuditEntry"][];
             /** Format: int64 */
-            next_before?: number | null;
+            next_before: number | null;
         };
         BulkBody: {
             action: components["schemas"]["Action"];
@@ -808,7 +808,7 @@ export interface components {
             action: components["schemas"]["Action"];
             ok: boolean;
             results: components["schemas"]["ContainerResult"][];
-            error?: string | null;
+            error: string | null;
         };
         BulkTarget: {
             target_type: string;
@@ -837,18 +837,18 @@ export interface components {
             labels: {
                 [key: string]: string;
             };
-            stack?: string | null;
-            service?: string | null;
+            stack: string | null;
+            service: string | null;
             /** Format: date-time */
             created: string;
-            health?: null | components["schemas"]["ContainerHealth"];
+            health: null | components["schemas"]["ContainerHealth"];
         };
         /** @enum {string} */
         ContainerHealth: "healthy" | "starting" | "unhealthy";
         ContainerResult: {
             container: string;
             ok: boolean;
-            error?: string | null;
+            error: string | null;
         };
         /**
          * @description Docker's container state, as the engine names it. `stopping` comes from
@@ -929,14 +929,14 @@ export interface components {
         HostView: {
             name: string;
             url: string;
-            group?: string | null;
+            group: string | null;
             source: components["schemas"]["HostSource"];
             tls: boolean;
             status: components["schemas"]["HostStatus"];
-            version?: string | null;
+            version: string | null;
             containers: number;
             swarm_manager: boolean;
-            error?: string | null;
+            error: string | null;
         };
         LastRun: {
             /** Format: date-time */
@@ -953,7 +953,7 @@ export interface components {
              * Format: date-time
              * @description The engine's timestamp of the line (`null` if it gave none).
              */
-            at?: string | null;
+            at: string | null;
             stream: components["schemas"]["LogStream"];
             /**
              * @description The line without its newline; ANSI colour codes are left in, for the
@@ -1003,7 +1003,7 @@ export interface components {
             /** Format: date-time */
             until: string;
             by: string;
-            reason?: string | null;
+            reason: string | null;
         };
         OverrideBody: {
             desired: components["schemas"]["Desired"];
@@ -1017,7 +1017,7 @@ export interface components {
         };
         Providers: {
             password: boolean;
-            oidc?: null | components["schemas"]["OidcProvider"];
+            oidc: null | components["schemas"]["OidcProvider"];
         };
         RecoveryCodes: {
             recovery_codes: string[];
@@ -1030,7 +1030,7 @@ export interface components {
          */
         RunOutcome: {
             /** Format: int64 */
-            exit_code?: number | null;
+            exit_code: number | null;
             /** Format: int64 */
             duration_ms: number;
             log_tail: string[];
@@ -1056,9 +1056,9 @@ export interface components {
             target_type: components["schemas"]["TargetType"];
             target_id: string;
             action: components["schemas"]["Action"];
-            cron?: string | null;
+            cron: string | null;
             /** Format: date-time */
-            at?: string | null;
+            at: string | null;
             timezone: string;
             enabled: boolean;
             /** @description A run's time limit (`30m`), when one was given. */
@@ -1071,8 +1071,8 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
             /** Format: date-time */
-            next_run?: string | null;
-            last_run?: null | components["schemas"]["LastRun"];
+            next_run: string | null;
+            last_run: null | components["schemas"]["LastRun"];
             /**
              * @description Clashes over the next 7 days (filled in by the windows service, which
              *     sees both schedules and windows).
@@ -1084,7 +1084,7 @@ export interface components {
             host: string;
             id: string;
             name: string;
-            stack?: string | null;
+            stack: string | null;
             mode: components["schemas"]["ServiceMode"];
             /**
              * Format: int64
@@ -1100,7 +1100,7 @@ export interface components {
              * Format: int64
              * @description The count a DockNap stop remembered, to start back to.
              */
-            saved_replicas?: number | null;
+            saved_replicas: number | null;
         };
         /** @enum {string} */
         ServiceMode: "replicated" | "global";
@@ -1123,7 +1123,7 @@ export interface components {
             host: string;
             name: string;
             status: components["schemas"]["StackStatus"];
-            health?: null | components["schemas"]["ContainerHealth"];
+            health: null | components["schemas"]["ContainerHealth"];
             containers: components["schemas"]["Container"][];
             services: string[];
         };
@@ -1233,9 +1233,9 @@ export interface components {
              * @description The first entry whose hash does not follow: it, or one before it, was
              *     altered or removed.
              */
-            first_bad_id?: number | null;
+            first_bad_id: number | null;
             /** @description The newest entry's hash: keep it elsewhere to pin the whole log. */
-            head?: string | null;
+            head: string | null;
         };
         WindowBody: {
             host?: string | null;
@@ -1263,10 +1263,10 @@ export interface components {
         WindowState: {
             desired: components["schemas"]["Desired"];
             /** Format: date-time */
-            since?: string | null;
+            since: string | null;
             /** Format: date-time */
-            next_change?: string | null;
-            reason?: string | null;
+            next_change: string | null;
+            reason: string | null;
         };
         /** @description The contract's window shape. */
         WindowView: {
@@ -1283,7 +1283,7 @@ export interface components {
             enabled: boolean;
             source: components["schemas"]["Source"];
             state: components["schemas"]["WindowState"];
-            override?: null | components["schemas"]["Override"];
+            override: null | components["schemas"]["Override"];
             conflicts: components["schemas"]["Conflict"][];
             /** Format: date-time */
             created_at: string;
