@@ -416,7 +416,7 @@ async fn schedule_crud_preview_upcoming_and_run_now() {
     assert_eq!(
         keys,
         [
-            "action", "conflicts", "created_at", "cron", "enabled", "host", "id", "last_run", "next_run", "target_id",
+            "action", "at", "conflicts", "created_at", "cron", "enabled", "host", "id", "last_run", "next_run", "target_id",
             "target_type", "timezone", "updated_at"
         ]
     );
