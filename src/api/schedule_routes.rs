@@ -19,8 +19,10 @@ fn schedule_id(raw: &str) -> Result<i64, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct ScheduleBody {
     host: Option<String>,
+    #[schema(value_type = Option<crate::model::TargetType>)]
     target_type: Option<String>,
     target_id: Option<String>,
+    #[schema(value_type = Option<crate::model::Action>)]
     action: Option<String>,
     cron: Option<String>,
     at: Option<String>,
@@ -28,6 +30,7 @@ pub struct ScheduleBody {
     enabled: Option<bool>,
     timeout: Option<String>,
     steps: Option<Vec<crate::scheduler::StepInput>>,
+    #[schema(value_type = Option<crate::model::OnFailure>)]
     on_failure: Option<String>,
 }
 

@@ -25,11 +25,14 @@ fn window_id(raw: &str) -> Result<i64, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct WindowBody {
     host: Option<String>,
+    #[schema(value_type = Option<crate::model::TargetType>)]
     target_type: Option<String>,
     target_id: Option<String>,
     spec: Option<String>,
     timezone: Option<String>,
+    #[schema(value_type = Option<crate::model::DownAction>)]
     down_action: Option<String>,
+    #[schema(value_type = Option<crate::model::Enforce>)]
     enforce: Option<String>,
     grace: Option<String>,
     enabled: Option<bool>,
@@ -169,6 +172,7 @@ pub async fn preview(State(state): State<AppState>, _: Viewer, JsonBody(b): Json
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkTarget {
+    #[schema(value_type = crate::model::TargetType)]
     target_type: String,
     target_id: String,
     host: Option<String>,
@@ -224,6 +228,10 @@ pub async fn bulk(
             host: Some(s.host),
         }));
     }
+    // A target named twice (or also in the group) is acted on once: one
+    // result per distinct target.
+    let mut seen = std::collections::HashSet::new();
+    targets.retain(|t| seen.insert((t.host.clone().unwrap_or_else(|| LOCAL_HOST.to_string()), t.target_type.clone(), t.target_id.clone())));
     if targets.is_empty() {
         return Err(ApiError::bad_request("invalid_target", "give targets, or a group with stacks"));
     }

@@ -55,8 +55,10 @@ pub struct ScheduleInput {
 #[serde(deny_unknown_fields)]
 pub struct StepInput {
     pub host: Option<String>,
+    #[schema(value_type = Option<crate::model::TargetType>)]
     pub target_type: Option<String>,
     pub target_id: Option<String>,
+    #[schema(value_type = Option<crate::model::Action>)]
     pub action: Option<String>,
 }
 

@@ -811,7 +811,7 @@ export interface components {
             error: string | null;
         };
         BulkTarget: {
-            target_type: string;
+            target_type: components["schemas"]["TargetType"];
             target_id: string;
             host?: string | null;
         };
@@ -1037,16 +1037,16 @@ export interface components {
         };
         ScheduleBody: {
             host?: string | null;
-            target_type?: string | null;
+            target_type?: null | components["schemas"]["TargetType"];
             target_id?: string | null;
-            action?: string | null;
+            action?: null | components["schemas"]["Action"];
             cron?: string | null;
             at?: string | null;
             timezone?: string | null;
             enabled?: boolean | null;
             timeout?: string | null;
             steps?: components["schemas"]["StepInput"][] | null;
-            on_failure?: string | null;
+            on_failure?: null | components["schemas"]["OnFailure"];
         };
         /** @description The contract's schedule shape. */
         ScheduleView: {
@@ -1164,9 +1164,9 @@ export interface components {
         /** @description One step of a sequence as given (`host` defaults to `local`). */
         StepInput: {
             host?: string | null;
-            target_type?: string | null;
+            target_type?: null | components["schemas"]["TargetType"];
             target_id?: string | null;
-            action?: string | null;
+            action?: null | components["schemas"]["Action"];
         };
         /** @enum {string} */
         TargetType: "stack" | "container" | "service" | "swarm_stack" | "group" | "sequence";
@@ -1239,12 +1239,12 @@ export interface components {
         };
         WindowBody: {
             host?: string | null;
-            target_type?: string | null;
+            target_type?: null | components["schemas"]["TargetType"];
             target_id?: string | null;
             spec?: string | null;
             timezone?: string | null;
-            down_action?: string | null;
-            enforce?: string | null;
+            down_action?: null | components["schemas"]["DownAction"];
+            enforce?: null | components["schemas"]["Enforce"];
             grace?: string | null;
             enabled?: boolean | null;
         };
