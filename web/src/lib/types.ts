@@ -75,11 +75,7 @@ export interface Stack {
   host?: string
 }
 
-export interface ContainerResult {
-  container: string
-  ok: boolean
-  error: string | null
-}
+export type ContainerResult = Schemas['ContainerResult']
 
 export interface ActionResult {
   target_type: TargetType
@@ -158,14 +154,7 @@ export interface ScheduleInput {
   on_failure?: OnFailure
 }
 
-export interface Upcoming {
-  schedule_id: number
-  host?: string
-  target_type: TargetType
-  target_id: string
-  action: Action
-  at: string
-}
+export type Upcoming = Schemas['Upcoming']
 
 export interface AuditDetails {
   results?: ContainerResult[]
@@ -318,20 +307,7 @@ export interface BulkResponse {
 
 export type HostStatus = Schemas['HostStatus']
 
-/** A Docker host as the API shows it. TLS material is write-only: only `tls: true` comes back. */
-export interface HostView {
-  name: string
-  url: string
-  group: string | null
-  /** `env`: declared in DOCKNAP_HOSTS (and `local`), read-only here. */
-  source: 'env' | 'api'
-  tls: boolean
-  status: HostStatus
-  version: string | null
-  containers: number
-  swarm_manager: boolean
-  error: string | null
-}
+export type HostView = Schemas['HostView']
 
 /** PEM strings. */
 export interface TlsMaterial {
@@ -368,19 +344,7 @@ export interface Service {
   saved_replicas: number | null
 }
 
-/** GET /api/tokens: an API key, never its secret. */
-export interface ApiKey {
-  id: number
-  name: string
-  role: Role
-  /** `dnp_` and the key's next 8 characters, to tell keys apart. */
-  prefix: string
-  created_at: string
-  expires_at: string | null
-  last_used_at: string | null
-  user_id: number
-  username: string
-}
+export type ApiKey = Schemas['ApiKey']
 
 /** POST /api/tokens: the key, with its secret shown this once. */
 export interface CreatedApiKey extends ApiKey {
