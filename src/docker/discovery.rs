@@ -157,7 +157,7 @@ async fn probe<T>(call: impl std::future::Future<Output = Result<T, DockerError>
 /// Do the view and a fresh list hold the same containers, names and states?
 /// (Status texts such as "Up 5 minutes" age without events.)
 fn agrees(view: &View, listed: &[Container]) -> bool {
-    let key = |c: &Container| (c.id.clone(), c.name.clone(), c.state.clone(), c.health);
+    let key = |c: &Container| (c.id.clone(), c.name.clone(), c.state, c.health);
     let mut known: Vec<_> = view.containers().iter().map(key).collect();
     let mut fresh: Vec<_> = listed.iter().map(key).collect();
     known.sort();
