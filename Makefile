@@ -15,7 +15,7 @@ export DOCKNAP_TEST_IMAGE ?= docknap-test-busybox:latest
 export DOCKNAP_COMPOSE    ?= $(CURDIR)/.venv/bin/docker-compose
 export DOCKNAP_IMAGE      ?= $(IMAGE)
 
-.PHONY: build ui run test test-env lint test-rust test-ui-unit test-e2e image bench clean
+.PHONY: build ui run test test-env lint test-rust test-api test-ui-unit test-e2e image bench clean
 
 ## ui: the web UI, built into web/dist (embedded into the binary).
 ui: web/node_modules/.installed
@@ -40,7 +40,7 @@ image: build
 	bash scripts/build-image.sh $(BIN) $(IMAGE)
 
 ## test: install/start what the tests need, then every suite.
-test: test-env lint image test-ui-unit test-rust test-e2e
+test: test-env lint image test-ui-unit test-rust test-api test-e2e
 
 ## lint: the house rules: clippy finds nothing (warnings are errors).
 lint: ui
@@ -54,6 +54,14 @@ test-env:
 test-rust: ui
 	DOCKNAP_BIN=$(CURDIR)/$(BIN) cargo test --locked --all-targets -- --skip chaos::
 	DOCKNAP_BIN=$(CURDIR)/$(BIN) cargo test --locked --test integration -- chaos::
+
+## test-api: the UI's API types and docs/API.md match docs/openapi.json
+## (scripts/api/check.sh), then Schemathesis fuzzes the real server from its
+## own /api/openapi.json as each role (scripts/api/fuzz.sh): no 5xx, no
+## response outside the document.
+test-api: build
+	bash scripts/api/check.sh
+	bash scripts/api/fuzz.sh $(CURDIR)/$(BIN)
 
 test-ui-unit: web/node_modules/.installed
 	cd web && npm run --silent test:unit

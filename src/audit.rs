@@ -186,14 +186,14 @@ mod tests {
         side.execute_batch("CREATE TRIGGER full BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END")
             .unwrap();
         for i in 0..3 {
-            audit.record(NewAuditEntry::new("t", "login", true, format!("entry {i}")));
+            audit.record(NewAuditEntry::new("t", crate::model::AuditAction::Login, true, format!("entry {i}")));
         }
         audit.flush();
         let all = AuditFilter { limit: 10, ..Default::default() };
         assert!(store.audit(&all).unwrap().is_empty(), "nothing could be written");
 
         side.execute_batch("DROP TRIGGER full").unwrap();
-        audit.record(NewAuditEntry::new("t", "login", true, "entry 3"));
+        audit.record(NewAuditEntry::new("t", crate::model::AuditAction::Login, true, "entry 3"));
         audit.flush();
         let messages: Vec<String> = store.audit(&all).unwrap().into_iter().rev().map(|e| e.message).collect();
         assert_eq!(messages, ["entry 0", "entry 1", "entry 2", "entry 3"]);

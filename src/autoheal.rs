@@ -81,7 +81,7 @@ async fn on_event(actions: &Arc<Actions>, limiter: &mut Limiter, ev: EngineEvent
         let message = format!("not restarted: auto-heal already restarted it {MAX_PER_HOUR} times in the last hour");
         tracing::warn!(host = %ev.host, container = %c.name, "{message}");
         actions.audit().record(
-            NewAuditEntry::new(ACTOR, Action::Restart.as_str(), false, message)
+            NewAuditEntry::new(ACTOR, Action::Restart, false, message)
                 .on(&target)
                 .details(serde_json::json!({"trigger": "autoheal", "health": "unhealthy"})),
         );

@@ -17,14 +17,16 @@ use crate::store::{Store, StoreError};
 
 /// A create or update request; on update, absent fields keep their value and
 /// `group: null` / `tls: null` remove it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostInput {
     pub name: Option<String>,
     pub url: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub group: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<crate::model::TlsMaterial>)]
     pub tls: Option<Option<TlsMaterial>>,
 }
 
@@ -114,7 +116,7 @@ impl Hosts {
             StoreError::Conflict(_) => HostError::Exists(config.name.clone()),
             e => HostError::Store(e),
         })?;
-        self.connect(config, actor, "host_create", "added").await
+        self.connect(config, actor, crate::model::AuditAction::HostCreate, "added").await
     }
 
     pub async fn update(&self, name: &str, input: HostInput, actor: &str) -> Result<HostView, HostError> {
@@ -125,7 +127,7 @@ impl Hosts {
         let config = merged(current, input, false)?;
         let (stored, now) = (config.clone(), self.clock.now());
         self.store.run(move |s| s.update_host(&stored, now)).await.map_err(HostError::Store)?;
-        self.connect(config, actor, "host_update", "changed").await
+        self.connect(config, actor, crate::model::AuditAction::HostUpdate, "changed").await
     }
 
     pub async fn delete(&self, name: &str, actor: &str) -> Result<(), HostError> {
@@ -137,7 +139,7 @@ impl Hosts {
             e => HostError::Store(e),
         })?;
         self.fleet.remove(name);
-        self.audit.record(NewAuditEntry::new(actor, "host_delete", true, format!("deleted host {name}")).target("host", name));
+        self.audit.record(NewAuditEntry::new(actor, crate::model::AuditAction::HostDelete, true, format!("deleted host {name}")).target("host", name));
         tracing::info!(host = name, actor, "host deleted");
         Ok(())
     }
@@ -165,7 +167,7 @@ impl Hosts {
         }
     }
 
-    async fn connect(&self, config: HostConfig, actor: &str, what: &str, verb: &str) -> Result<HostView, HostError> {
+    async fn connect(&self, config: HostConfig, actor: &str, what: crate::model::AuditAction, verb: &str) -> Result<HostView, HostError> {
         let tls = if config.tls.is_some() { " with TLS" } else { "" };
         let message = format!("{verb} host {} at {}{tls}", config.name, config.url);
         let name = config.name.clone();

@@ -164,7 +164,7 @@ fn reset_2fa(username: &str) -> ExitCode {
         let change = docknap::store::UserChange { reset_totp: true, ..Default::default() };
         let done = store.update_user(user.id, &change, chrono::Utc::now())?;
         if done.totp_reset {
-            let entry = docknap::model::NewAuditEntry::new("cli", "user_update", true, format!("user '{}': two-factor sign-in reset from the command line; signed out everywhere", user.username))
+            let entry = docknap::model::NewAuditEntry::new("cli", docknap::model::AuditAction::UserUpdate, true, format!("user '{}': two-factor sign-in reset from the command line; signed out everywhere", user.username))
                 .target("user", &user.username);
             store.append_audit(&entry, chrono::Utc::now())?;
         }
@@ -204,7 +204,7 @@ fn reset_password(username: &str, from_stdin: bool) -> ExitCode {
         let hash = docknap::auth::hash_password(&password)?;
         let change = docknap::store::UserChange { password_hash: Some(&hash), ..Default::default() };
         store.update_user(user.id, &change, chrono::Utc::now())?;
-        let entry = docknap::model::NewAuditEntry::new("cli", "password_reset", true, "password reset from the command line; sessions revoked")
+        let entry = docknap::model::NewAuditEntry::new("cli", docknap::model::AuditAction::PasswordReset, true, "password reset from the command line; sessions revoked")
             .target("user", &user.username);
         store.append_audit(&entry, chrono::Utc::now())?;
         Ok((!from_stdin).then_some(password))

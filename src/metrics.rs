@@ -188,7 +188,7 @@ fn write_gauges(out: &mut String, views: &Views) {
 
     let mut containers: BTreeMap<(String, String), u64> = BTreeMap::new();
     for c in views.fleet.containers(None) {
-        *containers.entry((c.host, c.state)).or_default() += 1;
+        *containers.entry((c.host, c.state.to_string())).or_default() += 1;
     }
     header(out, "docknap_containers", "gauge", "Containers by host and state.");
     for ((host, state), n) in &containers {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::docker::fleet::Connect;
 use crate::docker::{ContainerEvent, DockerError, Engine, EngineInfo, Fleet, Health, SwarmService, View};
-use crate::model::{Action, Container, LOCAL_HOST, ServiceMode};
+use crate::model::{Action, Container, ContainerState, LOCAL_HOST, ServiceMode};
 use crate::events::Events;
 
 /// Containers by id; every `act` is recorded and changes the state.
@@ -100,11 +100,10 @@ impl Engine for FakeEngine {
         let mut all = self.containers.lock().unwrap();
         let c = all.get_mut(id).ok_or(DockerError::NotFound)?;
         c.state = match action {
-            Action::Start | Action::Run | Action::Restart | Action::Unpause => "running",
-            Action::Stop => "exited",
-            Action::Pause => "paused",
-        }
-        .into();
+            Action::Start | Action::Run | Action::Restart | Action::Unpause => ContainerState::Running,
+            Action::Stop => ContainerState::Exited,
+            Action::Pause => ContainerState::Paused,
+        };
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{ActionError, On};
 use crate::docker::DockerError;
-use crate::model::{Action, Container, ContainerResult, RunOutcome, TargetType};
+use crate::model::{Action, Container, ContainerResult, ContainerState, RunOutcome, TargetType};
 
 /// How long a `run` waits for its container to exit, unless told otherwise.
 pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -42,7 +42,7 @@ impl On<'_> {
         let view = &self.host.view;
         let mut exit_code = None;
         let error = match view.unless_lost(self.engine().list(Some(&c.id))).await.map(|mut v| v.pop()) {
-            Ok(Some(fresh)) if matches!(fresh.state.as_str(), "running" | "restarting" | "paused") => {
+            Ok(Some(fresh)) if matches!(fresh.state, ContainerState::Running | ContainerState::Restarting | ContainerState::Paused) => {
                 Some(format!("already {}: a run starts it and waits for it to exit", fresh.state))
             }
             Ok(Some(_)) => match view.unless_lost(self.engine().act(&c.id, Action::Start)).await {

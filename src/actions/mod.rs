@@ -28,7 +28,7 @@ use crate::audit::Audit;
 use crate::store::Store;
 use crate::docker::{DockerError, Engine, Fleet, Health, Host};
 use crate::model::{
-    Action, ActionResult, Container, ContainerResult, InvalidValue, LOCAL_HOST, NewAuditEntry, Target, TargetType,
+    Action, ActionResult, Container, ContainerResult, ContainerState, InvalidValue, LOCAL_HOST, NewAuditEntry, Target, TargetType,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -319,7 +319,7 @@ impl Actions {
         result: Option<&ActionResult>,
         started: Instant,
     ) {
-        let mut entry = NewAuditEntry::new(trigger.actor(), action.as_str(), ok, message).on(target);
+        let mut entry = NewAuditEntry::new(trigger.actor(), action, ok, message).on(target);
         let mut forced = None;
         let (trigger_name, schedule_id, due, window_id) = match trigger {
             Trigger::Manual { client, force, .. } => {
@@ -565,7 +565,7 @@ impl On<'_> {
             },
             Err(e) => return failed(c, e.to_string()),
         };
-        for step in plan(action, &state) {
+        for step in plan(action, state) {
             match view.unless_lost(self.engine().act(&c.id, *step)).await {
                 Ok(()) | Err(DockerError::NotModified) => {}
                 Err(e) => return failed(c, e.to_string()),
@@ -605,20 +605,21 @@ fn merge_results(into: &mut Vec<ContainerResult>, later: Vec<ContainerResult>) {
 /// A start is always sent: the engine's list can lag behind a container's
 /// exit (see discovery), so one that has just stopped may still list as
 /// running, and the engine itself answers 304 to a start of one that runs.
-pub fn plan(action: Action, state: &str) -> &'static [Action] {
+pub fn plan(action: Action, state: ContainerState) -> &'static [Action] {
     use Action::*;
+    use ContainerState::{Paused, Restarting, Running};
     match (action, state) {
-        (Start, "paused") => &[Unpause],
+        (Start, Paused) => &[Unpause],
         (Start, _) => &[Start],
-        (Stop, "running" | "restarting") => &[Stop],
-        (Stop, "paused") => &[Unpause, Stop],
+        (Stop, Running | Restarting) => &[Stop],
+        (Stop, Paused) => &[Unpause, Stop],
         (Stop, _) => &[],
-        (Restart, "paused") => &[Unpause, Restart],
+        (Restart, Paused) => &[Unpause, Restart],
         (Restart, _) => &[Restart],
-        (Pause, "running") => &[Pause],
+        (Pause, Running) => &[Pause],
         // Paused already, or not running: nothing to freeze.
         (Pause, _) => &[],
-        (Unpause, "paused") => &[Unpause],
+        (Unpause, Paused) => &[Unpause],
         (Unpause, _) => &[],
         // Not a state change: a run is started and waited for by `run_to_exit`.
         (Run, _) => &[],

@@ -58,7 +58,7 @@ impl Actions {
             "steps": result.steps,
             "duration_ms": started.elapsed().as_millis() as u64,
         });
-        self.audit.record(NewAuditEntry::new(trigger.actor(), "sequence", result.ok, result.summary()).on(&whole).details(details));
+        self.audit.record(NewAuditEntry::new(trigger.actor(), crate::model::AuditAction::Sequence, result.ok, result.summary()).on(&whole).details(details));
         result
     }
 

@@ -48,14 +48,14 @@ fn no_label_means_one_parallel_level_and_cycles_terminate() {
 #[test]
 fn plans_do_what_the_user_meant() {
     use Action::*;
-    assert_eq!(plan(Start, "running"), &[Start], "the engine answers 304; the listed state may lag");
-    assert_eq!(plan(Start, "paused"), &[Unpause]);
-    assert_eq!(plan(Start, "exited"), &[Start]);
-    assert_eq!(plan(Stop, "paused"), &[Unpause, Stop]);
-    assert_eq!(plan(Stop, "exited"), &[] as &[Action]);
-    assert_eq!(plan(Pause, "paused"), &[] as &[Action]);
-    assert_eq!(plan(Unpause, "running"), &[] as &[Action]);
-    assert_eq!(plan(Restart, "paused"), &[Unpause, Restart]);
+    assert_eq!(plan(Start, "running".into()), &[Start], "the engine answers 304; the listed state may lag");
+    assert_eq!(plan(Start, "paused".into()), &[Unpause]);
+    assert_eq!(plan(Start, "exited".into()), &[Start]);
+    assert_eq!(plan(Stop, "paused".into()), &[Unpause, Stop]);
+    assert_eq!(plan(Stop, "exited".into()), &[] as &[Action]);
+    assert_eq!(plan(Pause, "paused".into()), &[] as &[Action]);
+    assert_eq!(plan(Unpause, "running".into()), &[] as &[Action]);
+    assert_eq!(plan(Restart, "paused".into()), &[Unpause, Restart]);
 }
 
 #[test]

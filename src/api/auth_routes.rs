@@ -12,7 +12,7 @@ use crate::auth::{SessionUser, TotpSetup, UserEdit};
 use crate::model::{Role, User};
 use crate::config::SecureCookie;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
     username: String,
     password: String,
@@ -35,6 +35,9 @@ pub(super) fn session_cookie(state: &AppState, parts: &Parts, value: &str, max_a
     HeaderValue::from_str(&cookie).expect("token characters are cookie-safe")
 }
 
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", security(()), request_body = LoginBody,
+    responses((status = 200, description = "signed in; also sets the `docknap_session` cookie", body = crate::auth::Session),
+        (status = 401, description = "`invalid_credentials`, `totp_required` or `invalid_totp`", body = super::openapi::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -46,6 +49,7 @@ pub async fn login(
     Ok(([(header::SET_COOKIE, cookie)], Json(session)).into_response())
 }
 
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", responses((status = 204, description = "the token is revoked; the cookie is cleared")))]
 pub async fn logout(State(state): State<AppState>, user: EnrollingSession, ClientAddr(client): ClientAddr, parts: Parts) -> Result<Response, ApiError> {
     state.auth.logout(&user.0, client).await?;
     let cookie = session_cookie(&state, &parts, "", 0);
@@ -54,7 +58,7 @@ pub async fn logout(State(state): State<AppState>, user: EnrollingSession, Clien
 
 /// The caller, and the zone new schedules get when they name none (an
 /// addition to the contract's shape, for the UI's schedule editor).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Me {
     #[serde(flatten)]
     user: SessionUser,
@@ -65,6 +69,7 @@ pub struct Me {
     totp_required_setup: bool,
 }
 
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", responses((status = 200, body = Me)))]
 pub async fn me(State(state): State<AppState>, user: Enrolling) -> Result<Json<Me>, ApiError> {
     let totp_enabled = state.auth.totp_enabled(user.0.user.id).await?;
     Ok(Json(Me {
@@ -75,12 +80,13 @@ pub async fn me(State(state): State<AppState>, user: Enrolling) -> Result<Json<M
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordBody {
     current_password: String,
     new_password: String,
 }
 
+#[utoipa::path(put, path = "/api/auth/password", tag = "auth", request_body = PasswordBody, responses((status = 204, description = "changed; the user's other tokens are revoked")))]
 pub async fn change_password(
     State(state): State<AppState>,
     user: EnrollingSession,
@@ -91,7 +97,7 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct UserOut {
     id: i64,
     username: String,
@@ -106,17 +112,20 @@ impl UserOut {
     }
 }
 
+#[utoipa::path(get, path = "/api/users", tag = "users", responses((status = 200, body = [UserOut])))]
 pub async fn list_users(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<UserOut>>, ApiError> {
     Ok(Json(state.auth.list_users().await?.into_iter().map(|(u, on)| UserOut::new(u, on)).collect()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewUserBody {
     username: String,
     password: String,
+    #[schema(value_type = Role)]
     role: String,
 }
 
+#[utoipa::path(post, path = "/api/users", tag = "users", request_body = NewUserBody, responses((status = 201, body = UserOut)))]
 pub async fn create_user(
     State(state): State<AppState>,
     admin: AdminSession,
@@ -128,15 +137,17 @@ pub async fn create_user(
 }
 
 /// Misspelled fields are refused: a typo must not pass as "no change".
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserBody {
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
     password: Option<String>,
     #[serde(default)]
     reset_totp: bool,
 }
 
+#[utoipa::path(put, path = "/api/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UpdateUserBody, responses((status = 200, description = "changed; that user's tokens are revoked", body = UserOut)))]
 pub async fn update_user(
     State(state): State<AppState>,
     admin: AdminSession,
@@ -150,25 +161,28 @@ pub async fn update_user(
     Ok(Json(UserOut::new(done.user, totp_enabled)))
 }
 
+#[utoipa::path(delete, path = "/api/users/{id}", tag = "users", params(("id" = i64, Path)), responses((status = 204, description = "deleted; that user's tokens are revoked")))]
 pub async fn delete_user(State(state): State<AppState>, admin: AdminSession, ApiPath(id): ApiPath<i64>) -> Result<StatusCode, ApiError> {
     state.auth.delete_user(admin.username(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/auth/totp/setup", tag = "auth", responses((status = 200, body = TotpSetup)))]
 pub async fn totp_setup(State(state): State<AppState>, user: EnrollingSession) -> Result<Json<TotpSetup>, ApiError> {
     Ok(Json(state.auth.totp_setup(&user.0).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TotpEnableBody {
     code: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RecoveryCodes {
     recovery_codes: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/api/auth/totp/enable", tag = "auth", request_body = TotpEnableBody, responses((status = 200, body = RecoveryCodes)))]
 pub async fn totp_enable(
     State(state): State<AppState>,
     user: EnrollingSession,
@@ -179,12 +193,13 @@ pub async fn totp_enable(
     Ok(Json(RecoveryCodes { recovery_codes }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TotpDisableBody {
     password: String,
     code: String,
 }
 
+#[utoipa::path(post, path = "/api/auth/totp/disable", tag = "auth", request_body = TotpDisableBody, responses((status = 204, description = "two-factor sign-in is off")))]
 pub async fn totp_disable(
     State(state): State<AppState>,
     user: ViewerSession,

@@ -11,7 +11,8 @@ use crate::docker::Host;
 use crate::model::{Action, ActionResult, Container, LOCAL_HOST, Service, Stack, Target, TargetType};
 
 /// `?host=NAME`: a filter on lists, the host of a single object (default `local`).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HostQuery {
     host: Option<String>,
 }
@@ -43,12 +44,15 @@ fn connected(state: &AppState, q: &HostQuery) -> Result<std::sync::Arc<Host>, Ap
     if h.view.docker_ok() { Ok(h) } else { Err(ApiError::docker_unavailable(Some(q.name()))) }
 }
 
+/// Every container; `?host=` one host's. `ETag`/`If-None-Match` give 304 when unchanged.
+#[utoipa::path(get, path = "/api/containers", tag = "docker", params(HostQuery), responses((status = 200, body = [Container]), (status = 304, description = "not modified")))]
 pub async fn containers(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQuery<HostQuery>) -> Result<Response, ApiError> {
     require_engine(&state, &q)?;
     let key = format!("containers?{}", q.host.as_deref().unwrap_or(""));
     Ok(state.lists.respond(&key, state.fleet.generation(), || state.fleet.containers(q.host.as_deref())))
 }
 
+#[utoipa::path(get, path = "/api/containers/{name}", tag = "docker", params(("name" = String, Path, description = "name or id"), HostQuery), responses((status = 200, body = Container)))]
 pub async fn container(
     State(state): State<AppState>,
     _: Viewer,
@@ -59,12 +63,14 @@ pub async fn container(
     h.view.container(&name).map(Json).ok_or_else(|| ActionError::NotFound(Target::new(q.name(), TargetType::Container, &name)).into())
 }
 
+#[utoipa::path(get, path = "/api/stacks", tag = "docker", params(HostQuery), responses((status = 200, body = [Stack]), (status = 304, description = "not modified")))]
 pub async fn stacks(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQuery<HostQuery>) -> Result<Response, ApiError> {
     require_engine(&state, &q)?;
     let key = format!("stacks?{}", q.host.as_deref().unwrap_or(""));
     Ok(state.lists.respond(&key, state.fleet.generation(), || state.fleet.stacks(q.host.as_deref())))
 }
 
+#[utoipa::path(get, path = "/api/stacks/{name}", tag = "docker", params(("name" = String, Path), HostQuery), responses((status = 200, body = Stack)))]
 pub async fn stack(
     State(state): State<AppState>,
     _: Viewer,
@@ -76,6 +82,7 @@ pub async fn stack(
 }
 
 /// Swarm services of every manager host, or of `?host=`.
+#[utoipa::path(get, path = "/api/services", tag = "docker", params(HostQuery), responses((status = 200, body = [Service])))]
 pub async fn services(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQuery<HostQuery>) -> Result<Json<Vec<Service>>, ApiError> {
     if let Some(name) = &q.host {
         host(&state, name)?;
@@ -85,7 +92,8 @@ pub async fn services(State(state): State<AppState>, _: Viewer, ApiQuery(q): Api
 
 /// `?host=`, `?force=true` (past `docknap.protect=true`) and, for `run`,
 /// `?timeout=30m` (default 1 h).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ActionQuery {
     host: Option<String>,
     timeout: Option<String>,
@@ -110,7 +118,10 @@ async fn act(
 
 /// `POST /api/{containers,stacks,services,swarm-stacks}/{name}/{action}?host=`.
 macro_rules! action_route {
-    ($name:ident, $target_type:expr) => {
+    ($name:ident, $target_type:expr, $path:literal) => {
+        #[utoipa::path(post, path = $path, tag = "docker",
+            params(("name" = String, Path), ("action" = crate::model::Action, Path), ActionQuery),
+            responses((status = 200, body = ActionResult)))]
         pub async fn $name(
             State(state): State<AppState>,
             user: Operator,
@@ -124,7 +135,7 @@ macro_rules! action_route {
     };
 }
 
-action_route!(container_action, TargetType::Container);
-action_route!(stack_action, TargetType::Stack);
-action_route!(service_action, TargetType::Service);
-action_route!(swarm_stack_action, TargetType::SwarmStack);
+action_route!(container_action, TargetType::Container, "/api/containers/{name}/{action}");
+action_route!(stack_action, TargetType::Stack, "/api/stacks/{name}/{action}");
+action_route!(service_action, TargetType::Service, "/api/services/{name}/{action}");
+action_route!(swarm_stack_action, TargetType::SwarmStack, "/api/swarm-stacks/{name}/{action}");

@@ -20,7 +20,8 @@ use crate::actions::ActionError;
 use crate::docker::{DockerError, Host};
 use crate::model::{Container, LOCAL_HOST, LogLine, LogQuery, Stats, Target, TargetType};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogParams {
     host: Option<String>,
     tail: Option<usize>,
@@ -29,16 +30,18 @@ pub struct LogParams {
     follow: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Lines {
     lines: Vec<LogLine>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HostParam {
     host: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/containers/{name}/logs", tag = "docker", params(("name" = String, Path), LogParams), responses((status = 200, description = "JSON lines, or with `follow=true` server-sent events: `line` (a JSON log line), `log_error`, `end`", content((Lines = "application/json"), (String = "text/event-stream")))))]
 pub async fn container_logs(
     State(state): State<AppState>,
     who: Operator,
@@ -51,6 +54,7 @@ pub async fn container_logs(
 }
 
 /// The stack's containers' logs merged by time, each line naming its container.
+#[utoipa::path(get, path = "/api/stacks/{name}/logs", tag = "docker", params(("name" = String, Path), LogParams), responses((status = 200, description = "JSON lines, or with `follow=true` server-sent events: `line` (a JSON log line), `log_error`, `end`", content((Lines = "application/json"), (String = "text/event-stream")))))]
 pub async fn stack_logs(
     State(state): State<AppState>,
     who: Operator,
@@ -62,6 +66,7 @@ pub async fn stack_logs(
     respond(&state, who, &host, stack.containers, &q, true).await
 }
 
+#[utoipa::path(get, path = "/api/containers/{name}/stats", tag = "docker", params(("name" = String, Path), HostParam), responses((status = 200, body = Stats)))]
 pub async fn container_stats(
     State(state): State<AppState>,
     _: Viewer,
@@ -73,6 +78,7 @@ pub async fn container_stats(
     Ok(Json(host.stats.of_container(&host.engine, &c).await.map_err(engine_error)?))
 }
 
+#[utoipa::path(get, path = "/api/stacks/{name}/stats", tag = "docker", params(("name" = String, Path), HostParam), responses((status = 200, body = Stats)))]
 pub async fn stack_stats(
     State(state): State<AppState>,
     _: Viewer,

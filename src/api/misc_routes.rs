@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::extract::{Admin, ApiQuery, Viewer};
 use crate::model::{AuditEntry, AuditFilter};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
     status: &'static str,
     docker: &'static str,
@@ -24,6 +24,7 @@ pub struct Health {
     hosts: std::collections::BTreeMap<String, crate::model::HostStatus>,
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "meta", security(()), responses((status = 200, body = Health)))]
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
     let hosts = state.fleet.statuses();
     let docker = hosts.get(crate::model::LOCAL_HOST).map_or("unreachable", |s| s.as_str());
@@ -60,6 +61,8 @@ pub async fn method_not_allowed() -> ApiError {
 /// `too_many_streams`); a slot frees when its stream ends. A client that
 /// falls 1024 events behind gets `resync`; one that stops reading is dropped
 /// after the write timeout (src/http.rs).
+#[utoipa::path(get, path = "/api/events", tag = "docker",
+    responses((status = 200, description = "server-sent events: container, stack and window changes, schedule runs (`event:` names the kind, `data:` is JSON); `resync` when the client fell behind", content_type = "text/event-stream", body = String)))]
 pub async fn events(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -86,7 +89,8 @@ pub async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     limit: Option<i64>,
     before: Option<i64>,
@@ -98,17 +102,21 @@ pub struct AuditQuery {
     ok: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     entries: Vec<AuditEntry>,
+    #[schema(required = true)]
     next_before: Option<i64>,
 }
 
 /// The hash chain checked from the start (or the last retention checkpoint).
+#[utoipa::path(get, path = "/api/audit/verify", tag = "audit", responses((status = 200, body = crate::store::audit_chain::Verification)))]
 pub async fn verify_audit(State(state): State<AppState>, _: Admin) -> Result<Json<crate::store::audit_chain::Verification>, ApiError> {
     Ok(Json(state.audit.verify().await?))
 }
 
+/// Newest first; `next_before` pages on.
+#[utoipa::path(get, path = "/api/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = AuditPage)))]
 pub async fn audit(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQuery<AuditQuery>) -> Result<Json<AuditPage>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let filter = AuditFilter {

@@ -12,6 +12,7 @@ pub mod extract;
 mod misc_routes;
 mod notify_routes;
 mod oidc_routes;
+pub mod openapi;
 mod schedule_routes;
 mod transfer_routes;
 pub mod streams;
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
     // The lists the UI refetches: an ETag of the JSON, 304 when unchanged.
     let etag = || from_fn(crate::wire::etag_layer);
     let api = Router::new()
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/auth/login", post(auth_routes::login))
         .route("/auth/logout", post(auth_routes::logout))
         .route("/auth/me", get(auth_routes::me))

@@ -20,18 +20,20 @@ use crate::oidc::OidcError;
 const STATE_COOKIE: &str = "docknap_oidc_state";
 const CALLBACK: &str = "/api/auth/oidc/callback";
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Providers {
     password: bool,
+    #[schema(required = true)]
     oidc: Option<OidcProvider>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct OidcProvider {
     name: String,
     login_url: &'static str,
 }
 
+#[utoipa::path(get, path = "/api/auth/providers", tag = "auth", security(()), responses((status = 200, body = Providers)))]
 pub async fn providers(State(state): State<AppState>) -> Json<Providers> {
     let oidc = state.oidc.as_ref().map(|o| OidcProvider { name: o.name().to_string(), login_url: "/api/auth/oidc/login" });
     Json(Providers { password: true, oidc })
@@ -60,6 +62,7 @@ fn to_login_page(e: &OidcError) -> Response {
     redirect(&format!("/login?error={}", oidc_error_code(e)), &[])
 }
 
+#[utoipa::path(get, path = "/api/auth/oidc/login", tag = "auth", security(()), responses((status = 302, description = "to the provider (or `/login?error=CODE`)"), (status = 404, description = "single sign-on is not configured", body = super::openapi::ErrorBody)))]
 pub async fn login(State(state): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
     let oidc = state.oidc.as_ref().ok_or_else(|| ApiError::not_found("single sign-on is not configured"))?;
     let redirect_uri = format!("{}{CALLBACK}", public_base(&parts, &state));
@@ -70,7 +73,8 @@ pub async fn login(State(state): State<AppState>, parts: Parts) -> Result<Respon
 }
 
 /// All optional: a malformed callback is a refused sign-in, not a JSON error.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
@@ -87,6 +91,7 @@ fn cookie_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .find_map(|kv| kv.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
+#[utoipa::path(get, path = "/api/auth/oidc/callback", tag = "auth", security(()), params(CallbackQuery), responses((status = 302, description = "signed in (to `/`, with the session cookie) or refused (to `/login?error=CODE`)"), (status = 404, description = "single sign-on is not configured", body = super::openapi::ErrorBody)))]
 pub async fn callback(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,

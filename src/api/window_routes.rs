@@ -21,15 +21,18 @@ fn window_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found(format!("no window with id '{raw}'")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowBody {
     host: Option<String>,
+    #[schema(value_type = Option<crate::model::TargetType>)]
     target_type: Option<String>,
     target_id: Option<String>,
     spec: Option<String>,
     timezone: Option<String>,
+    #[schema(value_type = Option<crate::model::DownAction>)]
     down_action: Option<String>,
+    #[schema(value_type = Option<crate::model::Enforce>)]
     enforce: Option<String>,
     grace: Option<String>,
     enabled: Option<bool>,
@@ -51,19 +54,23 @@ impl From<WindowBody> for WindowInput {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DryRun {
     dry_run: Option<bool>,
 }
 
+#[utoipa::path(get, path = "/api/windows", tag = "windows", responses((status = 200, body = [WindowView]), (status = 304, description = "not modified")))]
 pub async fn list(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<WindowView>>, ApiError> {
     Ok(Json(state.windows.list().await?))
 }
 
+#[utoipa::path(get, path = "/api/windows/{id}", tag = "windows", params(("id" = String, Path)), responses((status = 200, body = WindowView)))]
 pub async fn get(State(state): State<AppState>, _: Viewer, ApiPath(id): ApiPath<String>) -> Result<Json<WindowView>, ApiError> {
     Ok(Json(state.windows.get(window_id(&id)?).await?))
 }
 
+#[utoipa::path(post, path = "/api/windows", tag = "windows", params(DryRun), request_body = WindowBody, responses((status = 201, body = WindowView), (status = 200, description = "`dry_run=true`: what would be saved", body = WindowView)))]
 pub async fn create(
     State(state): State<AppState>,
     user: Operator,
@@ -76,6 +83,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(state.windows.create(body.into(), user.username()).await?)).into_response())
 }
 
+#[utoipa::path(put, path = "/api/windows/{id}", tag = "windows", params(("id" = String, Path), DryRun), request_body = WindowBody, responses((status = 200, body = WindowView)))]
 pub async fn update(
     State(state): State<AppState>,
     user: Operator,
@@ -90,19 +98,22 @@ pub async fn update(
     Ok(Json(state.windows.update(id, body.into(), user.username()).await?))
 }
 
+#[utoipa::path(delete, path = "/api/windows/{id}", tag = "windows", params(("id" = String, Path)), responses((status = 204, description = "deleted")))]
 pub async fn delete(State(state): State<AppState>, user: Operator, ApiPath(id): ApiPath<String>) -> Result<StatusCode, ApiError> {
     state.windows.delete(window_id(&id)?, user.username()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OverrideBody {
+    #[schema(value_type = Desired)]
     desired: String,
     until: Option<DateTime<Utc>>,
     reason: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/windows/{id}/override", tag = "windows", params(("id" = String, Path)), request_body = OverrideBody, responses((status = 200, body = WindowView)))]
 pub async fn set_override(
     State(state): State<AppState>,
     user: Operator,
@@ -113,6 +124,7 @@ pub async fn set_override(
     Ok(Json(state.windows.set_override(id, &b.desired, b.until, b.reason, user.username()).await?))
 }
 
+#[utoipa::path(delete, path = "/api/windows/{id}/override", tag = "windows", params(("id" = String, Path)), responses((status = 200, body = WindowView)))]
 pub async fn clear_override(
     State(state): State<AppState>,
     user: Operator,
@@ -121,7 +133,8 @@ pub async fn clear_override(
     Ok(Json(state.windows.clear_override(window_id(&id)?, user.username()).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = WindowPreviewBody)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewBody {
     spec: String,
@@ -132,18 +145,20 @@ pub struct PreviewBody {
     count: Option<usize>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct StateAt {
     at: DateTime<Utc>,
     desired: Desired,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WindowPreview)]
 pub struct PreviewOut {
     states: Vec<StateAt>,
     transitions: Vec<StateAt>,
 }
 
+#[utoipa::path(post, path = "/api/windows/preview", tag = "windows", request_body = PreviewBody, responses((status = 200, body = PreviewOut)))]
 pub async fn preview(State(state): State<AppState>, _: Viewer, JsonBody(b): JsonBody<PreviewBody>) -> Result<Json<PreviewOut>, ApiError> {
     let count = b.count.unwrap_or(5);
     if !(1..=crate::window::MAX_PREVIEW).contains(&count) || b.at.len() > crate::window::MAX_PREVIEW {
@@ -154,17 +169,19 @@ pub async fn preview(State(state): State<AppState>, _: Viewer, JsonBody(b): Json
     Ok(Json(PreviewOut { states: out(states), transitions: out(transitions) }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkTarget {
+    #[schema(value_type = crate::model::TargetType)]
     target_type: String,
     target_id: String,
     host: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkBody {
+    #[schema(value_type = Action)]
     action: String,
     #[serde(default)]
     targets: Vec<BulkTarget>,
@@ -173,7 +190,7 @@ pub struct BulkBody {
 }
 
 /// One target's outcome: the action result, or why it could not run.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BulkResult {
     host: String,
     target_type: String,
@@ -181,10 +198,11 @@ pub struct BulkResult {
     action: Action,
     ok: bool,
     results: Vec<crate::model::ContainerResult>,
+    #[schema(required = true)]
     error: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BulkOut {
     results: Vec<BulkResult>,
 }
@@ -216,6 +234,7 @@ fn refuse_protected(state: &AppState, targets: &[BulkTarget], action: Action, tr
 
 /// Every target in parallel (bounded), each stack in its own order, each
 /// audited; `docknap.exclude=true` containers are left out.
+#[utoipa::path(post, path = "/api/bulk", tag = "docker", request_body = BulkBody, responses((status = 200, body = BulkOut)))]
 pub async fn bulk(
     State(state): State<AppState>,
     user: Operator,
@@ -235,6 +254,10 @@ pub async fn bulk(
             host: Some(s.host),
         }));
     }
+    // A target named twice (or also in the group) is acted on once: one
+    // result per distinct target.
+    let mut seen = std::collections::HashSet::new();
+    targets.retain(|t| seen.insert((t.host.clone().unwrap_or_else(|| LOCAL_HOST.to_string()), t.target_type.clone(), t.target_id.clone())));
     if targets.is_empty() {
         return Err(ApiError::bad_request("invalid_target", "give targets, or a group with stacks"));
     }

@@ -24,7 +24,7 @@ const SECRET_CHARS: usize = 43;
 pub const KEY_NAME_MAX: usize = 64;
 
 /// A key just made: the only time its secret is seen.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedKey {
     #[serde(flatten)]
     pub key: ApiKey,
@@ -117,7 +117,7 @@ impl Auth {
         let key = self.store.create_api_key(&new, now)?;
         tracing::info!(key = %key.actor(), role = role.as_str(), "API key created");
         self.audit.record(
-            NewAuditEntry::new(&p.actor, "api_key_create", true, format!("API key '{}' created", key.actor()))
+            NewAuditEntry::new(&p.actor, crate::model::AuditAction::ApiKeyCreate, true, format!("API key '{}' created", key.actor()))
                 .target("api_key", &key.actor())
                 .details(serde_json::json!({ "id": key.id, "role": role, "prefix": prefix, "expires_at": key.expires_at })),
         );
@@ -148,7 +148,7 @@ impl Auth {
         self.store.run(move |s| s.delete_api_key(id)).await?;
         tracing::info!(key = %key.actor(), "API key revoked");
         self.audit.record(
-            NewAuditEntry::new(&p.actor, "api_key_delete", true, format!("API key '{}' revoked", key.actor()))
+            NewAuditEntry::new(&p.actor, crate::model::AuditAction::ApiKeyDelete, true, format!("API key '{}' revoked", key.actor()))
                 .target("api_key", &key.actor())
                 .details(serde_json::json!({ "id": key.id })),
         );

@@ -121,14 +121,14 @@ pub fn validate_username(u: &str) -> Result<(), AuthError> {
 }
 
 /// A successful login.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Session {
     pub token: String,
     pub expires_at: DateTime<Utc>,
     pub user: SessionUser,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SessionUser {
     pub id: i64,
     pub username: String,
@@ -227,7 +227,7 @@ impl Auth {
             );
         }
         self.store.create_user(username, &hash, Role::Admin, self.clock.now())?;
-        self.audit.record(NewAuditEntry::new("system", "user_create", true, "first admin created").target("user", username));
+        self.audit.record(NewAuditEntry::new("system", crate::model::AuditAction::UserCreate, true, "first admin created").target("user", username));
         Ok(())
     }
 
@@ -246,7 +246,7 @@ impl Auth {
     }
 
     fn audit_login_failure(&self, username: &str, client: IpAddr, message: &str) {
-        self.audit.record(NewAuditEntry::new(username, "login", false, message).target("user", username).client(client));
+        self.audit.record(NewAuditEntry::new(username, crate::model::AuditAction::Login, false, message).target("user", username).client(client));
     }
 
     /// Checks credentials under the login limits (bcrypt runs on a blocking
@@ -317,7 +317,7 @@ impl Auth {
         let attempt = self.check_second_factor(attempt, &user, totp, client)?;
         attempt.succeeded();
         let session = self.issue(&user)?;
-        self.audit.record(NewAuditEntry::new(&user.username, "login", true, "logged in").target("user", &user.username).client(client));
+        self.audit.record(NewAuditEntry::new(&user.username, crate::model::AuditAction::Login, true, "logged in").target("user", &user.username).client(client));
         Ok(session)
     }
 
@@ -326,7 +326,7 @@ impl Auth {
     pub fn sso_login(&self, user: &User, provider: &str, client: IpAddr) -> Result<Session, AuthError> {
         let session = self.issue(user)?;
         self.audit.record(
-            NewAuditEntry::new(&user.username, "login", true, format!("logged in through {provider}"))
+            NewAuditEntry::new(&user.username, crate::model::AuditAction::Login, true, format!("logged in through {provider}"))
                 .target("user", &user.username)
                 .client(client)
                 .details(serde_json::json!({ "method": "oidc" })),
@@ -396,7 +396,7 @@ impl Auth {
     pub async fn logout(&self, p: &Principal, client: IpAddr) -> Result<(), AuthError> {
         let jti = p.jti.clone();
         self.store.run(move |s| s.revoke_token(&jti)).await?;
-        self.audit.record(NewAuditEntry::new(&p.user.username, "logout", true, "logged out").target("user", &p.user.username).client(client));
+        self.audit.record(NewAuditEntry::new(&p.user.username, crate::model::AuditAction::Logout, true, "logged out").target("user", &p.user.username).client(client));
         Ok(())
     }
 
@@ -419,7 +419,7 @@ impl Auth {
         }
         if current.chars().count() > PASSWORD_MAX || !verify_password(current, &hash) {
             self.audit.record(
-                NewAuditEntry::new(&p.user.username, "password_change", false, "current password is wrong")
+                NewAuditEntry::new(&p.user.username, crate::model::AuditAction::PasswordChange, false, "current password is wrong")
                     .target("user", &p.user.username)
                     .client(client),
             );
@@ -430,7 +430,7 @@ impl Auth {
         let change = UserChange { password_hash: Some(&new_hash), keep_token: Some(&p.jti), ..Default::default() };
         self.store.update_user(p.user.id, &change, self.clock.now())?;
         self.audit.record(
-            NewAuditEntry::new(&p.user.username, "password_change", true, "password changed; other sessions revoked")
+            NewAuditEntry::new(&p.user.username, crate::model::AuditAction::PasswordChange, true, "password changed; other sessions revoked")
                 .target("user", &p.user.username),
         );
         Ok(())

@@ -13,7 +13,7 @@ use crate::model::{NewAuditEntry, User};
 /// The issuer authenticator apps show next to the account.
 const ISSUER: &str = "DockNap";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TotpSetup {
     /// Base32, for typing into an app by hand.
     pub secret: String,
@@ -21,7 +21,7 @@ pub struct TotpSetup {
 }
 
 impl Auth {
-    fn audit_totp(&self, user: &User, action: &str, ok: bool, message: impl Into<String>, client: Option<IpAddr>) {
+    fn audit_totp(&self, user: &User, action: crate::model::AuditAction, ok: bool, message: impl Into<String>, client: Option<IpAddr>) {
         let mut e = NewAuditEntry::new(&user.username, action, ok, message).target("user", &user.username);
         if let Some(c) = client {
             e = e.client(c);
@@ -53,12 +53,12 @@ impl Auth {
             }
         } else if let Some(hash) = totp::recovery_hash(code) {
             if let Some(left) = self.store.recovery_code_use(user.id, &hash, self.clock.now())? {
-                self.audit_totp(user, "totp_recovery_code", true, format!("signed in with a recovery code; {left} left"), Some(client));
+                self.audit_totp(user, crate::model::AuditAction::TotpRecoveryCode, true, format!("signed in with a recovery code; {left} left"), Some(client));
                 return Ok(attempt);
             }
         }
         self.audit.record(
-            NewAuditEntry::new(&user.username, "login", false, "wrong or already used two-factor code")
+            NewAuditEntry::new(&user.username, crate::model::AuditAction::Login, false, "wrong or already used two-factor code")
                 .target("user", &user.username)
                 .client(client),
         );
@@ -95,7 +95,7 @@ impl Auth {
         if !self.store.run(move |s| s.totp_enable(id, step, &hashes)).await? {
             return Err(AuthError::Invalid("totp_not_set_up", "start the set-up first (POST /api/auth/totp/setup)".into()));
         }
-        self.audit_totp(&p.user, "totp_enable", true, "two-factor sign-in turned on; 10 recovery codes issued", Some(client));
+        self.audit_totp(&p.user, crate::model::AuditAction::TotpEnable, true, "two-factor sign-in turned on; 10 recovery codes issued", Some(client));
         Ok(codes.into_iter().map(|(c, _)| c).collect())
     }
 
@@ -112,7 +112,7 @@ impl Auth {
         self.on_blocking_thread(move |auth| {
             let hash = auth.store.password_hash(p.user.id)?;
             if password.chars().count() > PASSWORD_MAX || !verify_password(&password, &hash) {
-                auth.audit_totp(&p.user, "totp_disable", false, "current password is wrong", Some(client));
+                auth.audit_totp(&p.user, crate::model::AuditAction::TotpDisable, false, "current password is wrong", Some(client));
                 return Err(AuthError::WrongCurrentPassword);
             }
             if !auth.store.totp_enabled(p.user.id)? {
@@ -122,7 +122,7 @@ impl Auth {
             let attempt = auth.check_second_factor(attempt, &p.user, Some(&code), client)?;
             attempt.succeeded();
             auth.store.totp_remove(p.user.id)?;
-            auth.audit_totp(&p.user, "totp_disable", true, "two-factor sign-in turned off", Some(client));
+            auth.audit_totp(&p.user, crate::model::AuditAction::TotpDisable, true, "two-factor sign-in turned off", Some(client));
             Ok(())
         })
         .await

@@ -37,7 +37,7 @@ impl Auth {
             })
             .await?;
         self.audit.record(
-            NewAuditEntry::new(actor, "user_create", true, format!("created user '{}' as {}", user.username, role.as_str()))
+            NewAuditEntry::new(actor, crate::model::AuditAction::UserCreate, true, format!("created user '{}' as {}", user.username, role.as_str()))
                 .target("user", &user.username),
         );
         Ok(user)
@@ -77,10 +77,10 @@ impl Auth {
                     what.push("two-factor sign-in reset".into());
                 }
                 let message = format!("user '{}': {}; signed out everywhere", done.user.username, what.join(", "));
-                self.audit.record(NewAuditEntry::new(actor, "user_update", true, message).target("user", &done.user.username));
+                self.audit.record(NewAuditEntry::new(actor, crate::model::AuditAction::UserUpdate, true, message).target("user", &done.user.username));
             }
             Ok(_) => {}
-            Err(AuthError::Store(e)) => self.audit_refusal(actor, "user_update", id, e),
+            Err(AuthError::Store(e)) => self.audit_refusal(actor, crate::model::AuditAction::UserUpdate, id, e),
             Err(_) => {}
         }
         result
@@ -90,14 +90,14 @@ impl Auth {
         let result = self.store.run(move |s| s.delete_user(id)).await;
         match &result {
             Ok(u) => self.audit.record(
-                NewAuditEntry::new(actor, "user_delete", true, format!("user '{}' deleted", u.username)).target("user", &u.username),
+                NewAuditEntry::new(actor, crate::model::AuditAction::UserDelete, true, format!("user '{}' deleted", u.username)).target("user", &u.username),
             ),
-            Err(e) => self.audit_refusal(actor, "user_delete", id, e),
+            Err(e) => self.audit_refusal(actor, crate::model::AuditAction::UserDelete, id, e),
         }
         Ok(result?)
     }
 
-    fn audit_refusal(&self, actor: &str, action: &str, id: i64, e: &StoreError) {
+    fn audit_refusal(&self, actor: &str, action: crate::model::AuditAction, id: i64, e: &StoreError) {
         self.audit.record(NewAuditEntry::new(actor, action, false, format!("refused: {e}")).target("user", &id.to_string()));
     }
 }

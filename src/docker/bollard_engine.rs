@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 
-use crate::model::{Container, LogLine, LogQuery, Stats, TlsMaterial};
+use crate::model::{Container, ContainerState, LogLine, LogQuery, Stats, TlsMaterial};
 use super::tls::{TlsClient, TlsError};
 use super::{ContainerEvent, DockerError, Engine, EngineInfo, Health};
 use crate::model::Action;
@@ -116,7 +116,7 @@ impl BollardEngine {
                     c.id?,
                     &name,
                     c.image.unwrap_or_default(),
-                    state_str(c.state),
+                    state_of(c.state),
                     c.status.unwrap_or_default(),
                     labels,
                     created,
@@ -126,20 +126,19 @@ impl BollardEngine {
     }
 }
 
-fn state_str(s: Option<ContainerSummaryStateEnum>) -> String {
+fn state_of(s: Option<ContainerSummaryStateEnum>) -> ContainerState {
     use ContainerSummaryStateEnum::*;
     match s {
-        Some(CREATED) => "created",
-        Some(RUNNING) => "running",
-        Some(PAUSED) => "paused",
-        Some(RESTARTING) => "restarting",
-        Some(EXITED) => "exited",
-        Some(REMOVING) => "removing",
-        Some(DEAD) => "dead",
-        Some(STOPPING) => "stopping",
-        Some(EMPTY) | None => "unknown",
+        Some(CREATED) => ContainerState::Created,
+        Some(RUNNING) => ContainerState::Running,
+        Some(PAUSED) => ContainerState::Paused,
+        Some(RESTARTING) => ContainerState::Restarting,
+        Some(EXITED) => ContainerState::Exited,
+        Some(REMOVING) => ContainerState::Removing,
+        Some(DEAD) => ContainerState::Dead,
+        Some(STOPPING) => ContainerState::Stopping,
+        Some(EMPTY) | None => ContainerState::Unknown,
     }
-    .to_string()
 }
 
 #[async_trait]

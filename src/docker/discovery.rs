@@ -197,7 +197,7 @@ async fn probe<T>(call: impl std::future::Future<Output = Result<T, DockerError>
 /// Do the view and a fresh list hold the same containers, names and states?
 /// (Status texts such as "Up 5 minutes" age without events.)
 fn agrees(view: &View, listed: &[Container]) -> bool {
-    let key = |c: &Container| (c.id.clone(), c.name.clone(), c.state.clone(), c.health);
+    let key = |c: &Container| (c.id.clone(), c.name.clone(), c.state, c.health);
     let mut known: Vec<_> = view.containers().iter().map(key).collect();
     let mut fresh: Vec<_> = listed.iter().map(key).collect();
     known.sort();
@@ -240,6 +240,7 @@ fn shows_event(action: &str, listed: Option<&Container>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ContainerState;
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_stream_is_caught_by_the_idle_recheck() {
@@ -252,7 +253,7 @@ mod tests {
         let (_stop, shutdown) = watch::channel(false);
         tokio::spawn(run(engine.clone(), view.clone(), DEFAULT_RECHECK, shutdown));
         tokio::time::sleep(Duration::from_secs(1)).await;
-        assert_eq!(view.container("n").unwrap().state, "running");
+        assert_eq!(view.container("n").unwrap().state, ContainerState::Running);
 
         // Status text ages without events: no reconnect, nothing published.
         engine.containers.lock().unwrap().get_mut("i").unwrap().status = "Up 2 minutes".into();
@@ -262,7 +263,7 @@ mod tests {
         // A change the stream never delivered is found within one recheck.
         engine.containers.lock().unwrap().get_mut("i").unwrap().state = "exited".into();
         tokio::time::sleep(DEFAULT_RECHECK + Duration::from_secs(1)).await;
-        assert_eq!(view.container("n").unwrap().state, "exited");
+        assert_eq!(view.container("n").unwrap().state, ContainerState::Exited);
         assert!(view.docker_ok(), "the engine answered all along");
     }
 
@@ -357,7 +358,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(begun.elapsed() <= MAX_BACKOFF + PROBE_TIMEOUT, "{:?}", begun.elapsed());
-        assert_eq!(view.container("n").unwrap().state, "exited", "re-listed");
+        assert_eq!(view.container("n").unwrap().state, ContainerState::Exited, "re-listed");
     }
 
     #[test]

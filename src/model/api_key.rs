@@ -5,7 +5,7 @@ use super::Role;
 
 /// An API key as listed (`GET /api/tokens`): never the key itself, which is
 /// shown once at creation and kept only as a hash.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: i64,
     pub name: String,
@@ -14,7 +14,9 @@ pub struct ApiKey {
     /// The key's first characters (`dnp_` and 8 more), to tell keys apart.
     pub prefix: String,
     pub created_at: DateTime<Utc>,
+    #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub last_used_at: Option<DateTime<Utc>>,
     /// The owner (an addition to the contract's shape, for the admins' list).
     pub user_id: i64,

@@ -5,22 +5,121 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub timestamp: DateTime<Utc>,
     pub actor: String,
     pub action: String,
     /// The host of the target; `None` for entries without one (logins, users).
+    #[schema(required = true)]
     pub host: Option<String>,
+    #[schema(required = true)]
     pub target_type: Option<String>,
+    #[schema(required = true)]
     pub target_id: Option<String>,
     pub ok: bool,
     pub message: String,
+    #[schema(required = true)]
     pub client_addr: Option<String>,
+    #[schema(required = true)]
     pub details: Option<serde_json::Value>,
     /// SHA-256 chained to the previous entry (tamper evidence).
+    #[schema(required = true)]
     pub hash: Option<String>,
+}
+
+/// What an audit entry records: one closed vocabulary, so every producer
+/// names its action from here (the stored and listed names are unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    Login,
+    Logout,
+    PasswordChange,
+    PasswordReset,
+    UserCreate,
+    UserUpdate,
+    UserDelete,
+    ApiKeyCreate,
+    ApiKeyDelete,
+    TotpEnable,
+    TotpDisable,
+    TotpRecoveryCode,
+    HostCreate,
+    HostUpdate,
+    HostDelete,
+    ScheduleCreate,
+    ScheduleUpdate,
+    ScheduleDelete,
+    WindowCreate,
+    WindowUpdate,
+    WindowDelete,
+    WindowOverride,
+    WindowOverrideClear,
+    WindowGaveUp,
+    Missed,
+    Sequence,
+    AuditPruned,
+    Export,
+    Import,
+    NotifyChannelCreate,
+    NotifyChannelUpdate,
+    NotifyChannelDelete,
+    /// A container, stack or service action, by its own name (`start`, `stop`...).
+    Act(super::Action),
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        use AuditAction::*;
+        match self {
+            Login => "login",
+            Logout => "logout",
+            PasswordChange => "password_change",
+            PasswordReset => "password_reset",
+            UserCreate => "user_create",
+            UserUpdate => "user_update",
+            UserDelete => "user_delete",
+            ApiKeyCreate => "api_key_create",
+            ApiKeyDelete => "api_key_delete",
+            TotpEnable => "totp_enable",
+            TotpDisable => "totp_disable",
+            TotpRecoveryCode => "totp_recovery_code",
+            HostCreate => "host_create",
+            HostUpdate => "host_update",
+            HostDelete => "host_delete",
+            ScheduleCreate => "schedule_create",
+            ScheduleUpdate => "schedule_update",
+            ScheduleDelete => "schedule_delete",
+            WindowCreate => "window_create",
+            WindowUpdate => "window_update",
+            WindowDelete => "window_delete",
+            WindowOverride => "window_override",
+            WindowOverrideClear => "window_override_clear",
+            WindowGaveUp => "window_gave_up",
+            Missed => "missed",
+            Sequence => "sequence",
+            AuditPruned => "audit_pruned",
+            Export => "export",
+            Import => "import",
+            NotifyChannelCreate => "notify_channel_create",
+            NotifyChannelUpdate => "notify_channel_update",
+            NotifyChannelDelete => "notify_channel_delete",
+            Act(a) => a.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<super::Action> for AuditAction {
+    fn from(a: super::Action) -> Self {
+        AuditAction::Act(a)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -50,10 +149,10 @@ fn bounded(s: &str, max: usize) -> String {
 }
 
 impl NewAuditEntry {
-    pub fn new(actor: &str, action: &str, ok: bool, message: impl Into<String>) -> Self {
+    pub fn new(actor: &str, action: impl Into<AuditAction>, ok: bool, message: impl Into<String>) -> Self {
         NewAuditEntry {
             actor: bounded(actor, MAX_NAME),
-            action: action.to_string(),
+            action: action.into().as_str().to_string(),
             host: None,
             target_type: None,
             target_id: None,

@@ -22,21 +22,71 @@ fn label_true(labels: &BTreeMap<String, String>, key: &str) -> bool {
     labels.get(key).is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
+/// Docker's container state, as the engine names it. `stopping` comes from
+/// newer engines; `unknown` stands for a state the engine left out.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerState {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+    Stopping,
+    Unknown,
+}
+
+impl ContainerState {
+    pub fn as_str(self) -> &'static str {
+        use ContainerState::*;
+        match self {
+            Created => "created",
+            Running => "running",
+            Paused => "paused",
+            Restarting => "restarting",
+            Removing => "removing",
+            Exited => "exited",
+            Dead => "dead",
+            Stopping => "stopping",
+            Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ContainerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Docker's name of a state; anything else is `unknown`.
+impl From<&str> for ContainerState {
+    fn from(s: &str) -> Self {
+        use ContainerState::*;
+        [Created, Running, Paused, Restarting, Removing, Exited, Dead, Stopping].into_iter().find(|v| v.as_str() == s).unwrap_or(Unknown)
+    }
+}
+
 /// A container as the API shows it (the contract's shape).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Container {
     /// Set by the host's view: the engine does not know what we call it.
     pub host: String,
     pub id: String,
     pub name: String,
     pub image: String,
-    pub state: String,
+    pub state: ContainerState,
     pub status: String,
     pub labels: BTreeMap<String, String>,
+    #[schema(required = true)]
     pub stack: Option<String>,
+    #[schema(required = true)]
     pub service: Option<String>,
     pub created: DateTime<Utc>,
     /// Its health check's verdict; `None` without a health check or while stopped.
+    #[schema(required = true)]
     pub health: Option<ContainerHealth>,
 }
 
@@ -45,7 +95,7 @@ impl Container {
         id: String,
         name: &str,
         image: String,
-        state: String,
+        state: ContainerState,
         status: String,
         labels: BTreeMap<String, String>,
         created: DateTime<Utc>,
@@ -66,7 +116,7 @@ impl Container {
     }
 
     pub fn is_running(&self) -> bool {
-        self.state == "running"
+        self.state == ContainerState::Running
     }
 
     /// The stack this container is a member of. `docker compose run`
@@ -79,7 +129,7 @@ impl Container {
     }
 
     pub fn is_paused(&self) -> bool {
-        self.state == "paused"
+        self.state == ContainerState::Paused
     }
 
     /// Labelled `docknap.exclude=true`: windows and bulk actions leave it alone.
@@ -98,7 +148,7 @@ impl Container {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerHealth {
     Healthy,
@@ -134,7 +184,7 @@ impl ContainerHealth {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StackStatus {
     Running,
@@ -162,12 +212,13 @@ impl StackStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Stack {
     pub host: String,
     pub name: String,
     pub status: StackStatus,
     /// Its members' worst health-check verdict (`null`: none has a check).
+    #[schema(required = true)]
     pub health: Option<ContainerHealth>,
     pub containers: Vec<Container>,
     pub services: Vec<String>,

@@ -7,7 +7,7 @@ use super::{InvalidValue, vocabulary};
 
 /// Where a host was declared: `DOCKNAP_HOSTS`/`DOCKER_HOST` (read-only in
 /// the API) or the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HostSource {
     Env,
@@ -19,7 +19,7 @@ vocabulary!(HostSource, HostSource, { Env => "env", Api => "api" });
 /// PEM strings for mutual TLS to a `tcp://` engine: the CA that signed the
 /// engine's certificate (nothing else is trusted), and our client
 /// certificate and key. Write-only: never serialised, never logged.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 pub struct TlsMaterial {
     pub ca: String,
     pub cert: String,
@@ -112,7 +112,7 @@ pub fn parse_host_list(s: &str) -> Result<Vec<HostConfig>, InvalidValue> {
 }
 
 /// `ok`, `unreachable`, or `connecting` until the first attempt finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HostStatus {
     Connecting,
@@ -123,17 +123,20 @@ pub enum HostStatus {
 vocabulary!(HostStatus, HostStatus, { Connecting => "connecting", Ok => "ok", Unreachable => "unreachable" });
 
 /// A host as the API shows it (the contract's shape). No TLS material.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct HostView {
     pub name: String,
     pub url: String,
+    #[schema(required = true)]
     pub group: Option<String>,
     pub source: HostSource,
     pub tls: bool,
     pub status: HostStatus,
+    #[schema(required = true)]
     pub version: Option<String>,
     pub containers: usize,
     pub swarm_manager: bool,
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogStream {
     Stdout,
@@ -11,9 +11,10 @@ pub enum LogStream {
 }
 
 /// One line of a container's log.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LogLine {
     /// The engine's timestamp of the line (`null` if it gave none).
+    #[schema(required = true)]
     pub at: Option<DateTime<Utc>>,
     pub stream: LogStream,
     /// The line without its newline; ANSI colour codes are left in, for the
@@ -63,7 +64,7 @@ impl LogQuery {
 }
 
 /// A container's resource use (a stack's: its running members' sums).
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Stats {
     pub cpu_percent: f64,
     /// In use, without the page cache (what `docker stats` shows).

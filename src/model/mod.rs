@@ -17,10 +17,10 @@ mod user;
 mod window;
 
 pub use api_key::ApiKey;
-pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
+pub use audit::{AuditAction, AuditEntry, AuditFilter, NewAuditEntry};
 pub use container::{
-    Container, ContainerHealth, LABEL_DEPENDS_ON, LABEL_EXCLUDE, LABEL_PROTECT, LABELS_AUTOHEAL, LABEL_ONEOFF, LABEL_PROJECT,
-    LABEL_SERVICE, Stack, StackStatus,
+    Container, ContainerHealth, ContainerState, LABEL_DEPENDS_ON, LABEL_EXCLUDE, LABEL_PROTECT, LABELS_AUTOHEAL, LABEL_ONEOFF,
+    LABEL_PROJECT, LABEL_SERVICE, Stack, StackStatus,
 };
 pub use host::{
     HostConfig, HostSource, HostStatus, HostView, TlsMaterial, parse_host_list, validate_group, validate_host_name, validate_host_url,

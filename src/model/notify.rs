@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{InvalidValue, NewAuditEntry, vocabulary};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum EventKind {
     #[serde(rename = "action.failed")]
     ActionFailed,
@@ -304,7 +304,7 @@ pub fn redact_url(url: &str) -> String {
 
 /// One delivery of a channel: a message, its attempts and their outcome
 /// (`ok` is `None` while attempts remain).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: i64,
     /// An event name, or `test` for the Test button's delivery.
@@ -370,16 +370,17 @@ mod tests {
     #[test]
     fn audit_entries_map_to_events_by_action_outcome_and_trigger() {
         let t = crate::model::Target::new("local", crate::model::TargetType::Stack, "web");
-        let e = |action: &str, ok: bool, trigger: &str| {
+        use crate::model::{Action, AuditAction};
+        let e = |action: AuditAction, ok: bool, trigger: &str| {
             NewAuditEntry::new("bob", action, ok, "m").on(&t).details(serde_json::json!({ "trigger": trigger }))
         };
         let kind = |x: NewAuditEntry| Notice::from_audit(&x, at()).map(|n| n.event);
-        assert_eq!(kind(e("stop", false, "manual")), Some(EventKind::ActionFailed));
-        assert_eq!(kind(e("stop", true, "scheduled")), Some(EventKind::ActionSucceeded));
-        assert_eq!(kind(e("start", true, "window")), Some(EventKind::WindowChanged));
-        assert_eq!(kind(e("missed", false, "scheduled")), Some(EventKind::RunMissed));
-        assert_eq!(kind(e("login", false, "")), None);
-        let n = Notice::from_audit(&e("stop", false, "manual"), at()).unwrap();
+        assert_eq!(kind(e(Action::Stop.into(), false, "manual")), Some(EventKind::ActionFailed));
+        assert_eq!(kind(e(Action::Stop.into(), true, "scheduled")), Some(EventKind::ActionSucceeded));
+        assert_eq!(kind(e(Action::Start.into(), true, "window")), Some(EventKind::WindowChanged));
+        assert_eq!(kind(e(AuditAction::Missed, false, "scheduled")), Some(EventKind::RunMissed));
+        assert_eq!(kind(e(AuditAction::Login, false, "")), None);
+        let n = Notice::from_audit(&e(Action::Stop.into(), false, "manual"), at()).unwrap();
         assert_eq!((n.host.as_deref(), n.target_id.as_deref(), n.action.as_deref()), (Some("local"), Some("web"), Some("stop")));
     }
 
@@ -387,7 +388,7 @@ mod tests {
     fn one_bulk_requests_failures_share_a_group_key_and_another_actors_do_not() {
         let n = |actor: &str, target: &str| {
             let t = crate::model::Target::new("local", crate::model::TargetType::Container, target);
-            let e = NewAuditEntry::new(actor, "stop", false, "m").on(&t).details(serde_json::json!({ "trigger": "manual" }));
+            let e = NewAuditEntry::new(actor, crate::model::Action::Stop, false, "m").on(&t).details(serde_json::json!({ "trigger": "manual" }));
             Notice::from_audit(&e, at()).unwrap().group_key()
         };
         assert_eq!(n("bob", "a"), n("bob", "b"));

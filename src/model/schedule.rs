@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Action, Conflict, LabelOrigin, Source, Target, TargetType, vocabulary};
 
 /// One step of a sequence: an action on a target (on any host).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Step {
     pub host: String,
     pub target_type: TargetType,
@@ -22,7 +22,7 @@ impl Step {
 }
 
 /// What a sequence does when a step fails.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OnFailure {
     /// The remaining steps are not run.
@@ -33,7 +33,7 @@ pub enum OnFailure {
 
 vocabulary!(OnFailure, OnFailure, { Stop => "stop", Continue => "continue" });
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LastRun {
     pub at: DateTime<Utc>,
     pub ok: bool,
@@ -82,14 +82,16 @@ pub struct Schedule {
 }
 
 /// The contract's schedule shape.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScheduleView {
     pub id: i64,
     pub host: String,
     pub target_type: TargetType,
     pub target_id: String,
     pub action: Action,
+    #[schema(required = true)]
     pub cron: Option<String>,
+    #[schema(required = true)]
     pub at: Option<DateTime<Utc>>,
     pub timezone: String,
     pub enabled: bool,
@@ -108,14 +110,16 @@ pub struct ScheduleView {
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[schema(required = true)]
     pub next_run: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub last_run: Option<LastRun>,
     /// Clashes over the next 7 days (filled in by the windows service, which
     /// sees both schedules and windows).
     pub conflicts: Vec<Conflict>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Upcoming {
     pub schedule_id: i64,
     pub host: String,

@@ -7,7 +7,7 @@ use super::vocabulary;
 /// The engine of `DOCKER_HOST`: every target without a host is on it.
 pub const LOCAL_HOST: &str = "local";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetType {
     Stack,
@@ -68,7 +68,7 @@ impl std::fmt::Display for Target {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Start,
@@ -101,23 +101,25 @@ impl Action {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ContainerResult {
     pub container: String,
     pub ok: bool,
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 
 /// How a `run` went: its exit code (`None`: it did not exit), how long it
 /// ran, and the last lines of its log.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RunOutcome {
+    #[schema(required = true)]
     pub exit_code: Option<i64>,
     pub duration_ms: u64,
     pub log_tail: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActionResult {
     pub host: String,
     pub target_type: TargetType,
@@ -130,6 +132,7 @@ pub struct ActionResult {
     pub run: Option<RunOutcome>,
     /// A sequence's result per step, in order.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
     pub steps: Option<Vec<ActionResult>>,
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{TargetType, vocabulary};
 
 /// Whether a target should be up or down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Desired {
     Up,
@@ -22,7 +22,7 @@ impl Desired {
 vocabulary!(Desired, Desired, { Up => "up", Down => "down" });
 
 /// How a window takes its target down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DownAction {
     Stop,
@@ -32,7 +32,7 @@ pub enum DownAction {
 vocabulary!(DownAction, DownAction, { Stop => "stop", Pause => "pause" });
 
 /// Which drift a window undoes: `both` directions, or only starts during down time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Enforce {
     Both,
@@ -41,7 +41,7 @@ pub enum Enforce {
 
 vocabulary!(Enforce, Enforce, { Both => "both", DownOnly => "down_only" });
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Api,
@@ -70,11 +70,12 @@ impl WindowFields {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Override {
     pub desired: Desired,
     pub until: DateTime<Utc>,
     pub by: String,
+    #[schema(required = true)]
     pub reason: Option<String>,
 }
 
@@ -104,16 +105,19 @@ pub struct Window {
     pub stopped: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WindowState {
     pub desired: Desired,
+    #[schema(required = true)]
     pub since: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub next_change: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub reason: Option<String>,
 }
 
 /// A clash between what two objects will do to one target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Conflict {
     pub kind: &'static str,
     pub with_type: &'static str,
@@ -123,7 +127,7 @@ pub struct Conflict {
 }
 
 /// The contract's window shape.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WindowView {
     pub id: i64,
     pub host: String,
@@ -142,6 +146,7 @@ pub struct WindowView {
     pub error: Option<String>,
     pub state: WindowState,
     #[serde(rename = "override")]
+    #[schema(required = true)]
     pub override_: Option<Override>,
     pub conflicts: Vec<Conflict>,
     pub created_at: DateTime<Utc>,

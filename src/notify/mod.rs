@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::audit::Audit;
 use crate::clock::Clock;
-use crate::model::{Channel, ChannelInput, Delivery, EventKind, HostSource, Message, NewAuditEntry, Notice};
+use crate::model::{AuditAction, Channel, ChannelInput, Delivery, EventKind, HostSource, Message, NewAuditEntry, Notice};
 use crate::store::notify::ChannelUpdate;
 use crate::store::{Store, StoreError};
 
@@ -79,7 +79,7 @@ pub struct NotifyConfig {
 }
 
 /// A channel as the API shows it: the URL cut to scheme and host.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChannelView {
     pub id: i64,
     pub name: String,
@@ -106,7 +106,8 @@ impl From<&Channel> for ChannelView {
 }
 
 /// What the Test button shows: the real result of one attempt.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = NotifyTestResult)]
 pub struct TestResult {
     pub ok: bool,
     pub status: Option<u16>,
@@ -218,7 +219,7 @@ impl Notifier {
         let input = self.validate(r, None)?;
         let now = self.clock.now();
         let c = self.store.run(move |s| s.insert_notify_channel(&input, HostSource::Api, now)).await?;
-        self.audited(actor, "notify_channel_create", &c, "created");
+        self.audited(actor, AuditAction::NotifyChannelCreate, &c, "created");
         Ok(ChannelView::from(&c))
     }
 
@@ -244,7 +245,7 @@ impl Notifier {
                 s.update_notify_channel(id, &update, now)
             })
             .await?;
-        self.audited(actor, "notify_channel_update", &c, "updated");
+        self.audited(actor, AuditAction::NotifyChannelUpdate, &c, "updated");
         Ok(ChannelView::from(&c))
     }
 
@@ -254,12 +255,12 @@ impl Notifier {
             return Err(NotifyError::ReadOnly(id));
         }
         self.store.run(move |s| s.delete_notify_channel(id)).await?;
-        self.audited(actor, "notify_channel_delete", &old, "deleted");
+        self.audited(actor, AuditAction::NotifyChannelDelete, &old, "deleted");
         Ok(())
     }
 
     /// Audits a change with the channel's name and redacted URL only.
-    fn audited(&self, actor: &str, action: &str, c: &Channel, what: &str) {
+    fn audited(&self, actor: &str, action: AuditAction, c: &Channel, what: &str) {
         let message = format!("notification channel '{}' ({}) {what}", c.name, c.redacted_url());
         self.audit.record(NewAuditEntry::new(actor, action, true, message).target("notification", &c.id.to_string()));
     }

@@ -194,7 +194,7 @@ impl Oidc {
         let groups = groups_in(claims.get(&self.config.roles_claim));
         let Some(role) = role_for(&groups, &self.config) else {
             self.audit.record(
-                NewAuditEntry::new(&username, "login", false, format!("sign-in through {} refused: no group maps to a role", self.config.name))
+                NewAuditEntry::new(&username, crate::model::AuditAction::Login, false, format!("sign-in through {} refused: no group maps to a role", self.config.name))
                     .target("user", &username)
                     .client(client)
                     .details(serde_json::json!({ "method": "oidc", "groups": groups })),

@@ -174,7 +174,7 @@ impl Scheduler {
             _ => format!("missed {total} runs {why}"),
         };
         self.audit.record(
-            NewAuditEntry::new("scheduler", "missed", false, message)
+            NewAuditEntry::new("scheduler", crate::model::AuditAction::Missed, false, message)
                 .on(&s.fields.target())
                 .details(serde_json::json!({ "schedule_id": s.id, "missed": missed, "missed_total": total })),
         );

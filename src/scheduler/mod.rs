@@ -20,7 +20,7 @@ use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::events::{Event, Events};
 use crate::model::{
-    Action, ActionResult, InvalidValue, LOCAL_HOST, LabelOrigin, NewAuditEntry, OnFailure, Schedule, ScheduleFields,
+    Action, ActionResult, AuditAction, InvalidValue, LOCAL_HOST, LabelOrigin, NewAuditEntry, OnFailure, Schedule, ScheduleFields,
     ScheduleView, Source, Step, TargetType, Upcoming, ALL_HOSTS, validate_group, validate_host_name,
 };
 use crate::store::{Store, StoreError};
@@ -51,12 +51,14 @@ pub struct ScheduleInput {
 }
 
 /// One step of a sequence as given (`host` defaults to `local`).
-#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepInput {
     pub host: Option<String>,
+    #[schema(value_type = Option<crate::model::TargetType>)]
     pub target_type: Option<String>,
     pub target_id: Option<String>,
+    #[schema(value_type = Option<crate::model::Action>)]
     pub action: Option<String>,
 }
 
@@ -412,7 +414,7 @@ impl Scheduler {
         let _g = self.dispatch.lock().await;
         let now = self.clock.now();
         let s = self.store.run(move |s| s.insert_schedule(&fields, now)).await.map_err(store_err(0))?;
-        self.changed(&s, actor, "schedule_create")
+        self.changed(&s, actor, crate::model::AuditAction::ScheduleCreate)
     }
 
     pub async fn update(&self, id: i64, input: ScheduleInput, actor: &str) -> Result<ScheduleView, ScheduleError> {
@@ -422,7 +424,7 @@ impl Scheduler {
         let fields = self.validate(input, Some(&current.fields))?;
         let now = self.clock.now();
         let s = self.store.run(move |s| s.update_schedule(id, &fields, now)).await.map_err(store_err(id))?;
-        self.changed(&s, actor, "schedule_update")
+        self.changed(&s, actor, crate::model::AuditAction::ScheduleUpdate)
     }
 
     pub async fn delete(&self, id: i64, actor: &str) -> Result<(), ScheduleError> {
@@ -431,7 +433,7 @@ impl Scheduler {
         let s = self.store.run(move |s| s.delete_schedule(id)).await.map_err(store_err(id))?;
         self.handled.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         self.audit.record(
-            NewAuditEntry::new(actor, "schedule_delete", true, format!("deleted schedule {id}: {}", describe(&s.fields)))
+            NewAuditEntry::new(actor, crate::model::AuditAction::ScheduleDelete, true, format!("deleted schedule {id}: {}", describe(&s.fields)))
                 .target("schedule", &id.to_string()),
         );
         self.events.publish(Event::Schedule { id, schedule: None });
@@ -439,7 +441,7 @@ impl Scheduler {
         Ok(())
     }
 
-    fn changed(&self, s: &Schedule, actor: &str, what: &str) -> Result<ScheduleView, ScheduleError> {
+    fn changed(&self, s: &Schedule, actor: &str, what: crate::model::AuditAction) -> Result<ScheduleView, ScheduleError> {
         let view = self.view(s);
         self.audit.record(
             NewAuditEntry::new(actor, what, true, format!("schedule {}: {}", s.id, describe(&s.fields)))
@@ -466,7 +468,7 @@ impl Scheduler {
         if sync.is_empty() {
             return Ok(0);
         }
-        for (list, what) in [(&sync.created, "schedule_create"), (&sync.updated, "schedule_update")] {
+        for (list, what) in [(&sync.created, AuditAction::ScheduleCreate), (&sync.updated, AuditAction::ScheduleUpdate)] {
             for s in list {
                 self.changed(s, LABELS_ACTOR, what)?;
             }
@@ -475,7 +477,7 @@ impl Scheduler {
         for s in &sync.deleted {
             handled.remove(&s.id);
             self.audit.record(
-                NewAuditEntry::new(LABELS_ACTOR, "schedule_delete", true, format!("deleted schedule {}: {}", s.id, describe(&s.fields)))
+                NewAuditEntry::new(LABELS_ACTOR, AuditAction::ScheduleDelete, true, format!("deleted schedule {}: {}", s.id, describe(&s.fields)))
                     .target("schedule", &s.id.to_string()),
             );
             self.events.publish(Event::Schedule { id: s.id, schedule: None });

@@ -200,7 +200,7 @@ async fn a_run_killed_after_its_audit_entry_is_not_also_missed() {
     // Killed between the run's audit entry and the schedule's record of it.
     let due: chrono::DateTime<chrono::Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
     b.store.set_checked_until(s.id, due, Some(due)).unwrap();
-    let run = crate::model::NewAuditEntry::new("scheduler", "stop", true, "stop stack a: 1 container(s) ok")
+    let run = crate::model::NewAuditEntry::new("scheduler", crate::model::Action::Stop, true, "stop stack a: 1 container(s) ok")
         .target("stack", "a")
         .details(serde_json::json!({ "trigger": "scheduled", "schedule_id": s.id, "due": due }));
     b.store.append_audit(&run, due).unwrap();

@@ -19,7 +19,7 @@ use crate::model::NewAuditEntry;
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The action of a retention checkpoint entry.
-pub const PRUNED: &str = "audit_pruned";
+pub const PRUNED: crate::model::AuditAction = crate::model::AuditAction::AuditPruned;
 
 /// An entry's stored fields, in the order they are hashed.
 struct Stored {
@@ -68,14 +68,16 @@ fn entry_hash(prev: &str, e: &Stored) -> String {
 }
 
 /// What a check of the chain found.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Verification {
     pub ok: bool,
     pub checked: u64,
     /// The first entry whose hash does not follow: it, or one before it, was
     /// altered or removed.
+    #[schema(required = true)]
     pub first_bad_id: Option<i64>,
     /// The newest entry's hash: keep it elsewhere to pin the whole log.
+    #[schema(required = true)]
     pub head: Option<String>,
 }
 
@@ -156,7 +158,7 @@ impl Store {
             Some(first) => {
                 let sql = "SELECT json_extract(details, '$.hash') FROM audit WHERE action = ?1 \
                            AND json_extract(details, '$.through_id') = ?2 ORDER BY id DESC LIMIT 1";
-                match conn.query_row(sql, params![PRUNED, first - 1], |r| r.get::<_, Option<String>>(0)).optional()?.flatten() {
+                match conn.query_row(sql, params![PRUNED.as_str(), first - 1], |r| r.get::<_, Option<String>>(0)).optional()?.flatten() {
                     Some(h) => h,
                     None => return Ok(Verification { ok: false, checked: 0, first_bad_id: Some(first), head: None }),
                 }
@@ -183,7 +185,7 @@ impl Store {
             let cut: Option<(i64, String)> = tx
                 .query_row(
                     "SELECT id, hash FROM audit WHERE timestamp < ?1 AND action != ?2 ORDER BY id DESC LIMIT 1",
-                    params![fmt_time(cutoff), PRUNED],
+                    params![fmt_time(cutoff), PRUNED.as_str()],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
@@ -210,7 +212,7 @@ mod tests {
         let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let entries: Vec<_> = (0..n)
             .map(|i| {
-                let e = NewAuditEntry::new("bob", "stop", i % 3 != 0, format!("entry {i}")).target("stack", "web");
+                let e = NewAuditEntry::new("bob", crate::model::Action::Stop, i % 3 != 0, format!("entry {i}")).target("stack", "web");
                 (e.details(serde_json::json!({ "i": i })), t0 + Duration::days(i as i64))
             })
             .collect();

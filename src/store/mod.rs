@@ -309,7 +309,7 @@ mod tests {
     fn audit_is_append_only() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        let e = NewAuditEntry::new("x", "login", true, "ok");
+        let e = NewAuditEntry::new("x", crate::model::AuditAction::Login, true, "ok");
         s.append_audit(&e, now()).unwrap();
         let r = s.writer().execute("UPDATE audit SET message = 'forged'", []);
         assert!(r.is_err());

@@ -329,7 +329,7 @@ mod tests {
 
     fn failed(actor: &str, target: &str) -> crate::model::NewAuditEntry {
         let t = crate::model::Target::new("local", crate::model::TargetType::Container, target);
-        crate::model::NewAuditEntry::new(actor, "stop", false, "boom").on(&t).details(serde_json::json!({ "trigger": "manual" }))
+        crate::model::NewAuditEntry::new(actor, crate::model::Action::Stop, false, "boom").on(&t).details(serde_json::json!({ "trigger": "manual" }))
     }
 
     #[test]

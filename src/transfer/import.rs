@@ -17,7 +17,7 @@ use crate::scheduler::ScheduleInput;
 use crate::store::{ImportTx, StoreError};
 use crate::window::WindowInput;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Create and update; leave what the document does not name.
@@ -27,20 +27,20 @@ pub enum Mode {
 }
 
 /// One object an import creates, updates, deletes or leaves unchanged.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Item {
     pub kind: &'static str,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportProblem {
     pub kind: &'static str,
     pub name: String,
     pub message: String,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct ImportResult {
     pub applied: bool,
     pub created: Vec<Item>,
@@ -123,7 +123,7 @@ impl Transfer {
             );
             let first_error = out.errors.first().map(|e| format!("{} {}: {}", e.kind, e.name, e.message));
             self.audit.record(
-                NewAuditEntry::new(actor, "import", out.applied, message)
+                NewAuditEntry::new(actor, crate::model::AuditAction::Import, out.applied, message)
                     .details(serde_json::json!({"created": out.created, "updated": out.updated, "deleted": out.deleted, "first_error": first_error})),
             );
         }

@@ -25,7 +25,7 @@ pub use import::{ImportResult, Mode};
 pub const VERSION: u32 = 2;
 
 /// The export document.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Document {
     pub version: u32,
@@ -39,7 +39,7 @@ pub struct Document {
     pub hosts: Vec<HostDoc>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleDoc {
     #[serde(default)]
@@ -92,7 +92,7 @@ impl From<&ScheduleFields> for ScheduleDoc {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowDoc {
     #[serde(default)]
@@ -130,7 +130,7 @@ impl From<&WindowFields> for WindowDoc {
 
 /// A host's TLS material in a document: the PEM strings (`?secrets=true`),
 /// or `"redacted"`: on import, the existing host's material is kept.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum TlsDoc {
     Material { ca: String, cert: String, key: String },
@@ -139,7 +139,7 @@ pub enum TlsDoc {
 
 pub const REDACTED: &str = "redacted";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostDoc {
     pub name: String,
@@ -173,7 +173,7 @@ impl TlsDoc {
 
 /// A notification channel made through the API (those of
 /// `DOCKNAP_NOTIFY_URLS` are configuration, not exported).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelDoc {
     pub name: String,
@@ -247,7 +247,7 @@ impl Transfer {
             doc.hosts.len(),
             if secrets { " with their secrets" } else { "" }
         );
-        self.audit.record(NewAuditEntry::new(actor, "export", true, message).details(serde_json::json!({"secrets": secrets})));
+        self.audit.record(NewAuditEntry::new(actor, crate::model::AuditAction::Export, true, message).details(serde_json::json!({"secrets": secrets})));
         Ok(doc)
     }
 }

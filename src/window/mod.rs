@@ -28,7 +28,7 @@ use crate::model::{
     Desired, DownAction, Enforce, InvalidValue, LOCAL_HOST, LabelOrigin, NewAuditEntry, Override, TargetType, Window,
     WindowFields, WindowState, WindowView, format_grace,
 };
-use crate::model::{ScheduleView, validate_host_name};
+use crate::model::{AuditAction, ScheduleView, validate_host_name};
 use crate::scheduler::cron::{CronError, CronExpr, parse_timezone};
 use crate::scheduler::{LABELS_ACTOR, ScheduleError, Scheduler, target_name};
 use crate::store::{Store, StoreError};
@@ -439,7 +439,7 @@ impl Windows {
         let fields = self.validate(input, None)?;
         let now = self.clock.now();
         let w = self.store.run(move |s| s.insert_window(&fields, now)).await.map_err(store_err(0))?;
-        self.changed(w, actor, "window_create").await
+        self.changed(w, actor, crate::model::AuditAction::WindowCreate).await
     }
 
     pub async fn update(self: &Arc<Self>, id: i64, input: WindowInput, actor: &str) -> Result<WindowView, WindowError> {
@@ -449,7 +449,7 @@ impl Windows {
         let now = self.clock.now();
         let w = self.store.run(move |s| s.update_window(id, &fields, now)).await.map_err(store_err(id))?;
         self.forget(id);
-        self.changed(w, actor, "window_update").await
+        self.changed(w, actor, crate::model::AuditAction::WindowUpdate).await
     }
 
     pub async fn delete(self: &Arc<Self>, id: i64, actor: &str) -> Result<(), WindowError> {
@@ -458,7 +458,7 @@ impl Windows {
         self.forget(id);
         self.windows.write().unwrap_or_else(|e| e.into_inner()).retain(|c| c.window.id != id);
         self.audit.record(
-            NewAuditEntry::new(actor, "window_delete", true, format!("deleted window {id}: {}", describe(&w.fields)))
+            NewAuditEntry::new(actor, crate::model::AuditAction::WindowDelete, true, format!("deleted window {id}: {}", describe(&w.fields)))
                 .target("window", &id.to_string()),
         );
         self.events.publish(Event::Window { id, window: None });
@@ -478,12 +478,12 @@ impl Windows {
             self.forget(w.id);
             self.windows.write().unwrap_or_else(|e| e.into_inner()).retain(|c| c.window.id != w.id);
             self.audit.record(
-                NewAuditEntry::new(LABELS_ACTOR, "window_delete", true, format!("deleted window {}: {}", w.id, describe(&w.fields)))
+                NewAuditEntry::new(LABELS_ACTOR, AuditAction::WindowDelete, true, format!("deleted window {}: {}", w.id, describe(&w.fields)))
                     .target("window", &w.id.to_string()),
             );
             self.events.publish(Event::Window { id: w.id, window: None });
         }
-        for (list, what) in [(sync.created, "window_create"), (sync.updated, "window_update")] {
+        for (list, what) in [(sync.created, AuditAction::WindowCreate), (sync.updated, AuditAction::WindowUpdate)] {
             for w in list {
                 self.forget(w.id);
                 self.changed(w, LABELS_ACTOR, what).await?;
@@ -513,21 +513,21 @@ impl Windows {
         let reason = reason.map(|r| r.chars().take(256).collect::<String>()).filter(|r| !r.trim().is_empty());
         let o = Override { desired, until, by: actor.to_string(), reason };
         let w = self.store.run(move |s| s.set_override(id, Some(&o))).await.map_err(store_err(id))?;
-        self.changed(w, actor, "window_override").await
+        self.changed(w, actor, crate::model::AuditAction::WindowOverride).await
     }
 
     pub async fn clear_override(self: &Arc<Self>, id: i64, actor: &str) -> Result<WindowView, WindowError> {
         self.find(id)?;
         let w = self.store.run(move |s| s.set_override(id, None)).await.map_err(store_err(id))?;
-        self.changed(w, actor, "window_override_clear").await
+        self.changed(w, actor, crate::model::AuditAction::WindowOverrideClear).await
     }
 
-    async fn changed(&self, w: Window, actor: &str, what: &str) -> Result<WindowView, WindowError> {
+    async fn changed(&self, w: Window, actor: &str, what: crate::model::AuditAction) -> Result<WindowView, WindowError> {
         let id = w.id;
         self.put(w);
         let view = self.get(id).await?;
         let detail = match &view.override_ {
-            Some(o) if what == "window_override" => format!(", kept {} until {}", o.desired, o.until.to_rfc3339()),
+            Some(o) if what == crate::model::AuditAction::WindowOverride => format!(", kept {} until {}", o.desired, o.until.to_rfc3339()),
             _ => String::new(),
         };
         let c = self.find(id)?;

@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, watch};
 use super::{Compiled, Windows};
 use crate::actions::{ActionObserver, Trigger};
 use crate::events::{Event, Published};
-use crate::model::{Action, Container, Desired, DownAction, Enforce, NewAuditEntry, Override, TargetType};
+use crate::model::{Action, Container, ContainerState, Desired, DownAction, Enforce, NewAuditEntry, Override, TargetType};
 
 /// Engine events come in bursts (a compose up): one pass after it settles.
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -203,7 +203,7 @@ impl Windows {
     /// One-shot jobs (exited 0, restart policy `no`) stay down at "up",
     /// unless this window is the one that stopped them.
     async fn is_one_shot(&self, c: &Compiled, m: &Container) -> bool {
-        if m.state != "exited" || c.window.stopped.contains(&m.name) || !m.status.starts_with("Exited (0)") {
+        if m.state != ContainerState::Exited || c.window.stopped.contains(&m.name) || !m.status.starts_with("Exited (0)") {
             return false;
         }
         let Some(host) = self.fleet.get(&c.window.fields.host) else { return false };
@@ -220,7 +220,7 @@ impl Windows {
         let f = &c.window.fields;
         let up = |m: &&Container| match f.down_action {
             DownAction::Stop => matches!(m.state.as_str(), "running" | "restarting" | "paused"),
-            DownAction::Pause => m.state == "running",
+            DownAction::Pause => m.state == ContainerState::Running,
         };
         let running: Vec<&Container> = members.iter().filter(up).collect();
         let is_up: HashSet<&str> = running.iter().map(|r| r.name.as_str()).collect();
@@ -261,7 +261,7 @@ impl Windows {
                     if *fights >= MAX_FIGHTS {
                         m.gave_up.insert(r.name.clone());
                         self.audit.record(
-                            NewAuditEntry::new("window", "window_gave_up", false, format!(
+                            NewAuditEntry::new("window", crate::model::AuditAction::WindowGaveUp, false, format!(
                                 "window {}: {} was started again {MAX_FIGHTS} times by something else in this down \
                                  period; leaving it alone until the next boundary",
                                 c.window.id, r.name
@@ -380,7 +380,7 @@ impl ActionObserver for Windows {
             }
         }
         self.audit.record(
-            NewAuditEntry::new(trigger.actor(), "window_override", true, format!(
+            NewAuditEntry::new(trigger.actor(), crate::model::AuditAction::WindowOverride, true, format!(
                 "window {id}: kept {} until {} ({})",
                 o.desired,
                 until.to_rfc3339(),
@@ -462,7 +462,7 @@ mod tests {
         }
 
         fn state(&self, id: &str) -> String {
-            self.engine.containers.lock().unwrap()[id].state.clone()
+            self.engine.containers.lock().unwrap()[id].state.to_string()
         }
 
         fn calls(&self) -> usize {

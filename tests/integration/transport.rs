@@ -70,7 +70,7 @@ async fn mutual_tls_engine_lists_acts_and_streams_events() {
     let info = tls.info().await.unwrap();
     assert!(!info.version.is_empty(), "{info:?}");
     let listed = tls.list(None).await.unwrap();
-    assert!(listed.iter().any(|c| c.id == id && c.state == "created"), "{listed:?}");
+    assert!(listed.iter().any(|c| c.id == id && c.state == docknap::model::ContainerState::Created), "{listed:?}");
 
     let mut events = tls.container_events();
     let t0 = Instant::now();

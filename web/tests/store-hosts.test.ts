@@ -5,7 +5,7 @@ import type { Container, HostView, Stack } from '../src/lib/types'
 
 const stack = (name: string, host: string, status: Stack['status'] = 'running'): Stack =>
   ({ name, host, status, containers: [], services: [] })
-const container = (id: string, name: string, host: string, st = 'running'): Container =>
+const container = (id: string, name: string, host: string, st: Container['state'] = 'running'): Container =>
   ({ id, name, host, image: 'busybox', state: st, status: '', labels: {}, stack: null, service: null, created: '' })
 const hostView = (name: string, over: Partial<HostView> = {}): HostView => ({
   name, url: 'tcp://h:1', group: null, source: 'api', tls: false, status: 'ok', version: null, containers: 0,

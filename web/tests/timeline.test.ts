@@ -5,7 +5,7 @@ import type { Action, Upcoming } from '../src/lib/types'
 const START = Date.parse('2026-03-10T00:00:00Z')
 const H = 3600_000
 function up(id: number, target: string, action: Action, hoursFromStart: number, type: 'stack' | 'container' = 'stack'): Upcoming {
-  return { schedule_id: id, target_type: type, target_id: target, action, at: new Date(START + hoursFromStart * H).toISOString() }
+  return { schedule_id: id, host: 'local', target_type: type, target_id: target, action, at: new Date(START + hoursFromStart * H).toISOString() }
 }
 
 describe('layoutTimeline', () => {

@@ -1,23 +1,11 @@
 // Logs and resource figures: ANSI colours as styled segments (never HTML),
 // bounded line lists, search, downloads, byte sizes and sparklines. Pure.
 
-export interface LogLine {
-  at: string | null
-  stream: 'stdout' | 'stderr'
-  text: string
-  /** In a stack's merged log: the container the line came from. */
-  container?: string
-}
+import type { components } from './api-schema'
 
-export interface Stats {
-  cpu_percent: number
-  memory_bytes: number
-  memory_limit_bytes: number
-  net_rx_bytes: number
-  net_tx_bytes: number
-  block_read_bytes: number
-  block_write_bytes: number
-}
+export type LogLine = components['schemas']['LogLine']
+
+export type Stats = components['schemas']['Stats']
 
 export interface Segment {
   text: string

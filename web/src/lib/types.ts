@@ -1,13 +1,18 @@
-export type Role = 'viewer' | 'operator' | 'admin'
+import type { components } from './api-schema'
+
+/** The server's schemas (generated from /api/openapi.json into api-schema.ts). */
+type Schemas = components['schemas']
+
+export type Role = Schemas['Role']
 /** `run`: start a container and wait for its exit (a job). */
-export type Action = 'start' | 'stop' | 'restart' | 'pause' | 'unpause' | 'run'
+export type Action = Schemas['Action']
 /** Swarm services and Swarm stacks (a stack deployed with `docker stack deploy`) live on a manager host. */
 /** `group`: every stack of the hosts in a group (schedules only; its host is `*`). */
 /** `sequence`: a schedule's ordered steps (its host is `*`). */
-export type TargetType = 'stack' | 'container' | 'service' | 'swarm_stack' | 'group' | 'sequence'
+export type TargetType = Schemas['TargetType']
 /** What has an action route of its own (a group is acted on stack by stack). */
 export type ActionTargetType = Exclude<TargetType, 'group' | 'sequence'>
-export type StackStatus = 'running' | 'stopped' | 'paused' | 'partial'
+export type StackStatus = Schemas['StackStatus']
 
 export const ACTIONS: Action[] = ['start', 'stop', 'restart', 'pause', 'unpause']
 export const ROLES: Role[] = ['viewer', 'operator', 'admin']
@@ -25,10 +30,7 @@ export interface User {
   totp_required_setup?: boolean
 }
 
-export interface TotpSetup {
-  secret: string
-  otpauth_url: string
-}
+export type TotpSetup = Schemas['TotpSetup']
 
 /** GET /api/auth/providers: the sign-in methods the server offers. */
 export interface Providers {
@@ -42,11 +44,14 @@ export interface LoginResponse {
   user: User
 }
 
+/** Docker's container state (`stopping` from newer engines, `unknown` when the engine gave none). */
+export type ContainerState = Schemas['ContainerState']
+
 export interface Container {
   id: string
   name: string
   image: string
-  state: string
+  state: ContainerState
   status: string
   labels: Record<string, string>
   stack: string | null
@@ -58,7 +63,7 @@ export interface Container {
   health?: ContainerHealth | null
 }
 
-export type ContainerHealth = 'healthy' | 'starting' | 'unhealthy'
+export type ContainerHealth = Schemas['ContainerHealth']
 
 export interface Stack {
   name: string
@@ -70,11 +75,7 @@ export interface Stack {
   host?: string
 }
 
-export interface ContainerResult {
-  container: string
-  ok: boolean
-  error: string | null
-}
+export type ContainerResult = Schemas['ContainerResult']
 
 export interface ActionResult {
   target_type: TargetType
@@ -91,7 +92,7 @@ export interface ActionResult {
   steps?: ActionResult[]
 }
 
-export type OnFailure = 'stop' | 'continue'
+export type OnFailure = Schemas['OnFailure']
 
 /** A step of a sequence finished (live, on /api/events). */
 export interface SequenceStepEvent {
@@ -159,14 +160,7 @@ export interface ScheduleInput {
   on_failure?: OnFailure
 }
 
-export interface Upcoming {
-  schedule_id: number
-  host?: string
-  target_type: TargetType
-  target_id: string
-  action: Action
-  at: string
-}
+export type Upcoming = Schemas['Upcoming']
 
 export interface AuditDetails {
   results?: ContainerResult[]
@@ -229,7 +223,7 @@ export interface ScheduleRunEvent {
 
 // ---- windows ("sleep mode") ---------------------------------------------------
 
-export type Desired = 'up' | 'down'
+export type Desired = Schemas['Desired']
 
 export interface Conflict {
   kind: string
@@ -321,22 +315,9 @@ export interface BulkResponse {
 
 // ---- hosts and Swarm ------------------------------------------------------------
 
-export type HostStatus = 'ok' | 'unreachable' | 'connecting'
+export type HostStatus = Schemas['HostStatus']
 
-/** A Docker host as the API shows it. TLS material is write-only: only `tls: true` comes back. */
-export interface HostView {
-  name: string
-  url: string
-  group: string | null
-  /** `env`: declared in DOCKNAP_HOSTS (and `local`), read-only here. */
-  source: 'env' | 'api'
-  tls: boolean
-  status: HostStatus
-  version: string | null
-  containers: number
-  swarm_manager: boolean
-  error: string | null
-}
+export type HostView = Schemas['HostView']
 
 /** PEM strings. */
 export interface TlsMaterial {
@@ -373,19 +354,7 @@ export interface Service {
   saved_replicas: number | null
 }
 
-/** GET /api/tokens: an API key, never its secret. */
-export interface ApiKey {
-  id: number
-  name: string
-  role: Role
-  /** `dnp_` and the key's next 8 characters, to tell keys apart. */
-  prefix: string
-  created_at: string
-  expires_at: string | null
-  last_used_at: string | null
-  user_id: number
-  username: string
-}
+export type ApiKey = Schemas['ApiKey']
 
 /** POST /api/tokens: the key, with its secret shown this once. */
 export interface CreatedApiKey extends ApiKey {
