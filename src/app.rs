@@ -15,9 +15,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::docker::fleet::Connect;
 use crate::docker::{BollardEngine, Engine, Fleet};
+use crate::events::Events;
 use crate::hosts::Hosts;
 use crate::model::{HostConfig, HostSource, LOCAL_HOST};
-use crate::events::Events;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::window::Windows;
@@ -51,7 +51,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 pub fn prepare_data_dir(dir: &std::path::Path) -> Result<(), StartError> {
     let fail = |e: std::io::Error| StartError::DataDir(format!("{} is not writable: {e}", dir.display()));
     // Private when we create it: the database holds password hashes.
-    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700).create(dir).map_err(fail)?;
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(dir)
+        .map_err(fail)?;
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"ok").map_err(fail)?;
     std::fs::remove_file(&probe).map_err(fail)?;
@@ -70,7 +72,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     if let Some(p) = config.admin_password.as_deref().filter(|_| store.user_count().is_ok_and(|n| n == 0)) {
         config.password_policy.check(p).map_err(StartError::AdminPassword)?;
     }
-    let options = AuthOptions { ttl: config.token_ttl, require_2fa: config.require_2fa, password_policy: config.password_policy };
+    let options =
+        AuthOptions { ttl: config.token_ttl, require_2fa: config.require_2fa, password_policy: config.password_policy };
     let auth = Arc::new(
         Auth::new(store.clone(), audit.clone(), clock.clone(), &config.data_dir, options)
             .map_err(|e| StartError::DataDir(format!("cannot set up the token and two-factor keys: {e}")))?,
@@ -95,7 +98,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         tls: None,
     };
     let declared = std::iter::once(local).chain(config.hosts.iter().cloned()).collect();
-    let hosts = Arc::new(Hosts::start(store.clone(), fleet.clone(), audit.clone(), clock.clone(), declared).map_err(StartError::Hosts)?);
+    let hosts = Arc::new(
+        Hosts::start(store.clone(), fleet.clone(), audit.clone(), clock.clone(), declared)
+            .map_err(StartError::Hosts)?,
+    );
     let actions = Arc::new(Actions::new(fleet.clone(), store.clone(), audit.clone(), detect_self_container_id()));
     let in_flight = actions.clone();
     let scheduler = Arc::new(Scheduler::new(
@@ -118,7 +124,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     )?;
 
     let oidc = match config.oidc.clone() {
-        Some(c) => Some(Arc::new(crate::oidc::Oidc::new(c, auth.clone(), store.clone(), audit.clone()).map_err(StartError::Oidc)?)),
+        Some(c) => Some(Arc::new(
+            crate::oidc::Oidc::new(c, auth.clone(), store.clone(), audit.clone()).map_err(StartError::Oidc)?,
+        )),
         None => None,
     };
 
@@ -136,9 +144,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     .map_err(StartError::Notify)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|error| StartError::Listen { addr: config.listen, error })?;
+    let listener =
+        TcpListener::bind(config.listen).await.map_err(|error| StartError::Listen { addr: config.listen, error })?;
 
     let scheduler_task = tokio::spawn(scheduler.clone().run(stop_rx.clone()));
     let pruner = tokio::spawn(prune_periodically(auth.clone(), stop_rx.clone()));
@@ -149,7 +156,13 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let sender = tokio::spawn(notifier.clone().run(stop_rx.clone()));
     let incidents = tokio::spawn(notifier.clone().watch(incidents, stop_rx.clone()));
     let autoheal = tokio::spawn(crate::autoheal::run(actions.clone(), health_events, stop_rx.clone()));
-    let labels = Arc::new(crate::labels::Labels::new(store.clone(), fleet.clone(), scheduler.clone(), windows.clone(), config.default_tz));
+    let labels = Arc::new(crate::labels::Labels::new(
+        store.clone(),
+        fleet.clone(),
+        scheduler.clone(),
+        windows.clone(),
+        config.default_tz,
+    ));
     let labels = tokio::spawn(labels.run(stop_rx.clone()));
 
     let transfer = Arc::new(crate::transfer::Transfer::new(

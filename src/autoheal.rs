@@ -56,7 +56,9 @@ pub async fn run(actions: Arc<Actions>, mut rx: broadcast::Receiver<EngineEvent>
         };
         match ev {
             Ok(ev) => on_event(&actions, &mut limiter, ev).await,
-            Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "auto-heal fell behind the engine events"),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "auto-heal fell behind the engine events")
+            }
             Err(broadcast::error::RecvError::Closed) => return,
         }
     }

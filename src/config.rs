@@ -102,17 +102,23 @@ fn notify_settings(get: &impl Fn(&str) -> Option<String>) -> Result<NotifySettin
     let ca_pem = match get("DOCKNAP_NOTIFY_CA_FILE").filter(|v| !v.trim().is_empty()) {
         None => None,
         Some(path) => {
-            let pem = std::fs::read_to_string(path.trim()).map_err(|e| err("DOCKNAP_NOTIFY_CA_FILE", format!("cannot read '{path}': {e}")))?;
+            let pem = std::fs::read_to_string(path.trim())
+                .map_err(|e| err("DOCKNAP_NOTIFY_CA_FILE", format!("cannot read '{path}': {e}")))?;
             if !pem.contains("-----BEGIN CERTIFICATE-----") {
                 return Err(err("DOCKNAP_NOTIFY_CA_FILE", format!("'{path}' holds no PEM certificate")));
             }
             Some(pem)
         }
     };
-    let test_base = get("DOCKNAP_NOTIFY_TEST_BASE_URL").map(|v| v.trim().trim_end_matches('/').to_string()).filter(|v| !v.is_empty());
+    let test_base = get("DOCKNAP_NOTIFY_TEST_BASE_URL")
+        .map(|v| v.trim().trim_end_matches('/').to_string())
+        .filter(|v| !v.is_empty());
     if let Some(b) = &test_base {
         if !oidc_url_allowed(b) || !b.starts_with("http://") {
-            return Err(err("DOCKNAP_NOTIFY_TEST_BASE_URL", format!("'{b}' must be an http:// loopback address (it is for tests only)")));
+            return Err(err(
+                "DOCKNAP_NOTIFY_TEST_BASE_URL",
+                format!("'{b}' must be an http:// loopback address (it is for tests only)"),
+            ));
         }
     }
     Ok(NotifySettings { urls, ca_pem, test_base })
@@ -236,7 +242,10 @@ impl Config {
                 Ok(n) if (crate::auth::LOWEST_MIN_LENGTH..=128).contains(&n) => n,
                 _ => {
                     let lowest = crate::auth::LOWEST_MIN_LENGTH;
-                    return Err(err("DOCKNAP_PASSWORD_MIN_LENGTH", format!("'{v}' must be a whole number from {lowest} to 128")));
+                    return Err(err(
+                        "DOCKNAP_PASSWORD_MIN_LENGTH",
+                        format!("'{v}' must be a whole number from {lowest} to 128"),
+                    ));
                 }
             },
         };
@@ -298,8 +307,17 @@ impl Config {
             .map(|u| {
                 let u = u.trim().trim_end_matches('/').to_string();
                 match u.parse::<axum::http::Uri>() {
-                    Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() && uri.query().is_none() => Ok(u),
-                    _ => Err(err("DOCKNAP_PUBLIC_URL", format!("'{u}' is not an address like https://docknap.example.com"))),
+                    Ok(uri)
+                        if matches!(uri.scheme_str(), Some("http" | "https"))
+                            && uri.host().is_some()
+                            && uri.query().is_none() =>
+                    {
+                        Ok(u)
+                    }
+                    _ => Err(err(
+                        "DOCKNAP_PUBLIC_URL",
+                        format!("'{u}' is not an address like https://docknap.example.com"),
+                    )),
                 }
             })
             .transpose()?;
@@ -368,14 +386,22 @@ fn oidc_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcConfi
             format!("'{issuer}' must be an https:// address (http:// only to a loopback address)"),
         ));
     }
-    let client_id = var("DOCKNAP_OIDC_CLIENT_ID").ok_or_else(|| err("DOCKNAP_OIDC_CLIENT_ID", "required with DOCKNAP_OIDC_ISSUER"))?;
-    let client_secret = secret(get, "DOCKNAP_OIDC_CLIENT_SECRET", "DOCKNAP_OIDC_CLIENT_SECRET_FILE")?
-        .ok_or_else(|| err("DOCKNAP_OIDC_CLIENT_SECRET", "required with DOCKNAP_OIDC_ISSUER (or DOCKNAP_OIDC_CLIENT_SECRET_FILE)"))?;
+    let client_id = var("DOCKNAP_OIDC_CLIENT_ID")
+        .ok_or_else(|| err("DOCKNAP_OIDC_CLIENT_ID", "required with DOCKNAP_OIDC_ISSUER"))?;
+    let client_secret =
+        secret(get, "DOCKNAP_OIDC_CLIENT_SECRET", "DOCKNAP_OIDC_CLIENT_SECRET_FILE")?.ok_or_else(|| {
+            err("DOCKNAP_OIDC_CLIENT_SECRET", "required with DOCKNAP_OIDC_ISSUER (or DOCKNAP_OIDC_CLIENT_SECRET_FILE)")
+        })?;
     let groups = |k: &str| -> Vec<String> {
-        var(k).map(|v| v.split(',').map(str::trim).filter(|g| !g.is_empty()).map(String::from).collect()).unwrap_or_default()
+        var(k)
+            .map(|v| v.split(',').map(str::trim).filter(|g| !g.is_empty()).map(String::from).collect())
+            .unwrap_or_default()
     };
-    let (admin_groups, operator_groups, viewer_groups) =
-        (groups("DOCKNAP_OIDC_ADMIN_GROUPS"), groups("DOCKNAP_OIDC_OPERATOR_GROUPS"), groups("DOCKNAP_OIDC_VIEWER_GROUPS"));
+    let (admin_groups, operator_groups, viewer_groups) = (
+        groups("DOCKNAP_OIDC_ADMIN_GROUPS"),
+        groups("DOCKNAP_OIDC_OPERATOR_GROUPS"),
+        groups("DOCKNAP_OIDC_VIEWER_GROUPS"),
+    );
     if admin_groups.is_empty() && operator_groups.is_empty() && viewer_groups.is_empty() {
         return Err(err(
             "DOCKNAP_OIDC_ADMIN_GROUPS",
@@ -384,7 +410,8 @@ fn oidc_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcConfi
     }
     let ca_pem = var("DOCKNAP_OIDC_CA_FILE")
         .map(|path| {
-            let pem = std::fs::read_to_string(&path).map_err(|e| err("DOCKNAP_OIDC_CA_FILE", format!("cannot read '{path}': {e}")))?;
+            let pem = std::fs::read_to_string(&path)
+                .map_err(|e| err("DOCKNAP_OIDC_CA_FILE", format!("cannot read '{path}': {e}")))?;
             if !pem.contains("-----BEGIN CERTIFICATE-----") {
                 return Err(err("DOCKNAP_OIDC_CA_FILE", format!("'{path}' holds no PEM certificate")));
             }
@@ -407,9 +434,14 @@ fn oidc_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcConfi
 }
 
 /// A duration from 1 s to 1 h.
-fn timeout(var: &impl Fn(&str) -> Option<String>, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+fn timeout(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
     let Some(v) = var(name) else { return Ok(default) };
-    let d = humantime::parse_duration(v.trim()).map_err(|_| err(name, format!("'{v}' is not a duration like 10s or 1m")))?;
+    let d = humantime::parse_duration(v.trim())
+        .map_err(|_| err(name, format!("'{v}' is not a duration like 10s or 1m")))?;
     if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
         return Err(err(name, format!("'{v}' must be between 1s and 1h")));
     }
@@ -464,8 +496,16 @@ mod tests {
         assert_eq!(c.engine_recheck, Duration::from_secs(60));
         assert!(c.hosts.is_empty());
         assert_eq!(c.audit_retention, None);
-        assert_eq!(parse(&[("DOCKNAP_AUDIT_RETENTION", "365d")]).unwrap().audit_retention, Some(Duration::from_secs(365 * 86400)));
-        assert!(parse(&[("DOCKNAP_AUDIT_RETENTION", "1h")]).unwrap_err().to_string().starts_with("DOCKNAP_AUDIT_RETENTION: "));
+        assert_eq!(
+            parse(&[("DOCKNAP_AUDIT_RETENTION", "365d")]).unwrap().audit_retention,
+            Some(Duration::from_secs(365 * 86400))
+        );
+        assert!(
+            parse(&[("DOCKNAP_AUDIT_RETENTION", "1h")])
+                .unwrap_err()
+                .to_string()
+                .starts_with("DOCKNAP_AUDIT_RETENTION: ")
+        );
         assert_eq!(c.require_2fa, crate::auth::Require2fa::None);
         assert_eq!(c.password_policy.min_length, 12);
         assert_eq!(parse(&[("DOCKNAP_REQUIRE_2FA", "Admin")]).unwrap().require_2fa, crate::auth::Require2fa::Admin);
@@ -480,10 +520,7 @@ mod tests {
         assert_eq!(c.limits.body_timeout, Duration::from_secs(30));
         assert_eq!(c.limits.idle_timeout, Duration::from_secs(60));
         assert_eq!(c.limits.write_timeout, Duration::from_secs(30));
-        assert_eq!(
-            (c.limits.max_connections, c.limits.max_streams, c.limits.max_streams_per_user),
-            (1024, 256, 16)
-        );
+        assert_eq!((c.limits.max_connections, c.limits.max_streams, c.limits.max_streams_per_user), (1024, 256, 16));
     }
 
     #[test]
@@ -583,7 +620,10 @@ mod tests {
             let e = with(k, v).unwrap_err();
             assert!(e.var.starts_with("DOCKNAP_OIDC_"), "{k}={v}: {e}");
         }
-        assert_eq!(parse(&[("DOCKNAP_PUBLIC_URL", "https://d.example.com/")]).unwrap().public_url.as_deref(), Some("https://d.example.com"));
+        assert_eq!(
+            parse(&[("DOCKNAP_PUBLIC_URL", "https://d.example.com/")]).unwrap().public_url.as_deref(),
+            Some("https://d.example.com")
+        );
         assert_eq!(parse(&[("DOCKNAP_PUBLIC_URL", "d.example.com")]).unwrap_err().var, "DOCKNAP_PUBLIC_URL");
     }
 
@@ -614,7 +654,9 @@ mod tests {
 
     #[test]
     fn notify_urls_split_on_spaces_and_lines_come_from_a_file_and_the_test_base_is_loopback_only() {
-        let c = parse(&[("DOCKNAP_NOTIFY_URLS", "ntfy://ntfy.sh/a smtp://h/?from=a@b&to=c@d,e@f\n generic+https://x/y")]).unwrap();
+        let c =
+            parse(&[("DOCKNAP_NOTIFY_URLS", "ntfy://ntfy.sh/a smtp://h/?from=a@b&to=c@d,e@f\n generic+https://x/y")])
+                .unwrap();
         assert_eq!(c.notify.urls, ["ntfy://ntfy.sh/a", "smtp://h/?from=a@b&to=c@d,e@f", "generic+https://x/y"]);
         assert_eq!(format!("{:?}", c.notify), "NotifySettings(3 URLs)", "Debug shows no URL");
         let dir = tempfile::tempdir().unwrap();
@@ -626,6 +668,9 @@ mod tests {
         assert!(parse(&[("DOCKNAP_NOTIFY_TEST_BASE_URL", "http://127.0.0.1:9")]).is_ok());
         let e = parse(&[("DOCKNAP_NOTIFY_TEST_BASE_URL", "https://discord.example.com")]).unwrap_err();
         assert_eq!(e.var, "DOCKNAP_NOTIFY_TEST_BASE_URL");
-        assert_eq!(parse(&[("DOCKNAP_NOTIFY_CA_FILE", "/nonexistent/ca.pem")]).unwrap_err().var, "DOCKNAP_NOTIFY_CA_FILE");
+        assert_eq!(
+            parse(&[("DOCKNAP_NOTIFY_CA_FILE", "/nonexistent/ca.pem")]).unwrap_err().var,
+            "DOCKNAP_NOTIFY_CA_FILE"
+        );
     }
 }

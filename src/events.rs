@@ -11,15 +11,40 @@ use crate::model::{Action, Container, HostView, ScheduleView, Service, Stack, Ta
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    Container { host: String, id: String, name: String, container: Option<Container> },
-    Stack { host: String, name: String, stack: Option<Stack> },
+    Container {
+        host: String,
+        id: String,
+        name: String,
+        container: Option<Container>,
+    },
+    Stack {
+        host: String,
+        name: String,
+        stack: Option<Stack>,
+    },
     /// A host's engine became reachable or unreachable.
-    Docker { host: String, status: &'static str },
+    Docker {
+        host: String,
+        status: &'static str,
+    },
     /// A host was added, changed (`host` set) or removed (`None`).
-    Host { name: String, host: Option<HostView> },
-    Service { host: String, name: String, service: Option<Service> },
-    Schedule { id: i64, schedule: Option<ScheduleView> },
-    Window { id: i64, window: Option<WindowView> },
+    Host {
+        name: String,
+        host: Option<HostView>,
+    },
+    Service {
+        host: String,
+        name: String,
+        service: Option<Service>,
+    },
+    Schedule {
+        id: i64,
+        schedule: Option<ScheduleView>,
+    },
+    Window {
+        id: i64,
+        window: Option<WindowView>,
+    },
     ScheduleRun {
         schedule_id: i64,
         host: String,
@@ -31,7 +56,13 @@ pub enum Event {
         message: String,
     },
     /// A step of a sequence finished (step counts from 1 of `steps`).
-    SequenceStep { schedule_id: i64, step: usize, steps: usize, ok: bool, message: String },
+    SequenceStep {
+        schedule_id: i64,
+        step: usize,
+        steps: usize,
+        ok: bool,
+        message: String,
+    },
 }
 
 impl Event {
@@ -89,7 +120,11 @@ pub struct Events {
 impl Default for Events {
     fn default() -> Self {
         // A slow client that falls 1024 events behind is told to resync.
-        Events { tx: broadcast::channel(1024).0, incidents: broadcast::channel(256).0, engine: broadcast::channel(1024).0 }
+        Events {
+            tx: broadcast::channel(1024).0,
+            incidents: broadcast::channel(256).0,
+            engine: broadcast::channel(1024).0,
+        }
     }
 }
 
@@ -98,11 +133,23 @@ impl Default for Events {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incident {
     /// The host's engine stopped answering (or never answered since start-up).
-    HostDown { host: String, error: Option<String> },
-    HostUp { host: String },
+    HostDown {
+        host: String,
+        error: Option<String>,
+    },
+    HostUp {
+        host: String,
+    },
     /// Exited non-zero with no stop or kill asked of the engine before it.
-    ContainerDied { host: String, name: String, exit_code: i64 },
-    ContainerUnhealthy { host: String, name: String },
+    ContainerDied {
+        host: String,
+        name: String,
+        exit_code: i64,
+    },
+    ContainerUnhealthy {
+        host: String,
+        name: String,
+    },
 }
 
 impl Events {

@@ -122,7 +122,10 @@ impl Hosts {
     pub async fn update(&self, name: &str, input: HostInput, actor: &str) -> Result<HostView, HostError> {
         let current = self.writable(name)?;
         if input.name.as_deref().is_some_and(|n| n != name) {
-            return Err(HostError::Invalid(InvalidValue::HostName(format!("{} (a host cannot be renamed)", input.name.unwrap_or_default()))));
+            return Err(HostError::Invalid(InvalidValue::HostName(format!(
+                "{} (a host cannot be renamed)",
+                input.name.unwrap_or_default()
+            ))));
         }
         let config = merged(current, input, false)?;
         let (stored, now) = (config.clone(), self.clock.now());
@@ -139,7 +142,10 @@ impl Hosts {
             e => HostError::Store(e),
         })?;
         self.fleet.remove(name);
-        self.audit.record(NewAuditEntry::new(actor, crate::model::AuditAction::HostDelete, true, format!("deleted host {name}")).target("host", name));
+        self.audit.record(
+            NewAuditEntry::new(actor, crate::model::AuditAction::HostDelete, true, format!("deleted host {name}"))
+                .target("host", name),
+        );
         tracing::info!(host = name, actor, "host deleted");
         Ok(())
     }
@@ -167,7 +173,13 @@ impl Hosts {
         }
     }
 
-    async fn connect(&self, config: HostConfig, actor: &str, what: crate::model::AuditAction, verb: &str) -> Result<HostView, HostError> {
+    async fn connect(
+        &self,
+        config: HostConfig,
+        actor: &str,
+        what: crate::model::AuditAction,
+        verb: &str,
+    ) -> Result<HostView, HostError> {
         let tls = if config.tls.is_some() { " with TLS" } else { "" };
         let message = format!("{verb} host {} at {}{tls}", config.name, config.url);
         let name = config.name.clone();

@@ -84,7 +84,10 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, mut st
             Ok(p) => p,
             Err(_) => {
                 if !warned_full {
-                    tracing::warn!(max_connections = max, "connection limit reached; closing the longest-waiting idle connections");
+                    tracing::warn!(
+                        max_connections = max,
+                        "connection limit reached; closing the longest-waiting idle connections"
+                    );
                     warned_full = true;
                 }
                 if let Some(victim) = longest_waiting(&open.lock().unwrap_or_else(|e| e.into_inner())) {
@@ -211,7 +214,8 @@ impl ConnState {
     fn check(&self, limits: &Limits) -> Result<Instant, Close> {
         let now = self.now();
         let ms = |d: Duration| d.as_millis() as u64;
-        let shortest = [limits.header_timeout, limits.idle_timeout, limits.write_timeout].into_iter().min().unwrap_or_default();
+        let shortest =
+            [limits.header_timeout, limits.idle_timeout, limits.write_timeout].into_iter().min().unwrap_or_default();
         let mut next = now + ms(shortest);
         let mut deadline = |since: u64, limit: Duration, close: Close| -> Result<(), Close> {
             let at = since + ms(limit);
@@ -355,7 +359,11 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         this.on_write(r)
     }
 
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         this.on_write(r)

@@ -25,7 +25,9 @@ fn main() -> ExitCode {
         ["backup", file] => backup(file),
         ["audit-verify"] => audit_verify(),
         _ => {
-            eprintln!("usage: docknap [serve] | --version | healthcheck | reset-password USER [--stdin] | reset-2fa USER | backup FILE | audit-verify");
+            eprintln!(
+                "usage: docknap [serve] | --version | healthcheck | reset-password USER [--stdin] | reset-2fa USER | backup FILE | audit-verify"
+            );
             ExitCode::from(EXIT_CONFIG)
         }
     }
@@ -128,12 +130,19 @@ fn audit_verify() -> ExitCode {
     }
     match docknap::store::Store::open(&config.data_dir).and_then(|s| s.verify_audit()) {
         Ok(v) if v.ok => {
-            println!("audit log intact: {} entries checked, head {}", v.checked, v.head.as_deref().unwrap_or("(empty)"));
+            println!(
+                "audit log intact: {} entries checked, head {}",
+                v.checked,
+                v.head.as_deref().unwrap_or("(empty)")
+            );
             ExitCode::SUCCESS
         }
         Ok(v) => {
             let id = v.first_bad_id.map_or("?".to_string(), |i| i.to_string());
-            println!("audit log NOT intact: entry {id} (or one just before it) was altered or removed; {} entries before it check out", v.checked);
+            println!(
+                "audit log NOT intact: entry {id} (or one just before it) was altered or removed; {} entries before it check out",
+                v.checked
+            );
             ExitCode::FAILURE
         }
         Err(e) => {
@@ -164,8 +173,16 @@ fn reset_2fa(username: &str) -> ExitCode {
         let change = docknap::store::UserChange { reset_totp: true, ..Default::default() };
         let done = store.update_user(user.id, &change, chrono::Utc::now())?;
         if done.totp_reset {
-            let entry = docknap::model::NewAuditEntry::new("cli", docknap::model::AuditAction::UserUpdate, true, format!("user '{}': two-factor sign-in reset from the command line; signed out everywhere", user.username))
-                .target("user", &user.username);
+            let entry = docknap::model::NewAuditEntry::new(
+                "cli",
+                docknap::model::AuditAction::UserUpdate,
+                true,
+                format!(
+                    "user '{}': two-factor sign-in reset from the command line; signed out everywhere",
+                    user.username
+                ),
+            )
+            .target("user", &user.username);
             store.append_audit(&entry, chrono::Utc::now())?;
         }
         Ok(done.totp_reset)
@@ -204,8 +221,13 @@ fn reset_password(username: &str, from_stdin: bool) -> ExitCode {
         let hash = docknap::auth::hash_password(&password)?;
         let change = docknap::store::UserChange { password_hash: Some(&hash), ..Default::default() };
         store.update_user(user.id, &change, chrono::Utc::now())?;
-        let entry = docknap::model::NewAuditEntry::new("cli", docknap::model::AuditAction::PasswordReset, true, "password reset from the command line; sessions revoked")
-            .target("user", &user.username);
+        let entry = docknap::model::NewAuditEntry::new(
+            "cli",
+            docknap::model::AuditAction::PasswordReset,
+            true,
+            "password reset from the command line; sessions revoked",
+        )
+        .target("user", &user.username);
         store.append_audit(&entry, chrono::Utc::now())?;
         Ok((!from_stdin).then_some(password))
     };

@@ -84,7 +84,11 @@ pub struct Metrics {
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
-    recorded: Mutex::new(Recorded { runs: BTreeMap::new(), lateness: Histogram::new(LATENESS_BUCKETS), durations: BTreeMap::new() }),
+    recorded: Mutex::new(Recorded {
+        runs: BTreeMap::new(),
+        lateness: Histogram::new(LATENESS_BUCKETS),
+        durations: BTreeMap::new(),
+    }),
     notifications: Default::default(),
     login_failures: AtomicU64::new(0),
 });
@@ -135,7 +139,10 @@ impl Metrics {
     /// An action on a target ended (whatever its result) after `seconds`.
     pub fn action_duration(&self, target_type: TargetType, action: Action, seconds: f64) {
         let mut r = self.recorded();
-        r.durations.entry((target_type.as_str(), action.as_str())).or_insert_with(|| Histogram::new(DURATION_BUCKETS)).observe(seconds);
+        r.durations
+            .entry((target_type.as_str(), action.as_str()))
+            .or_insert_with(|| Histogram::new(DURATION_BUCKETS))
+            .observe(seconds);
     }
 
     /// A notification was sent (`ok`) or gave up.
@@ -157,21 +164,54 @@ impl Metrics {
         };
         let (runs, lateness, durations) = recorded;
 
-        header(&mut out, "docknap_schedule_runs_total", "counter", "Schedule fires that ran an action, by action and result.");
+        header(
+            &mut out,
+            "docknap_schedule_runs_total",
+            "counter",
+            "Schedule fires that ran an action, by action and result.",
+        );
         for ((action, ok), n) in &runs {
             let _ = writeln!(out, "docknap_schedule_runs_total{{action={},ok=\"{ok}\"}} {n}", label(action));
         }
-        header(&mut out, "docknap_schedule_lateness_seconds", "histogram", "How long after its due time a schedule fire started.");
+        header(
+            &mut out,
+            "docknap_schedule_lateness_seconds",
+            "histogram",
+            "How long after its due time a schedule fire started.",
+        );
         lateness.write(&mut out, "docknap_schedule_lateness_seconds", "");
-        header(&mut out, "docknap_action_duration_seconds", "histogram", "How long actions took, by target type and action.");
+        header(
+            &mut out,
+            "docknap_action_duration_seconds",
+            "histogram",
+            "How long actions took, by target type and action.",
+        );
         for ((target_type, action), h) in &durations {
-            h.write(&mut out, "docknap_action_duration_seconds", &format!("target_type={},action={}", label(target_type), label(action)));
+            h.write(
+                &mut out,
+                "docknap_action_duration_seconds",
+                &format!("target_type={},action={}", label(target_type), label(action)),
+            );
         }
-        header(&mut out, "docknap_notifications_total", "counter", "Notifications sent (ok=true) or given up on (ok=false).");
+        header(
+            &mut out,
+            "docknap_notifications_total",
+            "counter",
+            "Notifications sent (ok=true) or given up on (ok=false).",
+        );
         for ok in [false, true] {
-            let _ = writeln!(out, "docknap_notifications_total{{ok=\"{ok}\"}} {}", self.notifications[usize::from(ok)].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "docknap_notifications_total{{ok=\"{ok}\"}} {}",
+                self.notifications[usize::from(ok)].load(Ordering::Relaxed)
+            );
         }
-        header(&mut out, "docknap_login_failures_total", "counter", "Refused logins: wrong password or code, or rate limited.");
+        header(
+            &mut out,
+            "docknap_login_failures_total",
+            "counter",
+            "Refused logins: wrong password or code, or rate limited.",
+        );
         let _ = writeln!(out, "docknap_login_failures_total {}", self.login_failures.load(Ordering::Relaxed));
 
         write_gauges(&mut out, views);

@@ -105,15 +105,17 @@ pub fn etag_for(sha256: &[u8]) -> HeaderValue {
 pub fn none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
     let Ok(ours) = etag.to_str() else { return false };
     let ours = ours.trim_matches('"');
-    headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|tag| {
-        let tag = tag.trim();
-        if tag == "*" {
-            return true;
-        }
-        let tag = tag.strip_prefix("W/").unwrap_or(tag).trim_matches('"');
-        let base = tag.split_once('-').map_or(tag, |(base, _)| base);
-        base == ours
-    })
+    headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |tag| {
+            let tag = tag.trim();
+            if tag == "*" {
+                return true;
+            }
+            let tag = tag.strip_prefix("W/").unwrap_or(tag).trim_matches('"');
+            let base = tag.split_once('-').map_or(tag, |(base, _)| base);
+            base == ours
+        },
+    )
 }
 
 /// 304 Not Modified for a body whose ETag the client has: no body, the
@@ -180,7 +182,10 @@ impl ListCache {
             None => {
                 let bytes = Bytes::from(serde_json::to_vec(&build()).expect("lists serialise"));
                 let etag = etag_for(&Sha256::digest(&bytes));
-                self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_string(), (generation, bytes.clone(), etag.clone()));
+                self.0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key.to_string(), (generation, bytes.clone(), etag.clone()));
                 (bytes, etag)
             }
         };
@@ -201,7 +206,9 @@ pub async fn tag_per_coding(mut resp: Response) -> Response {
     let coding = h.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
     let base = h.get(header::ETAG).and_then(|v| v.to_str().ok()).and_then(|t| t.strip_prefix('"')?.strip_suffix('"'));
     let tagged = match (coding, base) {
-        (Some(coding), Some(base)) if !base.contains('-') => HeaderValue::from_str(&format!("\"{base}-{coding}\"")).ok(),
+        (Some(coding), Some(base)) if !base.contains('-') => {
+            HeaderValue::from_str(&format!("\"{base}-{coding}\"")).ok()
+        }
         _ => None,
     };
     if let Some(v) = tagged {
@@ -215,9 +222,13 @@ pub async fn tag_per_coding(mut resp: Response) -> Response {
 /// and the event stream (`text/event-stream`) must reach the browser event
 /// by event, never held in a compressor's buffer.
 pub fn compress_when() -> impl Predicate {
-    SizeAbove::new(MIN_COMPRESS).and(|_: StatusCode, _: axum::http::Version, h: &HeaderMap, _: &axum::http::Extensions| {
-        h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("application/json"))
-    })
+    SizeAbove::new(MIN_COMPRESS).and(
+        |_: StatusCode, _: axum::http::Version, h: &HeaderMap, _: &axum::http::Extensions| {
+            h.get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/json"))
+        },
+    )
 }
 
 #[cfg(test)]
@@ -260,7 +271,13 @@ mod tests {
         let tag = etag_for(&[0xab; 32]);
         let hex = "ab".repeat(16);
         assert_eq!(tag.to_str().unwrap(), format!("\"{hex}\""));
-        for inm in [format!("\"{hex}\""), format!("W/\"{hex}\""), format!("\"{hex}-gzip\""), format!("\"x\", \"{hex}-br\""), "*".into()] {
+        for inm in [
+            format!("\"{hex}\""),
+            format!("W/\"{hex}\""),
+            format!("\"{hex}-gzip\""),
+            format!("\"x\", \"{hex}-br\""),
+            "*".into(),
+        ] {
             assert!(none_match(&with(header::IF_NONE_MATCH, &inm), &tag), "{inm}");
         }
         for inm in ["\"ab\"", "\"\"", &format!("\"{hex}0\"")] {

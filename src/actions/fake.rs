@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use crate::docker::fleet::Connect;
 use crate::docker::{ContainerEvent, DockerError, Engine, EngineInfo, Fleet, Health, SwarmService, View};
-use crate::model::{Action, Container, ContainerState, LOCAL_HOST, ServiceMode};
 use crate::events::Events;
+use crate::model::{Action, Container, ContainerState, LOCAL_HOST, ServiceMode};
 
 /// Containers by id; every `act` is recorded and changes the state.
 #[derive(Default)]
@@ -48,7 +48,14 @@ impl FakeEngine {
     pub fn with_services(services: &[(&str, Option<&str>, ServiceMode, u64)]) -> FakeEngine {
         let services = services.iter().map(|&(name, stack, mode, n)| {
             let id = format!("id-{name}");
-            let s = SwarmService { id: id.clone(), name: name.into(), stack: stack.map(Into::into), mode, running: n, desired: n };
+            let s = SwarmService {
+                id: id.clone(),
+                name: name.into(),
+                stack: stack.map(Into::into),
+                mode,
+                running: n,
+                desired: n,
+            };
             (id, s)
         });
         FakeEngine { services: Mutex::new(Some(services.collect())), ..Default::default() }

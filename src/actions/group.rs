@@ -35,7 +35,12 @@ impl Actions {
     /// Every compose stack of the group's hosts, each audited as its own
     /// action (so each host's audit shows it); `docknap.exclude=true`
     /// containers are left out. The result names each container `host/container`.
-    pub(super) async fn run_group(self: &Arc<Self>, target: &Target, action: Action, trigger: &Trigger) -> Result<ActionResult, ActionError> {
+    pub(super) async fn run_group(
+        self: &Arc<Self>,
+        target: &Target,
+        action: Action,
+        trigger: &Trigger,
+    ) -> Result<ActionResult, ActionError> {
         let stacks = self.fleet.group_stacks(&target.target_id);
         if stacks.is_empty() {
             return Err(ActionError::NotFound(target.clone()));
@@ -45,8 +50,16 @@ impl Actions {
         let mut results = Vec::new();
         for (stack, outcome) in names.into_iter().zip(self.run_together(items, action, trigger).await) {
             match outcome {
-                Ok(r) => results.extend(r.results.into_iter().map(|c| ContainerResult { container: format!("{}/{}", stack.host, c.container), ..c })),
-                Err(e) => results.push(ContainerResult { container: format!("{}/{}", stack.host, stack.target_id), ok: false, error: Some(e.to_string()) }),
+                Ok(r) => results.extend(
+                    r.results
+                        .into_iter()
+                        .map(|c| ContainerResult { container: format!("{}/{}", stack.host, c.container), ..c }),
+                ),
+                Err(e) => results.push(ContainerResult {
+                    container: format!("{}/{}", stack.host, stack.target_id),
+                    ok: false,
+                    error: Some(e.to_string()),
+                }),
             }
         }
         Ok(ActionResult::of(target, action, results))
@@ -59,7 +72,12 @@ impl Actions {
     /// (a stack whose dependent failed to stop is left running). Stacks on a
     /// dependency cycle are left alone with the cycle as their error. Other
     /// targets go side by side.
-    pub async fn run_together(self: &Arc<Self>, items: Vec<Together>, action: Action, trigger: &Trigger) -> Vec<Outcome> {
+    pub async fn run_together(
+        self: &Arc<Self>,
+        items: Vec<Together>,
+        action: Action,
+        trigger: &Trigger,
+    ) -> Vec<Outcome> {
         let mut by_host: BTreeMap<String, Vec<(usize, Together)>> = BTreeMap::new();
         let mut others = Vec::new();
         for (i, t) in items.into_iter().enumerate() {
@@ -81,7 +99,12 @@ impl Actions {
     }
 
     /// One host's stacks, level by level of their `docknap.depends_on`.
-    async fn run_stacks_in_order(self: &Arc<Self>, stacks: Vec<(usize, Together)>, action: Action, trigger: &Trigger) -> Vec<(usize, Outcome)> {
+    async fn run_stacks_in_order(
+        self: &Arc<Self>,
+        stacks: Vec<(usize, Together)>,
+        action: Action,
+        trigger: &Trigger,
+    ) -> Vec<(usize, Outcome)> {
         let forward = !matches!(action, Action::Stop | Action::Pause);
         let mut out: Vec<(usize, Outcome)> = Vec::new();
         let mut labels: BTreeMap<String, StackLabels> = BTreeMap::new();
@@ -112,10 +135,17 @@ impl Actions {
                 let blocker = if forward {
                     l.depends_on.iter().find(|d| failed.contains_key(*d)).cloned()
                 } else {
-                    labels.iter().find(|(other, ol)| ol.depends_on.contains(name) && failed.contains_key(*other)).map(|(o, _)| o.clone())
+                    labels
+                        .iter()
+                        .find(|(other, ol)| ol.depends_on.contains(name) && failed.contains_key(*other))
+                        .map(|(o, _)| o.clone())
                 };
                 blocker.map(|b| match forward {
-                    true => format!("not started: stack '{b}', which it depends on ({}), {}", super::order::LABEL_STACK_DEPENDS_ON, failed[&b]),
+                    true => format!(
+                        "not started: stack '{b}', which it depends on ({}), {}",
+                        super::order::LABEL_STACK_DEPENDS_ON,
+                        failed[&b]
+                    ),
                     false => format!("left running: stack '{b}', which depends on it, failed to {action}"),
                 })
             };
@@ -161,7 +191,10 @@ impl Actions {
                 out.push((i, outcome));
             }
             if !settle.is_zero() {
-                tracing::info!(settle_ms = settle.as_millis() as u64, "waiting for the started stacks to settle before their dependents");
+                tracing::info!(
+                    settle_ms = settle.as_millis() as u64,
+                    "waiting for the started stacks to settle before their dependents"
+                );
                 tokio::time::sleep(settle).await;
             }
         }

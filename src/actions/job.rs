@@ -18,10 +18,12 @@ const RUN_LOG_BYTES: usize = 4096;
 
 /// A run's time limit as people write it: `90s`, `30m`, `2h`, `1h30m` (at most 7 days).
 pub fn parse_run_timeout(text: &str) -> Result<Duration, ActionError> {
-    humantime::parse_duration(text.trim())
-        .ok()
-        .filter(|d| !d.is_zero() && *d <= MAX_RUN_TIMEOUT)
-        .ok_or_else(|| ActionError::InvalidTarget(format!("timeout '{}' is not a duration like 90s, 30m or 2h (at most 7 days)", text.trim())))
+    humantime::parse_duration(text.trim()).ok().filter(|d| !d.is_zero() && *d <= MAX_RUN_TIMEOUT).ok_or_else(|| {
+        ActionError::InvalidTarget(format!(
+            "timeout '{}' is not a duration like 90s, 30m or 2h (at most 7 days)",
+            text.trim()
+        ))
+    })
 }
 
 /// `run` is for one container: a stack, service or group has no single exit code.
@@ -42,7 +44,12 @@ impl On<'_> {
         let view = &self.host.view;
         let mut exit_code = None;
         let error = match view.unless_lost(self.engine().list(Some(&c.id))).await.map(|mut v| v.pop()) {
-            Ok(Some(fresh)) if matches!(fresh.state, ContainerState::Running | ContainerState::Restarting | ContainerState::Paused) => {
+            Ok(Some(fresh))
+                if matches!(
+                    fresh.state,
+                    ContainerState::Running | ContainerState::Restarting | ContainerState::Paused
+                ) =>
+            {
                 Some(format!("already {}: a run starts it and waits for it to exit", fresh.state))
             }
             Ok(Some(_)) => match view.unless_lost(self.engine().act(&c.id, Action::Start)).await {
@@ -97,7 +104,8 @@ impl On<'_> {
         use futures_util::StreamExt;
         let since = since - chrono::TimeDelta::seconds(1);
         let query = crate::model::LogQuery { tail: RUN_LOG_LINES, since: Some(since), follow: false };
-        let lines = self.engine().logs(&c.id, &query).filter_map(|l| async move { l.ok().map(|l| l.text) }).collect::<Vec<_>>();
+        let lines =
+            self.engine().logs(&c.id, &query).filter_map(|l| async move { l.ok().map(|l| l.text) }).collect::<Vec<_>>();
         let mut lines = tokio::time::timeout(Duration::from_secs(10), lines).await.unwrap_or_default();
         // Newest kept first when the bytes run out.
         let mut bytes = 0;

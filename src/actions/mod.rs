@@ -18,18 +18,19 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use self::deps::{Condition, Member, dependency_levels};
 pub use self::deps::detect_self_container_id;
+use self::deps::{Condition, Member, dependency_levels};
 pub use self::group::Together;
-pub use self::job::{DEFAULT_RUN_TIMEOUT, parse_run_timeout};
 use self::job::check_run_target;
+pub use self::job::{DEFAULT_RUN_TIMEOUT, parse_run_timeout};
 
 use crate::audit::Audit;
-use crate::store::Store;
 use crate::docker::{DockerError, Engine, Fleet, Health, Host};
 use crate::model::{
-    Action, ActionResult, Container, ContainerResult, ContainerState, InvalidValue, LOCAL_HOST, NewAuditEntry, Target, TargetType,
+    Action, ActionResult, Container, ContainerResult, ContainerState, InvalidValue, LOCAL_HOST, NewAuditEntry, Target,
+    TargetType,
 };
+use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
@@ -200,7 +201,12 @@ impl Actions {
     /// Validates, serialises per target, runs, and audits one action. The
     /// work runs on its own task: a client that hangs up mid-stop must not
     /// cancel the stop half-way or lose its audit entry.
-    pub async fn run(self: &Arc<Self>, target: &Target, action: Action, trigger: &Trigger) -> Result<ActionResult, ActionError> {
+    pub async fn run(
+        self: &Arc<Self>,
+        target: &Target,
+        action: Action,
+        trigger: &Trigger,
+    ) -> Result<ActionResult, ActionError> {
         self.run_job(target, action, trigger, None).await
     }
 
@@ -246,12 +252,7 @@ impl Actions {
         let this = Arc::clone(self);
         let (target, trigger) = (target.clone(), trigger.clone());
         let key = self.next_in_flight.fetch_add(1, Ordering::Relaxed);
-        let in_flight = InFlight {
-            target: target.clone(),
-            action,
-            trigger: trigger.clone(),
-            started: Instant::now(),
-        };
+        let in_flight = InFlight { target: target.clone(), action, trigger: trigger.clone(), started: Instant::now() };
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(key, in_flight);
         tokio::spawn(async move {
             let started = Instant::now();
@@ -373,7 +374,9 @@ impl Actions {
             },
             // Expanded by `run`; one reaching here was handed to run_leaving_out.
             TargetType::Group => return Err(ActionError::InvalidTarget("a group is acted on stack by stack".into())),
-            TargetType::Sequence => return Err(ActionError::InvalidTarget("a sequence is a schedule's steps, run by the scheduler".into())),
+            TargetType::Sequence => {
+                return Err(ActionError::InvalidTarget("a sequence is a schedule's steps, run by the scheduler".into()));
+            }
             TargetType::Service | TargetType::SwarmStack => {
                 let _guard = self.lock_target(format!("{}/swarm", target.host)).await;
                 return self.run_swarm(&host, target, action).await;
@@ -493,9 +496,11 @@ impl On<'_> {
             }
         };
         for level in levels.iter().rev() {
-            let (blocked, ready): (Vec<&Member>, Vec<&Member>) = level.iter().partition(|m| held.contains_key(&m.service));
+            let (blocked, ready): (Vec<&Member>, Vec<&Member>) =
+                level.iter().partition(|m| held.contains_key(&m.service));
             for m in blocked {
-                let why = format!("skipped: '{}', which depends on it, failed to {}", held[&m.service], action.as_str());
+                let why =
+                    format!("skipped: '{}', which depends on it, failed to {}", held[&m.service], action.as_str());
                 results.push(failed(&m.container, why));
                 hold_deps(&mut held, m);
             }

@@ -28,13 +28,13 @@ impl StackLabels {
         let mut out = StackLabels::default();
         for c in members {
             if let Some(list) = c.labels.get(LABEL_STACK_DEPENDS_ON) {
-                out.depends_on.extend(list.split(',').map(str::trim).filter(|s| !s.is_empty() && *s != stack).map(String::from));
+                out.depends_on
+                    .extend(list.split(',').map(str::trim).filter(|s| !s.is_empty() && *s != stack).map(String::from));
             }
             if let Some(v) = c.labels.get(LABEL_SETTLE) {
-                let d = humantime::parse_duration(v.trim())
-                    .ok()
-                    .filter(|d| *d <= MAX_SETTLE)
-                    .ok_or_else(|| format!("{LABEL_SETTLE}={v} on {} is not a duration like 10s or 1m (at most 10m)", c.name))?;
+                let d = humantime::parse_duration(v.trim()).ok().filter(|d| *d <= MAX_SETTLE).ok_or_else(|| {
+                    format!("{LABEL_SETTLE}={v} on {} is not a duration like 10s or 1m (at most 10m)", c.name)
+                })?;
                 out.settle = out.settle.max(d);
             }
         }
@@ -46,7 +46,8 @@ impl StackLabels {
 /// earlier ones (dependencies outside `stacks` are not waited for). Stacks
 /// on a cycle are left out and returned with the cycle written out.
 pub fn levels(stacks: &BTreeMap<String, StackLabels>) -> (Vec<Vec<String>>, BTreeMap<String, String>) {
-    let within = |s: &String| -> BTreeSet<&String> { stacks[s].depends_on.iter().filter(|d| stacks.contains_key(*d)).collect() };
+    let within =
+        |s: &String| -> BTreeSet<&String> { stacks[s].depends_on.iter().filter(|d| stacks.contains_key(*d)).collect() };
     let mut placed: BTreeSet<&String> = BTreeSet::new();
     let mut out = Vec::new();
     loop {

@@ -58,7 +58,11 @@ impl Actions {
             "steps": result.steps,
             "duration_ms": started.elapsed().as_millis() as u64,
         });
-        self.audit.record(NewAuditEntry::new(trigger.actor(), crate::model::AuditAction::Sequence, result.ok, result.summary()).on(&whole).details(details));
+        self.audit.record(
+            NewAuditEntry::new(trigger.actor(), crate::model::AuditAction::Sequence, result.ok, result.summary())
+                .on(&whole)
+                .details(details),
+        );
         result
     }
 
@@ -91,5 +95,9 @@ impl Actions {
 }
 
 fn step_failed(target: &Target, action: Action, error: String) -> ActionResult {
-    ActionResult::of(target, action, vec![ContainerResult { container: target.target_id.clone(), ok: false, error: Some(error) }])
+    ActionResult::of(
+        target,
+        action,
+        vec![ContainerResult { container: target.target_id.clone(), ok: false, error: Some(error) }],
+    )
 }

@@ -14,7 +14,12 @@ impl Actions {
     /// A service or Swarm stack: scaled, with the replica counts a stop
     /// takes down remembered in the store (a lost write is logged: the
     /// action itself happened).
-    pub(super) async fn run_swarm(&self, host: &Host, target: &Target, action: Action) -> Result<ActionResult, ActionError> {
+    pub(super) async fn run_swarm(
+        &self,
+        host: &Host,
+        target: &Target,
+        action: Action,
+    ) -> Result<ActionResult, ActionError> {
         let name = host.name().to_string();
         let saved = self.store.run(move |s| s.saved_replicas(&name)).await.unwrap_or_else(|e| {
             tracing::error!(error = %e, host = host.name(), "cannot read remembered replica counts; starting with 1");
@@ -30,7 +35,9 @@ impl Actions {
             let (h, service) = (host.name().to_string(), o.service().to_string());
             let written = match o.remember {
                 Remember::Unchanged => continue,
-                Remember::Save(n) => self.store.run(move |s| s.save_replicas(&h, &service, n, chrono::Utc::now())).await,
+                Remember::Save(n) => {
+                    self.store.run(move |s| s.save_replicas(&h, &service, n, chrono::Utc::now())).await
+                }
                 Remember::Forget => self.store.run(move |s| s.forget_replicas(&h, &service)).await,
             };
             if let Err(e) = written {
@@ -76,7 +83,9 @@ pub enum ServiceTarget<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceActionError {
     /// The API's 400 `invalid_action`.
-    #[error("a Swarm service cannot be given '{0}': Swarm has no pause (stop scales it to 0 instead), and run is for one container")]
+    #[error(
+        "a Swarm service cannot be given '{0}': Swarm has no pause (stop scales it to 0 instead), and run is for one container"
+    )]
     InvalidAction(Action),
     /// The API's 409 `unsupported`.
     #[error("cannot stop {0}: a global service runs one task per node and has no replica count to scale to 0")]
@@ -291,7 +300,8 @@ mod tests {
     async fn pause_and_unpause_are_invalid_for_services() {
         let engine = shop();
         for action in [Action::Pause, Action::Unpause] {
-            let e = act_on_services(&engine, ServiceTarget::Service("solo"), action, &HashMap::new()).await.unwrap_err();
+            let e =
+                act_on_services(&engine, ServiceTarget::Service("solo"), action, &HashMap::new()).await.unwrap_err();
             assert!(matches!(e, ServiceActionError::InvalidAction(a) if a == action), "{e}");
             let e = act_on_services(&engine, ServiceTarget::Stack("shop"), action, &HashMap::new()).await.unwrap_err();
             assert!(matches!(e, ServiceActionError::InvalidAction(_)), "{e}");
@@ -302,7 +312,8 @@ mod tests {
     #[tokio::test]
     async fn stop_of_a_global_service_is_unsupported() {
         let engine = shop();
-        let e = act_on_services(&engine, ServiceTarget::Service("agent"), Action::Stop, &HashMap::new()).await.unwrap_err();
+        let e =
+            act_on_services(&engine, ServiceTarget::Service("agent"), Action::Stop, &HashMap::new()).await.unwrap_err();
         assert!(matches!(&e, ServiceActionError::Unsupported(what) if what == "service 'agent'"), "{e}");
         assert!(engine.scales.lock().unwrap().is_empty());
     }
@@ -346,7 +357,9 @@ mod tests {
         assert!(matches!(e, ServiceActionError::NoService(_)), "{e}");
         let e = act_on_services(&engine, ServiceTarget::Stack("nope"), Action::Start, &none).await.unwrap_err();
         assert!(matches!(e, ServiceActionError::NoStack(_)), "{e}");
-        let e = act_on_services(&FakeEngine::default(), ServiceTarget::Service("solo"), Action::Start, &none).await.unwrap_err();
+        let e = act_on_services(&FakeEngine::default(), ServiceTarget::Service("solo"), Action::Start, &none)
+            .await
+            .unwrap_err();
         assert!(matches!(e, ServiceActionError::NotAManager), "{e}");
     }
 
@@ -354,7 +367,14 @@ mod tests {
     async fn a_failed_scale_remembers_nothing() {
         let engine = shop();
         // The list still shows it (as the engine's may, a moment after removal) but the scale fails.
-        let listed = SwarmService { id: "id-gone".into(), name: "gone".into(), stack: None, mode: Replicated, running: 2, desired: 2 };
+        let listed = SwarmService {
+            id: "id-gone".into(),
+            name: "gone".into(),
+            stack: None,
+            mode: Replicated,
+            running: 2,
+            desired: 2,
+        };
         let o = act_on(&engine, &listed, Action::Stop, None).await;
         assert_eq!((o.result.ok, o.remember), (false, Remember::Unchanged));
         assert_eq!(o.result.error.as_deref(), Some("the service no longer exists"));

@@ -11,7 +11,15 @@ fn c(service: &str, depends_on: Option<&str>) -> Container {
     if let Some(d) = depends_on {
         labels.insert(LABEL_DEPENDS_ON.to_string(), d.to_string());
     }
-    Container::new(format!("id-{service}"), &format!("p-{service}-1"), "i".into(), "exited".into(), String::new(), labels, Default::default())
+    Container::new(
+        format!("id-{service}"),
+        &format!("p-{service}-1"),
+        "i".into(),
+        "exited".into(),
+        String::new(),
+        labels,
+        Default::default(),
+    )
 }
 
 fn audit(store: Arc<crate::store::Store>) -> Arc<Audit> {
@@ -61,9 +69,8 @@ fn plans_do_what_the_user_meant() {
 #[test]
 fn finds_own_container_id_in_mountinfo() {
     let id = "a".repeat(64);
-    let line = format!(
-        "612 600 0:30 /var/lib/docker/containers/{id}/hostname /etc/hostname rw,relatime - ext4 /dev/vda rw"
-    );
+    let line =
+        format!("612 600 0:30 /var/lib/docker/containers/{id}/hostname /etc/hostname rw,relatime - ext4 /dev/vda rw");
     assert_eq!(find_container_id(&format!("1 2 3 / / rw\n{line}\n")), Some(id));
     assert_eq!(find_container_id("1 2 3 / / rw - overlay overlay rw\n"), None);
 }
@@ -72,13 +79,14 @@ fn finds_own_container_id_in_mountinfo() {
 async fn dependencies_stuck_starting_fail_after_one_bounded_wait_per_level() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(crate::store::Store::open(dir.path()).unwrap());
-    let containers = vec![
-        c("db", None),
-        c("cache", None),
-        c("app", Some("db:service_healthy:false,cache:service_healthy:false")),
-    ];
+    let containers =
+        vec![c("db", None), c("cache", None), c("app", Some("db:service_healthy:false,cache:service_healthy:false"))];
     let (engine, _, actions) = fake::actions(containers, audit(store));
-    engine.health.lock().unwrap().extend([("id-db".to_string(), Health::Starting), ("id-cache".to_string(), Health::Starting)]);
+    engine
+        .health
+        .lock()
+        .unwrap()
+        .extend([("id-db".to_string(), Health::Starting), ("id-cache".to_string(), Health::Starting)]);
     let actions = Arc::new(actions.with_health_timeout(Duration::from_millis(400)));
 
     let begun = Instant::now();

@@ -7,10 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Admin, AdminSession, ApiPath, COOKIE_NAME, ClientAddr, Enrolling, EnrollingSession, JsonBody, ViewerSession, is_https};
+use super::extract::{
+    Admin, AdminSession, ApiPath, COOKIE_NAME, ClientAddr, Enrolling, EnrollingSession, JsonBody, ViewerSession,
+    is_https,
+};
 use crate::auth::{SessionUser, TotpSetup, UserEdit};
-use crate::model::{Role, User};
 use crate::config::SecureCookie;
+use crate::model::{Role, User};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
@@ -31,7 +34,10 @@ pub(super) fn secure_attr(state: &AppState, parts: &Parts) -> &'static str {
 }
 
 pub(super) fn session_cookie(state: &AppState, parts: &Parts, value: &str, max_age: u64) -> HeaderValue {
-    let cookie = format!("{COOKIE_NAME}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{}", secure_attr(state, parts));
+    let cookie = format!(
+        "{COOKIE_NAME}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{}",
+        secure_attr(state, parts)
+    );
     HeaderValue::from_str(&cookie).expect("token characters are cookie-safe")
 }
 
@@ -50,7 +56,12 @@ pub async fn login(
 }
 
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", responses((status = 204, description = "the token is revoked; the cookie is cleared")))]
-pub async fn logout(State(state): State<AppState>, user: EnrollingSession, ClientAddr(client): ClientAddr, parts: Parts) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    user: EnrollingSession,
+    ClientAddr(client): ClientAddr,
+    parts: Parts,
+) -> Result<Response, ApiError> {
     state.auth.logout(&user.0, client).await?;
     let cookie = session_cookie(&state, &parts, "", 0);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
@@ -162,7 +173,11 @@ pub async fn update_user(
 }
 
 #[utoipa::path(delete, path = "/api/users/{id}", tag = "users", params(("id" = i64, Path)), responses((status = 204, description = "deleted; that user's tokens are revoked")))]
-pub async fn delete_user(State(state): State<AppState>, admin: AdminSession, ApiPath(id): ApiPath<i64>) -> Result<StatusCode, ApiError> {
+pub async fn delete_user(
+    State(state): State<AppState>,
+    admin: AdminSession,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
     state.auth.delete_user(admin.username(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -46,7 +46,11 @@ fn connected(state: &AppState, q: &HostQuery) -> Result<std::sync::Arc<Host>, Ap
 
 /// Every container; `?host=` one host's. `ETag`/`If-None-Match` give 304 when unchanged.
 #[utoipa::path(get, path = "/api/containers", tag = "docker", params(HostQuery), responses((status = 200, body = [Container]), (status = 304, description = "not modified")))]
-pub async fn containers(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQuery<HostQuery>) -> Result<Response, ApiError> {
+pub async fn containers(
+    State(state): State<AppState>,
+    _: Viewer,
+    ApiQuery(q): ApiQuery<HostQuery>,
+) -> Result<Response, ApiError> {
     require_engine(&state, &q)?;
     let key = format!("containers?{}", q.host.as_deref().unwrap_or(""));
     Ok(state.lists.respond(&key, state.fleet.generation(), || state.fleet.containers(q.host.as_deref())))
@@ -60,11 +64,18 @@ pub async fn container(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Container>, ApiError> {
     let h = connected(&state, &q)?;
-    h.view.container(&name).map(Json).ok_or_else(|| ActionError::NotFound(Target::new(q.name(), TargetType::Container, &name)).into())
+    h.view
+        .container(&name)
+        .map(Json)
+        .ok_or_else(|| ActionError::NotFound(Target::new(q.name(), TargetType::Container, &name)).into())
 }
 
 #[utoipa::path(get, path = "/api/stacks", tag = "docker", params(HostQuery), responses((status = 200, body = [Stack]), (status = 304, description = "not modified")))]
-pub async fn stacks(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQuery<HostQuery>) -> Result<Response, ApiError> {
+pub async fn stacks(
+    State(state): State<AppState>,
+    _: Viewer,
+    ApiQuery(q): ApiQuery<HostQuery>,
+) -> Result<Response, ApiError> {
     require_engine(&state, &q)?;
     let key = format!("stacks?{}", q.host.as_deref().unwrap_or(""));
     Ok(state.lists.respond(&key, state.fleet.generation(), || state.fleet.stacks(q.host.as_deref())))
@@ -78,12 +89,19 @@ pub async fn stack(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Stack>, ApiError> {
     let h = connected(&state, &q)?;
-    h.view.stack(&name).map(Json).ok_or_else(|| ActionError::NotFound(Target::new(q.name(), TargetType::Stack, &name)).into())
+    h.view
+        .stack(&name)
+        .map(Json)
+        .ok_or_else(|| ActionError::NotFound(Target::new(q.name(), TargetType::Stack, &name)).into())
 }
 
 /// Swarm services of every manager host, or of `?host=`.
 #[utoipa::path(get, path = "/api/services", tag = "docker", params(HostQuery), responses((status = 200, body = [Service])))]
-pub async fn services(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQuery<HostQuery>) -> Result<Json<Vec<Service>>, ApiError> {
+pub async fn services(
+    State(state): State<AppState>,
+    _: Viewer,
+    ApiQuery(q): ApiQuery<HostQuery>,
+) -> Result<Json<Vec<Service>>, ApiError> {
     if let Some(name) = &q.host {
         host(&state, name)?;
     }
@@ -120,8 +138,8 @@ async fn act(
 macro_rules! action_route {
     ($name:ident, $target_type:expr, $path:literal) => {
         #[utoipa::path(post, path = $path, tag = "docker",
-            params(("name" = String, Path), ("action" = crate::model::Action, Path), ActionQuery),
-            responses((status = 200, body = ActionResult)))]
+                    params(("name" = String, Path), ("action" = crate::model::Action, Path), ActionQuery),
+                    responses((status = 200, body = ActionResult)))]
         pub async fn $name(
             State(state): State<AppState>,
             user: Operator,
@@ -130,7 +148,8 @@ macro_rules! action_route {
             ApiPath((name, action)): ApiPath<(String, String)>,
         ) -> Result<Json<ActionResult>, ApiError> {
             let host = q.host.as_deref().unwrap_or(LOCAL_HOST);
-            act(&state, &user, client, Target::new(host, $target_type, &name), &action, q.timeout.as_deref(), q.force).await
+            act(&state, &user, client, Target::new(host, $target_type, &name), &action, q.timeout.as_deref(), q.force)
+                .await
         }
     };
 }

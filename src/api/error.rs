@@ -8,11 +8,11 @@ use axum::response::{IntoResponse, Response};
 use crate::actions::{ActionError, ServiceActionError};
 use crate::auth::AuthError;
 use crate::hosts::HostError;
-use crate::scheduler::ScheduleError;
-use crate::scheduler::cron::CronError;
 use crate::model::InvalidValue;
 use crate::notify::NotifyError;
 use crate::oidc::OidcError;
+use crate::scheduler::ScheduleError;
+use crate::scheduler::cron::CronError;
 use crate::store::StoreError;
 use crate::window::WindowError;
 
@@ -93,8 +93,12 @@ impl From<StoreError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", e.to_string()),
-            AuthError::WrongCurrentPassword => ApiError::new(StatusCode::FORBIDDEN, "invalid_credentials", e.to_string()),
+            AuthError::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", e.to_string())
+            }
+            AuthError::WrongCurrentPassword => {
+                ApiError::new(StatusCode::FORBIDDEN, "invalid_credentials", e.to_string())
+            }
             AuthError::Unauthenticated => ApiError::unauthenticated(),
             AuthError::RateLimited(wait) => ApiError {
                 retry_after: Some(wait.as_secs().max(1)),
@@ -128,7 +132,9 @@ impl From<ActionError> for ApiError {
                 ServiceActionError::NoService(_) | ServiceActionError::NoStack(_) | ServiceActionError::NotAManager => {
                     ApiError::not_found(m)
                 }
-                ServiceActionError::Docker(crate::docker::DockerError::Unavailable(_)) => ApiError::docker_unavailable(None),
+                ServiceActionError::Docker(crate::docker::DockerError::Unavailable(_)) => {
+                    ApiError::docker_unavailable(None)
+                }
                 ServiceActionError::Docker(e) => ApiError::new(StatusCode::BAD_GATEWAY, "docker_error", e.to_string()),
             },
         }
@@ -157,12 +163,14 @@ impl From<InvalidValue> for ApiError {
             InvalidValue::Action(_) => "invalid_action",
             InvalidValue::TargetType(_) => "invalid_target",
             InvalidValue::Role(_) => "invalid_role",
-            InvalidValue::Desired(_) | InvalidValue::DownAction(_) | InvalidValue::Enforce(_) | InvalidValue::Source(_) => {
-                "invalid_window"
-            }
-            InvalidValue::HostName(_) | InvalidValue::Group(_) | InvalidValue::HostSource(_) | InvalidValue::HostStatus(_) => {
-                "invalid_host"
-            }
+            InvalidValue::Desired(_)
+            | InvalidValue::DownAction(_)
+            | InvalidValue::Enforce(_)
+            | InvalidValue::Source(_) => "invalid_window",
+            InvalidValue::HostName(_)
+            | InvalidValue::Group(_)
+            | InvalidValue::HostSource(_)
+            | InvalidValue::HostStatus(_) => "invalid_host",
             InvalidValue::HostUrl(_) => "invalid_url",
             InvalidValue::ServiceMode(_) => "invalid_target",
             InvalidValue::OnFailure(_) => "invalid_schedule",

@@ -130,8 +130,13 @@ fn forwarded_addr(entry: &str) -> Option<IpAddr> {
 /// wrote it: skipping it would believe what the client wrote before it.
 pub fn client_addr(parts: &Parts, state: &AppState) -> IpAddr {
     let mut client = peer(parts);
-    let entries: Vec<&str> =
-        parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).collect();
+    let entries: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
     for entry in entries.into_iter().rev() {
         if !state.is_trusted_proxy(client) {
             break;
@@ -147,7 +152,11 @@ pub fn client_addr(parts: &Parts, state: &AppState) -> IpAddr {
 /// Did the request reach the proxy over HTTPS (for `DOCKNAP_SECURE_COOKIE=auto`)?
 pub fn is_https(parts: &Parts, state: &AppState) -> bool {
     peer_is_trusted(parts, state)
-        && parts.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"))
+        && parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"))
 }
 
 /// Where people reach DockNap: `DOCKNAP_PUBLIC_URL`, else the request's
@@ -268,7 +277,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             if crate::http::BodyTimeout::is_cause_of(&e) {
                 ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", e.body_text())
             } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is too large (1 MiB; an import 16 MiB)")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "the request body is too large (1 MiB; an import 16 MiB)",
+                )
             } else {
                 ApiError::bad_request("invalid_body", e.body_text())
             }

@@ -17,7 +17,11 @@ pub async fn list(State(state): State<AppState>, _: Viewer) -> Json<Vec<HostView
 }
 
 #[utoipa::path(get, path = "/api/hosts/{name}", tag = "hosts", params(("name" = String, Path)), responses((status = 200, body = HostView)))]
-pub async fn get(State(state): State<AppState>, _: Viewer, ApiPath(name): ApiPath<String>) -> Result<Json<HostView>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    _: Viewer,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<HostView>, ApiError> {
     Ok(Json(state.hosts.get(&name)?))
 }
 
@@ -41,7 +45,11 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/hosts/{name}", tag = "hosts", params(("name" = String, Path)), responses((status = 204, description = "removed")))]
-pub async fn delete(State(state): State<AppState>, admin: Admin, ApiPath(name): ApiPath<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
     state.hosts.delete(&name, admin.username()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

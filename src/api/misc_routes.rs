@@ -33,10 +33,13 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
 
 /// `GET /metrics` (src/metrics.rs): any signed-in role or API key, unless
 /// `DOCKNAP_METRICS=public` (or `off`: 404).
-pub async fn metrics(State(state): State<AppState>, mut parts: axum::http::request::Parts) -> Result<axum::response::Response, ApiError> {
+pub async fn metrics(
+    State(state): State<AppState>,
+    mut parts: axum::http::request::Parts,
+) -> Result<axum::response::Response, ApiError> {
+    use crate::config::MetricsAccess;
     use axum::extract::FromRequestParts;
     use axum::response::IntoResponse;
-    use crate::config::MetricsAccess;
     match state.metrics_access {
         MetricsAccess::Off => return Err(ApiError::not_found("metrics are turned off (DOCKNAP_METRICS=off)")),
         MetricsAccess::Auth => drop(Viewer::from_request_parts(&mut parts, &state).await?),
@@ -111,13 +114,20 @@ pub struct AuditPage {
 
 /// The hash chain checked from the start (or the last retention checkpoint).
 #[utoipa::path(get, path = "/api/audit/verify", tag = "audit", responses((status = 200, body = crate::store::audit_chain::Verification)))]
-pub async fn verify_audit(State(state): State<AppState>, _: Admin) -> Result<Json<crate::store::audit_chain::Verification>, ApiError> {
+pub async fn verify_audit(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Json<crate::store::audit_chain::Verification>, ApiError> {
     Ok(Json(state.audit.verify().await?))
 }
 
 /// Newest first; `next_before` pages on.
 #[utoipa::path(get, path = "/api/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = AuditPage)))]
-pub async fn audit(State(state): State<AppState>, _: Viewer, ApiQuery(q): ApiQuery<AuditQuery>) -> Result<Json<AuditPage>, ApiError> {
+pub async fn audit(
+    State(state): State<AppState>,
+    _: Viewer,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let filter = AuditFilter {
         limit,

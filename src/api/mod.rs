@@ -5,18 +5,18 @@
 
 mod auth_routes;
 mod docker_routes;
-mod host_routes;
-mod insight_routes;
 pub mod error;
 pub mod extract;
+mod host_routes;
+mod insight_routes;
 mod misc_routes;
 mod notify_routes;
 mod oidc_routes;
 pub mod openapi;
 mod schedule_routes;
-mod transfer_routes;
 pub mod streams;
 mod token_routes;
+mod transfer_routes;
 mod window_routes;
 
 use std::net::IpAddr;
@@ -133,21 +133,12 @@ pub fn router(state: AppState) -> Router {
         .route("/cron/preview", post(schedule_routes::preview))
         .route("/windows", get(window_routes::list.layer(etag())).post(window_routes::create))
         .route("/windows/preview", post(window_routes::preview))
-        .route(
-            "/windows/{id}",
-            get(window_routes::get).put(window_routes::update).delete(window_routes::delete),
-        )
-        .route(
-            "/windows/{id}/override",
-            post(window_routes::set_override).delete(window_routes::clear_override),
-        )
+        .route("/windows/{id}", get(window_routes::get).put(window_routes::update).delete(window_routes::delete))
+        .route("/windows/{id}/override", post(window_routes::set_override).delete(window_routes::clear_override))
         .route("/bulk", post(window_routes::bulk))
         .route("/notifications", get(notify_routes::list).post(notify_routes::create))
         .route("/notifications/failures", get(notify_routes::failures))
-        .route(
-            "/notifications/{id}",
-            get(notify_routes::get).put(notify_routes::update).delete(notify_routes::delete),
-        )
+        .route("/notifications/{id}", get(notify_routes::get).put(notify_routes::update).delete(notify_routes::delete))
         .route("/notifications/{id}/test", post(notify_routes::test))
         .route("/notifications/{id}/deliveries", get(notify_routes::deliveries))
         .route("/audit", get(misc_routes::audit))

@@ -47,7 +47,11 @@ pub async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<Ch
 }
 
 #[utoipa::path(get, path = "/api/notifications/{id}", tag = "notifications", params(("id" = i64, Path)), responses((status = 200, body = ChannelView)))]
-pub async fn get(State(state): State<AppState>, _: Admin, ApiPath(id): ApiPath<i64>) -> Result<Json<ChannelView>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<ChannelView>, ApiError> {
     Ok(Json(state.notifier.get(id).await?))
 }
 
@@ -71,14 +75,22 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/notifications/{id}", tag = "notifications", params(("id" = i64, Path)), responses((status = 204, description = "deleted")))]
-pub async fn delete(State(state): State<AppState>, admin: Admin, ApiPath(id): ApiPath<i64>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
     state.notifier.delete(admin.username(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// One real delivery attempt now; its result, never the endpoint's body.
 #[utoipa::path(post, path = "/api/notifications/{id}/test", tag = "notifications", params(("id" = i64, Path)), responses((status = 200, body = TestResult)))]
-pub async fn test(State(state): State<AppState>, admin: Admin, ApiPath(id): ApiPath<i64>) -> Result<Json<TestResult>, ApiError> {
+pub async fn test(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<TestResult>, ApiError> {
     Ok(Json(state.notifier.test(admin.username(), id).await?))
 }
 
@@ -94,6 +106,10 @@ pub async fn deliveries(
 
 /// The latest failed deliveries of every channel (the dashboard's warning).
 #[utoipa::path(get, path = "/api/notifications/failures", tag = "notifications", params(LimitQuery), responses((status = 200, body = [Delivery])))]
-pub async fn failures(State(state): State<AppState>, _: Admin, ApiQuery(q): ApiQuery<LimitQuery>) -> Result<Json<Vec<Delivery>>, ApiError> {
+pub async fn failures(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> Result<Json<Vec<Delivery>>, ApiError> {
     Ok(Json(state.notifier.failures(q.limit.unwrap_or(20).clamp(1, 500)).await?))
 }

@@ -35,7 +35,8 @@ pub struct OidcProvider {
 
 #[utoipa::path(get, path = "/api/auth/providers", tag = "auth", security(()), responses((status = 200, body = Providers)))]
 pub async fn providers(State(state): State<AppState>) -> Json<Providers> {
-    let oidc = state.oidc.as_ref().map(|o| OidcProvider { name: o.name().to_string(), login_url: "/api/auth/oidc/login" });
+    let oidc =
+        state.oidc.as_ref().map(|o| OidcProvider { name: o.name().to_string(), login_url: "/api/auth/oidc/login" });
     Json(Providers { password: true, oidc })
 }
 

@@ -13,13 +13,15 @@ use axum::Json;
 use axum::http::Method;
 use serde::Serialize;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{Components, ContentBuilder, OpenApi as Doc, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
-    auth_routes, docker_routes, host_routes, insight_routes, misc_routes, notify_routes, oidc_routes, schedule_routes, token_routes,
-    transfer_routes, window_routes,
+    auth_routes, docker_routes, host_routes, insight_routes, misc_routes, notify_routes, oidc_routes, schedule_routes,
+    token_routes, transfer_routes, window_routes,
 };
 
 /// The contract's error body.
@@ -118,14 +120,26 @@ struct Shared;
 
 /// Status, component name and when it applies.
 const ERRORS: &[(&str, &str, &str)] = &[
-    ("400", "BadRequest", "invalid input; `code` names the problem (`invalid_json`, `missing_field`, `invalid_cron`...)"),
+    (
+        "400",
+        "BadRequest",
+        "invalid input; `code` names the problem (`invalid_json`, `missing_field`, `invalid_cron`...)",
+    ),
     ("401", "Unauthenticated", "not signed in, or the token, key or session is unknown, revoked or expired"),
-    ("403", "Forbidden", "signed in without the role this needs, an API key on a session-only route, or a cookie request from a foreign origin"),
+    (
+        "403",
+        "Forbidden",
+        "signed in without the role this needs, an API key on a session-only route, or a cookie request from a foreign origin",
+    ),
     ("404", "NotFound", "unknown id or name, or an unknown host"),
     ("409", "Conflict", "conflict: last admin, self-protection, a busy schedule, a window clash, a host in use..."),
     ("408", "BodyTimeout", "the request body did not arrive in time"),
     ("413", "PayloadTooLarge", "body over 1 MiB"),
-    ("415", "UnsupportedMediaType", "a body that is not `Content-Type: application/json` (refused: a web page could send it cross-site without a preflight)"),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "a body that is not `Content-Type: application/json` (refused: a web page could send it cross-site without a preflight)",
+    ),
     ("429", "TooManyRequests", "rate limited (`Retry-After` says for how long) or too many open event streams"),
     ("500", "Internal", "an internal error (the cause is in the server log)"),
     ("502", "BadGateway", "the Docker Engine answered with an error"),
@@ -135,14 +149,31 @@ const ERRORS: &[(&str, &str, &str)] = &[
 impl Modify for Shared {
     fn modify(&self, doc: &mut Doc) {
         let components = doc.components.get_or_insert_with(Components::new);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("a login token (POST /api/auth/login) or an API key (`dnp_...`, POST /api/tokens)")).build()));
-        components.add_security_scheme("cookie", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(super::extract::COOKIE_NAME))));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "a login token (POST /api/auth/login) or an API key (`dnp_...`, POST /api/tokens)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(super::extract::COOKIE_NAME))),
+        );
         for (_, name, description) in ERRORS {
             let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
-            let response = ResponseBuilder::new().description(*description).content("application/json", content).build();
+            let response =
+                ResponseBuilder::new().description(*description).content("application/json", content).build();
             components.responses.insert((*name).to_string(), RefOr::T(response));
         }
-        doc.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new()), SecurityRequirement::new("cookie", Vec::<String>::new())]);
+        doc.security = Some(vec![
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::new("cookie", Vec::<String>::new()),
+        ]);
         for (path, item) in doc.paths.paths.iter_mut() {
             let ops = [
                 (Method::GET, &mut item.get),
@@ -168,7 +199,9 @@ fn shared_errors(op: &mut Operation, method: &Method) {
             || (*method == Method::GET && *status == "409")
             || (op.request_body.is_none() && matches!(*status, "408" | "413" | "415"));
         if !skip && !op.responses.responses.contains_key(*status) {
-            op.responses.responses.insert((*status).to_string(), RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
+            op.responses
+                .responses
+                .insert((*status).to_string(), RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
         }
     }
 }
@@ -176,7 +209,11 @@ fn shared_errors(op: &mut Operation, method: &Method) {
 /// `PUT /api/schedules/{id}` → `put_schedules_id`: unique, stable, readable.
 fn operation_id(method: &Method, path: &str) -> String {
     let rest = path.strip_prefix("/api").unwrap_or(path);
-    let words: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(|s| s.trim_matches(['{', '}']).replace(['-', '.'], "_")).collect();
+    let words: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_matches(['{', '}']).replace(['-', '.'], "_"))
+        .collect();
     format!("{}_{}", method.as_str().to_lowercase(), words.join("_"))
 }
 
@@ -205,10 +242,18 @@ mod tests {
             let path = chunk.trim_start().trim_start_matches('"').split('"').next().unwrap().to_string();
             // The call's arguments: up to its closing parenthesis.
             let mut depth = 1;
-            let end = chunk.char_indices().find(|&(_, c)| {
-                depth += match c { '(' => 1, ')' => -1, _ => 0 };
-                depth == 0
-            }).unwrap().0;
+            let end = chunk
+                .char_indices()
+                .find(|&(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .unwrap()
+                .0;
             let args = &chunk[..end];
             for m in ["get", "post", "put", "delete"] {
                 let found = args.match_indices(&format!("{m}(")).any(|(i, _)| {
@@ -216,7 +261,11 @@ mod tests {
                     !(before.is_alphanumeric() || before == '_' || before == ':')
                 });
                 if found {
-                    let full = if path.starts_with("/healthz") || path.starts_with("/metrics") { path.clone() } else { format!("/api{path}") };
+                    let full = if path.starts_with("/healthz") || path.starts_with("/metrics") {
+                        path.clone()
+                    } else {
+                        format!("/api{path}")
+                    };
                     out.push((m.to_uppercase(), full));
                 }
             }
@@ -243,7 +292,10 @@ mod tests {
         documented.sort();
         let missing: Vec<_> = routes.iter().filter(|r| !documented.contains(r)).collect();
         let extra: Vec<_> = documented.iter().filter(|r| !routes.contains(r)).collect();
-        assert!(missing.is_empty(), "routes missing from the OpenAPI document (add #[utoipa::path] and a line in openapi.rs): {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "routes missing from the OpenAPI document (add #[utoipa::path] and a line in openapi.rs): {missing:?}"
+        );
         assert!(extra.is_empty(), "documented routes that are not registered: {extra:?}");
     }
 
@@ -280,6 +332,13 @@ mod tests {
     fn the_document_is_openapi_3_1() {
         let json = serde_json::to_value(document()).unwrap();
         assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
-        assert_eq!(json["paths"]["/api/events"]["get"]["responses"]["200"]["content"].as_object().unwrap().keys().collect::<Vec<_>>(), ["text/event-stream"]);
+        assert_eq!(
+            json["paths"]["/api/events"]["get"]["responses"]["200"]["content"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            ["text/event-stream"]
+        );
     }
 }

@@ -60,7 +60,11 @@ pub async fn list(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<S
 }
 
 #[utoipa::path(get, path = "/api/schedules/{id}", tag = "schedules", params(("id" = String, Path)), responses((status = 200, body = ScheduleView)))]
-pub async fn get(State(state): State<AppState>, _: Viewer, ApiPath(id): ApiPath<String>) -> Result<Json<ScheduleView>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    _: Viewer,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ScheduleView>, ApiError> {
     let one = state.scheduler.get(schedule_id(&id)?).await?;
     Ok(Json(state.windows.schedule_with_conflicts(one).await?))
 }
@@ -104,13 +108,21 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/schedules/{id}", tag = "schedules", params(("id" = String, Path)), responses((status = 204, description = "deleted")))]
-pub async fn delete(State(state): State<AppState>, user: Operator, ApiPath(id): ApiPath<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    user: Operator,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
     state.scheduler.delete(schedule_id(&id)?, user.username()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/api/schedules/{id}/run", tag = "schedules", params(("id" = String, Path)), responses((status = 200, body = ActionResult)))]
-pub async fn run_now(State(state): State<AppState>, user: Operator, ApiPath(id): ApiPath<String>) -> Result<Json<ActionResult>, ApiError> {
+pub async fn run_now(
+    State(state): State<AppState>,
+    user: Operator,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ActionResult>, ApiError> {
     Ok(Json(state.scheduler.run_now(schedule_id(&id)?, user.username()).await?))
 }
 

@@ -21,7 +21,11 @@ pub struct ListQuery {
 
 /// The caller's keys; `?all=true`: everyone's (admins).
 #[utoipa::path(get, path = "/api/tokens", tag = "tokens", params(ListQuery), responses((status = 200, body = [ApiKey])))]
-pub async fn list(State(state): State<AppState>, user: Viewer, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Vec<ApiKey>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    user: Viewer,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Vec<ApiKey>>, ApiError> {
     Ok(Json(state.auth.api_keys(&user.0, q.all).await?))
 }
 
@@ -48,7 +52,11 @@ pub async fn create(
 }
 
 #[utoipa::path(delete, path = "/api/tokens/{id}", tag = "tokens", params(("id" = i64, Path)), responses((status = 204, description = "revoked")))]
-pub async fn delete(State(state): State<AppState>, user: Viewer, ApiPath(id): ApiPath<i64>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    user: Viewer,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
     state.auth.delete_api_key(&user.0, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,7 +18,11 @@ pub struct ExportQuery {
 
 /// Every API-made schedule, window and host; TLS material only with `?secrets=true` (audited).
 #[utoipa::path(get, path = "/api/export", tag = "backup", params(ExportQuery), responses((status = 200, body = Document)))]
-pub async fn export(State(state): State<AppState>, user: Admin, ApiQuery(q): ApiQuery<ExportQuery>) -> Result<Json<Document>, ApiError> {
+pub async fn export(
+    State(state): State<AppState>,
+    user: Admin,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Json<Document>, ApiError> {
     Ok(Json(state.transfer.export(q.secrets, user.username()).await?))
 }
 

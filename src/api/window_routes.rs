@@ -66,7 +66,11 @@ pub async fn list(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<W
 }
 
 #[utoipa::path(get, path = "/api/windows/{id}", tag = "windows", params(("id" = String, Path)), responses((status = 200, body = WindowView)))]
-pub async fn get(State(state): State<AppState>, _: Viewer, ApiPath(id): ApiPath<String>) -> Result<Json<WindowView>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    _: Viewer,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<WindowView>, ApiError> {
     Ok(Json(state.windows.get(window_id(&id)?).await?))
 }
 
@@ -99,7 +103,11 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/windows/{id}", tag = "windows", params(("id" = String, Path)), responses((status = 204, description = "deleted")))]
-pub async fn delete(State(state): State<AppState>, user: Operator, ApiPath(id): ApiPath<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    user: Operator,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
     state.windows.delete(window_id(&id)?, user.username()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -159,7 +167,11 @@ pub struct PreviewOut {
 }
 
 #[utoipa::path(post, path = "/api/windows/preview", tag = "windows", request_body = PreviewBody, responses((status = 200, body = PreviewOut)))]
-pub async fn preview(State(state): State<AppState>, _: Viewer, JsonBody(b): JsonBody<PreviewBody>) -> Result<Json<PreviewOut>, ApiError> {
+pub async fn preview(
+    State(state): State<AppState>,
+    _: Viewer,
+    JsonBody(b): JsonBody<PreviewBody>,
+) -> Result<Json<PreviewOut>, ApiError> {
     let count = b.count.unwrap_or(5);
     if !(1..=crate::window::MAX_PREVIEW).contains(&count) || b.at.len() > crate::window::MAX_PREVIEW {
         return Err(ApiError::bad_request("invalid_count", "count and the number of `at` times must be 1 to 100"));
@@ -217,12 +229,18 @@ pub struct ForceQuery {
 /// Without `?force=true`, a bulk stop/pause/restart that would reach a
 /// `docknap.protect=true` container runs nothing: 409 naming them all, each
 /// refused target audited.
-fn refuse_protected(state: &AppState, targets: &[BulkTarget], action: Action, trigger: &Trigger) -> Result<(), ApiError> {
+fn refuse_protected(
+    state: &AppState,
+    targets: &[BulkTarget],
+    action: Action,
+    trigger: &Trigger,
+) -> Result<(), ApiError> {
     let mut all = Vec::new();
     for t in targets {
         let Ok(target_type) = t.target_type.parse::<TargetType>() else { continue };
         let target = Target::new(t.host.as_deref().unwrap_or(LOCAL_HOST), target_type, &t.target_id);
-        let members: Vec<_> = state.fleet.members(&target).unwrap_or_default().into_iter().filter(|c| !c.is_excluded()).collect();
+        let members: Vec<_> =
+            state.fleet.members(&target).unwrap_or_default().into_iter().filter(|c| !c.is_excluded()).collect();
         let names = crate::actions::protected_among(&members, action);
         if !names.is_empty() {
             all.extend(names.iter().cloned());
@@ -257,7 +275,13 @@ pub async fn bulk(
     // A target named twice (or also in the group) is acted on once: one
     // result per distinct target.
     let mut seen = std::collections::HashSet::new();
-    targets.retain(|t| seen.insert((t.host.clone().unwrap_or_else(|| LOCAL_HOST.to_string()), t.target_type.clone(), t.target_id.clone())));
+    targets.retain(|t| {
+        seen.insert((
+            t.host.clone().unwrap_or_else(|| LOCAL_HOST.to_string()),
+            t.target_type.clone(),
+            t.target_id.clone(),
+        ))
+    });
     if targets.is_empty() {
         return Err(ApiError::bad_request("invalid_target", "give targets, or a group with stacks"));
     }
@@ -270,12 +294,19 @@ pub async fn bulk(
         .into_iter()
         .map(|t| {
             let host = t.host.clone().unwrap_or_else(|| LOCAL_HOST.to_string());
-            let target = t.target_type.parse::<TargetType>().map(|tt| Target::new(&host, tt, &t.target_id)).map_err(|e| e.to_string());
+            let target = t
+                .target_type
+                .parse::<TargetType>()
+                .map(|tt| Target::new(&host, tt, &t.target_id))
+                .map_err(|e| e.to_string());
             (t, target)
         })
         .collect();
-    let together: Vec<Together> =
-        parsed.iter().filter_map(|(_, t)| t.as_ref().ok()).map(|t| Together::excluding_labelled(&state.actions, t.clone())).collect();
+    let together: Vec<Together> = parsed
+        .iter()
+        .filter_map(|(_, t)| t.as_ref().ok())
+        .map(|t| Together::excluding_labelled(&state.actions, t.clone()))
+        .collect();
     let mut outcomes = state.actions.run_together(together, action, &trigger).await.into_iter();
     let results = parsed
         .into_iter()

@@ -67,8 +67,9 @@ impl KeyUses {
 
 /// `dnp_` and 43 base64url characters: the only shape a key can have.
 fn well_formed(key: &str) -> bool {
-    key.strip_prefix(KEY_PREFIX)
-        .is_some_and(|s| s.len() == SECRET_CHARS && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    key.strip_prefix(KEY_PREFIX).is_some_and(|s| {
+        s.len() == SECRET_CHARS && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 fn hash_key(key: &str) -> String {
@@ -117,9 +118,14 @@ impl Auth {
         let key = self.store.create_api_key(&new, now)?;
         tracing::info!(key = %key.actor(), role = role.as_str(), "API key created");
         self.audit.record(
-            NewAuditEntry::new(&p.actor, crate::model::AuditAction::ApiKeyCreate, true, format!("API key '{}' created", key.actor()))
-                .target("api_key", &key.actor())
-                .details(serde_json::json!({ "id": key.id, "role": role, "prefix": prefix, "expires_at": key.expires_at })),
+            NewAuditEntry::new(
+                &p.actor,
+                crate::model::AuditAction::ApiKeyCreate,
+                true,
+                format!("API key '{}' created", key.actor()),
+            )
+            .target("api_key", &key.actor())
+            .details(serde_json::json!({ "id": key.id, "role": role, "prefix": prefix, "expires_at": key.expires_at })),
         );
         Ok(CreatedKey { key, token })
     }
@@ -148,9 +154,14 @@ impl Auth {
         self.store.run(move |s| s.delete_api_key(id)).await?;
         tracing::info!(key = %key.actor(), "API key revoked");
         self.audit.record(
-            NewAuditEntry::new(&p.actor, crate::model::AuditAction::ApiKeyDelete, true, format!("API key '{}' revoked", key.actor()))
-                .target("api_key", &key.actor())
-                .details(serde_json::json!({ "id": key.id })),
+            NewAuditEntry::new(
+                &p.actor,
+                crate::model::AuditAction::ApiKeyDelete,
+                true,
+                format!("API key '{}' revoked", key.actor()),
+            )
+            .target("api_key", &key.actor())
+            .details(serde_json::json!({ "id": key.id })),
         );
         Ok(())
     }
@@ -216,7 +227,13 @@ mod tests {
     #[test]
     fn only_the_shape_of_a_key_is_looked_up() {
         assert!(well_formed(&format!("{KEY_PREFIX}{}", token::random_string(32))));
-        for bad in ["dnp_", "dnp_short", &format!("dnp_{}", "a".repeat(44)), &format!("dnp_{}!", "a".repeat(42)), &"a".repeat(47)] {
+        for bad in [
+            "dnp_",
+            "dnp_short",
+            &format!("dnp_{}", "a".repeat(44)),
+            &format!("dnp_{}!", "a".repeat(42)),
+            &"a".repeat(47),
+        ] {
             assert!(!well_formed(bad), "{bad}");
         }
     }

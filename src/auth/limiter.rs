@@ -71,7 +71,10 @@ impl<K: Hash + Eq + Clone> Failures<K> {
             // Blocked until enough failures age out to bring the count under the limit.
             let release = e.failures[e.failures.len() - self.limit] + WINDOW;
             let first = !std::mem::replace(&mut e.refused, true);
-            return Err(Refusal::Blocked(Blocked { wait: release.saturating_duration_since(now).max(Duration::from_secs(1)), first }));
+            return Err(Refusal::Blocked(Blocked {
+                wait: release.saturating_duration_since(now).max(Duration::from_secs(1)),
+                first,
+            }));
         }
         e.refused = false;
         if e.failures.len() + e.in_flight >= self.limit {
@@ -298,7 +301,8 @@ mod tests {
                 Ok::<(), Blocked>(())
             })
         });
-        let ran = futures_util::future::join_all(guesses).await.into_iter().filter(|r| r.as_ref().unwrap().is_ok()).count();
+        let ran =
+            futures_util::future::join_all(guesses).await.into_iter().filter(|r| r.as_ref().unwrap().is_ok()).count();
         assert_eq!(ran, MAX_FAILURES_PER_USERNAME);
     }
 

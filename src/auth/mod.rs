@@ -27,8 +27,8 @@ pub use two_factor::TotpSetup;
 pub use users::UserEdit;
 
 use crate::audit::Audit;
-use crate::model::{InvalidValue, NewAuditEntry, Role, User};
 use crate::clock::Clock;
+use crate::model::{InvalidValue, NewAuditEntry, Role, User};
 use crate::store::{NO_PASSWORD, Store, StoreError, UserChange};
 
 #[derive(Debug, thiserror::Error)]
@@ -227,7 +227,10 @@ impl Auth {
             );
         }
         self.store.create_user(username, &hash, Role::Admin, self.clock.now())?;
-        self.audit.record(NewAuditEntry::new("system", crate::model::AuditAction::UserCreate, true, "first admin created").target("user", username));
+        self.audit.record(
+            NewAuditEntry::new("system", crate::model::AuditAction::UserCreate, true, "first admin created")
+                .target("user", username),
+        );
         Ok(())
     }
 
@@ -246,7 +249,11 @@ impl Auth {
     }
 
     fn audit_login_failure(&self, username: &str, client: IpAddr, message: &str) {
-        self.audit.record(NewAuditEntry::new(username, crate::model::AuditAction::Login, false, message).target("user", username).client(client));
+        self.audit.record(
+            NewAuditEntry::new(username, crate::model::AuditAction::Login, false, message)
+                .target("user", username)
+                .client(client),
+        );
     }
 
     /// Checks credentials under the login limits (bcrypt runs on a blocking
@@ -261,11 +268,16 @@ impl Auth {
         drop(self.bootstrap.read().await);
         let attempt = self.limiter.admit(&username, client).await.map_err(|blocked| {
             if blocked.first {
-                self.audit_login_failure(&username, client, "rate limited (further attempts in this block are not audited)");
+                self.audit_login_failure(
+                    &username,
+                    client,
+                    "rate limited (further attempts in this block are not audited)",
+                );
             }
             AuthError::RateLimited(blocked.wait)
         })?;
-        self.on_blocking_thread(move |auth| auth.check_login(attempt, &username, &password, totp.as_deref(), client)).await
+        self.on_blocking_thread(move |auth| auth.check_login(attempt, &username, &password, totp.as_deref(), client))
+            .await
     }
 
     /// [`Auth::login_unmetered`], with refusals counted in `/metrics`.
@@ -317,7 +329,11 @@ impl Auth {
         let attempt = self.check_second_factor(attempt, &user, totp, client)?;
         attempt.succeeded();
         let session = self.issue(&user)?;
-        self.audit.record(NewAuditEntry::new(&user.username, crate::model::AuditAction::Login, true, "logged in").target("user", &user.username).client(client));
+        self.audit.record(
+            NewAuditEntry::new(&user.username, crate::model::AuditAction::Login, true, "logged in")
+                .target("user", &user.username)
+                .client(client),
+        );
         Ok(session)
     }
 
@@ -326,10 +342,15 @@ impl Auth {
     pub fn sso_login(&self, user: &User, provider: &str, client: IpAddr) -> Result<Session, AuthError> {
         let session = self.issue(user)?;
         self.audit.record(
-            NewAuditEntry::new(&user.username, crate::model::AuditAction::Login, true, format!("logged in through {provider}"))
-                .target("user", &user.username)
-                .client(client)
-                .details(serde_json::json!({ "method": "oidc" })),
+            NewAuditEntry::new(
+                &user.username,
+                crate::model::AuditAction::Login,
+                true,
+                format!("logged in through {provider}"),
+            )
+            .target("user", &user.username)
+            .client(client)
+            .details(serde_json::json!({ "method": "oidc" })),
         );
         Ok(session)
     }
@@ -396,20 +417,37 @@ impl Auth {
     pub async fn logout(&self, p: &Principal, client: IpAddr) -> Result<(), AuthError> {
         let jti = p.jti.clone();
         self.store.run(move |s| s.revoke_token(&jti)).await?;
-        self.audit.record(NewAuditEntry::new(&p.user.username, crate::model::AuditAction::Logout, true, "logged out").target("user", &p.user.username).client(client));
+        self.audit.record(
+            NewAuditEntry::new(&p.user.username, crate::model::AuditAction::Logout, true, "logged out")
+                .target("user", &p.user.username)
+                .client(client),
+        );
         Ok(())
     }
 
     /// Guesses of the current password count against the login limits, so a
     /// stolen session cannot be used to find it (bcrypt runs on a blocking
     /// thread).
-    pub async fn change_own_password(self: &Arc<Self>, p: Principal, current: String, new: String, client: IpAddr) -> Result<(), AuthError> {
+    pub async fn change_own_password(
+        self: &Arc<Self>,
+        p: Principal,
+        current: String,
+        new: String,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
         self.options.password_policy.check(&new)?;
         let attempt = self.limiter.admit(&p.user.username, client).await.map_err(|b| AuthError::RateLimited(b.wait))?;
         self.on_blocking_thread(move |auth| auth.check_and_change_password(attempt, &p, &current, &new, client)).await
     }
 
-    fn check_and_change_password(&self, attempt: Attempt, p: &Principal, current: &str, new: &str, client: IpAddr) -> Result<(), AuthError> {
+    fn check_and_change_password(
+        &self,
+        attempt: Attempt,
+        p: &Principal,
+        current: &str,
+        new: &str,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
         let hash = self.store.password_hash(p.user.id)?;
         if hash == NO_PASSWORD {
             return Err(AuthError::Invalid(
@@ -419,9 +457,14 @@ impl Auth {
         }
         if current.chars().count() > PASSWORD_MAX || !verify_password(current, &hash) {
             self.audit.record(
-                NewAuditEntry::new(&p.user.username, crate::model::AuditAction::PasswordChange, false, "current password is wrong")
-                    .target("user", &p.user.username)
-                    .client(client),
+                NewAuditEntry::new(
+                    &p.user.username,
+                    crate::model::AuditAction::PasswordChange,
+                    false,
+                    "current password is wrong",
+                )
+                .target("user", &p.user.username)
+                .client(client),
             );
             return Err(AuthError::WrongCurrentPassword);
         }
@@ -430,8 +473,13 @@ impl Auth {
         let change = UserChange { password_hash: Some(&new_hash), keep_token: Some(&p.jti), ..Default::default() };
         self.store.update_user(p.user.id, &change, self.clock.now())?;
         self.audit.record(
-            NewAuditEntry::new(&p.user.username, crate::model::AuditAction::PasswordChange, true, "password changed; other sessions revoked")
-                .target("user", &p.user.username),
+            NewAuditEntry::new(
+                &p.user.username,
+                crate::model::AuditAction::PasswordChange,
+                true,
+                "password changed; other sessions revoked",
+            )
+            .target("user", &p.user.username),
         );
         Ok(())
     }
@@ -465,7 +513,11 @@ mod tests {
     fn auth_at(dir: &Path, clock: Arc<FakeClock>) -> Arc<Auth> {
         let store = Arc::new(Store::open(dir).unwrap());
         let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
-        let options = AuthOptions { ttl: Duration::from_secs(3600), require_2fa: Require2fa::None, password_policy: PasswordPolicy::default() };
+        let options = AuthOptions {
+            ttl: Duration::from_secs(3600),
+            require_2fa: Require2fa::None,
+            password_policy: PasswordPolicy::default(),
+        };
         Arc::new(Auth::new(store, audit, clock, dir, options).unwrap())
     }
 

@@ -49,7 +49,8 @@ impl TokenKeys {
     /// Returns the token and its id.
     pub fn sign(&self, user_id: i64, now: DateTime<Utc>, expires: DateTime<Utc>) -> (String, String) {
         let jti = random_string(16);
-        let claims = Claims { sub: user_id.to_string(), jti: jti.clone(), iat: now.timestamp(), exp: expires.timestamp() };
+        let claims =
+            Claims { sub: user_id.to_string(), jti: jti.clone(), iat: now.timestamp(), exp: expires.timestamp() };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing with an in-memory key cannot fail");
         (token, jti)
@@ -69,7 +70,10 @@ pub fn load_or_create_key(path: &Path) -> std::io::Result<Vec<u8>> {
     match std::fs::read(path) {
         Ok(secret) if secret.len() >= 32 => return Ok(secret),
         Ok(_) => {
-            return Err(std::io::Error::other(format!("{} is shorter than 32 bytes; delete it to regenerate", path.display())));
+            return Err(std::io::Error::other(format!(
+                "{} is shorter than 32 bytes; delete it to regenerate",
+                path.display()
+            )));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),

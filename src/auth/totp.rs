@@ -97,7 +97,8 @@ pub fn new_recovery_codes() -> Vec<(String, String)> {
 /// bits: a slow hash adds nothing but a bcrypt round per code at login).
 /// Case and the dash are optional when typed; `None` when it cannot be one.
 pub fn recovery_hash(input: &str) -> Option<String> {
-    let norm: String = input.chars().filter(|c| *c != '-' && !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    let norm: String =
+        input.chars().filter(|c| *c != '-' && !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
     if norm.len() != 10 || !norm.bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7')) {
         return None;
     }

@@ -21,7 +21,14 @@ pub struct TotpSetup {
 }
 
 impl Auth {
-    fn audit_totp(&self, user: &User, action: crate::model::AuditAction, ok: bool, message: impl Into<String>, client: Option<IpAddr>) {
+    fn audit_totp(
+        &self,
+        user: &User,
+        action: crate::model::AuditAction,
+        ok: bool,
+        message: impl Into<String>,
+        client: Option<IpAddr>,
+    ) {
         let mut e = NewAuditEntry::new(&user.username, action, ok, message).target("user", &user.username);
         if let Some(c) = client {
             e = e.client(c);
@@ -53,14 +60,25 @@ impl Auth {
             }
         } else if let Some(hash) = totp::recovery_hash(code) {
             if let Some(left) = self.store.recovery_code_use(user.id, &hash, self.clock.now())? {
-                self.audit_totp(user, crate::model::AuditAction::TotpRecoveryCode, true, format!("signed in with a recovery code; {left} left"), Some(client));
+                self.audit_totp(
+                    user,
+                    crate::model::AuditAction::TotpRecoveryCode,
+                    true,
+                    format!("signed in with a recovery code; {left} left"),
+                    Some(client),
+                );
                 return Ok(attempt);
             }
         }
         self.audit.record(
-            NewAuditEntry::new(&user.username, crate::model::AuditAction::Login, false, "wrong or already used two-factor code")
-                .target("user", &user.username)
-                .client(client),
+            NewAuditEntry::new(
+                &user.username,
+                crate::model::AuditAction::Login,
+                false,
+                "wrong or already used two-factor code",
+            )
+            .target("user", &user.username)
+            .client(client),
         );
         Err(AuthError::WrongTotp)
     }
@@ -76,7 +94,10 @@ impl Auth {
         let sealed = self.secrets.seal(p.user.id, &secret);
         let (id, now) = (p.user.id, self.clock.now());
         self.store.run(move |s| s.totp_begin(id, &sealed, now)).await?;
-        Ok(TotpSetup { secret: totp::base32(&secret), otpauth_url: totp::otpauth_url(ISSUER, &p.user.username, &secret) })
+        Ok(TotpSetup {
+            secret: totp::base32(&secret),
+            otpauth_url: totp::otpauth_url(ISSUER, &p.user.username, &secret),
+        })
     }
 
     /// Turns two-factor sign-in on with a code from the new secret; returns
@@ -84,18 +105,33 @@ impl Auth {
     pub async fn totp_enable(&self, p: &Principal, code: &str, client: IpAddr) -> Result<Vec<String>, AuthError> {
         let id = p.user.id;
         let Some(row) = self.store.run(move |s| s.totp(id)).await?.filter(|t| !t.enabled) else {
-            return Err(AuthError::Invalid("totp_not_set_up", "start the set-up first (POST /api/auth/totp/setup)".into()));
+            return Err(AuthError::Invalid(
+                "totp_not_set_up",
+                "start the set-up first (POST /api/auth/totp/setup)".into(),
+            ));
         };
         let secret = self.secrets.open(id, &row.secret_enc)?;
         let Some(step) = totp::matching_step(&secret, code.trim(), self.clock.now().timestamp(), None) else {
-            return Err(AuthError::Invalid("invalid_totp", "the code is wrong: check the device's clock and try the next code".into()));
+            return Err(AuthError::Invalid(
+                "invalid_totp",
+                "the code is wrong: check the device's clock and try the next code".into(),
+            ));
         };
         let codes = totp::new_recovery_codes();
         let hashes: Vec<String> = codes.iter().map(|(_, h)| h.clone()).collect();
         if !self.store.run(move |s| s.totp_enable(id, step, &hashes)).await? {
-            return Err(AuthError::Invalid("totp_not_set_up", "start the set-up first (POST /api/auth/totp/setup)".into()));
+            return Err(AuthError::Invalid(
+                "totp_not_set_up",
+                "start the set-up first (POST /api/auth/totp/setup)".into(),
+            ));
         }
-        self.audit_totp(&p.user, crate::model::AuditAction::TotpEnable, true, "two-factor sign-in turned on; 10 recovery codes issued", Some(client));
+        self.audit_totp(
+            &p.user,
+            crate::model::AuditAction::TotpEnable,
+            true,
+            "two-factor sign-in turned on; 10 recovery codes issued",
+            Some(client),
+        );
         Ok(codes.into_iter().map(|(c, _)| c).collect())
     }
 
@@ -112,7 +148,13 @@ impl Auth {
         self.on_blocking_thread(move |auth| {
             let hash = auth.store.password_hash(p.user.id)?;
             if password.chars().count() > PASSWORD_MAX || !verify_password(&password, &hash) {
-                auth.audit_totp(&p.user, crate::model::AuditAction::TotpDisable, false, "current password is wrong", Some(client));
+                auth.audit_totp(
+                    &p.user,
+                    crate::model::AuditAction::TotpDisable,
+                    false,
+                    "current password is wrong",
+                    Some(client),
+                );
                 return Err(AuthError::WrongCurrentPassword);
             }
             if !auth.store.totp_enabled(p.user.id)? {
@@ -122,7 +164,13 @@ impl Auth {
             let attempt = auth.check_second_factor(attempt, &p.user, Some(&code), client)?;
             attempt.succeeded();
             auth.store.totp_remove(p.user.id)?;
-            auth.audit_totp(&p.user, crate::model::AuditAction::TotpDisable, true, "two-factor sign-in turned off", Some(client));
+            auth.audit_totp(
+                &p.user,
+                crate::model::AuditAction::TotpDisable,
+                true,
+                "two-factor sign-in turned off",
+                Some(client),
+            );
             Ok(())
         })
         .await

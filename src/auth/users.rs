@@ -20,13 +20,22 @@ impl Auth {
     /// Every user, and whether each has two-factor sign-in on.
     pub async fn list_users(&self) -> Result<Vec<(User, bool)>, AuthError> {
         let (users, totp) = self.store.run(|s| Ok((s.users()?, s.totp_users()?))).await?;
-        Ok(users.into_iter().map(|u| {
-            let on = totp.contains(&u.id);
-            (u, on)
-        }).collect())
+        Ok(users
+            .into_iter()
+            .map(|u| {
+                let on = totp.contains(&u.id);
+                (u, on)
+            })
+            .collect())
     }
 
-    pub async fn create_user(self: &Arc<Self>, actor: &str, username: String, password: String, role: Role) -> Result<User, AuthError> {
+    pub async fn create_user(
+        self: &Arc<Self>,
+        actor: &str,
+        username: String,
+        password: String,
+        role: Role,
+    ) -> Result<User, AuthError> {
         validate_username(&username)?;
         self.options.password_policy.check(&password)?;
         let now = self.clock.now();
@@ -37,8 +46,13 @@ impl Auth {
             })
             .await?;
         self.audit.record(
-            NewAuditEntry::new(actor, crate::model::AuditAction::UserCreate, true, format!("created user '{}' as {}", user.username, role.as_str()))
-                .target("user", &user.username),
+            NewAuditEntry::new(
+                actor,
+                crate::model::AuditAction::UserCreate,
+                true,
+                format!("created user '{}' as {}", user.username, role.as_str()),
+            )
+            .target("user", &user.username),
         );
         Ok(user)
     }
@@ -48,7 +62,10 @@ impl Auth {
     /// an audit line; a real one signs the user out everywhere.
     pub async fn update_user(self: &Arc<Self>, actor: &str, id: i64, edit: UserEdit) -> Result<UserUpdate, AuthError> {
         if edit.role.is_none() && edit.password.is_none() && !edit.reset_totp {
-            return Err(AuthError::Invalid("empty_change", "name at least one of role, password, reset_totp: true".into()));
+            return Err(AuthError::Invalid(
+                "empty_change",
+                "name at least one of role, password, reset_totp: true".into(),
+            ));
         }
         if let Some(p) = &edit.password {
             self.options.password_policy.check(p)?;
@@ -57,7 +74,12 @@ impl Auth {
         let result = self
             .on_blocking_thread(move |auth| {
                 let hash = edit.password.as_deref().map(hash_password).transpose()?;
-                let change = UserChange { role: edit.role, password_hash: hash.as_deref(), reset_totp: edit.reset_totp, keep_token: None };
+                let change = UserChange {
+                    role: edit.role,
+                    password_hash: hash.as_deref(),
+                    reset_totp: edit.reset_totp,
+                    keep_token: None,
+                };
                 Ok::<_, AuthError>(auth.store.update_user(id, &change, now)?)
             })
             .await;
@@ -77,7 +99,10 @@ impl Auth {
                     what.push("two-factor sign-in reset".into());
                 }
                 let message = format!("user '{}': {}; signed out everywhere", done.user.username, what.join(", "));
-                self.audit.record(NewAuditEntry::new(actor, crate::model::AuditAction::UserUpdate, true, message).target("user", &done.user.username));
+                self.audit.record(
+                    NewAuditEntry::new(actor, crate::model::AuditAction::UserUpdate, true, message)
+                        .target("user", &done.user.username),
+                );
             }
             Ok(_) => {}
             Err(AuthError::Store(e)) => self.audit_refusal(actor, crate::model::AuditAction::UserUpdate, id, e),
@@ -90,7 +115,13 @@ impl Auth {
         let result = self.store.run(move |s| s.delete_user(id)).await;
         match &result {
             Ok(u) => self.audit.record(
-                NewAuditEntry::new(actor, crate::model::AuditAction::UserDelete, true, format!("user '{}' deleted", u.username)).target("user", &u.username),
+                NewAuditEntry::new(
+                    actor,
+                    crate::model::AuditAction::UserDelete,
+                    true,
+                    format!("user '{}' deleted", u.username),
+                )
+                .target("user", &u.username),
             ),
             Err(e) => self.audit_refusal(actor, crate::model::AuditAction::UserDelete, id, e),
         }
@@ -98,6 +129,7 @@ impl Auth {
     }
 
     fn audit_refusal(&self, actor: &str, action: crate::model::AuditAction, id: i64, e: &StoreError) {
-        self.audit.record(NewAuditEntry::new(actor, action, false, format!("refused: {e}")).target("user", &id.to_string()));
+        self.audit
+            .record(NewAuditEntry::new(actor, action, false, format!("refused: {e}")).target("user", &id.to_string()));
     }
 }

@@ -14,10 +14,10 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 
-use crate::model::{Container, ContainerState, LogLine, LogQuery, Stats, TlsMaterial};
 use super::tls::{TlsClient, TlsError};
 use super::{ContainerEvent, DockerError, Engine, EngineInfo, Health};
 use crate::model::Action;
+use crate::model::{Container, ContainerState, LogLine, LogQuery, Stats, TlsMaterial};
 
 /// Seconds before an HTTP call to the engine gives up.
 const CALL_TIMEOUT: u64 = 120;
@@ -37,8 +37,20 @@ const EVENTS_REPLAY_SECS: i64 = 10;
 /// engine matches `health_status` against `health_status: healthy` etc.),
 /// those notifications read (`kill`: a stop was asked for), and health
 /// changes for auto-heal.
-const RELEVANT_EVENTS: &[&str] =
-    &["create", "start", "restart", "stop", "die", "pause", "unpause", "destroy", "rename", "update", "kill", "health_status"];
+const RELEVANT_EVENTS: &[&str] = &[
+    "create",
+    "start",
+    "restart",
+    "stop",
+    "die",
+    "pause",
+    "unpause",
+    "destroy",
+    "rename",
+    "update",
+    "kill",
+    "health_status",
+];
 
 pub struct BollardEngine {
     host: String,

@@ -75,7 +75,11 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
             return Ended::Unreachable(e.to_string());
         }
         Err(_) => {
-            tracing::warn!(host = view.host(), timeout_s = PROBE_TIMEOUT.as_secs(), "the Docker Engine did not answer its version probe");
+            tracing::warn!(
+                host = view.host(),
+                timeout_s = PROBE_TIMEOUT.as_secs(),
+                "the Docker Engine did not answer its version probe"
+            );
             return Ended::Unreachable(format!("no answer within {} s", PROBE_TIMEOUT.as_secs()));
         }
     };
@@ -168,12 +172,18 @@ fn report_trouble(view: &View, ev: &ContainerEvent, stops_asked: &mut HashMap<St
             let asked = stops_asked.get(&ev.id).is_some_and(|at| now.duration_since(*at) < ASKED_WINDOW);
             match ev.exit_code {
                 Some(code) if code != 0 && !asked => {
-                    view.incident(Incident::ContainerDied { host: view.host().to_string(), name: name(), exit_code: code });
+                    view.incident(Incident::ContainerDied {
+                        host: view.host().to_string(),
+                        name: name(),
+                        exit_code: code,
+                    });
                 }
                 _ => {}
             }
         }
-        "health_status: unhealthy" => view.incident(Incident::ContainerUnhealthy { host: view.host().to_string(), name: name() }),
+        "health_status: unhealthy" => {
+            view.incident(Incident::ContainerUnhealthy { host: view.host().to_string(), name: name() })
+        }
         _ => {}
     }
 }
@@ -207,7 +217,10 @@ fn agrees(view: &View, listed: &[Container]) -> bool {
 
 /// Lists the containers in `latest` until each shows what its latest event
 /// says (bounded: see [`SETTLE_TRIES`]).
-async fn refresh_settled(engine: &dyn Engine, latest: &BTreeMap<String, String>) -> Result<Vec<Container>, DockerError> {
+async fn refresh_settled(
+    engine: &dyn Engine,
+    latest: &BTreeMap<String, String>,
+) -> Result<Vec<Container>, DockerError> {
     let ids: Vec<String> = latest.keys().cloned().collect();
     let mut found = probe(engine.list_ids(&ids)).await?;
     for _ in 0..SETTLE_TRIES {
@@ -245,7 +258,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_silent_stream_is_caught_by_the_idle_recheck() {
         use crate::actions::fake::FakeEngine;
-        let c = |state: &str| Container::new("i".into(), "n", "img".into(), state.into(), "Up".into(), Default::default(), Default::default());
+        let c = |state: &str| {
+            Container::new(
+                "i".into(),
+                "n",
+                "img".into(),
+                state.into(),
+                "Up".into(),
+                Default::default(),
+                Default::default(),
+            )
+        };
         // The fake's event stream never yields: a dead connection.
         let engine = Arc::new(FakeEngine::default());
         engine.containers.lock().unwrap().insert("i".into(), c("running"));
@@ -330,7 +353,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_engine_that_stops_answering_is_reported_within_the_recheck_and_two_probe_timeouts() {
         use std::sync::atomic::Ordering::SeqCst;
-        let c = Container::new("i".into(), "n", "img".into(), "running".into(), "Up".into(), Default::default(), Default::default());
+        let c = Container::new(
+            "i".into(),
+            "n",
+            "img".into(),
+            "running".into(),
+            "Up".into(),
+            Default::default(),
+            Default::default(),
+        );
         let engine = Arc::new(Hanging::default());
         engine.inner.containers.lock().unwrap().insert("i".into(), c);
         let view = Arc::new(View::new("local", crate::events::Events::default()));
@@ -363,7 +394,17 @@ mod tests {
 
     #[test]
     fn events_are_checked_against_the_listed_state() {
-        let c = |state: &str| Container::new("i".into(), "n", "img".into(), state.into(), String::new(), Default::default(), Default::default());
+        let c = |state: &str| {
+            Container::new(
+                "i".into(),
+                "n",
+                "img".into(),
+                state.into(),
+                String::new(),
+                Default::default(),
+                Default::default(),
+            )
+        };
         assert!(!shows_event("die", Some(&c("running"))), "the engine's list lags behind `die`");
         assert!(shows_event("die", Some(&c("exited"))));
         assert!(shows_event("die", None), "died and already removed");

@@ -90,7 +90,15 @@ impl Host {
 
 impl Host {
     fn new(config: HostConfig, engine: Arc<dyn Engine>, view: Arc<View>, stop: watch::Sender<bool>) -> Host {
-        Host { config, engine, view, stats: Default::default(), services: RwLock::default(), services_stale: Default::default(), stop }
+        Host {
+            config,
+            engine,
+            view,
+            stats: Default::default(),
+            services: RwLock::default(),
+            services_stale: Default::default(),
+            stop,
+        }
     }
 }
 
@@ -208,7 +216,11 @@ impl Fleet {
     /// `local` first, then by name.
     pub fn all(&self) -> Vec<Arc<Host>> {
         let map = self.read();
-        map.get(LOCAL_HOST).into_iter().chain(map.iter().filter(|(n, _)| *n != LOCAL_HOST).map(|(_, h)| h)).cloned().collect()
+        map.get(LOCAL_HOST)
+            .into_iter()
+            .chain(map.iter().filter(|(n, _)| *n != LOCAL_HOST).map(|(_, h)| h))
+            .cloned()
+            .collect()
     }
 
     /// The hosts a `?host=` filter selects: all, or the one named.

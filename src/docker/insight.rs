@@ -6,8 +6,8 @@ use bollard::errors::Error as BollardError;
 use bollard::models::ContainerStatsResponse;
 use bollard::query_parameters::{LogsOptionsBuilder, StatsOptionsBuilder};
 use chrono::{DateTime, Utc};
-use futures_util::stream::{self, BoxStream};
 use futures_util::StreamExt;
+use futures_util::stream::{self, BoxStream};
 
 use crate::model::{LogLine, LogQuery, LogStream, Stats};
 
@@ -16,7 +16,8 @@ use crate::model::{LogLine, LogQuery, LogStream, Stats};
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 
 pub fn logs(docker: &Docker, id: &str, q: &LogQuery) -> BoxStream<'static, Result<LogLine, BollardError>> {
-    let mut opts = LogsOptionsBuilder::new().stdout(true).stderr(true).timestamps(true).follow(q.follow).tail(&q.tail.to_string());
+    let mut opts =
+        LogsOptionsBuilder::new().stdout(true).stderr(true).timestamps(true).follow(q.follow).tail(&q.tail.to_string());
     if let Some(since) = q.since {
         opts = opts.since(i32::try_from(since.timestamp()).unwrap_or(i32::MAX));
     }

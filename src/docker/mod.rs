@@ -137,5 +137,6 @@ pub trait Engine: Send + Sync + 'static {
 /// What the unit tests' fake engines answer for logs and stats.
 fn unsupported<T: Send + 'static>() -> BoxStream<'static, Result<T, DockerError>> {
     use futures_util::StreamExt;
-    futures_util::stream::once(async { Err(DockerError::Unavailable("this engine has no logs or stats".into())) }).boxed()
+    futures_util::stream::once(async { Err(DockerError::Unavailable("this engine has no logs or stats".into())) })
+        .boxed()
 }

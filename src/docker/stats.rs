@@ -126,7 +126,15 @@ mod tests {
     async fn a_stopped_container_is_not_asked() {
         let fake = Arc::new(FakeEngine::default());
         let engine: Arc<dyn Engine> = fake.clone();
-        let stopped = Container::new("s".into(), "s", "i".into(), "exited".into(), String::new(), Default::default(), Default::default());
+        let stopped = Container::new(
+            "s".into(),
+            "s",
+            "i".into(),
+            "exited".into(),
+            String::new(),
+            Default::default(),
+            Default::default(),
+        );
         assert_eq!(StatsHub::default().of_container(&engine, &stopped).await.unwrap(), Stats::default());
         assert_eq!(fake.stats_opened.load(Ordering::SeqCst), 0);
     }

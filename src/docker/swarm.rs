@@ -79,7 +79,8 @@ async fn update(
         let service = docker.inspect_service(id, None).await?;
         let index = service.version.and_then(|v| v.index).ok_or_else(|| refused(500, "the service has no version"))?;
         // bollard types the version as i32; a raft index past it would be sent wrong.
-        let version = i32::try_from(index).map_err(|_| refused(500, "the service version is beyond what bollard can send"))?;
+        let version =
+            i32::try_from(index).map_err(|_| refused(500, "the service version is beyond what bollard can send"))?;
         let mut spec = service.spec.ok_or_else(|| refused(500, "the service has no spec"))?;
         change(&mut spec)?;
         let opts = UpdateServiceOptionsBuilder::new().version(version).build();
@@ -115,17 +116,19 @@ mod tests {
                 mode: Some(mode),
                 ..Default::default()
             }),
-            service_status: Some(ServiceServiceStatus { running_tasks: Some(1), desired_tasks: Some(3), ..Default::default() }),
+            service_status: Some(ServiceServiceStatus {
+                running_tasks: Some(1),
+                desired_tasks: Some(3),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
 
     #[test]
     fn desired_is_the_spec_count_for_replicated_and_the_task_count_for_global() {
-        let replicated = ServiceSpecMode {
-            replicated: Some(ServiceSpecModeReplicated { replicas: Some(0) }),
-            ..Default::default()
-        };
+        let replicated =
+            ServiceSpecMode { replicated: Some(ServiceSpecModeReplicated { replicas: Some(0) }), ..Default::default() };
         let s = from_engine(engine_service(replicated, &[(LABEL_STACK_NAMESPACE, "shop")])).unwrap();
         assert_eq!(
             s,
@@ -180,7 +183,11 @@ mod tests {
                 }
             }))
         }
-        async fn update(State(seen): Shared, Query(q): Query<HashMap<String, String>>, body: axum::Json<Value>) -> axum::response::Response {
+        async fn update(
+            State(seen): Shared,
+            Query(q): Query<HashMap<String, String>>,
+            body: axum::Json<Value>,
+        ) -> axum::response::Response {
             use axum::response::IntoResponse;
             let mut seen = seen.lock().unwrap();
             seen.updates.push((q["version"].parse().unwrap(), body.0));
@@ -212,7 +219,6 @@ mod tests {
         assert_eq!(spec["Mode"]["Replicated"]["Replicas"], 0);
         assert_eq!(spec["Labels"]["com.docker.stack.namespace"], "shop", "the whole spec goes back");
         assert_eq!(spec["TaskTemplate"]["ContainerSpec"]["Image"], "busybox");
-
 
         force_update(&docker, "abc").await.unwrap();
         let spec = &seen_now(&shared).updates[1].1;

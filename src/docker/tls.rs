@@ -52,7 +52,9 @@ impl TlsClient {
             .strip_prefix("tcp://")
             .map(|a| a.trim_end_matches('/'))
             // A port of its own: https:// would otherwise mean 443, not Docker's 2376.
-            .filter(|a| !a.contains('/') && a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()))
+            .filter(|a| {
+                !a.contains('/') && a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            })
             .ok_or_else(|| TlsError::Url(url.to_string()))?;
         Ok(TlsClient { authority: authority.to_string(), config: client_config(m)? })
     }
@@ -80,8 +82,13 @@ impl TlsClient {
                     .map_err(|e| bollard::errors::Error::from(std::io::Error::other(describe(&e, &host))))
             }
         };
-        Docker::connect_with_custom_transport(transport, Some(format!("https://{}", self.authority)), timeout, bollard::API_DEFAULT_VERSION)
-            .expect("a custom transport cannot fail to connect")
+        Docker::connect_with_custom_transport(
+            transport,
+            Some(format!("https://{}", self.authority)),
+            timeout,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .expect("a custom transport cannot fail to connect")
     }
 }
 
@@ -159,12 +166,18 @@ fn meaning(e: &rustls::Error, host: &str) -> Option<String> {
         rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature) => {
             "TLS: the engine's certificate is not signed by the CA in tls.ca".into()
         }
-        rustls::Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }) => {
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => {
             let name = host.rsplit_once(':').map_or(host, |(name, _port)| name);
             format!("TLS: the engine's certificate is not valid for {name} (not among its subject alternative names)")
         }
         rustls::Error::AlertReceived(
-            A::BadCertificate | A::CertificateRequired | A::UnknownCA | A::CertificateUnknown | A::UnsupportedCertificate,
+            A::BadCertificate
+            | A::CertificateRequired
+            | A::UnknownCA
+            | A::CertificateUnknown
+            | A::UnsupportedCertificate,
         ) => "TLS: the engine refused our client certificate (tls.cert is not signed by a CA it trusts)".into(),
         _ => return None,
     })
@@ -220,7 +233,10 @@ mod tests {
             (TlsMaterial { ca: p.key.clone(), ..material(&p) }, "tls.ca: not a PEM certificate"),
             (TlsMaterial { cert: String::new(), ..material(&p) }, "tls.cert: not a PEM certificate"),
             (TlsMaterial { key: p.cert.clone(), ..material(&p) }, "tls.key: not a PEM private key"),
-            (TlsMaterial { key: secret.into(), ..material(&p) }, "tls.key: not a supported private key (RSA, ECDSA or Ed25519)"),
+            (
+                TlsMaterial { key: secret.into(), ..material(&p) },
+                "tls.key: not a supported private key (RSA, ECDSA or Ed25519)",
+            ),
             (TlsMaterial { key: other.key.clone(), ..material(&p) }, "tls.cert and tls.key do not match"),
         ];
         for (m, want) in cases {
@@ -233,7 +249,15 @@ mod tests {
     #[test]
     fn tls_needs_a_tcp_url() {
         let m = material(&pki());
-        for url in ["unix:///var/run/docker.sock", "tcp://", "tcp://x", "tcp://:2376", "tcp://[::1]", "https://x:2376", "tcp://x:2376/path"] {
+        for url in [
+            "unix:///var/run/docker.sock",
+            "tcp://",
+            "tcp://x",
+            "tcp://:2376",
+            "tcp://[::1]",
+            "https://x:2376",
+            "tcp://x:2376/path",
+        ] {
             assert!(TlsClient::new(url, &m).is_err(), "{url}");
         }
     }
@@ -243,7 +267,9 @@ mod tests {
         // As hyper-rustls hands them over: an io::Error in an io::Error.
         let io = |e: rustls::Error| std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
         let unknown = io(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer));
-        assert!(describe(&unknown, "h:1").starts_with("TLS: the engine's certificate is not signed by the CA in tls.ca"));
+        assert!(
+            describe(&unknown, "h:1").starts_with("TLS: the engine's certificate is not signed by the CA in tls.ca")
+        );
         let name = io(rustls::Error::InvalidCertificate(CertificateError::NotValidForName));
         assert!(describe(&name, "localhost:2376").contains("not valid for localhost (not among"));
         let refused = io(rustls::Error::AlertReceived(AlertDescription::CertificateRequired));

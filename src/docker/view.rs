@@ -46,7 +46,11 @@ impl View {
 
     /// Passes an engine event on to the in-process subscribers (auto-heal).
     pub fn engine_event(&self, id: &str, action: &str) {
-        self.events.engine_event(crate::events::EngineEvent { host: self.host.clone(), id: id.to_string(), action: action.to_string() });
+        self.events.engine_event(crate::events::EngineEvent {
+            host: self.host.clone(),
+            id: id.to_string(),
+            action: action.to_string(),
+        });
     }
 
     /// The engine's version, and the last connection error while unreachable.
@@ -90,19 +94,27 @@ impl View {
         let changed = self.docker_ok.swap(ok, Ordering::AcqRel) != ok;
         if changed || (first && !ok) {
             let host = self.host.clone();
-            self.events.incident(if ok { Incident::HostUp { host } } else { Incident::HostDown { host, error: self.engine_state().1 } });
+            self.events.incident(if ok {
+                Incident::HostUp { host }
+            } else {
+                Incident::HostDown { host, error: self.engine_state().1 }
+            });
         }
         if changed {
             if !ok {
                 self.lost.send_modify(|n| *n += 1);
             }
-            self.events.publish(Event::Docker { host: self.host.clone(), status: if ok { "ok" } else { "unreachable" } });
+            self.events
+                .publish(Event::Docker { host: self.host.clone(), status: if ok { "ok" } else { "unreachable" } });
         }
     }
 
     /// Runs `call` unless the engine is found unreachable first (a host that
     /// stopped answering must not hold an action for the call's timeout).
-    pub async fn unless_lost<T>(&self, call: impl std::future::Future<Output = Result<T, DockerError>>) -> Result<T, DockerError> {
+    pub async fn unless_lost<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, DockerError>>,
+    ) -> Result<T, DockerError> {
         let mut lost = self.lost.subscribe();
         lost.mark_unchanged();
         // Checked after subscribing: a loss from here on is seen either way.
@@ -239,7 +251,15 @@ mod tests {
             labels.insert(crate::model::LABEL_PROJECT.to_string(), s.to_string());
             labels.insert(crate::model::LABEL_SERVICE.to_string(), format!("svc-{id}"));
         }
-        Container::new(id.into(), &format!("/n-{id}"), "img".into(), state.into(), String::new(), labels, Default::default())
+        Container::new(
+            id.into(),
+            &format!("/n-{id}"),
+            "img".into(),
+            state.into(),
+            String::new(),
+            labels,
+            Default::default(),
+        )
     }
 
     #[test]
@@ -264,7 +284,11 @@ mod tests {
         let events = Events::default();
         let mut rx = events.subscribe();
         let v = View::new("local", events);
-        v.replace_all(vec![c("aaaa1", Some("web"), "running"), c("bbbb2", Some("web"), "exited"), c("cccc3", None, "running")]);
+        v.replace_all(vec![
+            c("aaaa1", Some("web"), "running"),
+            c("bbbb2", Some("web"), "exited"),
+            c("cccc3", None, "running"),
+        ]);
         let stacks = v.stacks();
         assert_eq!(stacks.len(), 1);
         assert_eq!(stacks[0].status, StackStatus::Partial);

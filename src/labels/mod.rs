@@ -65,7 +65,13 @@ impl Seen {
 }
 
 impl Labels {
-    pub fn new(store: Arc<Store>, fleet: Arc<Fleet>, scheduler: Arc<Scheduler>, windows: Arc<Windows>, default_tz: Tz) -> Labels {
+    pub fn new(
+        store: Arc<Store>,
+        fleet: Arc<Fleet>,
+        scheduler: Arc<Scheduler>,
+        windows: Arc<Windows>,
+        default_tz: Tz,
+    ) -> Labels {
         Labels { store, fleet, scheduler, windows, default_tz, seen: Mutex::default() }
     }
 
@@ -132,7 +138,13 @@ impl Labels {
                 continue;
             }
             let defined = parse::defined(host.name(), &host.view.containers(), self.default_tz, chrono::Utc::now());
-            let keys = defined.schedules.iter().map(|(_, l)| &l.key).chain(defined.windows.iter().map(|(_, l)| &l.key)).cloned().collect();
+            let keys = defined
+                .schedules
+                .iter()
+                .map(|(_, l)| &l.key)
+                .chain(defined.windows.iter().map(|(_, l)| &l.key))
+                .cloned()
+                .collect();
             let (keep, later) = self
                 .seen
                 .lock()
@@ -176,8 +188,16 @@ mod tests {
         let mut seen = Seen::default();
         let t0 = tokio::time::Instant::now();
         assert_eq!(seen.keep(set(&["a", "b"]), t0), (vec![], false));
-        assert_eq!(seen.keep(set(&["a"]), t0 + Duration::from_secs(1)), (vec!["b".to_string()], true), "b just vanished");
-        assert_eq!(seen.keep(set(&["a", "b"]), t0 + Duration::from_secs(2)), (vec![], false), "b is back: nothing to delete");
+        assert_eq!(
+            seen.keep(set(&["a"]), t0 + Duration::from_secs(1)),
+            (vec!["b".to_string()], true),
+            "b just vanished"
+        );
+        assert_eq!(
+            seen.keep(set(&["a", "b"]), t0 + Duration::from_secs(2)),
+            (vec![], false),
+            "b is back: nothing to delete"
+        );
         seen.keep(set(&["a"]), t0 + Duration::from_secs(3));
         assert_eq!(seen.keep(set(&["a"]), t0 + Duration::from_secs(7)), (vec!["b".to_string()], true));
         assert_eq!(seen.keep(set(&["a"]), t0 + Duration::from_secs(8)), (vec![], false), "gone 5 s: deleted now");

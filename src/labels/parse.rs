@@ -55,12 +55,20 @@ pub fn defined(host: &str, containers: &[Container], default_tz: Tz, now: DateTi
             continue;
         }
         let (target, from) = match c.member_of() {
-            Some(stack) => ((TargetType::Stack, stack.to_string()), c.service.clone().unwrap_or_else(|| c.name.clone())),
+            Some(stack) => {
+                ((TargetType::Stack, stack.to_string()), c.service.clone().unwrap_or_else(|| c.name.clone()))
+            }
             None => ((TargetType::Container, c.name.clone()), c.name.clone()),
         };
         for (k, v) in &c.labels {
             if k.starts_with(SCHEDULE_PREFIX) || k == WINDOW || k.starts_with("docknap.window.") {
-                let by = targets.entry(target.clone()).or_default().entry(k.clone()).or_default().entry(v.clone()).or_default();
+                let by = targets
+                    .entry(target.clone())
+                    .or_default()
+                    .entry(k.clone())
+                    .or_default()
+                    .entry(v.clone())
+                    .or_default();
                 if !by.contains(&from) {
                     by.push(from.clone());
                 }
@@ -144,25 +152,33 @@ impl Ctx<'_> {
             if let Some(tz) = self.value(&label("timezone"))? {
                 // Kept as written when wrong: the object shows what the label says.
                 fields.timezone = tz.to_string();
-                fields.timezone = parse_timezone(tz).map_err(|e| format!("{}: {e}", label("timezone")))?.name().to_string();
+                fields.timezone =
+                    parse_timezone(tz).map_err(|e| format!("{}: {e}", label("timezone")))?.name().to_string();
             }
             match (self.value(&label("cron"))?, self.value(&label("at"))?) {
                 (Some(_), Some(_)) => return Err(format!("give {} or {}, not both", label("cron"), label("at"))),
                 (None, None) => return Err(format!("{} (or .at) is missing", label("cron"))),
                 (Some(cron), None) => {
                     fields.cron = Some(cron.to_string());
-                    fields.cron = Some(CronExpr::parse(cron).map_err(|e| format!("{}: {e}", label("cron")))?.as_str().to_string());
+                    fields.cron = Some(
+                        CronExpr::parse(cron).map_err(|e| format!("{}: {e}", label("cron")))?.as_str().to_string(),
+                    );
                 }
                 (None, Some(at)) => {
-                    let t = DateTime::parse_from_rfc3339(at)
-                        .map_err(|_| format!("{}: '{at}' is not an RFC 3339 time such as 2026-12-24T18:00:00+01:00", label("at")))?;
+                    let t = DateTime::parse_from_rfc3339(at).map_err(|_| {
+                        format!("{}: '{at}' is not an RFC 3339 time such as 2026-12-24T18:00:00+01:00", label("at"))
+                    })?;
                     fields.at = Some(t.with_timezone(&Utc));
                 }
             }
             let action = self.value(&label("action"))?.ok_or_else(|| format!("{} is missing", label("action")))?;
             fields.action = action.parse().map_err(|e| format!("{}: {e}", label("action")))?;
             if fields.action == Action::Run && self.target_type != TargetType::Container {
-                return Err(format!("{}: run is for a standalone container, not a {}", label("action"), self.target_type));
+                return Err(format!(
+                    "{}: run is for a standalone container, not a {}",
+                    label("action"),
+                    self.target_type
+                ));
             }
             Ok(())
         })()
@@ -191,13 +207,17 @@ impl Ctx<'_> {
         };
         let error = (|| -> Result<(), String> {
             if let Some((k, _)) = keys.iter().find(|(_, f)| !["", "timezone", "down_action", "grace"].contains(f)) {
-                return Err(format!("unknown label {k} (a window takes docknap.window and .timezone, .down_action, .grace)"));
+                return Err(format!(
+                    "unknown label {k} (a window takes docknap.window and .timezone, .down_action, .grace)"
+                ));
             }
-            let spec = self.value(WINDOW)?.ok_or_else(|| format!("{WINDOW} is missing (its options are set without it)"))?;
+            let spec =
+                self.value(WINDOW)?.ok_or_else(|| format!("{WINDOW} is missing (its options are set without it)"))?;
             fields.spec = spec.to_string();
             if let Some(tz) = self.value(&label("timezone"))? {
                 fields.timezone = tz.to_string();
-                fields.timezone = parse_timezone(tz).map_err(|e| format!("{}: {e}", label("timezone")))?.name().to_string();
+                fields.timezone =
+                    parse_timezone(tz).map_err(|e| format!("{}: {e}", label("timezone")))?.name().to_string();
             }
             if let Some(a) = self.value(&label("down_action"))? {
                 fields.down_action = a.parse().map_err(|e| format!("{}: {e}", label("down_action")))?;
@@ -216,8 +236,13 @@ impl Ctx<'_> {
 
 /// Schedule names as they appear in label keys: letters, digits, `-`, `_`.
 fn valid_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty() && name.len() <= 63 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok { Ok(()) } else { Err(format!("'{name}' is not a schedule name (letters, digits, - and _, as in docknap.schedule.nightly.cron)")) }
+    let ok =
+        !name.is_empty() && name.len() <= 63 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{name}' is not a schedule name (letters, digits, - and _, as in docknap.schedule.nightly.cron)"))
+    }
 }
 
 #[cfg(test)]
@@ -236,21 +261,40 @@ mod tests {
     #[test]
     fn labels_of_a_service_define_objects_of_its_stack_and_of_a_standalone_container_for_it() {
         let all = [
-            c("shop-web-1", Some("shop"), "web", &[("docknap.schedule.night.cron", "0 23 * * *"), ("docknap.schedule.night.action", "stop")]),
-            c("shop-db-1", Some("shop"), "db", &[("docknap.window", "Mon-Fri 08:00-18:00"), ("docknap.window.grace", "0")]),
+            c(
+                "shop-web-1",
+                Some("shop"),
+                "web",
+                &[("docknap.schedule.night.cron", "0 23 * * *"), ("docknap.schedule.night.action", "stop")],
+            ),
+            c(
+                "shop-db-1",
+                Some("shop"),
+                "db",
+                &[("docknap.window", "Mon-Fri 08:00-18:00"), ("docknap.window.grace", "0")],
+            ),
             c("solo", None, "", &[("docknap.window", "always"), ("docknap.window.down_action", "pause")]),
             c("other", None, "", &[("docknap.exclude", "true")]),
         ];
         let d = defined("local", &all, chrono_tz::UTC, Utc::now());
         assert_eq!(d.schedules.len(), 1);
         let (f, l) = &d.schedules[0];
-        assert_eq!((f.target_type, f.target_id.as_str(), f.action, f.cron.as_deref().unwrap(), f.enabled), (TargetType::Stack, "shop", Action::Stop, "0 23 * * *", true));
-        assert_eq!((l.key.as_str(), l.origin.as_str(), l.error.as_ref()), ("local/stack:shop/schedule:night", "web", None));
+        assert_eq!(
+            (f.target_type, f.target_id.as_str(), f.action, f.cron.as_deref().unwrap(), f.enabled),
+            (TargetType::Stack, "shop", Action::Stop, "0 23 * * *", true)
+        );
+        assert_eq!(
+            (l.key.as_str(), l.origin.as_str(), l.error.as_ref()),
+            ("local/stack:shop/schedule:night", "web", None)
+        );
         assert_eq!(d.windows.len(), 2);
         let (w, l) = &d.windows[0];
         assert_eq!((w.target_id.as_str(), w.grace_seconds, w.enabled, l.origin.as_str()), ("shop", 0, true, "db"));
         let (w, l) = &d.windows[1];
-        assert_eq!((w.target_type, w.target_id.as_str(), w.down_action, l.key.as_str()), (TargetType::Container, "solo", DownAction::Pause, "local/container:solo/window"));
+        assert_eq!(
+            (w.target_type, w.target_id.as_str(), w.down_action, l.key.as_str()),
+            (TargetType::Container, "solo", DownAction::Pause, "local/container:solo/window")
+        );
     }
 
     #[test]
@@ -265,15 +309,30 @@ mod tests {
             assert!(!enabled);
             error.unwrap()
         };
-        assert!(err(&[("docknap.schedule.a.cron", "61 * * * *"), ("docknap.schedule.a.action", "stop")]).starts_with("docknap.schedule.a.cron:"));
-        assert!(err(&[("docknap.schedule.a.cron", "0 1 * * *"), ("docknap.schedule.a.action", "explode")]).contains("explode"));
+        assert!(
+            err(&[("docknap.schedule.a.cron", "61 * * * *"), ("docknap.schedule.a.action", "stop")])
+                .starts_with("docknap.schedule.a.cron:")
+        );
+        assert!(
+            err(&[("docknap.schedule.a.cron", "0 1 * * *"), ("docknap.schedule.a.action", "explode")])
+                .contains("explode")
+        );
         assert!(err(&[("docknap.schedule.a.cron", "0 1 * * *")]).contains("docknap.schedule.a.action is missing"));
         assert!(err(&[("docknap.schedule.a.at", "soon"), ("docknap.schedule.a.action", "stop")]).contains("RFC 3339"));
-        assert!(err(&[("docknap.schedule.a.at", "2030-01-01T00:00:00Z"), ("docknap.schedule.a.cron", "0 1 * * *"), ("docknap.schedule.a.action", "stop")])
-            .contains("not both"));
+        assert!(
+            err(&[
+                ("docknap.schedule.a.at", "2030-01-01T00:00:00Z"),
+                ("docknap.schedule.a.cron", "0 1 * * *"),
+                ("docknap.schedule.a.action", "stop")
+            ])
+            .contains("not both")
+        );
         assert!(err(&[("docknap.schedule.a.crn", "0 1 * * *")]).contains("unknown label docknap.schedule.a.crn"));
         assert!(err(&[("docknap.window", "Mon 9-17")]).starts_with("docknap.window:"));
-        assert!(err(&[("docknap.window", "always"), ("docknap.window.timezone", "Mars/Base")]).starts_with("docknap.window.timezone:"));
+        assert!(
+            err(&[("docknap.window", "always"), ("docknap.window.timezone", "Mars/Base")])
+                .starts_with("docknap.window.timezone:")
+        );
         assert!(err(&[("docknap.window.grace", "5m")]).contains("docknap.window is missing"));
     }
 
@@ -305,19 +364,41 @@ mod tests {
     #[test]
     fn a_one_time_label_schedule_is_enabled_until_its_instant() {
         let labels = [("docknap.schedule.once.at", "2030-01-01T00:00:00Z"), ("docknap.schedule.once.action", "stop")];
-        let c = Container::new("i".into(), "x", "img".into(), "running".into(), String::new(), labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), Utc::now());
+        let c = Container::new(
+            "i".into(),
+            "x",
+            "img".into(),
+            "running".into(),
+            String::new(),
+            labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            Utc::now(),
+        );
         let before: DateTime<Utc> = "2029-12-31T00:00:00Z".parse().unwrap();
         let d = defined("local", std::slice::from_ref(&c), chrono_tz::UTC, before);
         let (f, l) = &d.schedules[0];
-        assert_eq!((f.cron.as_deref(), f.at, f.enabled, l.error.as_deref()), (None, Some("2030-01-01T00:00:00Z".parse().unwrap()), true, None));
+        assert_eq!(
+            (f.cron.as_deref(), f.at, f.enabled, l.error.as_deref()),
+            (None, Some("2030-01-01T00:00:00Z".parse().unwrap()), true, None)
+        );
         let after: DateTime<Utc> = "2030-01-02T00:00:00Z".parse().unwrap();
         assert!(!defined("local", &[c], chrono_tz::UTC, after).schedules[0].0.enabled, "had its turn");
     }
 
     #[test]
     fn a_broken_label_schedule_is_still_storable_with_cron_or_at() {
-        for labels in [&[("docknap.schedule.x.action", "stop")][..], &[("docknap.schedule.x.cron", "0 1 * * *"), ("docknap.schedule.x.at", "2030-01-01T00:00:00Z")][..]] {
-            let c = Container::new("i".into(), "x", "img".into(), "running".into(), String::new(), labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), Utc::now());
+        for labels in [
+            &[("docknap.schedule.x.action", "stop")][..],
+            &[("docknap.schedule.x.cron", "0 1 * * *"), ("docknap.schedule.x.at", "2030-01-01T00:00:00Z")][..],
+        ] {
+            let c = Container::new(
+                "i".into(),
+                "x",
+                "img".into(),
+                "running".into(),
+                String::new(),
+                labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                Utc::now(),
+            );
             let d = defined("local", &[c], chrono_tz::UTC, Utc::now());
             let (f, l) = &d.schedules[0];
             assert!(l.error.is_some() && !f.enabled);

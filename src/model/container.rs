@@ -65,7 +65,10 @@ impl std::fmt::Display for ContainerState {
 impl From<&str> for ContainerState {
     fn from(s: &str) -> Self {
         use ContainerState::*;
-        [Created, Running, Paused, Restarting, Removing, Exited, Dead, Stopping].into_iter().find(|v| v.as_str() == s).unwrap_or(Unknown)
+        [Created, Running, Paused, Restarting, Removing, Exited, Dead, Stopping]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .unwrap_or(Unknown)
     }
 }
 
@@ -260,8 +263,11 @@ mod tests {
 
     #[test]
     fn a_stack_is_as_healthy_as_its_worst_checked_member() {
-        let c = |status: &str| Container::new("i".into(), "n", "img".into(), "running".into(), status.into(), BTreeMap::new(), Utc::now());
-        let (ok, starting, bad, unchecked) = (c("Up (healthy)"), c("Up (health: starting)"), c("Up (unhealthy)"), c("Up"));
+        let c = |status: &str| {
+            Container::new("i".into(), "n", "img".into(), "running".into(), status.into(), BTreeMap::new(), Utc::now())
+        };
+        let (ok, starting, bad, unchecked) =
+            (c("Up (healthy)"), c("Up (health: starting)"), c("Up (unhealthy)"), c("Up"));
         assert_eq!(ContainerHealth::worst([&ok, &unchecked]), Some(ContainerHealth::Healthy));
         assert_eq!(ContainerHealth::worst([&ok, &starting]), Some(ContainerHealth::Starting));
         assert_eq!(ContainerHealth::worst([&starting, &bad, &ok]), Some(ContainerHealth::Unhealthy));

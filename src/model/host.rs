@@ -106,7 +106,13 @@ pub fn parse_host_list(s: &str) -> Result<Vec<HostConfig>, InvalidValue> {
         if name == super::LOCAL_HOST || hosts.iter().any(|h| h.name == name) {
             return Err(InvalidValue::HostName(format!("{name} (declared twice; 'local' is DOCKER_HOST)")));
         }
-        hosts.push(HostConfig { name: name.to_string(), url: url.trim().to_string(), group, source: HostSource::Env, tls: None });
+        hosts.push(HostConfig {
+            name: name.to_string(),
+            url: url.trim().to_string(),
+            group,
+            source: HostSource::Env,
+            tls: None,
+        });
     }
     Ok(hosts)
 }

@@ -42,7 +42,12 @@ impl LogQuery {
 
     /// From a request's `tail`, `since` (RFC 3339, or a duration ago such as
     /// `10m` or `2h`) and `follow`.
-    pub fn from_params(tail: Option<usize>, since: Option<&str>, follow: bool, now: DateTime<Utc>) -> Result<LogQuery, String> {
+    pub fn from_params(
+        tail: Option<usize>,
+        since: Option<&str>,
+        follow: bool,
+        now: DateTime<Utc>,
+    ) -> Result<LogQuery, String> {
         let tail = tail.unwrap_or(Self::DEFAULT_TAIL);
         if tail > Self::MAX_TAIL {
             return Err(format!("tail must be at most {}, not {tail}", Self::MAX_TAIL));
@@ -56,7 +61,9 @@ impl LogQuery {
                     .ok()
                     .and_then(|d| chrono::TimeDelta::from_std(d).ok())
                     .map(|d| now - d)
-                    .ok_or_else(|| format!("since must be an RFC 3339 time or a duration such as 10m or 2h, not '{s}'")),
+                    .ok_or_else(|| {
+                        format!("since must be an RFC 3339 time or a duration such as 10m or 2h, not '{s}'")
+                    }),
             })
             .transpose()?;
         Ok(LogQuery { tail, since, follow })

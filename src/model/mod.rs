@@ -19,20 +19,22 @@ mod window;
 pub use api_key::ApiKey;
 pub use audit::{AuditAction, AuditEntry, AuditFilter, NewAuditEntry};
 pub use container::{
-    Container, ContainerHealth, ContainerState, LABEL_DEPENDS_ON, LABEL_EXCLUDE, LABEL_PROTECT, LABELS_AUTOHEAL, LABEL_ONEOFF,
-    LABEL_PROJECT, LABEL_SERVICE, Stack, StackStatus,
+    Container, ContainerHealth, ContainerState, LABEL_DEPENDS_ON, LABEL_EXCLUDE, LABEL_ONEOFF, LABEL_PROJECT,
+    LABEL_PROTECT, LABEL_SERVICE, LABELS_AUTOHEAL, Stack, StackStatus,
 };
 pub use host::{
-    HostConfig, HostSource, HostStatus, HostView, TlsMaterial, parse_host_list, validate_group, validate_host_name, validate_host_url,
+    HostConfig, HostSource, HostStatus, HostView, TlsMaterial, parse_host_list, validate_group, validate_host_name,
+    validate_host_url,
 };
 pub use insight::{LogLine, LogQuery, LogStream, Stats};
-pub use schedule::{LastRun, OnFailure, Schedule, ScheduleFields, ScheduleView, Step, Upcoming};
 pub use notify::{Channel, ChannelInput, Delivery, EventKind, Message, Notice, parse_events, redact_url};
+pub use schedule::{LastRun, OnFailure, Schedule, ScheduleFields, ScheduleView, Step, Upcoming};
 pub use service::{LABEL_STACK_NAMESPACE, Service, ServiceMode};
 pub use target::{ALL_HOSTS, Action, ActionResult, ContainerResult, LOCAL_HOST, RunOutcome, Target, TargetType};
 pub use user::{Role, User};
 pub use window::{
-    Conflict, Desired, DownAction, Enforce, LabelOrigin, Override, Source, Window, WindowFields, WindowState, WindowView, format_grace,
+    Conflict, Desired, DownAction, Enforce, LabelOrigin, Override, Source, Window, WindowFields, WindowState,
+    WindowView, format_grace,
 };
 
 /// A value outside a closed vocabulary (an action, a target type, a role).
@@ -52,7 +54,9 @@ pub enum InvalidValue {
     Enforce(String),
     #[error("source must be api or label, not '{0}'")]
     Source(String),
-    #[error("host name must be 1 to 63 lowercase letters, digits and dashes, starting with a letter or digit, not '{0}'")]
+    #[error(
+        "host name must be 1 to 63 lowercase letters, digits and dashes, starting with a letter or digit, not '{0}'"
+    )]
     HostName(String),
     #[error("group must be 1 to 63 lowercase letters, digits and dashes, not '{0}'")]
     Group(String),
@@ -66,7 +70,9 @@ pub enum InvalidValue {
     OnFailure(String),
     #[error("service mode must be replicated or global, not '{0}'")]
     ServiceMode(String),
-    #[error("unknown notification event '{0}' (known: action.failed, action.succeeded, run.missed, window.changed, host.unreachable, host.recovered, container.unhealthy, container.died)")]
+    #[error(
+        "unknown notification event '{0}' (known: action.failed, action.succeeded, run.missed, window.changed, host.unreachable, host.recovered, container.unhealthy, container.died)"
+    )]
     NotifyEvent(String),
 }
 

@@ -41,7 +41,11 @@ vocabulary!(EventKind, NotifyEvent, {
 impl EventKind {
     /// What a channel created without `events` gets: trouble, not routine.
     pub fn defaults() -> Vec<EventKind> {
-        EventKind::ALL.iter().copied().filter(|e| !matches!(e, EventKind::ActionSucceeded | EventKind::WindowChanged)).collect()
+        EventKind::ALL
+            .iter()
+            .copied()
+            .filter(|e| !matches!(e, EventKind::ActionSucceeded | EventKind::WindowChanged))
+            .collect()
     }
 
     /// Is this bad news (shown as a failure on the dashboard and in colour)?
@@ -92,9 +96,12 @@ impl Notice {
             }
             EventKind::RunMissed => Some(self.event.to_string()),
             // A crash loop is one message while it lasts.
-            EventKind::ContainerDied | EventKind::ContainerUnhealthy => {
-                Some(format!("{}|{}|{}", self.event, self.host.as_deref().unwrap_or(""), self.target_id.as_deref().unwrap_or("")))
-            }
+            EventKind::ContainerDied | EventKind::ContainerUnhealthy => Some(format!(
+                "{}|{}|{}",
+                self.event,
+                self.host.as_deref().unwrap_or(""),
+                self.target_id.as_deref().unwrap_or("")
+            )),
             EventKind::HostUnreachable | EventKind::HostRecovered => None,
         }
     }
@@ -127,7 +134,9 @@ impl Notice {
             }
         }
         let action = match event {
-            EventKind::RunMissed | EventKind::ActionFailed if e.action == "missed" || e.action == "window_gave_up" => None,
+            EventKind::RunMissed | EventKind::ActionFailed if e.action == "missed" || e.action == "window_gave_up" => {
+                None
+            }
             _ => Some(e.action.clone()),
         };
         Some(Notice {
@@ -250,7 +259,6 @@ impl Message {
     }
 }
 
-
 /// A notification channel. `url` and `secret` are secrets: never
 /// serialised, never in `Debug`; the API shows [`Channel::redacted_url`].
 #[derive(Clone, PartialEq)]
@@ -364,7 +372,17 @@ mod tests {
     #[test]
     fn the_default_set_is_everything_but_successes_and_window_changes() {
         let d: Vec<&str> = EventKind::defaults().iter().map(|e| e.as_str()).collect();
-        assert_eq!(d, ["action.failed", "run.missed", "host.unreachable", "host.recovered", "container.unhealthy", "container.died"]);
+        assert_eq!(
+            d,
+            [
+                "action.failed",
+                "run.missed",
+                "host.unreachable",
+                "host.recovered",
+                "container.unhealthy",
+                "container.died"
+            ]
+        );
     }
 
     #[test]
@@ -381,14 +399,19 @@ mod tests {
         assert_eq!(kind(e(AuditAction::Missed, false, "scheduled")), Some(EventKind::RunMissed));
         assert_eq!(kind(e(AuditAction::Login, false, "")), None);
         let n = Notice::from_audit(&e(Action::Stop.into(), false, "manual"), at()).unwrap();
-        assert_eq!((n.host.as_deref(), n.target_id.as_deref(), n.action.as_deref()), (Some("local"), Some("web"), Some("stop")));
+        assert_eq!(
+            (n.host.as_deref(), n.target_id.as_deref(), n.action.as_deref()),
+            (Some("local"), Some("web"), Some("stop"))
+        );
     }
 
     #[test]
     fn one_bulk_requests_failures_share_a_group_key_and_another_actors_do_not() {
         let n = |actor: &str, target: &str| {
             let t = crate::model::Target::new("local", crate::model::TargetType::Container, target);
-            let e = NewAuditEntry::new(actor, crate::model::Action::Stop, false, "m").on(&t).details(serde_json::json!({ "trigger": "manual" }));
+            let e = NewAuditEntry::new(actor, crate::model::Action::Stop, false, "m")
+                .on(&t)
+                .details(serde_json::json!({ "trigger": "manual" }));
             Notice::from_audit(&e, at()).unwrap().group_key()
         };
         assert_eq!(n("bob", "a"), n("bob", "b"));

@@ -79,15 +79,23 @@ impl HttpClient {
         for (k, v) in call.headers.iter().chain(extra) {
             req = req.header(*k, v);
         }
-        let req = req.body(Body::from(call.body.clone())).map_err(|_| "the channel URL is not a valid address".to_string())?;
+        let req = req
+            .body(Body::from(call.body.clone()))
+            .map_err(|_| "the channel URL is not a valid address".to_string())?;
         let exchange = async {
             let resp = self.client.request(req).await.map_err(|e| describe(&e))?;
             let status = resp.status().as_u16();
-            let retry_after = resp.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(|v| v.trim().parse().unwrap_or(60));
+            let retry_after = resp
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().parse().unwrap_or(60));
             let body = http_body_util_limited(resp.into_body()).await;
             Ok(Answer { status, retry_after, body })
         };
-        tokio::time::timeout(self.timeout, exchange).await.unwrap_or_else(|_| Err(format!("no answer within {} s", self.timeout.as_secs())))
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {} s", self.timeout.as_secs())))
     }
 }
 
@@ -123,7 +131,9 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Strin
 /// 24 to 64 random bytes.
 pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
     let b64 = secret.strip_prefix("whsec_").ok_or("a webhook secret starts with whsec_ (Standard Webhooks)")?;
-    let key = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|_| "a webhook secret is whsec_ followed by base64")?;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| "a webhook secret is whsec_ followed by base64")?;
     if !(24..=64).contains(&key.len()) {
         return Err("a webhook secret holds 24 to 64 bytes".into());
     }
@@ -142,7 +152,12 @@ mod tests {
 
     #[test]
     fn signatures_match_the_standard_webhooks_test_vector() {
-        let sig = sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#);
+        let sig = sign(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
         assert_eq!(sig.unwrap(), "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 

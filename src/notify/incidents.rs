@@ -36,7 +36,12 @@ impl Notifier {
                         continue;
                     }
                     let why = error.map(|e| format!(": {e}")).unwrap_or_default();
-                    let mut n = Notice::new(EventKind::HostUnreachable, now, false, format!("the Docker Engine of host {host} is unreachable{why}"));
+                    let mut n = Notice::new(
+                        EventKind::HostUnreachable,
+                        now,
+                        false,
+                        format!("the Docker Engine of host {host} is unreachable{why}"),
+                    );
                     n.host = Some(host);
                     n
                 }
@@ -44,18 +49,33 @@ impl Notifier {
                     if !down.remove(&host) {
                         continue;
                     }
-                    let mut n = Notice::new(EventKind::HostRecovered, now, true, format!("the Docker Engine of host {host} answers again"));
+                    let mut n = Notice::new(
+                        EventKind::HostRecovered,
+                        now,
+                        true,
+                        format!("the Docker Engine of host {host} answers again"),
+                    );
                     n.host = Some(host);
                     n
                 }
                 Incident::ContainerDied { host, name, exit_code } => {
-                    let mut n = Notice::new(EventKind::ContainerDied, now, false, format!("container {name} exited with code {exit_code}"));
+                    let mut n = Notice::new(
+                        EventKind::ContainerDied,
+                        now,
+                        false,
+                        format!("container {name} exited with code {exit_code}"),
+                    );
                     n.details = serde_json::json!({ "exit_code": exit_code });
                     (n.host, n.target_type, n.target_id) = (Some(host), Some("container".into()), Some(name));
                     n
                 }
                 Incident::ContainerUnhealthy { host, name } => {
-                    let mut n = Notice::new(EventKind::ContainerUnhealthy, now, false, format!("container {name} is unhealthy"));
+                    let mut n = Notice::new(
+                        EventKind::ContainerUnhealthy,
+                        now,
+                        false,
+                        format!("container {name} is unhealthy"),
+                    );
                     (n.host, n.target_type, n.target_id) = (Some(host), Some("container".into()), Some(name));
                     n
                 }

@@ -21,7 +21,9 @@ use serde::Serialize;
 
 use crate::audit::Audit;
 use crate::clock::Clock;
-use crate::model::{AuditAction, Channel, ChannelInput, Delivery, EventKind, HostSource, Message, NewAuditEntry, Notice};
+use crate::model::{
+    AuditAction, Channel, ChannelInput, Delivery, EventKind, HostSource, Message, NewAuditEntry, Notice,
+};
 use crate::store::notify::ChannelUpdate;
 use crate::store::{Store, StoreError};
 
@@ -130,8 +132,15 @@ pub struct ChannelRequest {
 enum Outcome {
     Delivered(Option<u16>),
     /// Worth another attempt (no answer, 408, 429, 5xx, an SMTP 4xx).
-    Retry { status: Option<u16>, error: String, after: Option<u64> },
-    Failed { status: Option<u16>, error: String },
+    Retry {
+        status: Option<u16>,
+        error: String,
+        after: Option<u64>,
+    },
+    Failed {
+        status: Option<u16>,
+        error: String,
+    },
 }
 
 pub struct Notifier {
@@ -146,11 +155,17 @@ pub struct Notifier {
 
 impl Notifier {
     /// Checks the env channels and makes the store hold exactly them.
-    pub fn new(store: Arc<Store>, audit: Arc<Audit>, clock: Arc<dyn Clock>, config: NotifyConfig) -> Result<Arc<Notifier>, String> {
+    pub fn new(
+        store: Arc<Store>,
+        audit: Arc<Audit>,
+        clock: Arc<dyn Clock>,
+        config: NotifyConfig,
+    ) -> Result<Arc<Notifier>, String> {
         let mut env = Vec::new();
         for (i, raw) in config.env_urls.iter().enumerate() {
             let url = services::normalize(raw);
-            services::parse(&url).map_err(|e| format!("DOCKNAP_NOTIFY_URLS: URL {} ({}): {e}", i + 1, crate::model::redact_url(&url)))?;
+            services::parse(&url)
+                .map_err(|e| format!("DOCKNAP_NOTIFY_URLS: URL {} ({}): {e}", i + 1, crate::model::redact_url(&url)))?;
             env.push((format!("env-{}", i + 1), url));
         }
         store.sync_env_notify_channels(&env, clock.now()).map_err(|e| format!("DOCKNAP_NOTIFY_URLS: {e}"))?;
@@ -183,7 +198,8 @@ impl Notifier {
     }
 
     fn validate(&self, r: ChannelRequest, old: Option<&Channel>) -> Result<ChannelInput, NotifyError> {
-        let name = r.name.or_else(|| old.map(|c| c.name.clone())).ok_or(NotifyError::MissingField("name"))?.trim().to_string();
+        let name =
+            r.name.or_else(|| old.map(|c| c.name.clone())).ok_or(NotifyError::MissingField("name"))?.trim().to_string();
         if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
             return Err(NotifyError::Invalid("invalid_name", format!("name must be 1 to {MAX_NAME} characters")));
         }
@@ -198,7 +214,10 @@ impl Notifier {
         };
         if let Some(s) = &secret {
             if !matches!(service, Service::Webhook { .. }) {
-                return Err(NotifyError::Invalid("invalid_secret", "only generic+https:// webhooks are signed with a secret".into()));
+                return Err(NotifyError::Invalid(
+                    "invalid_secret",
+                    "only generic+https:// webhooks are signed with a secret".into(),
+                ));
             }
             http::decode_secret(s).map_err(|e| NotifyError::Invalid("invalid_secret", e))?;
         }
@@ -279,12 +298,24 @@ impl Notifier {
     pub async fn test(&self, actor: &str, id: i64) -> Result<TestResult, NotifyError> {
         let c = self.channel(id).await?;
         let now = self.clock.now();
-        let notice = Notice::new(EventKind::ActionSucceeded, now, true, format!("Test notification from DockNap, sent by {actor}."));
-        let m = Message { notices: vec![notice], id: format!("test_{}_{}", id, now.timestamp_millis()), link: self.public_url.clone(), test: true };
+        let notice = Notice::new(
+            EventKind::ActionSucceeded,
+            now,
+            true,
+            format!("Test notification from DockNap, sent by {actor}."),
+        );
+        let m = Message {
+            notices: vec![notice],
+            id: format!("test_{}_{}", id, now.timestamp_millis()),
+            link: self.public_url.clone(),
+            test: true,
+        };
         let outcome = self.attempt(&c, &m).await;
         let result = match outcome {
             Outcome::Delivered(status) => TestResult { ok: true, status, error: None },
-            Outcome::Retry { status, error, .. } | Outcome::Failed { status, error } => TestResult { ok: false, status, error: Some(error) },
+            Outcome::Retry { status, error, .. } | Outcome::Failed { status, error } => {
+                TestResult { ok: false, status, error: Some(error) }
+            }
         };
         tracing::info!(channel = id, ok = result.ok, status = result.status, "notification channel tested");
         let r = result.clone();
@@ -320,7 +351,11 @@ impl Notifier {
         if let Some(secret) = &c.secret {
             let ts = self.clock.now().timestamp();
             match http::sign(secret, &m.id, ts, &call.body) {
-                Ok(sig) => extra.extend([("webhook-id", m.id.clone()), ("webhook-timestamp", ts.to_string()), ("webhook-signature", sig)]),
+                Ok(sig) => extra.extend([
+                    ("webhook-id", m.id.clone()),
+                    ("webhook-timestamp", ts.to_string()),
+                    ("webhook-signature", sig),
+                ]),
                 Err(e) => return Outcome::Failed { status: None, error: e },
             }
         }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
-use super::{KEEP_DELIVERIES, MAX_IN_FLIGHT, Notifier, Outcome, PER_CHANNEL, PRUNE_EVERY, RETRIES, MAX_RETRY_AFTER, http};
+use super::{
+    KEEP_DELIVERIES, MAX_IN_FLIGHT, MAX_RETRY_AFTER, Notifier, Outcome, PER_CHANNEL, PRUNE_EVERY, RETRIES, http,
+};
 use crate::model::Message;
 use crate::store::notify::{Attempted, Claimed};
 
@@ -34,7 +36,9 @@ impl Notifier {
                 let cutoff = self.clock.now() - KEEP_DELIVERIES;
                 match self.store.run(move |s| s.prune_notify_deliveries(cutoff)).await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(deliveries = n, "finished notification deliveries older than 30 days forgotten"),
+                    Ok(n) => {
+                        tracing::info!(deliveries = n, "finished notification deliveries older than 30 days forgotten")
+                    }
                     Err(e) => tracing::warn!(error = %e, "could not prune notification deliveries"),
                 }
             }
@@ -108,12 +112,27 @@ impl Notifier {
         let id = c.id;
         let channel = match self.channel(c.channel_id).await {
             Ok(ch) => ch,
-            Err(_) => return Attempted { id, ok: false, status: None, error: Some("the channel is gone".into()), retry_at: None },
+            Err(_) => {
+                return Attempted {
+                    id,
+                    ok: false,
+                    status: None,
+                    error: Some("the channel is gone".into()),
+                    retry_at: None,
+                };
+            }
         };
         if !channel.enabled {
-            return Attempted { id, ok: false, status: None, error: Some("the channel is disabled".into()), retry_at: None };
+            return Attempted {
+                id,
+                ok: false,
+                status: None,
+                error: Some("the channel is disabled".into()),
+                retry_at: None,
+            };
         }
-        let m = Message { notices: c.notices, id: format!("msg_docknap_{id}"), link: self.public_url.clone(), test: false };
+        let m =
+            Message { notices: c.notices, id: format!("msg_docknap_{id}"), link: self.public_url.clone(), test: false };
         let outcome = self.attempt(&channel, &m).await;
         let now = self.clock.now();
         let (ok, status, error, retry_at) = match outcome {
@@ -129,16 +148,29 @@ impl Notifier {
                 tracing::debug!(channel = channel_id, delivery = id, attempt, "notification delivered");
             }
             (false, true) => {
-                tracing::info!(channel = channel_id, delivery = id, attempt, status, error = error_text, "a notification attempt failed; will retry");
+                tracing::info!(
+                    channel = channel_id,
+                    delivery = id,
+                    attempt,
+                    status,
+                    error = error_text,
+                    "a notification attempt failed; will retry"
+                );
             }
             (false, false) => {
                 crate::metrics::global().notification(false);
-                tracing::warn!(channel = channel_id, delivery = id, attempts = attempt, status, error = error_text, "a notification could not be delivered; given up");
+                tracing::warn!(
+                    channel = channel_id,
+                    delivery = id,
+                    attempts = attempt,
+                    status,
+                    error = error_text,
+                    "a notification could not be delivered; given up"
+                );
             }
         }
         Attempted { id, ok, status, error, retry_at }
     }
-
 }
 
 /// What an HTTP answer means for the delivery.
@@ -150,12 +182,20 @@ pub(super) fn classify(a: &http::Answer, check_ok_field: bool) -> Outcome {
             if v.get("ok").and_then(|o| o.as_bool()) == Some(true) {
                 Outcome::Delivered(status)
             } else {
-                let code = v.get("error").and_then(|e| e.as_str()).unwrap_or("no ok in the answer").chars().take(80).collect::<String>();
+                let code = v
+                    .get("error")
+                    .and_then(|e| e.as_str())
+                    .unwrap_or("no ok in the answer")
+                    .chars()
+                    .take(80)
+                    .collect::<String>();
                 Outcome::Failed { status, error: format!("the service refused the message: {code}") }
             }
         }
         200..=299 => Outcome::Delivered(status),
-        408 | 429 | 500..=599 => Outcome::Retry { status, error: format!("the service answered {}", a.status), after: a.retry_after },
+        408 | 429 | 500..=599 => {
+            Outcome::Retry { status, error: format!("the service answered {}", a.status), after: a.retry_after }
+        }
         _ => Outcome::Failed { status, error: format!("the service answered {} (not retried)", a.status) },
     }
 }
@@ -185,7 +225,10 @@ mod tests {
         assert!(matches!(classify(&answer(408, None, ""), false), Outcome::Retry { .. }));
         assert!(matches!(classify(&answer(429, Some(7), ""), false), Outcome::Retry { after: Some(7), .. }));
         assert!(matches!(classify(&answer(503, None, ""), false), Outcome::Retry { .. }));
-        assert!(matches!(classify(&answer(200, None, r#"{"ok":false,"error":"channel_not_found"}"#), true), Outcome::Failed { .. }));
+        assert!(matches!(
+            classify(&answer(200, None, r#"{"ok":false,"error":"channel_not_found"}"#), true),
+            Outcome::Failed { .. }
+        ));
         assert!(matches!(classify(&answer(200, None, r#"{"ok":true}"#), true), Outcome::Delivered(_)));
     }
 

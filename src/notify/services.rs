@@ -43,7 +43,13 @@ pub struct HttpCall {
 
 impl HttpCall {
     fn json(url: String, body: serde_json::Value) -> HttpCall {
-        HttpCall { url, headers: Vec::new(), content_type: "application/json", body: body.to_string().into_bytes(), check_ok_field: false }
+        HttpCall {
+            url,
+            headers: Vec::new(),
+            content_type: "application/json",
+            body: body.to_string().into_bytes(),
+            check_ok_field: false,
+        }
     }
 }
 
@@ -106,7 +112,8 @@ pub fn parse(raw: &str) -> Result<Service, UrlError> {
     let host = u.host_str().unwrap_or("").to_string();
     let user = decoded(u.username());
     let password = u.password().map(decoded);
-    let path: Vec<String> = u.path_segments().map(|s| s.filter(|p| !p.is_empty()).map(decoded).collect()).unwrap_or_default();
+    let path: Vec<String> =
+        u.path_segments().map(|s| s.filter(|p| !p.is_empty()).map(decoded).collect()).unwrap_or_default();
     match u.scheme() {
         "discord" => {
             if user.is_empty() || host.is_empty() {
@@ -128,7 +135,9 @@ pub fn parse(raw: &str) -> Result<Service, UrlError> {
                 std::iter::once(host.to_uppercase()).chain(path.iter().cloned()).collect()
             };
             if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric())) {
-                return Err("slack:// needs a webhook token (hook:A-B-C@webhook) or a bot token (xoxb:TOKEN@CHANNEL)".into());
+                return Err(
+                    "slack:// needs a webhook token (hook:A-B-C@webhook) or a bot token (xoxb:TOKEN@CHANNEL)".into()
+                );
             }
             Ok(Service::SlackHook { path: parts.join("/") })
         }
@@ -143,7 +152,10 @@ pub fn parse(raw: &str) -> Result<Service, UrlError> {
             let auth = match (user.as_str(), password.as_deref()) {
                 ("", Some(token)) => Some(format!("Bearer {token}")),
                 ("", None) => None,
-                (u, p) => Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{}", p.unwrap_or(""))))),
+                (u, p) => Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{u}:{}", p.unwrap_or("")))
+                )),
             };
             let priority = query(&u, "priority").map(|p| ntfy_priority(&p)).transpose()?;
             Ok(Service::Ntfy { base, topic: path[path.len() - 1].clone(), auth, priority })
@@ -156,7 +168,9 @@ pub fn parse(raw: &str) -> Result<Service, UrlError> {
             let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
             let prefix = &path[..path.len() - 1];
             let base = format!("{scheme}://{host}{port}{}", prefix.iter().map(|p| format!("/{p}")).collect::<String>());
-            let priority = query(&u, "priority").map(|p| p.parse::<i64>().map_err(|_| "gotify priority must be a number".to_string())).transpose()?;
+            let priority = query(&u, "priority")
+                .map(|p| p.parse::<i64>().map_err(|_| "gotify priority must be a number".to_string()))
+                .transpose()?;
             Ok(Service::Gotify { base, token: path[path.len() - 1].clone(), priority })
         }
         "telegram" => {
@@ -177,7 +191,12 @@ pub fn parse(raw: &str) -> Result<Service, UrlError> {
                 return Err("pushover:// needs shoutrrr:API_TOKEN@USER_KEY".into());
             }
             let priority = query(&u, "priority")
-                .map(|p| p.parse::<i8>().ok().filter(|p| (-2..=1).contains(p)).ok_or("pushover priority must be -2 to 1".to_string()))
+                .map(|p| {
+                    p.parse::<i8>()
+                        .ok()
+                        .filter(|p| (-2..=1).contains(p))
+                        .ok_or("pushover priority must be -2 to 1".to_string())
+                })
                 .transpose()?;
             Ok(Service::Pushover { token, user: host, devices: list(query(&u, "devices")), priority })
         }
@@ -313,7 +332,8 @@ mod tests {
     use crate::model::{EventKind, Notice};
 
     fn message() -> Message {
-        let mut n = Notice::new(EventKind::ActionFailed, "2026-01-01T00:00:00Z".parse().unwrap(), false, "stop failed: boom");
+        let mut n =
+            Notice::new(EventKind::ActionFailed, "2026-01-01T00:00:00Z".parse().unwrap(), false, "stop failed: boom");
         n.host = Some("local".into());
         n.target_type = Some("stack".into());
         n.target_id = Some("web".into());
@@ -383,7 +403,9 @@ mod tests {
 
     #[test]
     fn telegram_sends_one_message_per_chat() {
-        let calls = parse("telegram://123456:ABC-def@telegram?chats=@ops,-100200").unwrap().http_calls(&message(), &Hosts::default());
+        let calls = parse("telegram://123456:ABC-def@telegram?chats=@ops,-100200")
+            .unwrap()
+            .http_calls(&message(), &Hosts::default());
         assert_eq!(calls.len(), 2);
         assert_eq!(calls[0].url, "https://api.telegram.org/bot123456:ABC-def/sendMessage");
         assert_eq!(json(&calls[1])["chat_id"], "-100200");
@@ -396,7 +418,10 @@ mod tests {
         assert_eq!(c.content_type, "application/x-www-form-urlencoded");
         let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&c.body).unwrap();
         let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        assert_eq!((get("token"), get("user"), get("device"), get("priority")), (Some("apptoken"), Some("userkey"), Some("phone,tablet"), Some("1")));
+        assert_eq!(
+            (get("token"), get("user"), get("device"), get("priority")),
+            (Some("apptoken"), Some("userkey"), Some("phone,tablet"), Some("1"))
+        );
     }
 
     #[test]
@@ -412,7 +437,9 @@ mod tests {
 
     #[test]
     fn bad_urls_are_refused_without_repeating_their_secrets() {
-        for bad in ["discord://@123", "slack://nope", "telegram://tok@telegram", "ftp://x/y", "ntfy://host", "pushover://u"] {
+        for bad in
+            ["discord://@123", "slack://nope", "telegram://tok@telegram", "ftp://x/y", "ntfy://host", "pushover://u"]
+        {
             let e = parse(bad).err().unwrap_or_else(|| panic!("{bad} accepted"));
             assert!(!e.contains("tok@"), "{e}");
         }

@@ -41,8 +41,14 @@ pub struct SmtpConfig {
 impl SmtpConfig {
     /// `smtp://user:password@host:port/?from=a@x&to=b@y,c@z&encryption=auto|none|explicittls|implicittls&usestarttls=no&subject=…&fromname=…`
     pub fn from_url(u: &Url) -> Result<SmtpConfig, String> {
-        let q = |k: &str| u.query_pairs().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.into_owned()).filter(|v| !v.is_empty());
-        let host = u.host_str().filter(|h| !h.is_empty()).ok_or("smtp:// needs a host")?.trim_matches(['[', ']']).to_string();
+        let q = |k: &str| {
+            u.query_pairs()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.into_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let host =
+            u.host_str().filter(|h| !h.is_empty()).ok_or("smtp:// needs a host")?.trim_matches(['[', ']']).to_string();
         let from = q("from").or_else(|| q("fromaddress")).ok_or("smtp:// needs from=ADDRESS")?;
         let to: Vec<String> = q("to")
             .or_else(|| q("toaddresses"))
@@ -115,13 +121,15 @@ impl Conn {
                     return Err(err("the SMTP server sent an overlong line"));
                 }
                 let mut chunk = [0u8; 4096];
-                let n = self.io.read(&mut chunk).await.map_err(|e| err(format!("reading from the SMTP server: {e}")))?;
+                let n =
+                    self.io.read(&mut chunk).await.map_err(|e| err(format!("reading from the SMTP server: {e}")))?;
                 if n == 0 {
                     return Err(err("the SMTP server closed the connection"));
                 }
                 self.buf.extend_from_slice(&chunk[..n]);
             };
-            let code: u16 = line.get(..3).and_then(|c| c.parse().ok()).ok_or_else(|| err("the SMTP server's reply is not SMTP"))?;
+            let code: u16 =
+                line.get(..3).and_then(|c| c.parse().ok()).ok_or_else(|| err("the SMTP server's reply is not SMTP"))?;
             let last = line.as_bytes().get(3) != Some(&b'-');
             lines.push(line.get(4..).unwrap_or("").to_string());
             if last {
@@ -131,7 +139,10 @@ impl Conn {
     }
 
     async fn send(&mut self, line: &str) -> Result<(), SmtpError> {
-        self.io.write_all(format!("{line}\r\n").as_bytes()).await.map_err(|e| err(format!("writing to the SMTP server: {e}")))
+        self.io
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .map_err(|e| err(format!("writing to the SMTP server: {e}")))
     }
 
     /// Sends a command and wants a reply of class `want` (2 or 3).
@@ -145,7 +156,10 @@ impl Conn {
         if code / 100 != want {
             // The server's text can echo what we sent: keep the first line, cut short.
             let text: String = lines.first().map(|l| l.chars().take(120).collect()).unwrap_or_default();
-            return Err(SmtpError { code: Some(code), message: format!("the SMTP server refused {what}: {code} {text}") });
+            return Err(SmtpError {
+                code: Some(code),
+                message: format!("the SMTP server refused {what}: {code} {text}"),
+            });
         }
         Ok(lines)
     }
@@ -154,7 +168,8 @@ impl Conn {
         if !self.buf.is_empty() {
             return Err(err("the SMTP server sent data before the TLS handshake"));
         }
-        let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| err("the SMTP host is not a valid TLS name"))?;
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|_| err("the SMTP host is not a valid TLS name"))?;
         let stream = tokio_rustls::TlsConnector::from(tls.clone())
             .connect(name, self.io)
             .await
@@ -181,7 +196,8 @@ pub fn compose(c: &SmtpConfig, m: &Message, date: chrono::DateTime<chrono::Utc>)
     };
     let subject = c.subject.clone().unwrap_or_else(|| m.title());
     let body = base64::engine::general_purpose::STANDARD.encode(m.text().replace('\n', "\r\n"));
-    let wrapped: Vec<&str> = body.as_bytes().chunks(76).map(|l| std::str::from_utf8(l).expect("base64 is ASCII")).collect();
+    let wrapped: Vec<&str> =
+        body.as_bytes().chunks(76).map(|l| std::str::from_utf8(l).expect("base64 is ASCII")).collect();
     let domain = c.from.rsplit('@').next().unwrap_or("docknap");
     format!(
         "From: {from}\r\nTo: {}\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <{}@{domain}>\r\nMIME-Version: 1.0\r\n\
@@ -195,14 +211,27 @@ pub fn compose(c: &SmtpConfig, m: &Message, date: chrono::DateTime<chrono::Utc>)
 }
 
 /// Delivers `m` to every recipient; the whole exchange within `timeout`.
-pub async fn send(c: &SmtpConfig, m: &Message, tls: &Arc<rustls::ClientConfig>, timeout: Duration, now: chrono::DateTime<chrono::Utc>) -> Result<(), SmtpError> {
+pub async fn send(
+    c: &SmtpConfig,
+    m: &Message,
+    tls: &Arc<rustls::ClientConfig>,
+    timeout: Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), SmtpError> {
     tokio::time::timeout(timeout, exchange(c, m, tls, now))
         .await
         .unwrap_or_else(|_| Err(err(format!("the SMTP server did not finish within {} s", timeout.as_secs()))))
 }
 
-async fn exchange(c: &SmtpConfig, m: &Message, tls: &Arc<rustls::ClientConfig>, now: chrono::DateTime<chrono::Utc>) -> Result<(), SmtpError> {
-    let tcp = TcpStream::connect((c.host.as_str(), c.port)).await.map_err(|e| err(format!("cannot connect to the SMTP server: {e}")))?;
+async fn exchange(
+    c: &SmtpConfig,
+    m: &Message,
+    tls: &Arc<rustls::ClientConfig>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), SmtpError> {
+    let tcp = TcpStream::connect((c.host.as_str(), c.port))
+        .await
+        .map_err(|e| err(format!("cannot connect to the SMTP server: {e}")))?;
     let mut conn = Conn { io: Box::new(tcp), buf: Vec::new() };
     let implicit = c.encryption == Encryption::Implicit || (c.encryption == Encryption::Auto && c.port == 465);
     if implicit {
@@ -219,16 +248,26 @@ async fn exchange(c: &SmtpConfig, m: &Message, tls: &Arc<rustls::ClientConfig>, 
             ext = conn.command("EHLO docknap", "EHLO", 2).await?;
             secure = true;
         } else if c.encryption == Encryption::Explicit {
-            return Err(SmtpError { code: Some(554), message: "the SMTP server does not offer STARTTLS (encryption=explicittls)".into() });
+            return Err(SmtpError {
+                code: Some(554),
+                message: "the SMTP server does not offer STARTTLS (encryption=explicittls)".into(),
+            });
         }
     }
     if let Some(user) = &c.username {
         // Credentials go over TLS only, unless plain text was asked for by name.
         if !secure && c.encryption != Encryption::None {
-            return Err(SmtpError { code: Some(554), message: "refusing to send the SMTP password without TLS (the server offers no STARTTLS)".into() });
+            return Err(SmtpError {
+                code: Some(554),
+                message: "refusing to send the SMTP password without TLS (the server offers no STARTTLS)".into(),
+            });
         }
         let password = c.password.clone().unwrap_or_default();
-        let auth = ext.iter().find(|l| l.to_ascii_uppercase().starts_with("AUTH")).map(|l| l.to_ascii_uppercase()).unwrap_or_default();
+        let auth = ext
+            .iter()
+            .find(|l| l.to_ascii_uppercase().starts_with("AUTH"))
+            .map(|l| l.to_ascii_uppercase())
+            .unwrap_or_default();
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         if auth.contains("PLAIN") || !auth.contains("LOGIN") {
             conn.command(&format!("AUTH PLAIN {}", b64(&format!("\0{user}\0{password}"))), "the login", 2).await?;
@@ -243,7 +282,10 @@ async fn exchange(c: &SmtpConfig, m: &Message, tls: &Arc<rustls::ClientConfig>, 
         conn.command(&format!("RCPT TO:<{to}>"), "a recipient", 2).await?;
     }
     conn.command("DATA", "DATA", 3).await?;
-    conn.io.write_all(compose(c, m, now).as_bytes()).await.map_err(|e| err(format!("writing to the SMTP server: {e}")))?;
+    conn.io
+        .write_all(compose(c, m, now).as_bytes())
+        .await
+        .map_err(|e| err(format!("writing to the SMTP server: {e}")))?;
     conn.command(".", "the message", 2).await?;
     let _ = conn.command("QUIT", "QUIT", 2).await;
     Ok(())
@@ -259,7 +301,10 @@ mod tests {
 
     #[test]
     fn smtp_urls_read_like_shoutrrr_s() {
-        let c = cfg("smtp://me%40x.org:p%40ss@mail.example.com:587/?from=me@x.org&to=a@y.org,b@y.org&encryption=ExplicitTLS").unwrap();
+        let c = cfg(
+            "smtp://me%40x.org:p%40ss@mail.example.com:587/?from=me@x.org&to=a@y.org,b@y.org&encryption=ExplicitTLS",
+        )
+        .unwrap();
         assert_eq!((c.host.as_str(), c.port, c.encryption), ("mail.example.com", 587, Encryption::Explicit));
         assert_eq!((c.username.as_deref(), c.password.as_deref()), (Some("me@x.org"), Some("p@ss")));
         assert_eq!(c.to, ["a@y.org", "b@y.org"]);

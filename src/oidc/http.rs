@@ -47,7 +47,11 @@ impl ProviderClient {
         http.enforce_http(false);
         http.set_connect_timeout(Some(TIMEOUT));
         // http:// is let through only for loopback URLs ([`oidc_url_allowed`], checked per request).
-        let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(http);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         Ok(ProviderClient { client: Client::builder(TokioExecutor::new()).build(https) })
     }
 
@@ -60,11 +64,17 @@ impl ProviderClient {
     }
 
     /// A form POST with HTTP Basic client authentication (`client_secret_basic`).
-    pub async fn post_form<T: DeserializeOwned>(&self, url: &str, basic: (&str, &str), form: &[(&str, &str)]) -> Result<T, OidcError> {
+    pub async fn post_form<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        basic: (&str, &str),
+        form: &[(&str, &str)],
+    ) -> Result<T, OidcError> {
         use base64::Engine;
         // RFC 6749 2.3.1: both halves are form-encoded before joining.
         let enc = |s: &str| serde_urlencoded::to_string([("", s)]).expect("strings encode")[1..].to_string();
-        let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(basic.0), enc(basic.1)));
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(basic.0), enc(basic.1)));
         let body = serde_urlencoded::to_string(form).expect("strings encode");
         let req = Request::builder()
             .method(Method::POST)
@@ -76,7 +86,11 @@ impl ProviderClient {
         self.send(url, req).await
     }
 
-    async fn send<T: DeserializeOwned>(&self, url: &str, req: Result<Request<Body>, axum::http::Error>) -> Result<T, OidcError> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        req: Result<Request<Body>, axum::http::Error>,
+    ) -> Result<T, OidcError> {
         if !oidc_url_allowed(url) {
             return Err(OidcError::Provider(format!("refusing {url}: not https:// (http:// only to loopback)")));
         }
@@ -89,8 +103,9 @@ impl ProviderClient {
                 .map_err(|e| OidcError::Unreachable(format!("{url}: {e}")))?;
             Ok::<_, OidcError>((status, body))
         };
-        let (status, body) =
-            tokio::time::timeout(TIMEOUT, call).await.map_err(|_| OidcError::Unreachable(format!("{url}: no answer within {} s", TIMEOUT.as_secs())))??;
+        let (status, body) = tokio::time::timeout(TIMEOUT, call)
+            .await
+            .map_err(|_| OidcError::Unreachable(format!("{url}: no answer within {} s", TIMEOUT.as_secs())))??;
         if status != StatusCode::OK {
             // The provider's error code only: its body may echo what we sent.
             let code = serde_json::from_slice::<serde_json::Value>(&body)

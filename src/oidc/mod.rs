@@ -96,9 +96,23 @@ pub struct Oidc {
 }
 
 impl Oidc {
-    pub fn new(config: OidcConfig, auth: Arc<crate::auth::Auth>, store: Arc<crate::store::Store>, audit: Arc<Audit>) -> Result<Oidc, String> {
+    pub fn new(
+        config: OidcConfig,
+        auth: Arc<crate::auth::Auth>,
+        store: Arc<crate::store::Store>,
+        audit: Arc<Audit>,
+    ) -> Result<Oidc, String> {
         let client = http::ProviderClient::new(config.ca_pem.as_deref())?;
-        Ok(Oidc { config, client, discovery: Default::default(), keys: Keys::default(), flows: Default::default(), auth, store, audit })
+        Ok(Oidc {
+            config,
+            client,
+            discovery: Default::default(),
+            keys: Keys::default(),
+            flows: Default::default(),
+            auth,
+            store,
+            audit,
+        })
     }
 
     /// The name on the login page's button.
@@ -156,7 +170,13 @@ impl Oidc {
 
     /// Ends a sign-in at the callback: the code for tokens, the ID token
     /// checked, the user created or updated, a session issued.
-    pub async fn complete(&self, state: &str, cookie_state: Option<&str>, code: &str, client: IpAddr) -> Result<Session, OidcError> {
+    pub async fn complete(
+        &self,
+        state: &str,
+        cookie_state: Option<&str>,
+        code: &str,
+        client: IpAddr,
+    ) -> Result<Session, OidcError> {
         // Taken out whatever happens next: a state works once.
         let flow = crate::store::lock(&self.flows).remove(state).ok_or(OidcError::State)?;
         if cookie_state != Some(state) || flow.started.elapsed() >= FLOW_TTL {
@@ -176,7 +196,10 @@ impl Oidc {
                 ],
             )
             .await?;
-        let mut claims = self.keys.verify(&self.client, &d.jwks_uri, &self.config, &tokens.id_token, &flow.nonce, self.auth.now()).await?;
+        let mut claims = self
+            .keys
+            .verify(&self.client, &d.jwks_uri, &self.config, &tokens.id_token, &flow.nonce, self.auth.now())
+            .await?;
         if !claims.contains_key(&self.config.roles_claim) {
             // Many providers put groups only in the userinfo answer.
             if let (Some(url), Some(token)) = (&d.userinfo_endpoint, &tokens.access_token) {
@@ -189,15 +212,24 @@ impl Oidc {
                 }
             }
         }
-        let subject = claims.get("sub").and_then(Value::as_str).ok_or_else(|| OidcError::IdToken("no subject".into()))?.to_string();
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .ok_or_else(|| OidcError::IdToken("no subject".into()))?
+            .to_string();
         let username = username_from(&claims);
         let groups = groups_in(claims.get(&self.config.roles_claim));
         let Some(role) = role_for(&groups, &self.config) else {
             self.audit.record(
-                NewAuditEntry::new(&username, crate::model::AuditAction::Login, false, format!("sign-in through {} refused: no group maps to a role", self.config.name))
-                    .target("user", &username)
-                    .client(client)
-                    .details(serde_json::json!({ "method": "oidc", "groups": groups })),
+                NewAuditEntry::new(
+                    &username,
+                    crate::model::AuditAction::Login,
+                    false,
+                    format!("sign-in through {} refused: no group maps to a role", self.config.name),
+                )
+                .target("user", &username)
+                .client(client)
+                .details(serde_json::json!({ "method": "oidc", "groups": groups })),
             );
             return Err(OidcError::NoRole);
         };
@@ -277,8 +309,14 @@ mod tests {
     #[test]
     fn usernames_come_from_the_best_claim_and_fit_the_rules() {
         let m = |v: Value| v.as_object().unwrap().clone();
-        assert_eq!(username_from(&m(serde_json::json!({"preferred_username": "ann", "email": "a@x", "sub": "1"}))), "ann");
-        assert_eq!(username_from(&m(serde_json::json!({"preferred_username": " ", "email": "a@x.org", "sub": "1"}))), "a@x.org");
+        assert_eq!(
+            username_from(&m(serde_json::json!({"preferred_username": "ann", "email": "a@x", "sub": "1"}))),
+            "ann"
+        );
+        assert_eq!(
+            username_from(&m(serde_json::json!({"preferred_username": " ", "email": "a@x.org", "sub": "1"}))),
+            "a@x.org"
+        );
         assert_eq!(username_from(&m(serde_json::json!({"sub": "Jöhn Doe/1"}))), "JöhnDoe1");
         assert_eq!(username_from(&m(serde_json::json!({"sub": "///"}))), "user");
         let long = username_from(&m(serde_json::json!({"sub": "x".repeat(200)})));

@@ -36,7 +36,10 @@ impl Keys {
             let set: JwkSet = client.get_json(jwks_uri, None).await?;
             *cached = Some((Arc::new(set), Instant::now()));
         }
-        let jwk = cached.as_ref().and_then(|(set, _)| pick(set)).ok_or_else(|| OidcError::IdToken("signed by a key the provider does not publish".into()))?;
+        let jwk = cached
+            .as_ref()
+            .and_then(|(set, _)| pick(set))
+            .ok_or_else(|| OidcError::IdToken("signed by a key the provider does not publish".into()))?;
         DecodingKey::from_jwk(&jwk).map_err(|e| OidcError::IdToken(format!("the provider's key is unusable: {e}")))
     }
 
@@ -64,7 +67,8 @@ impl Keys {
         v.set_required_spec_claims(&["iss", "aud", "sub", "exp"]);
         // Expiry against our clock below, not the system's.
         v.validate_exp = false;
-        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v).map_err(|e| refused(e.to_string()))?.claims;
+        let claims =
+            jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v).map_err(|e| refused(e.to_string()))?.claims;
         let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| refused("no expiry".into()))?;
         if exp + LEEWAY_SECS <= now.timestamp() {
             return Err(refused("expired".into()));
@@ -110,10 +114,11 @@ mod tests {
         let c = config();
         let now = Utc::now();
         let claims = |change: &dyn Fn(&mut Map<String, Value>)| {
-            let mut m = json!({"iss": c.issuer, "aud": c.client_id, "sub": "u1", "exp": now.timestamp() + 300, "nonce": "n1"})
-                .as_object()
-                .unwrap()
-                .clone();
+            let mut m =
+                json!({"iss": c.issuer, "aud": c.client_id, "sub": "u1", "exp": now.timestamp() + 300, "nonce": "n1"})
+                    .as_object()
+                    .unwrap()
+                    .clone();
             change(&mut m);
             m
         };
@@ -137,7 +142,10 @@ mod tests {
             ("nonce", sign(&claims(&set("nonce", json!("n2"))), "k1")),
             ("no subject", sign(&claims(&|m| drop(m.remove("sub"))), "k1")),
             ("unknown key", sign(&claims(&|_| {}), "k2")),
-            ("HS256 with the secret", jsonwebtoken::encode(&hs, &claims(&|_| {}), &EncodingKey::from_secret(b"s")).unwrap()),
+            (
+                "HS256 with the secret",
+                jsonwebtoken::encode(&hs, &claims(&|_| {}), &EncodingKey::from_secret(b"s")).unwrap(),
+            ),
             ("tampered", format!("{}.{}.{}", parts[0], forged_payload.split('.').nth(1).unwrap(), parts[2])),
         ];
         for (what, token) in refused {
@@ -145,6 +153,9 @@ mod tests {
             assert!(matches!(r, Err(OidcError::IdToken(_))), "{what}: {r:?}");
         }
         let later = now + chrono::Duration::seconds(300 + 59);
-        assert!(keys.verify(&client, "https://keys.invalid/", &c, &good, "n1", later).await.is_ok(), "within the leeway");
+        assert!(
+            keys.verify(&client, "https://keys.invalid/", &c, &good, "n1", later).await.is_ok(),
+            "within the leeway"
+        );
     }
 }

@@ -56,7 +56,9 @@
 //! fails at search time, after scanning for tens of milliseconds; and its
 //! errors ("Number out of bounds.") do not say which field is wrong.
 
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Timelike, Utc,
+};
 use chrono_tz::Tz;
 
 /// How late the latest run missed during downtime may be and still run once.
@@ -129,12 +131,14 @@ impl CronExpr {
             return Err(invalid("the cron expression is empty".into()));
         }
         let fields_text = if text.starts_with('@') {
-            MACROS.iter().find(|(name, _)| name.eq_ignore_ascii_case(text)).map(|(_, fields)| *fields).ok_or_else(|| {
-                invalid(format!(
-                    "unknown macro '{}' (use one of @yearly @annually @monthly @weekly @daily @midnight @hourly)",
-                    shown(text)
-                ))
-            })?
+            MACROS.iter().find(|(name, _)| name.eq_ignore_ascii_case(text)).map(|(_, fields)| *fields).ok_or_else(
+                || {
+                    invalid(format!(
+                        "unknown macro '{}' (use one of @yearly @annually @monthly @weekly @daily @midnight @hourly)",
+                        shown(text)
+                    ))
+                },
+            )?
         } else {
             text
         };
@@ -156,7 +160,11 @@ impl CronExpr {
         // Vixie: a day field that starts with `*` does not select days on its own.
         let either_day = !rest[2].starts_with('*') && !rest[4].starts_with('*');
         if !either_day && !day_occurs_in_months(days_of_month, months) {
-            return Err(invalid(format!("day-of-month '{}' never occurs in month '{}'", shown(rest[2]), shown(rest[3]))));
+            return Err(invalid(format!(
+                "day-of-month '{}' never occurs in month '{}'",
+                shown(rest[2]),
+                shown(rest[3])
+            )));
         }
         Ok(CronExpr {
             text: text.to_string(),
@@ -358,7 +366,12 @@ impl Fires for DateTime<Utc> {
 
 /// Every fire in `(last_checked, now]` is missed, except the latest one, which
 /// still runs once when it is at most `CATCH_UP_WINDOW` late.
-pub fn plan_missed(expr: &(impl Fires + ?Sized), tz: Tz, last_checked: DateTime<Utc>, now: DateTime<Utc>) -> MissedPlan {
+pub fn plan_missed(
+    expr: &(impl Fires + ?Sized),
+    tz: Tz,
+    last_checked: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> MissedPlan {
     let next = expr.next_after(now, tz);
     let Some(latest) = expr.last_fire_in(last_checked, now, tz) else {
         return MissedPlan { missed: Vec::new(), missed_total: 0, run_late: None, next };
@@ -467,7 +480,10 @@ fn parse_item(field: Field, item: &str) -> Result<u64, CronError> {
             hi = 7;
         }
         if lo > hi {
-            return Err(invalid(format!("{label} range '{}' goes backwards (write the smaller value first)", shown(base))));
+            return Err(invalid(format!(
+                "{label} range '{}' goes backwards (write the smaller value first)",
+                shown(base)
+            )));
         }
         (lo, hi)
     } else {
@@ -541,7 +557,8 @@ fn parse_month_name(name: &str) -> Option<u32> {
 /// Whether an hour field is a single step over the whole day, `*/N` or `0-23/N`.
 fn is_whole_day_step(text: &str) -> bool {
     let Some((base, _step)) = text.split_once('/') else { return false };
-    let whole_day = |(a, b): (&str, &str)| parse_value(Field::Hour, a) == Ok(0) && parse_value(Field::Hour, b) == Ok(23);
+    let whole_day =
+        |(a, b): (&str, &str)| parse_value(Field::Hour, a) == Ok(0) && parse_value(Field::Hour, b) == Ok(23);
     !text.contains(',') && (base == "*" || base.split_once('-').is_some_and(whole_day))
 }
 
@@ -551,7 +568,11 @@ fn is_extension(token: &str) -> bool {
     let numbered = |suffix: char| {
         upper.strip_suffix(suffix).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
     };
-    matches!(upper.as_str(), "L" | "LW" | "?") || upper.contains('#') || upper.starts_with('+') || numbered('L') || numbered('W')
+    matches!(upper.as_str(), "L" | "LW" | "?")
+        || upper.contains('#')
+        || upper.starts_with('+')
+        || numbered('L')
+        || numbered('W')
 }
 
 /// Whether some chosen day-of-month exists in some chosen month (29 February counts).
@@ -741,7 +762,8 @@ mod tests {
 
     #[test]
     fn the_table_uses_the_real_transition_dates() {
-        let offset = |zone: &str, at: &str| tz(zone).offset_from_utc_datetime(&utc(at).naive_utc()).fix().local_minus_utc() / 60;
+        let offset =
+            |zone: &str, at: &str| tz(zone).offset_from_utc_datetime(&utc(at).naive_utc()).fix().local_minus_utc() / 60;
         for (zone, before, at, minutes_before, minutes_after) in [
             ("Europe/Berlin", "2027-03-28T00:59:59Z", "2027-03-28T01:00:00Z", 60, 120),
             ("Europe/Berlin", "2026-10-25T00:59:59Z", "2026-10-25T01:00:00Z", 120, 60),
@@ -784,15 +806,36 @@ mod tests {
             ("0 0 * * FRI-MON", "day-of-week range 'FRI-MON' goes backwards (write the smaller value first)"),
             ("-5 * * * *", "minute range '-5' is missing a value"),
             ("1,,2 * * * *", "minute field has an empty list item"),
-            ("0 0 L * *", "day-of-month 'L': the L, W, #, ? and + extensions are not supported (use numbers, names, ranges, lists and steps)"),
-            ("0 0 15W * *", "day-of-month '15W': the L, W, #, ? and + extensions are not supported (use numbers, names, ranges, lists and steps)"),
-            ("0 0 * * 5#2", "day-of-week '5#2': the L, W, #, ? and + extensions are not supported (use numbers, names, ranges, lists and steps)"),
-            ("0 0 12 ? * 2", "day-of-month '?': the L, W, #, ? and + extensions are not supported (use numbers, names, ranges, lists and steps)"),
-            ("0 0 1 * +MON", "day-of-week '+MON': the L, W, #, ? and + extensions are not supported (use numbers, names, ranges, lists and steps)"),
+            (
+                "0 0 L * *",
+                "day-of-month 'L': the L, W, #, ? and + extensions are not supported (use numbers, names, ranges, lists and steps)",
+            ),
+            (
+                "0 0 15W * *",
+                "day-of-month '15W': the L, W, #, ? and + extensions are not supported (use numbers, names, ranges, lists and steps)",
+            ),
+            (
+                "0 0 * * 5#2",
+                "day-of-week '5#2': the L, W, #, ? and + extensions are not supported (use numbers, names, ranges, lists and steps)",
+            ),
+            (
+                "0 0 12 ? * 2",
+                "day-of-month '?': the L, W, #, ? and + extensions are not supported (use numbers, names, ranges, lists and steps)",
+            ),
+            (
+                "0 0 1 * +MON",
+                "day-of-week '+MON': the L, W, #, ? and + extensions are not supported (use numbers, names, ranges, lists and steps)",
+            ),
             ("0 0 30 2 *", "day-of-month '30' never occurs in month '2'"),
             ("0 0 31 APR,JUN *", "day-of-month '31' never occurs in month 'APR,JUN'"),
-            ("@reboot", "unknown macro '@reboot' (use one of @yearly @annually @monthly @weekly @daily @midnight @hourly)"),
-            ("@every 5m", "unknown macro '@every 5m' (use one of @yearly @annually @monthly @weekly @daily @midnight @hourly)"),
+            (
+                "@reboot",
+                "unknown macro '@reboot' (use one of @yearly @annually @monthly @weekly @daily @midnight @hourly)",
+            ),
+            (
+                "@every 5m",
+                "unknown macro '@every 5m' (use one of @yearly @annually @monthly @weekly @daily @midnight @hourly)",
+            ),
         ];
         let mut failures = Vec::new();
         for (expr, expected) in cases {
@@ -811,7 +854,9 @@ mod tests {
 
     #[test]
     fn day_of_week_ranges_may_end_in_sunday() {
-        let days = |text: &str| CronExpr::parse(&format!("0 0 * * {text}")).unwrap_or_else(|e| panic!("{text}: {e}")).days_of_week;
+        let days = |text: &str| {
+            CronExpr::parse(&format!("0 0 * * {text}")).unwrap_or_else(|e| panic!("{text}: {e}")).days_of_week
+        };
         #[rustfmt::skip]
         let same = [
             ("Mon-Sun", "1-7"), ("wed-sun", "3-7"), ("mon-0", "1-7"), ("1-0", "1-7"), ("5-0", "5-7"),
@@ -851,10 +896,24 @@ mod tests {
     #[test]
     fn what_counts_as_an_interval_hour_field() {
         for (hours, interval) in [
-            ("*", true), ("*/1", true), ("*/2", true), ("*/5", true), ("*/23", true), ("0-23/2", true), ("00-23/3", true),
-            ("0-23", true), ("*,5", true), ("0-11,12-23", true),
-            ("2", false), ("1-3", false), ("2,14", false), ("1-23/2", false), ("0-22/2", false), ("8-18/2", false),
-            ("*/6,3", false), ("*/2,*/3", false),
+            ("*", true),
+            ("*/1", true),
+            ("*/2", true),
+            ("*/5", true),
+            ("*/23", true),
+            ("0-23/2", true),
+            ("00-23/3", true),
+            ("0-23", true),
+            ("*,5", true),
+            ("0-11,12-23", true),
+            ("2", false),
+            ("1-3", false),
+            ("2,14", false),
+            ("1-23/2", false),
+            ("0-22/2", false),
+            ("8-18/2", false),
+            ("*/6,3", false),
+            ("*/2,*/3", false),
         ] {
             let expr = CronExpr::parse(&format!("0 {hours} * * *")).unwrap_or_else(|e| panic!("{hours}: {e}"));
             assert_eq!(expr.fires_in_both_passes(), interval, "hour field {hours}");
@@ -871,7 +930,10 @@ mod tests {
     #[test]
     fn impossible_dates_only_parse_when_the_weekday_can_still_match() {
         // With a restricted day-of-week, the Vixie OR still fires on that weekday.
-        assert_eq!(fires("0 0 30 2 MON", "UTC", "2027-02-01T00:00:00Z", 2), ["2027-02-08T00:00:00Z", "2027-02-15T00:00:00Z"]);
+        assert_eq!(
+            fires("0 0 30 2 MON", "UTC", "2027-02-01T00:00:00Z", 2),
+            ["2027-02-08T00:00:00Z", "2027-02-15T00:00:00Z"]
+        );
     }
 
     #[test]
@@ -1030,8 +1092,9 @@ mod tests {
     /// clock changes half of the time, anywhere in 2000-2040 in any zone otherwise.
     fn zone_and_instant() -> impl Strategy<Value = (Tz, DateTime<Utc>)> {
         let seconds_off = prop_oneof![-3 * 3_600..3 * 3_600i64, -3 * 86_400..3 * 86_400i64];
-        let near_change = (0..CHANGES.len(), seconds_off, 0..1_000_000_000i64)
-            .prop_map(|(i, s, ns)| (tz(CHANGES[i].0), utc(CHANGES[i].1) + Duration::seconds(s) + Duration::nanoseconds(ns)));
+        let near_change = (0..CHANGES.len(), seconds_off, 0..1_000_000_000i64).prop_map(|(i, s, ns)| {
+            (tz(CHANGES[i].0), utc(CHANGES[i].1) + Duration::seconds(s) + Duration::nanoseconds(ns))
+        });
         let anywhere = (0..ZONES.len(), 946_684_800..2_208_988_800i64, 0..1_000_000_000u32)
             .prop_map(|(zone, s, ns)| (tz(ZONES[zone]), DateTime::from_timestamp(s, ns).unwrap()));
         prop_oneof![near_change, anywhere]

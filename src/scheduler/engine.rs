@@ -44,7 +44,6 @@ impl Drop for Running {
 }
 
 impl Scheduler {
-
     /// Runs until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         loop {
@@ -133,7 +132,12 @@ impl Scheduler {
             // Killed after the run's audit entry was written: it finished, and is not also missed.
             let finished = self.store.run(move |st| st.scheduled_run_audited(id, due)).await.unwrap_or(false);
             if !finished {
-                self.audit_missed(s, &[due], 1, "because DockNap stopped before this run finished (it is not repeated)");
+                self.audit_missed(
+                    s,
+                    &[due],
+                    1,
+                    "because DockNap stopped before this run finished (it is not repeated)",
+                );
             }
             if let Err(e) = self.store.run(move |st| st.clear_running(id)).await {
                 tracing::warn!(error = %e, schedule = id, "could not clear a cut-off run");

@@ -20,8 +20,8 @@ use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::events::{Event, Events};
 use crate::model::{
-    Action, ActionResult, AuditAction, InvalidValue, LOCAL_HOST, LabelOrigin, NewAuditEntry, OnFailure, Schedule, ScheduleFields,
-    ScheduleView, Source, Step, TargetType, Upcoming, ALL_HOSTS, validate_group, validate_host_name,
+    ALL_HOSTS, Action, ActionResult, AuditAction, InvalidValue, LOCAL_HOST, LabelOrigin, NewAuditEntry, OnFailure,
+    Schedule, ScheduleFields, ScheduleView, Source, Step, TargetType, Upcoming, validate_group, validate_host_name,
 };
 use crate::store::{Store, StoreError};
 
@@ -162,14 +162,27 @@ impl Scheduler {
         default_tz: Tz,
     ) -> Scheduler {
         let (wake, dispatch, running) = (Notify::new(), Mutex::new(()), Arc::default());
-        Scheduler { store, actions, audit, events, clock, default_tz, wake, dispatch, running, handled: StdMutex::default(), started: Default::default() }
+        Scheduler {
+            store,
+            actions,
+            audit,
+            events,
+            clock,
+            default_tz,
+            wake,
+            dispatch,
+            running,
+            handled: StdMutex::default(),
+            started: Default::default(),
+        }
     }
 
     // ---- domain operations behind the API ----
 
     pub fn view(&self, s: &Schedule) -> ScheduleView {
         let f = &s.fields;
-        let next_run = if f.enabled { Compiled::new(s.clone()).and_then(|c| c.next_after(self.clock.now())) } else { None };
+        let next_run =
+            if f.enabled { Compiled::new(s.clone()).and_then(|c| c.next_after(self.clock.now())) } else { None };
         ScheduleView {
             id: s.id,
             host: f.host.clone(),
@@ -219,7 +232,11 @@ impl Scheduler {
         self.store.run(move |s| s.schedule(id)).await.map_err(store_err(id))
     }
 
-    fn validate(&self, input: ScheduleInput, current: Option<&ScheduleFields>) -> Result<ScheduleFields, ScheduleError> {
+    fn validate(
+        &self,
+        input: ScheduleInput,
+        current: Option<&ScheduleFields>,
+    ) -> Result<ScheduleFields, ScheduleError> {
         let target_type: TargetType = match &input.target_type {
             Some(t) => t.parse().map_err(ActionError::from)?,
             None => pick(None, current.map(|c| &c.target_type), "target_type")?,
@@ -268,7 +285,9 @@ impl Scheduler {
         } else {
             match input.host {
                 Some(h) => self.known_host(h.trim())?,
-                None => current.map(|c| c.host.clone()).filter(|h| h != ALL_HOSTS).unwrap_or_else(|| LOCAL_HOST.to_string()),
+                None => {
+                    current.map(|c| c.host.clone()).filter(|h| h != ALL_HOSTS).unwrap_or_else(|| LOCAL_HOST.to_string())
+                }
             }
         };
         let run_timeout = run_timeout.filter(|_| action == Action::Run);
@@ -301,7 +320,12 @@ impl Scheduler {
             (Some(cron), None) => Ok((Some(CronExpr::parse(cron)?.as_str().to_string()), None)),
             (None, Some(at)) => {
                 let t = DateTime::parse_from_rfc3339(at.trim())
-                    .map_err(|_| ScheduleError::Invalid(format!("at must be an RFC 3339 time such as 2026-12-24T18:00:00+01:00, not '{}'", at.trim())))?
+                    .map_err(|_| {
+                        ScheduleError::Invalid(format!(
+                            "at must be an RFC 3339 time such as 2026-12-24T18:00:00+01:00, not '{}'",
+                            at.trim()
+                        ))
+                    })?
                     .with_timezone(&Utc);
                 let unchanged = current.is_some_and(|c| c.at == Some(t));
                 if t <= self.clock.now() && enabled && !unchanged {
@@ -318,15 +342,21 @@ impl Scheduler {
 
     /// A sequence's steps (1 to [`MAX_STEPS`], each a target on a known host)
     /// and what a failed step does.
-    fn sequence(&self, input: ScheduleInput, current: Option<&ScheduleFields>) -> Result<(Vec<Step>, OnFailure), ScheduleError> {
+    fn sequence(
+        &self,
+        input: ScheduleInput,
+        current: Option<&ScheduleFields>,
+    ) -> Result<(Vec<Step>, OnFailure), ScheduleError> {
         let on_failure = match input.on_failure {
             Some(o) => o.trim().parse().map_err(ActionError::from)?,
             None => current.map(|c| c.on_failure).unwrap_or_default(),
         };
         let steps = match input.steps {
-            None => return Ok((pick(None, current.map(|c| &c.steps), "steps")?, on_failure)).and_then(|(s, o)| {
-                if s.is_empty() { Err(ScheduleError::MissingField("steps")) } else { Ok((s, o)) }
-            }),
+            None => {
+                return Ok((pick(None, current.map(|c| &c.steps), "steps")?, on_failure)).and_then(|(s, o)| {
+                    if s.is_empty() { Err(ScheduleError::MissingField("steps")) } else { Ok((s, o)) }
+                });
+            }
             Some(steps) => steps,
         };
         if steps.is_empty() || steps.len() > MAX_STEPS {
@@ -337,16 +367,26 @@ impl Scheduler {
             .enumerate()
             .map(|(i, st)| {
                 let n = i + 1;
-                let field = |v: Option<String>, name: &str| v.ok_or_else(|| ScheduleError::Invalid(format!("step {n}: missing field '{name}'")));
+                let field = |v: Option<String>, name: &str| {
+                    v.ok_or_else(|| ScheduleError::Invalid(format!("step {n}: missing field '{name}'")))
+                };
                 let in_step = |e: ScheduleError| ScheduleError::Invalid(format!("step {n}: {e}"));
-                let target_type: TargetType = field(st.target_type, "target_type")?.parse().map_err(|e: InvalidValue| in_step(ActionError::from(e).into()))?;
+                let target_type: TargetType = field(st.target_type, "target_type")?
+                    .parse()
+                    .map_err(|e: InvalidValue| in_step(ActionError::from(e).into()))?;
                 if matches!(target_type, TargetType::Group | TargetType::Sequence) {
-                    return Err(in_step(ScheduleError::Invalid(format!("a step acts on a stack, container, service or swarm_stack, not a {target_type}"))));
+                    return Err(in_step(ScheduleError::Invalid(format!(
+                        "a step acts on a stack, container, service or swarm_stack, not a {target_type}"
+                    ))));
                 }
-                let action: Action = field(st.action, "action")?.parse().map_err(|e: InvalidValue| in_step(ActionError::from(e).into()))?;
+                let action: Action = field(st.action, "action")?
+                    .parse()
+                    .map_err(|e: InvalidValue| in_step(ActionError::from(e).into()))?;
                 check_action(target_type, action).map_err(in_step)?;
-                let target_id = target_name(target_type, &field(st.target_id, "target_id")?).map_err(|e| in_step(e.into()))?;
-                let host = self.known_host(st.host.as_deref().unwrap_or(LOCAL_HOST).trim()).map_err(|e| in_step(e.into()))?;
+                let target_id =
+                    target_name(target_type, &field(st.target_id, "target_id")?).map_err(|e| in_step(e.into()))?;
+                let host =
+                    self.known_host(st.host.as_deref().unwrap_or(LOCAL_HOST).trim()).map_err(|e| in_step(e.into()))?;
                 Ok(Step { host, target_type, target_id, action })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -355,7 +395,11 @@ impl Scheduler {
 
     /// An imported schedule, validated as a new one, except that its host
     /// may also be one the same import adds (`also_hosts`).
-    pub fn validate_imported(&self, input: ScheduleInput, also_hosts: &[String]) -> Result<ScheduleFields, ScheduleError> {
+    pub fn validate_imported(
+        &self,
+        input: ScheduleInput,
+        also_hosts: &[String],
+    ) -> Result<ScheduleFields, ScheduleError> {
         let host = input.host.clone();
         let mut f = self.validate(ScheduleInput { host: None, ..input }, None)?;
         if let (Some(h), false) = (host, f.host == ALL_HOSTS) {
@@ -433,15 +477,25 @@ impl Scheduler {
         let s = self.store.run(move |s| s.delete_schedule(id)).await.map_err(store_err(id))?;
         self.handled.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         self.audit.record(
-            NewAuditEntry::new(actor, crate::model::AuditAction::ScheduleDelete, true, format!("deleted schedule {id}: {}", describe(&s.fields)))
-                .target("schedule", &id.to_string()),
+            NewAuditEntry::new(
+                actor,
+                crate::model::AuditAction::ScheduleDelete,
+                true,
+                format!("deleted schedule {id}: {}", describe(&s.fields)),
+            )
+            .target("schedule", &id.to_string()),
         );
         self.events.publish(Event::Schedule { id, schedule: None });
         self.wake.notify_one();
         Ok(())
     }
 
-    fn changed(&self, s: &Schedule, actor: &str, what: crate::model::AuditAction) -> Result<ScheduleView, ScheduleError> {
+    fn changed(
+        &self,
+        s: &Schedule,
+        actor: &str,
+        what: crate::model::AuditAction,
+    ) -> Result<ScheduleView, ScheduleError> {
         let view = self.view(s);
         self.audit.record(
             NewAuditEntry::new(actor, what, true, format!("schedule {}: {}", s.id, describe(&s.fields)))
@@ -464,11 +518,13 @@ impl Scheduler {
     ) -> Result<usize, ScheduleError> {
         let _g = self.dispatch.lock().await;
         let (now, h) = (self.clock.now(), host.to_string());
-        let sync = self.store.run(move |s| s.sync_label_schedules(&h, &desired, &keep, now)).await.map_err(store_err(0))?;
+        let sync =
+            self.store.run(move |s| s.sync_label_schedules(&h, &desired, &keep, now)).await.map_err(store_err(0))?;
         if sync.is_empty() {
             return Ok(0);
         }
-        for (list, what) in [(&sync.created, AuditAction::ScheduleCreate), (&sync.updated, AuditAction::ScheduleUpdate)] {
+        for (list, what) in [(&sync.created, AuditAction::ScheduleCreate), (&sync.updated, AuditAction::ScheduleUpdate)]
+        {
             for s in list {
                 self.changed(s, LABELS_ACTOR, what)?;
             }
@@ -477,8 +533,13 @@ impl Scheduler {
         for s in &sync.deleted {
             handled.remove(&s.id);
             self.audit.record(
-                NewAuditEntry::new(LABELS_ACTOR, AuditAction::ScheduleDelete, true, format!("deleted schedule {}: {}", s.id, describe(&s.fields)))
-                    .target("schedule", &s.id.to_string()),
+                NewAuditEntry::new(
+                    LABELS_ACTOR,
+                    AuditAction::ScheduleDelete,
+                    true,
+                    format!("deleted schedule {}: {}", s.id, describe(&s.fields)),
+                )
+                .target("schedule", &s.id.to_string()),
             );
             self.events.publish(Event::Schedule { id: s.id, schedule: None });
         }
@@ -514,7 +575,13 @@ impl Scheduler {
         if f.target_type == TargetType::Sequence {
             let (events, id, steps) = (self.events.clone(), s.id, f.steps.len());
             let on_step = move |i: usize, r: &ActionResult| {
-                events.publish(Event::SequenceStep { schedule_id: id, step: i + 1, steps, ok: r.ok, message: r.summary() });
+                events.publish(Event::SequenceStep {
+                    schedule_id: id,
+                    step: i + 1,
+                    steps,
+                    ok: r.ok,
+                    message: r.summary(),
+                });
             };
             return Ok(self.actions.run_sequence(&f.steps, f.on_failure, trigger, timeout, &on_step).await);
         }
@@ -542,11 +609,8 @@ impl Scheduler {
             .filter_map(Compiled::new)
             .collect();
         // A k-way merge: one pending fire per schedule in a min-heap.
-        let mut heap: BinaryHeap<Reverse<(DateTime<Utc>, usize)>> = compiled
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| c.next_after(now).map(|t| Reverse((t, i))))
-            .collect();
+        let mut heap: BinaryHeap<Reverse<(DateTime<Utc>, usize)>> =
+            compiled.iter().enumerate().filter_map(|(i, c)| c.next_after(now).map(|t| Reverse((t, i)))).collect();
         let mut out = Vec::with_capacity(limit.min(1024));
         let mut taken = vec![0usize; compiled.len()];
         while let Some(Reverse((at, i))) = heap.pop() {
@@ -584,7 +648,6 @@ impl Scheduler {
         let tz = timezone.map(|t| parse_timezone(t.trim())).transpose()?.unwrap_or(self.default_tz);
         Ok(expr.upcoming(after.unwrap_or_else(|| self.clock.now()), tz, count.min(MAX_PREVIEW)))
     }
-
 }
 
 fn pick<T: Clone>(new: Option<T>, old: Option<&T>, name: &'static str) -> Result<T, ScheduleError> {
@@ -594,10 +657,15 @@ fn pick<T: Clone>(new: Option<T>, old: Option<&T>, name: &'static str) -> Result
 /// Actions a target type cannot take: pause on Swarm, run but on a container.
 fn check_action(target_type: TargetType, action: Action) -> Result<(), ScheduleError> {
     if target_type.is_swarm() && matches!(action, Action::Pause | Action::Unpause) {
-        return Err(ActionError::Invalid(InvalidValue::Action(format!("{action}' on a Swarm {target_type} (use stop or start)"))).into());
+        return Err(ActionError::Invalid(InvalidValue::Action(format!(
+            "{action}' on a Swarm {target_type} (use stop or start)"
+        )))
+        .into());
     }
     if action == Action::Run && target_type != TargetType::Container {
-        return Err(ScheduleError::Invalid(format!("run is for a container (it starts it and waits for its exit), not a {target_type}")));
+        return Err(ScheduleError::Invalid(format!(
+            "run is for a container (it starts it and waits for its exit), not a {target_type}"
+        )));
     }
     Ok(())
 }

@@ -5,8 +5,8 @@ use chrono::Timelike;
 
 use super::*;
 use crate::actions::fake::{self, FakeEngine};
-use crate::model::AuditFilter;
 use crate::clock::FakeClock;
+use crate::model::AuditFilter;
 use crate::model::{Container, LABEL_PROJECT, LABEL_SERVICE};
 
 struct Bench {
@@ -26,8 +26,19 @@ fn bench() -> Bench {
     let clock = Arc::new(FakeClock::at("2026-01-01T00:00:00Z"));
     let containers = ["a", "b"]
         .map(|p| {
-            let labels = BTreeMap::from([(LABEL_PROJECT.to_string(), p.to_string()), (LABEL_SERVICE.to_string(), "x".to_string())]);
-            Container::new(format!("id-{p}"), &format!("{p}-x-1"), "i".into(), "running".into(), String::new(), labels, Default::default())
+            let labels = BTreeMap::from([
+                (LABEL_PROJECT.to_string(), p.to_string()),
+                (LABEL_SERVICE.to_string(), "x".to_string()),
+            ]);
+            Container::new(
+                format!("id-{p}"),
+                &format!("{p}-x-1"),
+                "i".into(),
+                "running".into(),
+                String::new(),
+                labels,
+                Default::default(),
+            )
         })
         .to_vec();
     let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
@@ -200,9 +211,14 @@ async fn a_run_killed_after_its_audit_entry_is_not_also_missed() {
     // Killed between the run's audit entry and the schedule's record of it.
     let due: chrono::DateTime<chrono::Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
     b.store.set_checked_until(s.id, due, Some(due)).unwrap();
-    let run = crate::model::NewAuditEntry::new("scheduler", crate::model::Action::Stop, true, "stop stack a: 1 container(s) ok")
-        .target("stack", "a")
-        .details(serde_json::json!({ "trigger": "scheduled", "schedule_id": s.id, "due": due }));
+    let run = crate::model::NewAuditEntry::new(
+        "scheduler",
+        crate::model::Action::Stop,
+        true,
+        "stop stack a: 1 container(s) ok",
+    )
+    .target("stack", "a")
+    .details(serde_json::json!({ "trigger": "scheduled", "schedule_id": s.id, "due": due }));
     b.store.append_audit(&run, due).unwrap();
     b.scheduler.tick().await.unwrap();
     assert!(b.audit("missed").is_empty(), "the run finished: {:?}", b.audit("missed"));
@@ -275,7 +291,10 @@ async fn the_wall_clock_stepped_forward_an_hour_audits_the_skipped_fires_and_run
     // 00:01 … 00:59 are missed; 00:30 of the other is 30 minutes late: missed, not run.
     let missed = b.audit("missed");
     let total = |id: i64| {
-        missed.iter().find(|e| e.details.as_ref().unwrap()["schedule_id"] == id).map(|e| e.details.as_ref().unwrap()["missed_total"].clone())
+        missed
+            .iter()
+            .find(|e| e.details.as_ref().unwrap()["schedule_id"] == id)
+            .map(|e| e.details.as_ref().unwrap()["missed_total"].clone())
     };
     assert_eq!(total(every_minute.id), Some(serde_json::json!(59)), "{missed:?}");
     assert_eq!(total(half_past.id), Some(serde_json::json!(1)), "{missed:?}");
@@ -306,7 +325,13 @@ async fn the_wall_clock_stepped_back_an_hour_runs_no_fire_twice() {
 
     // Stepped back an hour: 23:02 … 00:02 happen again on the wall clock.
     // Every wall-clock minute up to 00:02 has run once already.
-    for at in ["2025-12-31T23:02:00.010Z", "2025-12-31T23:03:00.010Z", "2025-12-31T23:59:00.010Z", "2026-01-01T00:01:00.010Z", "2026-01-01T00:02:00.010Z"] {
+    for at in [
+        "2025-12-31T23:02:00.010Z",
+        "2025-12-31T23:03:00.010Z",
+        "2025-12-31T23:59:00.010Z",
+        "2026-01-01T00:01:00.010Z",
+        "2026-01-01T00:02:00.010Z",
+    ] {
         b.clock.set(at);
         b.scheduler.tick().await.unwrap();
     }
@@ -379,7 +404,12 @@ async fn one_time_and_cron_are_exclusive_and_the_instant_must_be_ahead() {
 }
 
 fn step(target_type: &str, target: &str, action: &str) -> StepInput {
-    StepInput { host: None, target_type: Some(target_type.into()), target_id: Some(target.into()), action: Some(action.into()) }
+    StepInput {
+        host: None,
+        target_type: Some(target_type.into()),
+        target_id: Some(target.into()),
+        action: Some(action.into()),
+    }
 }
 
 fn sequence(steps: Vec<StepInput>, on_failure: &str) -> ScheduleInput {
@@ -397,11 +427,17 @@ async fn a_sequence_runs_its_steps_in_order_and_stops_at_a_failure_unless_told_t
     let b = bench();
     let steps = || vec![step("stack", "a", "stop"), step("container", "b-x-1", "restart"), step("stack", "a", "start")];
     let stop = b.scheduler.create(sequence(steps(), "stop"), "t").await.unwrap();
-    assert_eq!((stop.target_type, stop.action, stop.host.as_str()), (TargetType::Sequence, Action::Run, crate::model::ALL_HOSTS));
+    assert_eq!(
+        (stop.target_type, stop.action, stop.host.as_str()),
+        (TargetType::Sequence, Action::Run, crate::model::ALL_HOSTS)
+    );
     let r = b.scheduler.run_now(stop.id, "t").await.unwrap();
     assert!(r.ok, "{}", r.summary());
     let order: Vec<(String, Action)> = b.acts();
-    assert_eq!(order, [("id-a".into(), Action::Stop), ("id-b".into(), Action::Restart), ("id-a".into(), Action::Start)]);
+    assert_eq!(
+        order,
+        [("id-a".into(), Action::Stop), ("id-b".into(), Action::Restart), ("id-a".into(), Action::Start)]
+    );
     assert_eq!(r.steps.as_ref().unwrap().len(), 3);
 
     b.engine.acts.lock().unwrap().clear();
@@ -441,9 +477,16 @@ async fn bad_sequences_and_runs_are_refused_with_the_step_named() {
     let err = |i: ScheduleInput| async { b.scheduler.create(i, "t").await.unwrap_err().to_string() };
     assert!(err(sequence(vec![], "stop")).await.contains("1 to 20 steps"));
     assert!(err(sequence(vec![step("stack", "a", "run")], "stop")).await.contains("step 1: run is for a container"));
-    assert!(err(sequence(vec![step("stack", "a", "stop"), step("group", "lab", "stop")], "stop")).await.contains("step 2"));
-    assert!(err(sequence(vec![step("stack", "a", "stop")], "sometimes")).await.contains("on_failure must be stop or continue"));
+    assert!(
+        err(sequence(vec![step("stack", "a", "stop"), step("group", "lab", "stop")], "stop")).await.contains("step 2")
+    );
+    assert!(
+        err(sequence(vec![step("stack", "a", "stop")], "sometimes"))
+            .await
+            .contains("on_failure must be stop or continue")
+    );
     assert!(err(input("stack", "a", "run", "0 * * * *")).await.contains("run is for a container"));
-    let with_steps = ScheduleInput { steps: Some(vec![step("stack", "a", "stop")]), ..input("stack", "a", "stop", "0 * * * *") };
+    let with_steps =
+        ScheduleInput { steps: Some(vec![step("stack", "a", "stop")]), ..input("stack", "a", "stop", "0 * * * *") };
     assert!(err(with_steps).await.contains("for target_type sequence"));
 }

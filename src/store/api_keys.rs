@@ -9,7 +9,8 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Result, Store, StoreError, fmt_time, parse_enum, parse_time};
 use crate::model::{ApiKey, Role, User};
 
-const KEY_COLS: &str = "k.id, k.name, k.role, k.prefix, k.created_at, k.expires_at, k.last_used_at, k.user_id, u.username";
+const KEY_COLS: &str =
+    "k.id, k.name, k.role, k.prefix, k.created_at, k.expires_at, k.last_used_at, k.user_id, u.username";
 
 fn key_from_row(r: &Row) -> rusqlite::Result<ApiKey> {
     let time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
@@ -44,7 +45,10 @@ pub(super) fn cap_api_keys(tx: &rusqlite::Transaction, user_id: i64, role: Role)
     let above: Vec<&str> = [Role::Operator, Role::Admin].into_iter().filter(|r| *r > role).map(Role::as_str).collect();
     let mut n = 0;
     for r in above {
-        n += tx.execute("UPDATE api_keys SET role = ?1 WHERE user_id = ?2 AND role = ?3", params![role.as_str(), user_id, r])?;
+        n += tx.execute(
+            "UPDATE api_keys SET role = ?1 WHERE user_id = ?2 AND role = ?3",
+            params![role.as_str(), user_id, r],
+        )?;
     }
     Ok(n)
 }
@@ -179,7 +183,10 @@ mod tests {
         let ann = store.create_user("ann", "h", Role::Admin, now()).unwrap();
         store.create_api_key(&key(ann.id, "ci", Role::Admin, "h1"), now()).unwrap();
         store.create_api_key(&key(ann.id, "ro", Role::Viewer, "h2"), now()).unwrap();
-        assert!(matches!(store.create_api_key(&key(ann.id, "ci", Role::Viewer, "h3"), now()), Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            store.create_api_key(&key(ann.id, "ci", Role::Viewer, "h3"), now()),
+            Err(StoreError::Conflict(_))
+        ));
         assert_eq!(store.api_key_by_hash("h1").unwrap().unwrap().0.role, Role::Admin, "cached now");
 
         let change = UserChange { role: Some(Role::Operator), ..Default::default() };
@@ -188,7 +195,10 @@ mod tests {
         let (k, owner) = store.api_key_by_hash("h1").unwrap().unwrap();
         assert_eq!((k.role, owner.role), (Role::Operator, Role::Operator), "the cache saw the demotion");
         assert_eq!(store.api_key_by_hash("h2").unwrap().unwrap().0.role, Role::Viewer, "a lower key stays as it was");
-        assert!(matches!(store.create_api_key(&key(ann.id, "up", Role::Admin, "h4"), now()), Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            store.create_api_key(&key(ann.id, "up", Role::Admin, "h4"), now()),
+            Err(StoreError::Conflict(_))
+        ));
 
         store.delete_user(ann.id).unwrap();
         assert!(store.api_key_by_hash("h1").unwrap().is_none(), "gone with the user, cache included");

@@ -6,7 +6,6 @@ use super::{Result, Store, parse_time};
 use crate::model::{AuditEntry, AuditFilter, NewAuditEntry, Notice};
 
 impl Store {
-
     pub fn append_audit(&self, e: &NewAuditEntry, at: DateTime<Utc>) -> Result<()> {
         self.append_audit_batch(&[(e.clone(), at)])
     }
@@ -104,4 +103,3 @@ pub(super) fn audit_query<'a>(filter: &'a AuditFilter, before: &'a i64) -> (Stri
     );
     (sql, args)
 }
-

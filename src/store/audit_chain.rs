@@ -36,7 +36,8 @@ struct Stored {
     details: Option<String>,
 }
 
-const STORED_COLS: &str = "id, timestamp, actor, action, host, target_type, target_id, ok, message, client_addr, details, hash";
+const STORED_COLS: &str =
+    "id, timestamp, actor, action, host, target_type, target_id, ok, message, client_addr, details, hash";
 
 fn stored_from_row(r: &Row) -> rusqlite::Result<(Stored, Option<String>)> {
     let s = Stored {
@@ -59,7 +60,17 @@ fn stored_from_row(r: &Row) -> rusqlite::Result<(Stored, Option<String>)> {
 /// unambiguous encoding of exactly what is stored.
 fn entry_hash(prev: &str, e: &Stored) -> String {
     let fields = serde_json::json!([
-        e.id, e.timestamp, e.actor, e.action, e.host, e.target_type, e.target_id, e.ok, e.message, e.client_addr, e.details
+        e.id,
+        e.timestamp,
+        e.actor,
+        e.action,
+        e.host,
+        e.target_type,
+        e.target_id,
+        e.ok,
+        e.message,
+        e.client_addr,
+        e.details
     ]);
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
@@ -83,14 +94,20 @@ pub struct Verification {
 
 /// The newest entry's id and hash (`0`, [`GENESIS`] when there is none).
 fn head(tx: &Transaction) -> Result<(i64, String)> {
-    let row = tx.query_row("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-    Ok(row.map(|(id, h): (i64, Option<String>)| (id, h.unwrap_or_else(|| GENESIS.to_string()))).unwrap_or((0, GENESIS.to_string())))
+    let row = tx
+        .query_row("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row
+        .map(|(id, h): (i64, Option<String>)| (id, h.unwrap_or_else(|| GENESIS.to_string())))
+        .unwrap_or((0, GENESIS.to_string())))
 }
 
 /// Appends entries to the chain inside the caller's write transaction.
 pub(super) fn append(tx: &Transaction, entries: &[(NewAuditEntry, chrono::DateTime<chrono::Utc>)]) -> Result<()> {
     let (mut id, mut prev) = head(tx)?;
-    let mut insert = tx.prepare_cached(&format!("INSERT INTO audit ({STORED_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"))?;
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO audit ({STORED_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    ))?;
     for (e, at) in entries {
         id += 1;
         let s = Stored {
@@ -108,7 +125,18 @@ pub(super) fn append(tx: &Transaction, entries: &[(NewAuditEntry, chrono::DateTi
         };
         let hash = entry_hash(&prev, &s);
         insert.execute(params![
-            s.id, s.timestamp, s.actor, s.action, s.host, s.target_type, s.target_id, s.ok, s.message, s.client_addr, s.details, hash
+            s.id,
+            s.timestamp,
+            s.actor,
+            s.action,
+            s.host,
+            s.target_type,
+            s.target_id,
+            s.ok,
+            s.message,
+            s.client_addr,
+            s.details,
+            hash
         ])?;
         prev = hash;
     }
@@ -158,7 +186,11 @@ impl Store {
             Some(first) => {
                 let sql = "SELECT json_extract(details, '$.hash') FROM audit WHERE action = ?1 \
                            AND json_extract(details, '$.through_id') = ?2 ORDER BY id DESC LIMIT 1";
-                match conn.query_row(sql, params![PRUNED.as_str(), first - 1], |r| r.get::<_, Option<String>>(0)).optional()?.flatten() {
+                match conn
+                    .query_row(sql, params![PRUNED.as_str(), first - 1], |r| r.get::<_, Option<String>>(0))
+                    .optional()?
+                    .flatten()
+                {
                     Some(h) => h,
                     None => return Ok(Verification { ok: false, checked: 0, first_bad_id: Some(first), head: None }),
                 }
@@ -180,7 +212,11 @@ impl Store {
 
     /// Removes entries older than `cutoff` and appends a checkpoint entry
     /// (`audit_pruned`) that keeps the rest verifiable. Returns how many went.
-    pub fn prune_audit(&self, cutoff: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+    pub fn prune_audit(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
         self.write(|tx| {
             let cut: Option<(i64, String)> = tx
                 .query_row(
@@ -212,7 +248,8 @@ mod tests {
         let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let entries: Vec<_> = (0..n)
             .map(|i| {
-                let e = NewAuditEntry::new("bob", crate::model::Action::Stop, i % 3 != 0, format!("entry {i}")).target("stack", "web");
+                let e = NewAuditEntry::new("bob", crate::model::Action::Stop, i % 3 != 0, format!("entry {i}"))
+                    .target("stack", "web");
                 (e.details(serde_json::json!({ "i": i })), t0 + Duration::days(i as i64))
             })
             .collect();

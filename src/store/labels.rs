@@ -12,7 +12,11 @@ use crate::model::{LabelOrigin, Schedule, ScheduleFields, Window, WindowFields};
 /// `label_key, label_origin, label_error` from column `at` on.
 pub(super) fn label_from_row(r: &Row, at: usize) -> rusqlite::Result<Option<LabelOrigin>> {
     Ok(match r.get::<_, Option<String>>(at)? {
-        Some(key) => Some(LabelOrigin { key, origin: r.get::<_, Option<String>>(at + 1)?.unwrap_or_default(), error: r.get(at + 2)? }),
+        Some(key) => Some(LabelOrigin {
+            key,
+            origin: r.get::<_, Option<String>>(at + 1)?.unwrap_or_default(),
+            error: r.get(at + 2)?,
+        }),
         None => None,
     })
 }

@@ -108,7 +108,11 @@ fn parse_time(s: &str) -> rusqlite::Result<DateTime<Utc>> {
 
 fn parse_enum<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
     s.parse().map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("unexpected value '{s}'").into())
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unexpected value '{s}'").into(),
+        )
     })
 }
 
@@ -121,9 +125,13 @@ impl Store {
     pub fn open_file(path: &Path) -> Result<Store> {
         // A new database is created 0600 (it holds password hashes); SQLite
         // gives its -wal and -shm files the database file's mode.
-        std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path).map_err(|e| {
-            StoreError::Io(format!("cannot create {}: {e}", path.display()))
-        })?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", path.display())))?;
         let mut conn = Self::connect(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a committed schedule or audit entry survives power loss too;
@@ -166,9 +174,14 @@ impl Store {
 
     /// Runs `f` on a blocking thread, so SQLite and its fsync never stall the
     /// async workers that serve requests and events.
-    pub async fn run<T: Send + 'static>(self: &Arc<Self>, f: impl FnOnce(&Store) -> Result<T> + Send + 'static) -> Result<T> {
+    pub async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let this = Arc::clone(self);
-        tokio::task::spawn_blocking(move || f(&this)).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
 
     fn writer(&self) -> MutexGuard<'_, Connection> {
@@ -224,7 +237,8 @@ mod tests {
             let (sql, args) = audit_query(f, &before);
             let conn = store.reader();
             let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let steps: Vec<String> = plan.query_map(args.as_slice(), |r| r.get(3)).unwrap().map(Result::unwrap).collect();
+            let steps: Vec<String> =
+                plan.query_map(args.as_slice(), |r| r.get(3)).unwrap().map(Result::unwrap).collect();
             assert!(steps.iter().all(|d| !d.starts_with("SCAN audit") || d.contains("USING")), "{f:?}: {steps:?}");
             assert!(!steps.iter().any(|d| d.contains("TEMP B-TREE")), "{f:?} sorts: {steps:?}");
         }
@@ -234,7 +248,8 @@ mod tests {
     fn a_read_only_or_full_disk_is_a_storage_fault_and_a_bad_request_is_not() {
         let dir = tempfile::tempdir().unwrap();
         drop(Store::open(dir.path()).unwrap());
-        let ro = Connection::open_with_flags(dir.path().join(DB_FILE), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let ro =
+            Connection::open_with_flags(dir.path().join(DB_FILE), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
         let refused = ro.execute("DELETE FROM users", []).unwrap_err();
         assert!(StoreError::Sqlite(refused).is_storage_fault());
         let unknown = ro.execute("SELECT nope FROM users", []).unwrap_err();

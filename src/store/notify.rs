@@ -111,7 +111,16 @@ impl Store {
                 "UPDATE notify_channels SET name = ?2, url = COALESCE(?3, url), \
                  secret = CASE WHEN ?4 THEN ?5 ELSE secret END, events = ?6, enabled = ?7, updated_at = ?8 \
                  WHERE id = ?1 AND source = 'api'",
-                params![id, u.name, u.url, u.secret.is_some(), u.secret.flatten(), events_json(u.events), u.enabled, fmt_time(now)],
+                params![
+                    id,
+                    u.name,
+                    u.url,
+                    u.secret.is_some(),
+                    u.secret.flatten(),
+                    events_json(u.events),
+                    u.enabled,
+                    fmt_time(now)
+                ],
             )?;
             if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
         })?;
@@ -164,7 +173,9 @@ impl Store {
 
     /// At start-up: attempts cut off by the last process's end are due now.
     pub fn release_notify_leases(&self, now: DateTime<Utc>) -> Result<usize> {
-        self.write(|tx| Ok(tx.execute("UPDATE notify_deliveries SET leased = 0, due_at = ?1 WHERE leased = 1", [fmt_time(now)])?))
+        self.write(|tx| {
+            Ok(tx.execute("UPDATE notify_deliveries SET leased = 0, due_at = ?1 WHERE leased = 1", [fmt_time(now)])?)
+        })
     }
 
     /// Takes up to `limit` due deliveries for an attempt, at most `per_channel`
@@ -182,8 +193,10 @@ impl Store {
                     "SELECT id, channel_id, attempts, notices FROM notify_deliveries \
                      WHERE due_at IS NOT NULL AND due_at <= ?1 AND leased = 0 ORDER BY due_at LIMIT ?2",
                 )?;
-                stmt.query_map(params![fmt_time(now), (limit * 4) as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                    .collect::<rusqlite::Result<_>>()?
+                stmt.query_map(params![fmt_time(now), (limit * 4) as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?
             };
             let mut taken: std::collections::HashMap<i64, usize> = busy.clone();
             let mut out = Vec::new();
@@ -227,7 +240,14 @@ impl Store {
     }
 
     /// The Test button's delivery, recorded like any other.
-    pub fn record_notify_test(&self, channel_id: i64, ok: bool, status: Option<u16>, error: Option<&str>, now: DateTime<Utc>) -> Result<()> {
+    pub fn record_notify_test(
+        &self,
+        channel_id: i64,
+        ok: bool,
+        status: Option<u16>,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO notify_deliveries (channel_id, event, notices, count, created_at, attempts, ok, status, error, finished_at) \
@@ -241,26 +261,36 @@ impl Store {
     /// A channel's deliveries, newest first.
     pub fn notify_deliveries(&self, channel_id: i64, limit: i64) -> Result<Vec<Delivery>> {
         let conn = self.reader();
-        let mut stmt =
-            conn.prepare(&format!("SELECT {DELIVERY_COLS} FROM notify_deliveries WHERE channel_id = ?1 ORDER BY id DESC LIMIT ?2"))?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {DELIVERY_COLS} FROM notify_deliveries WHERE channel_id = ?1 ORDER BY id DESC LIMIT ?2"
+        ))?;
         Ok(stmt.query_map(params![channel_id, limit], delivery_from_row)?.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The latest failed deliveries of every channel (the dashboard's warning).
     pub fn failed_notify_deliveries(&self, limit: i64) -> Result<Vec<Delivery>> {
         let conn = self.reader();
-        let mut stmt = conn.prepare(&format!("SELECT {DELIVERY_COLS} FROM notify_deliveries WHERE ok = 0 ORDER BY id DESC LIMIT ?1"))?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {DELIVERY_COLS} FROM notify_deliveries WHERE ok = 0 ORDER BY id DESC LIMIT ?1"
+        ))?;
         Ok(stmt.query_map([limit], delivery_from_row)?.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Forgets finished deliveries older than `cutoff` (pending ones stay).
     pub fn prune_notify_deliveries(&self, cutoff: DateTime<Utc>) -> Result<usize> {
-        self.write(|tx| Ok(tx.execute("DELETE FROM notify_deliveries WHERE due_at IS NULL AND finished_at < ?1", [fmt_time(cutoff)])?))
+        self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM notify_deliveries WHERE due_at IS NULL AND finished_at < ?1",
+                [fmt_time(cutoff)],
+            )?)
+        })
     }
 
     /// Deliveries still waiting (for the benchmark and tests).
     pub fn pending_notify_count(&self) -> Result<i64> {
-        Ok(self.reader().query_row("SELECT COUNT(*) FROM notify_deliveries WHERE due_at IS NOT NULL", [], |r| r.get(0))?)
+        Ok(self
+            .reader()
+            .query_row("SELECT COUNT(*) FROM notify_deliveries WHERE due_at IS NOT NULL", [], |r| r.get(0))?)
     }
 }
 
@@ -292,7 +322,9 @@ pub(super) fn enqueue(tx: &Transaction, notices: &[Notice], now: DateTime<Utc>) 
                          AND attempts = 0 AND due_at IS NOT NULL AND leased = 0 AND count < ?3 AND created_at > ?4 \
                          ORDER BY id DESC LIMIT 1",
                     )?
-                    .query_row(params![channel, key, MAX_GROUP, fmt_time(now - MAX_GATHER)], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_row(params![channel, key, MAX_GROUP, fmt_time(now - MAX_GATHER)], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
                     .optional()?;
                 if let Some((id, created)) = open {
                     let due = (now + GATHER).min(parse_time(&created)? + MAX_GATHER);
@@ -324,12 +356,20 @@ mod tests {
     }
 
     fn channel(events: Vec<EventKind>) -> ChannelInput {
-        ChannelInput { name: "c".into(), url: "generic+http://127.0.0.1:1/x".into(), secret: None, events, enabled: true }
+        ChannelInput {
+            name: "c".into(),
+            url: "generic+http://127.0.0.1:1/x".into(),
+            secret: None,
+            events,
+            enabled: true,
+        }
     }
 
     fn failed(actor: &str, target: &str) -> crate::model::NewAuditEntry {
         let t = crate::model::Target::new("local", crate::model::TargetType::Container, target);
-        crate::model::NewAuditEntry::new(actor, crate::model::Action::Stop, false, "boom").on(&t).details(serde_json::json!({ "trigger": "manual" }))
+        crate::model::NewAuditEntry::new(actor, crate::model::Action::Stop, false, "boom")
+            .on(&t)
+            .details(serde_json::json!({ "trigger": "manual" }))
     }
 
     #[test]
@@ -349,11 +389,17 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         let c = s.insert_notify_channel(&channel(EventKind::defaults()), HostSource::Api, now()).unwrap();
         let side = rusqlite::Connection::open(dir.path().join(super::super::DB_FILE)).unwrap();
-        side.execute_batch("CREATE TRIGGER full BEFORE INSERT ON notify_deliveries BEGIN SELECT RAISE(ABORT, 'disk full'); END").unwrap();
+        side.execute_batch(
+            "CREATE TRIGGER full BEFORE INSERT ON notify_deliveries BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+        )
+        .unwrap();
         assert!(s.append_audit(&failed("bob", "a"), now()).is_err());
         let all = crate::model::AuditFilter { limit: 10, ..Default::default() };
         assert!(s.audit(&all).unwrap().is_empty(), "no audit entry without its notice");
-        side.execute_batch("DROP TRIGGER full; CREATE TRIGGER full BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END").unwrap();
+        side.execute_batch(
+            "DROP TRIGGER full; CREATE TRIGGER full BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+        )
+        .unwrap();
         assert!(s.append_audit(&failed("bob", "a"), now()).is_err());
         assert!(s.notify_deliveries(c.id, 10).unwrap().is_empty(), "no notice without its audit entry");
         side.execute_batch("DROP TRIGGER full").unwrap();

@@ -45,7 +45,11 @@ pub(super) fn schedule_from_row(r: &Row) -> rusqlite::Result<Schedule> {
 }
 
 /// Inserts an API schedule; its id.
-pub(super) fn insert_schedule(conn: &rusqlite::Connection, f: &ScheduleFields, now: DateTime<Utc>) -> rusqlite::Result<i64> {
+pub(super) fn insert_schedule(
+    conn: &rusqlite::Connection,
+    f: &ScheduleFields,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<i64> {
     conn.execute(
         "INSERT INTO schedules (target_type, target_id, action, cron, timezone, enabled, created_at, updated_at, checked_until, host, \
                                 at, run_timeout, steps, on_failure) \
@@ -59,7 +63,12 @@ pub(super) fn insert_schedule(conn: &rusqlite::Connection, f: &ScheduleFields, n
 }
 
 /// Saves new fields; the number of rows changed.
-pub(super) fn update_schedule(conn: &rusqlite::Connection, id: i64, f: &ScheduleFields, now: DateTime<Utc>) -> rusqlite::Result<usize> {
+pub(super) fn update_schedule(
+    conn: &rusqlite::Connection,
+    id: i64,
+    f: &ScheduleFields,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<usize> {
     conn.execute(
         // A new timing starts afresh (no "missed" runs of the old one); an
         // edit that keeps it must not skip a fire already due but not
@@ -76,7 +85,6 @@ pub(super) fn update_schedule(conn: &rusqlite::Connection, id: i64, f: &Schedule
 }
 
 impl Store {
-
     pub fn schedules(&self) -> Result<Vec<Schedule>> {
         let conn = self.reader();
         let mut stmt = conn.prepare(&format!("SELECT {SCHEDULE_COLS} FROM schedules ORDER BY id"))?;
@@ -86,7 +94,9 @@ impl Store {
     /// The schedules on `host` whose target is one of `names`.
     pub fn schedules_on(&self, host: &str, names: &[String]) -> Result<Vec<Schedule>> {
         let conn = self.reader();
-        let sql = format!("SELECT {SCHEDULE_COLS} FROM schedules WHERE host = ?1 AND target_id IN (SELECT value FROM json_each(?2)) ORDER BY id");
+        let sql = format!(
+            "SELECT {SCHEDULE_COLS} FROM schedules WHERE host = ?1 AND target_id IN (SELECT value FROM json_each(?2)) ORDER BY id"
+        );
         let mut stmt = conn.prepare(&sql)?;
         let names = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
         Ok(stmt.query_map(rusqlite::params![host, names], schedule_from_row)?.collect::<rusqlite::Result<_>>()?)
@@ -157,7 +167,6 @@ impl Store {
         self.writer().execute("UPDATE schedules SET running_due = NULL WHERE id = ?1", [id])?;
         Ok(())
     }
-
 }
 
 fn steps_json(f: &ScheduleFields) -> String {

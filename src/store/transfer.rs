@@ -5,10 +5,10 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Transaction, TransactionBehavior};
 
+use super::notify::{CHANNEL_COLS, channel_from_row};
 use super::schedules::{SCHEDULE_COLS, schedule_from_row};
 use super::windows::{WINDOW_COLS, one_per_target, window_from_row};
 use super::{Result, Store, StoreError};
-use super::notify::{CHANNEL_COLS, channel_from_row};
 use crate::model::{Channel, ChannelInput, HostConfig, Schedule, ScheduleFields, Window, WindowFields};
 
 /// The objects an import can change, inside its transaction. Objects
@@ -64,7 +64,9 @@ impl ImportTx<'_> {
 
     pub fn insert_host(&self, h: &HostConfig) -> Result<()> {
         super::hosts::insert_host(self.tx, h, self.now).map_err(|e| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(format!("a host named '{}' exists", h.name)),
+            Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                StoreError::Conflict(format!("a host named '{}' exists", h.name))
+            }
             _ => e.into(),
         })
     }
@@ -84,7 +86,14 @@ impl ImportTx<'_> {
         self.tx.execute(
             "INSERT INTO notify_channels (name, url, secret, events, enabled, source, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, 'api', ?6, ?6)",
-            rusqlite::params![c.name, c.url, c.secret, super::notify::events_json(&c.events), c.enabled, super::fmt_time(self.now)],
+            rusqlite::params![
+                c.name,
+                c.url,
+                c.secret,
+                super::notify::events_json(&c.events),
+                c.enabled,
+                super::fmt_time(self.now)
+            ],
         )?;
         Ok(())
     }
@@ -93,7 +102,15 @@ impl ImportTx<'_> {
         self.tx.execute(
             "UPDATE notify_channels SET name = ?2, url = ?3, secret = ?4, events = ?5, enabled = ?6, updated_at = ?7 \
              WHERE id = ?1 AND source = 'api'",
-            rusqlite::params![id, c.name, c.url, c.secret, super::notify::events_json(&c.events), c.enabled, super::fmt_time(self.now)],
+            rusqlite::params![
+                id,
+                c.name,
+                c.url,
+                c.secret,
+                super::notify::events_json(&c.events),
+                c.enabled,
+                super::fmt_time(self.now)
+            ],
         )?;
         Ok(())
     }

@@ -51,7 +51,6 @@ fn user_from_row(r: &Row) -> rusqlite::Result<User> {
 pub const NO_PASSWORD: &str = "!sso";
 
 impl Store {
-
     pub fn user_count(&self) -> Result<i64> {
         Ok(self.reader().query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
     }
@@ -103,8 +102,13 @@ impl Store {
         let done = self.write(|tx| {
             let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
             let mut user = tx.query_row(&sql, [id], user_from_row).optional()?.ok_or(StoreError::NotFound)?;
-            let mut done =
-                UserUpdate { previous_role: None, password_changed: false, totp_reset: false, keys_capped: 0, user: user.clone() };
+            let mut done = UserUpdate {
+                previous_role: None,
+                password_changed: false,
+                totp_reset: false,
+                keys_capped: 0,
+                user: user.clone(),
+            };
             if let Some(role) = change.role.filter(|r| *r != user.role) {
                 if user.role == Role::Admin && admin_count(tx)? <= 1 {
                     return Err(StoreError::Conflict("the last admin cannot be demoted".into()));
@@ -256,10 +260,8 @@ impl Store {
         super::lock(&self.sessions).retain(|_, (_, expires)| *expires > now);
         Ok(pruned)
     }
-
 }
 
 fn admin_count(tx: &rusqlite::Transaction) -> Result<i64> {
     Ok(tx.query_row("SELECT count(*) FROM users WHERE role = 'admin'", [], |r| r.get(0))?)
 }
-

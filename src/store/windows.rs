@@ -43,13 +43,25 @@ pub(super) fn window_from_row(r: &Row) -> rusqlite::Result<Window> {
 }
 
 /// Inserts an API window; its id.
-pub(super) fn insert_window(conn: &rusqlite::Connection, f: &WindowFields, now: DateTime<Utc>) -> rusqlite::Result<i64> {
+pub(super) fn insert_window(
+    conn: &rusqlite::Connection,
+    f: &WindowFields,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<i64> {
     conn.execute(
         "INSERT INTO windows (host, target_type, target_id, spec, timezone, down_action, enforce, grace_seconds, \
          enabled, source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'api', ?10, ?10)",
         params![
-            f.host, f.target_type.as_str(), f.target_id, f.spec, f.timezone, f.down_action.as_str(),
-            f.enforce.as_str(), f.grace_seconds, f.enabled, fmt_time(now)
+            f.host,
+            f.target_type.as_str(),
+            f.target_id,
+            f.spec,
+            f.timezone,
+            f.down_action.as_str(),
+            f.enforce.as_str(),
+            f.grace_seconds,
+            f.enabled,
+            fmt_time(now)
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -57,7 +69,12 @@ pub(super) fn insert_window(conn: &rusqlite::Connection, f: &WindowFields, now: 
 
 /// Saves new fields; a change of target or timing drops the override,
 /// which was about the old one. The number of rows changed.
-pub(super) fn update_window(conn: &rusqlite::Connection, id: i64, f: &WindowFields, now: DateTime<Utc>) -> rusqlite::Result<usize> {
+pub(super) fn update_window(
+    conn: &rusqlite::Connection,
+    id: i64,
+    f: &WindowFields,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<usize> {
     conn.execute(
         "UPDATE windows SET host = ?1, target_type = ?2, target_id = ?3, spec = ?4, timezone = ?5, \
          down_action = ?6, enforce = ?7, grace_seconds = ?8, enabled = ?9, updated_at = ?10, \
@@ -65,8 +82,17 @@ pub(super) fn update_window(conn: &rusqlite::Connection, id: i64, f: &WindowFiel
              AND timezone IS ?5 THEN override_desired END \
          WHERE id = ?11",
         params![
-            f.host, f.target_type.as_str(), f.target_id, f.spec, f.timezone, f.down_action.as_str(),
-            f.enforce.as_str(), f.grace_seconds, f.enabled, fmt_time(now), id
+            f.host,
+            f.target_type.as_str(),
+            f.target_id,
+            f.spec,
+            f.timezone,
+            f.down_action.as_str(),
+            f.enforce.as_str(),
+            f.grace_seconds,
+            f.enabled,
+            fmt_time(now),
+            id
         ],
     )
 }

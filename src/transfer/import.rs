@@ -109,7 +109,13 @@ fn window_key(f: &WindowFields) -> (&str, &str, &str) {
 
 impl Transfer {
     /// Every import that is not a dry run is audited, applied or not.
-    pub async fn import(self: &Arc<Self>, document: serde_json::Value, mode: Mode, dry_run: bool, actor: &str) -> ImportResult {
+    pub async fn import(
+        self: &Arc<Self>,
+        document: serde_json::Value,
+        mode: Mode,
+        dry_run: bool,
+        actor: &str,
+    ) -> ImportResult {
         let out = self.validate_and_apply(document, mode, dry_run).await;
         if !dry_run {
             let message = format!(
@@ -130,7 +136,12 @@ impl Transfer {
         out
     }
 
-    async fn validate_and_apply(self: &Arc<Self>, document: serde_json::Value, mode: Mode, dry_run: bool) -> ImportResult {
+    async fn validate_and_apply(
+        self: &Arc<Self>,
+        document: serde_json::Value,
+        mode: Mode,
+        dry_run: bool,
+    ) -> ImportResult {
         let mut out = ImportResult::default();
         let doc: Document = match serde_json::from_value(document) {
             Ok(d) => d,
@@ -271,7 +282,13 @@ impl Transfer {
 /// Plans and applies the document inside the transaction; problems found
 /// there (a secret that is not kept anywhere, a host still in use) go to
 /// `out.errors`, and then nothing is committed.
-fn apply(tx: &ImportTx, valid: Valid, mode: Mode, notifier: &Notifier, out: &mut ImportResult) -> Result<Applied, StoreError> {
+fn apply(
+    tx: &ImportTx,
+    valid: Valid,
+    mode: Mode,
+    notifier: &Notifier,
+    out: &mut ImportResult,
+) -> Result<Applied, StoreError> {
     let mut applied = Applied::default();
     let item = |kind, name| Item { kind, name };
 
@@ -293,7 +310,12 @@ fn apply(tx: &ImportTx, valid: Valid, mode: Mode, notifier: &Notifier, out: &mut
             }
         };
         match existing {
-            Some(c) if c.url == input.url && c.secret == input.secret && c.events == input.events && c.enabled == input.enabled => {
+            Some(c)
+                if c.url == input.url
+                    && c.secret == input.secret
+                    && c.events == input.events
+                    && c.enabled == input.enabled =>
+            {
                 out.unchanged.push(item("notification", name))
             }
             Some(c) => {
@@ -422,17 +444,31 @@ fn apply(tx: &ImportTx, valid: Valid, mode: Mode, notifier: &Notifier, out: &mut
 
 /// A document channel, checked as a new one; a `"redacted"` URL or secret
 /// is the existing channel's (`existing`: its URL and secret), else an error.
-fn channel_input(d: ChannelDoc, existing: Option<(&str, Option<&str>)>, notifier: &Notifier) -> Result<ChannelInput, String> {
-    let missing = |what: &str| format!("its {what} is not in the document (export with ?secrets=true) and no channel of that name has one");
+fn channel_input(
+    d: ChannelDoc,
+    existing: Option<(&str, Option<&str>)>,
+    notifier: &Notifier,
+) -> Result<ChannelInput, String> {
+    let missing = |what: &str| {
+        format!("its {what} is not in the document (export with ?secrets=true) and no channel of that name has one")
+    };
     let url = match d.url.trim() {
         REDACTED => existing.map(|(u, _)| u.to_string()).ok_or_else(|| missing("URL"))?,
         u => u.to_string(),
     };
     let secret = match d.secret.as_deref().map(str::trim) {
-        Some(REDACTED) => Some(existing.and_then(|(_, s)| s).map(str::to_string).ok_or_else(|| missing("signing secret"))?),
+        Some(REDACTED) => {
+            Some(existing.and_then(|(_, s)| s).map(str::to_string).ok_or_else(|| missing("signing secret"))?)
+        }
         Some(s) => Some(s.to_string()),
         None => None,
     };
-    let request = ChannelRequest { name: Some(d.name), url: Some(url), secret: Some(secret), events: d.events, enabled: d.enabled };
+    let request = ChannelRequest {
+        name: Some(d.name),
+        url: Some(url),
+        secret: Some(secret),
+        events: d.events,
+        enabled: d.enabled,
+    };
     notifier.check_imported(request).map_err(|e| e.to_string())
 }

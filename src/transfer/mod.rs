@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::hosts::Hosts;
-use crate::model::{Channel, HostConfig, HostSource, NewAuditEntry, ScheduleFields, TargetType, TlsMaterial, WindowFields, format_grace};
+use crate::model::{
+    Channel, HostConfig, HostSource, NewAuditEntry, ScheduleFields, TargetType, TlsMaterial, WindowFields, format_grace,
+};
 use crate::notify::Notifier;
 use crate::scheduler::{Scheduler, StepInput};
 use crate::store::{Store, StoreError};
@@ -164,7 +166,9 @@ impl TlsDoc {
     /// The material, `Ok(None)` when redacted, or why the value is not one.
     fn material(&self) -> Result<Option<TlsMaterial>, String> {
         match self {
-            TlsDoc::Material { ca, cert, key } => Ok(Some(TlsMaterial { ca: ca.clone(), cert: cert.clone(), key: key.clone() })),
+            TlsDoc::Material { ca, cert, key } => {
+                Ok(Some(TlsMaterial { ca: ca.clone(), cert: cert.clone(), key: key.clone() }))
+            }
             TlsDoc::Redacted(s) if s == REDACTED => Ok(None),
             TlsDoc::Redacted(_) => Err(format!("tls must be {{ca, cert, key}} or \"{REDACTED}\"")),
         }
@@ -228,15 +232,17 @@ impl Transfer {
     /// Every API-made schedule, window, channel and host; channel URLs and
     /// TLS material only with `secrets`.
     pub async fn export(&self, secrets: bool, actor: &str) -> Result<Document, StoreError> {
-        let (schedules, windows, hosts, channels) = self
-            .store
-            .run(|s| Ok((s.schedules()?, s.windows()?, s.hosts()?, s.notify_channels()?)))
-            .await?;
+        let (schedules, windows, hosts, channels) =
+            self.store.run(|s| Ok((s.schedules()?, s.windows()?, s.hosts()?, s.notify_channels()?))).await?;
         let doc = Document {
             version: VERSION,
             schedules: schedules.iter().filter(|s| s.label.is_none()).map(|s| ScheduleDoc::from(&s.fields)).collect(),
             windows: windows.iter().filter(|w| w.label.is_none()).map(|w| WindowDoc::from(&w.fields)).collect(),
-            notifications: channels.iter().filter(|c| c.source == HostSource::Api).map(|c| ChannelDoc::of(c, secrets)).collect(),
+            notifications: channels
+                .iter()
+                .filter(|c| c.source == HostSource::Api)
+                .map(|c| ChannelDoc::of(c, secrets))
+                .collect(),
             hosts: hosts.iter().map(|h| HostDoc::of(h, secrets)).collect(),
         };
         let message = format!(
@@ -247,7 +253,10 @@ impl Transfer {
             doc.hosts.len(),
             if secrets { " with their secrets" } else { "" }
         );
-        self.audit.record(NewAuditEntry::new(actor, crate::model::AuditAction::Export, true, message).details(serde_json::json!({"secrets": secrets})));
+        self.audit.record(
+            NewAuditEntry::new(actor, crate::model::AuditAction::Export, true, message)
+                .details(serde_json::json!({"secrets": secrets})),
+        );
         Ok(doc)
     }
 }

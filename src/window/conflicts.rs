@@ -9,8 +9,8 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use chrono_tz::Tz;
 
 use super::spec::WindowSpec;
-use crate::scheduler::cron::CronExpr;
 use crate::model::{Action, Conflict, Desired, TargetType};
+use crate::scheduler::cron::CronExpr;
 
 /// How far ahead conflicts are looked for.
 pub const HORIZON: TimeDelta = TimeDelta::days(7);
@@ -117,7 +117,11 @@ pub fn find(schedules: &[TimedSchedule], windows: &[TimedWindow]) -> Found {
                     let message = |x: &TimedSchedule, y: &TimedSchedule| {
                         format!(
                             "{}s {} in the same minute as schedule {} {}s {}",
-                            x.action, x.target.describe(), y.id, y.action, y.target.describe()
+                            x.action,
+                            x.target.describe(),
+                            y.id,
+                            y.action,
+                            y.target.describe()
                         )
                     };
                     let conflict = |with: &TimedSchedule, message: String| Conflict {
@@ -142,7 +146,8 @@ pub fn find(schedules: &[TimedSchedule], windows: &[TimedWindow]) -> Found {
             let against = s.fires.iter().find(|t| (w.spec.desired_at(**t, w.tz) == Desired::Up) != up);
             if let Some(at) = against.copied() {
                 let wanted = if up { "down" } else { "up" };
-                let conflict = |with_type, with_id, message| Conflict { kind: "against_window", with_type, with_id, at, message };
+                let conflict =
+                    |with_type, with_id, message| Conflict { kind: "against_window", with_type, with_id, at, message };
                 found.schedules.entry(s.id).or_default().push(conflict(
                     "window",
                     w.id,
@@ -151,7 +156,12 @@ pub fn find(schedules: &[TimedSchedule], windows: &[TimedWindow]) -> Found {
                 found.windows.entry(w.id).or_default().push(conflict(
                     "schedule",
                     s.id,
-                    format!("schedule {} {}s {} while this window wants it {wanted}", s.id, s.action, s.target.describe()),
+                    format!(
+                        "schedule {} {}s {} while this window wants it {wanted}",
+                        s.id,
+                        s.action,
+                        s.target.describe()
+                    ),
                 ));
             }
         }
@@ -171,7 +181,12 @@ mod tests {
     }
 
     fn target(target_type: TargetType, id: &str, stack: Option<&str>) -> Target {
-        Target { host: crate::model::LOCAL_HOST.into(), target_type, target_id: id.into(), stack: stack.map(str::to_string) }
+        Target {
+            host: crate::model::LOCAL_HOST.into(),
+            target_type,
+            target_id: id.into(),
+            stack: stack.map(str::to_string),
+        }
     }
 
     fn sched(id: i64, target: Target, action: Action, fires: &[&str]) -> TimedSchedule {
@@ -191,13 +206,18 @@ mod tests {
             sched(5, other, Action::Stop, &["2026-01-06T07:01:00Z"]),
         ];
         let found = find(&schedules, &[]);
-        let ids = |id: i64| found.schedules.get(&id).map(|v| v.iter().map(|c| c.with_id).collect::<Vec<_>>()).unwrap_or_default();
+        let ids = |id: i64| {
+            found.schedules.get(&id).map(|v| v.iter().map(|c| c.with_id).collect::<Vec<_>>()).unwrap_or_default()
+        };
         assert_eq!(ids(1), [2], "a stack and one of its containers, same minute");
         assert_eq!(ids(2), [1]);
         assert_eq!(found.schedules[&1][0].at, t("2026-01-05T23:00:00Z"));
         assert!(ids(3).is_empty() && ids(5).is_empty(), "different minutes");
         assert!(ids(4).is_empty(), "a restart opposes nothing");
-        assert_eq!(found.schedules[&1][0].message, "stops stack web in the same minute as schedule 2 starts container web-app-1");
+        assert_eq!(
+            found.schedules[&1][0].message,
+            "stops stack web in the same minute as schedule 2 starts container web-app-1"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 pub mod conflicts;
 mod order;
 mod reconcile;
-mod swarm;
 pub mod spec;
+mod swarm;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -24,11 +24,11 @@ use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::docker::Fleet;
 use crate::events::{Event, Events};
+use crate::model::{AuditAction, ScheduleView, validate_host_name};
 use crate::model::{
     Desired, DownAction, Enforce, InvalidValue, LOCAL_HOST, LabelOrigin, NewAuditEntry, Override, TargetType, Window,
     WindowFields, WindowState, WindowView, format_grace,
 };
-use crate::model::{AuditAction, ScheduleView, validate_host_name};
 use crate::scheduler::cron::{CronError, CronExpr, parse_timezone};
 use crate::scheduler::{LABELS_ACTOR, ScheduleError, Scheduler, target_name};
 use crate::store::{Store, StoreError};
@@ -102,7 +102,9 @@ impl Compiled {
             Some(p) => p,
             // A label window whose labels are wrong is listed with its error
             // (stored disabled, so never enforced).
-            None if window.label.as_ref().is_some_and(|l| l.error.is_some()) => (WindowSpec::parse("never").ok()?, chrono_tz::UTC),
+            None if window.label.as_ref().is_some_and(|l| l.error.is_some()) => {
+                (WindowSpec::parse("never").ok()?, chrono_tz::UTC)
+            }
             None => return None,
         };
         Some(Compiled { window, spec, tz })
@@ -120,7 +122,9 @@ impl Compiled {
     /// Where an override ends by default: the next boundary, or a day from
     /// now for a window that has none (`always`, `never`).
     pub fn override_end(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        self.spec.next_transition(now, self.tz).map_or(now + chrono::Duration::hours(OVERRIDE_WITHOUT_BOUNDARY_HOURS), |(at, _)| at)
+        self.spec
+            .next_transition(now, self.tz)
+            .map_or(now + chrono::Duration::hours(OVERRIDE_WITHOUT_BOUNDARY_HOURS), |(at, _)| at)
     }
 
     /// The next instant the desired state may change: a boundary of the
@@ -207,12 +211,16 @@ impl Windows {
         let error = w.label.as_ref().and_then(|l| l.error.clone());
         let reason = match (c.active_override(now), self.gave_up(w.id)) {
             (_, _) if error.is_some() => Some(format!("not enforced: {}", error.as_deref().unwrap_or_default())),
-            (Some(o), _) => {
-                Some(format!("override by {}{}", o.by, o.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()))
-            }
+            (Some(o), _) => Some(format!(
+                "override by {}{}",
+                o.by,
+                o.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+            )),
             (None, Some(names)) => Some(format!("not acting on {names}: something else restarted it 3 times")),
             (None, None) if !f.enabled => Some("disabled: not enforced".into()),
-            (None, None) => Some(if desired == Desired::Up { "inside the window" } else { "outside the window" }.into()),
+            (None, None) => {
+                Some(if desired == Desired::Up { "inside the window" } else { "outside the window" }.into())
+            }
         };
         let since = match c.active_override(now) {
             Some(_) => None,
@@ -356,7 +364,9 @@ impl Windows {
             None => pick(None, current.map(|c| &c.target_type), "target_type")?,
         };
         if target_type == TargetType::Group {
-            return Err(WindowError::Invalid("a window keeps one target; for a group, give each stack its own window".into()));
+            return Err(WindowError::Invalid(
+                "a window keeps one target; for a group, give each stack its own window".into(),
+            ));
         }
         let target_id = target_name(target_type, &pick(input.target_id, current.map(|c| &c.target_id), "target_id")?)?;
         let spec = WindowSpec::parse(&pick(input.spec, current.map(|c| &c.spec), "spec")?)?.as_str().to_string();
@@ -369,7 +379,9 @@ impl Windows {
             None => current.map_or(DownAction::Stop, |c| c.down_action),
         };
         if target_type.is_swarm() && down_action == DownAction::Pause {
-            return Err(WindowError::Invalid(format!("down_action must be stop for a Swarm {target_type}: services are scaled to 0, not paused")));
+            return Err(WindowError::Invalid(format!(
+                "down_action must be stop for a Swarm {target_type}: services are scaled to 0, not paused"
+            )));
         }
         let enforce: Enforce = match input.enforce {
             Some(e) => e.parse()?,
@@ -458,8 +470,13 @@ impl Windows {
         self.forget(id);
         self.windows.write().unwrap_or_else(|e| e.into_inner()).retain(|c| c.window.id != id);
         self.audit.record(
-            NewAuditEntry::new(actor, crate::model::AuditAction::WindowDelete, true, format!("deleted window {id}: {}", describe(&w.fields)))
-                .target("window", &id.to_string()),
+            NewAuditEntry::new(
+                actor,
+                crate::model::AuditAction::WindowDelete,
+                true,
+                format!("deleted window {id}: {}", describe(&w.fields)),
+            )
+            .target("window", &id.to_string()),
         );
         self.events.publish(Event::Window { id, window: None });
         self.wake.notify_one();
@@ -470,16 +487,27 @@ impl Windows {
     /// say now (those keyed in `keep` stay even if not defined); each change
     /// audited as done by `labels`.
     /// Answers how many it created, updated and deleted.
-    pub async fn sync_labels(&self, host: &str, desired: Vec<(WindowFields, LabelOrigin)>, keep: Vec<String>) -> Result<usize, WindowError> {
+    pub async fn sync_labels(
+        &self,
+        host: &str,
+        desired: Vec<(WindowFields, LabelOrigin)>,
+        keep: Vec<String>,
+    ) -> Result<usize, WindowError> {
         let (now, h) = (self.clock.now(), host.to_string());
-        let sync = self.store.run(move |s| s.sync_label_windows(&h, &desired, &keep, now)).await.map_err(store_err(0))?;
+        let sync =
+            self.store.run(move |s| s.sync_label_windows(&h, &desired, &keep, now)).await.map_err(store_err(0))?;
         let changed = sync.created.len() + sync.updated.len() + sync.deleted.len();
         for w in &sync.deleted {
             self.forget(w.id);
             self.windows.write().unwrap_or_else(|e| e.into_inner()).retain(|c| c.window.id != w.id);
             self.audit.record(
-                NewAuditEntry::new(LABELS_ACTOR, AuditAction::WindowDelete, true, format!("deleted window {}: {}", w.id, describe(&w.fields)))
-                    .target("window", &w.id.to_string()),
+                NewAuditEntry::new(
+                    LABELS_ACTOR,
+                    AuditAction::WindowDelete,
+                    true,
+                    format!("deleted window {}: {}", w.id, describe(&w.fields)),
+                )
+                .target("window", &w.id.to_string()),
             );
             self.events.publish(Event::Window { id: w.id, window: None });
         }
@@ -522,12 +550,19 @@ impl Windows {
         self.changed(w, actor, crate::model::AuditAction::WindowOverrideClear).await
     }
 
-    async fn changed(&self, w: Window, actor: &str, what: crate::model::AuditAction) -> Result<WindowView, WindowError> {
+    async fn changed(
+        &self,
+        w: Window,
+        actor: &str,
+        what: crate::model::AuditAction,
+    ) -> Result<WindowView, WindowError> {
         let id = w.id;
         self.put(w);
         let view = self.get(id).await?;
         let detail = match &view.override_ {
-            Some(o) if what == crate::model::AuditAction::WindowOverride => format!(", kept {} until {}", o.desired, o.until.to_rfc3339()),
+            Some(o) if what == crate::model::AuditAction::WindowOverride => {
+                format!(", kept {} until {}", o.desired, o.until.to_rfc3339())
+            }
             _ => String::new(),
         };
         let c = self.find(id)?;
@@ -581,7 +616,9 @@ pub fn parse_grace(text: &str) -> Result<u32, WindowError> {
         .ok()
         .and_then(|d| u32::try_from(d.as_secs()).ok())
         .filter(|s| *s <= 7 * 86_400)
-        .ok_or_else(|| WindowError::Invalid(format!("grace '{text}' is not a duration like 30s, 15m or 2h (at most 7d)")))
+        .ok_or_else(|| {
+            WindowError::Invalid(format!("grace '{text}' is not a duration like 30s, 15m or 2h (at most 7d)"))
+        })
 }
 
 fn describe(f: &WindowFields) -> String {

@@ -8,14 +8,16 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use crate::model::Target;
+use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, watch};
 
 use super::{Compiled, Windows};
 use crate::actions::{ActionObserver, Trigger};
 use crate::events::{Event, Published};
-use crate::model::{Action, Container, ContainerState, Desired, DownAction, Enforce, NewAuditEntry, Override, TargetType};
+use crate::model::{
+    Action, Container, ContainerState, Desired, DownAction, Enforce, NewAuditEntry, Override, TargetType,
+};
 
 /// Engine events come in bursts (a compose up): one pass after it settles.
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -51,7 +53,10 @@ impl Windows {
     /// Names the containers this window gave up on, if any.
     pub(super) fn gave_up(&self, id: i64) -> Option<String> {
         let memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
-        memory.get(&id).filter(|m| !m.gave_up.is_empty()).map(|m| m.gave_up.iter().cloned().collect::<Vec<_>>().join(", "))
+        memory
+            .get(&id)
+            .filter(|m| !m.gave_up.is_empty())
+            .map(|m| m.gave_up.iter().cloned().collect::<Vec<_>>().join(", "))
     }
 
     /// Runs until `shutdown` turns true.
@@ -203,7 +208,10 @@ impl Windows {
     /// One-shot jobs (exited 0, restart policy `no`) stay down at "up",
     /// unless this window is the one that stopped them.
     async fn is_one_shot(&self, c: &Compiled, m: &Container) -> bool {
-        if m.state != ContainerState::Exited || c.window.stopped.contains(&m.name) || !m.status.starts_with("Exited (0)") {
+        if m.state != ContainerState::Exited
+            || c.window.stopped.contains(&m.name)
+            || !m.status.starts_with("Exited (0)")
+        {
             return false;
         }
         let Some(host) = self.fleet.get(&c.window.fields.host) else { return false };
@@ -235,32 +243,34 @@ impl Windows {
         let host = self.fleet.get(&f.host)?;
         for r in suspects {
             let listed = host.engine.list(Some(&r.id)).await;
-            if listed.is_ok_and(|l| l.first().is_none_or(|now| !matches!(now.state.as_str(), "running" | "restarting"))) {
+            if listed.is_ok_and(|l| l.first().is_none_or(|now| !matches!(now.state.as_str(), "running" | "restarting")))
+            {
                 lagging.insert(r.name.clone());
             }
         }
         let grace = chrono::Duration::seconds(i64::from(f.grace_seconds));
-        let (due, pending) = {
-            let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
-            let m = memory.entry(c.window.id).or_default();
-            m.drift_since.retain(|n, _| is_up.contains(n.as_str()));
-            for (name, seen_down) in m.stopped_now.iter_mut() {
-                *seen_down |= !is_up.contains(name.as_str());
-            }
-            let mut due = Vec::new();
-            for r in &running {
-                if m.gave_up.contains(&r.name) {
-                    continue;
+        let (due, pending) =
+            {
+                let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+                let m = memory.entry(c.window.id).or_default();
+                m.drift_since.retain(|n, _| is_up.contains(n.as_str()));
+                for (name, seen_down) in m.stopped_now.iter_mut() {
+                    *seen_down |= !is_up.contains(name.as_str());
                 }
-                if lagging.contains(&r.name) {
-                    continue;
-                }
-                if m.stopped_now.remove(&r.name).is_some() {
-                    let fights = m.fights.entry(r.name.clone()).or_default();
-                    *fights += 1;
-                    if *fights >= MAX_FIGHTS {
-                        m.gave_up.insert(r.name.clone());
-                        self.audit.record(
+                let mut due = Vec::new();
+                for r in &running {
+                    if m.gave_up.contains(&r.name) {
+                        continue;
+                    }
+                    if lagging.contains(&r.name) {
+                        continue;
+                    }
+                    if m.stopped_now.remove(&r.name).is_some() {
+                        let fights = m.fights.entry(r.name.clone()).or_default();
+                        *fights += 1;
+                        if *fights >= MAX_FIGHTS {
+                            m.gave_up.insert(r.name.clone());
+                            self.audit.record(
                             NewAuditEntry::new("window", crate::model::AuditAction::WindowGaveUp, false, format!(
                                 "window {}: {} was started again {MAX_FIGHTS} times by something else in this down \
                                  period; leaving it alone until the next boundary",
@@ -268,17 +278,17 @@ impl Windows {
                             ))
                             .on(&f.target()),
                         );
-                        continue;
+                            continue;
+                        }
+                    }
+                    let since = *m.drift_since.entry(r.name.clone()).or_insert(now);
+                    if at_once || now >= since + grace {
+                        due.push(r.name.clone());
                     }
                 }
-                let since = *m.drift_since.entry(r.name.clone()).or_insert(now);
-                if at_once || now >= since + grace {
-                    due.push(r.name.clone());
-                }
-            }
-            let pending = m.drift_since.iter().filter(|(n, _)| !due.contains(n)).map(|(_, s)| *s + grace).min();
-            (due, pending)
-        };
+                let pending = m.drift_since.iter().filter(|(n, _)| !due.contains(n)).map(|(_, s)| *s + grace).min();
+                (due, pending)
+            };
         if !due.is_empty() {
             let action = match f.down_action {
                 DownAction::Stop => Action::Stop,
@@ -338,7 +348,10 @@ impl Windows {
             .or_else(|| {
                 all.iter().find(|c| {
                     let f = &c.window.fields;
-                    f.enabled && f.host == target.host && f.target_type == TargetType::Stack && Some(&f.target_id) == stack.as_ref()
+                    f.enabled
+                        && f.host == target.host
+                        && f.target_type == TargetType::Stack
+                        && Some(&f.target_id) == stack.as_ref()
                 })
             })
             .cloned()
@@ -380,12 +393,17 @@ impl ActionObserver for Windows {
             }
         }
         self.audit.record(
-            NewAuditEntry::new(trigger.actor(), crate::model::AuditAction::WindowOverride, true, format!(
-                "window {id}: kept {} until {} ({})",
-                o.desired,
-                until.to_rfc3339(),
-                o.reason.as_deref().unwrap_or_default()
-            ))
+            NewAuditEntry::new(
+                trigger.actor(),
+                crate::model::AuditAction::WindowOverride,
+                true,
+                format!(
+                    "window {id}: kept {} until {} ({})",
+                    o.desired,
+                    until.to_rfc3339(),
+                    o.reason.as_deref().unwrap_or_default()
+                ),
+            )
             .target("window", &id.to_string()),
         );
         if !up {
@@ -433,20 +451,38 @@ mod tests {
         let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
         let containers = ["web", "db", "keep"]
             .map(|svc| {
-                let mut labels =
-                    BTreeMap::from([(LABEL_PROJECT.to_string(), "a".to_string()), (LABEL_SERVICE.to_string(), svc.to_string())]);
+                let mut labels = BTreeMap::from([
+                    (LABEL_PROJECT.to_string(), "a".to_string()),
+                    (LABEL_SERVICE.to_string(), svc.to_string()),
+                ]);
                 if svc == "keep" {
                     labels.insert(LABEL_EXCLUDE.to_string(), "true".to_string());
                 }
-                Container::new(format!("id-{svc}"), &format!("a-{svc}-1"), "i".into(), "running".into(), "Up".into(), labels, Default::default())
+                Container::new(
+                    format!("id-{svc}"),
+                    &format!("a-{svc}-1"),
+                    "i".into(),
+                    "running".into(),
+                    "Up".into(),
+                    labels,
+                    Default::default(),
+                )
             })
             .to_vec();
         let events = Events::default();
         let (engine, view, actions) = fake::actions_with_events(containers, audit.clone(), events.clone());
         let actions = Arc::new(actions);
-        let scheduler = Arc::new(Scheduler::new(store.clone(), actions.clone(), audit.clone(), events.clone(), clock.clone(), chrono_tz::UTC));
+        let scheduler = Arc::new(Scheduler::new(
+            store.clone(),
+            actions.clone(),
+            audit.clone(),
+            events.clone(),
+            clock.clone(),
+            chrono_tz::UTC,
+        ));
         let windows =
-            Windows::new(store.clone(), actions, scheduler, audit.clone(), events, clock.clone(), chrono_tz::UTC).unwrap();
+            Windows::new(store.clone(), actions, scheduler, audit.clone(), events, clock.clone(), chrono_tz::UTC)
+                .unwrap();
         Bench { _dir: dir, store, audit, engine, view, windows, clock }
     }
 
@@ -485,7 +521,10 @@ mod tests {
         let b = bench();
         b.windows.create(never("0"), "t").await.unwrap();
         b.windows.pass().await;
-        assert_eq!((b.state("id-web"), b.state("id-db"), b.state("id-keep")), ("exited".into(), "exited".into(), "running".into()));
+        assert_eq!(
+            (b.state("id-web"), b.state("id-db"), b.state("id-keep")),
+            ("exited".into(), "exited".into(), "running".into())
+        );
         b.refresh();
         b.calls();
         for _ in 0..3 {
@@ -513,14 +552,21 @@ mod tests {
         let view = b.windows.get(w.id).await.unwrap();
         assert!(view.state.reason.as_deref().unwrap().contains("a-web-1"), "{:?}", view.state.reason);
         b.audit.flush();
-        let gave_up = b.store.audit(&AuditFilter { limit: 5, action: Some("window_gave_up".into()), ..Default::default() }).unwrap();
+        let gave_up = b
+            .store
+            .audit(&AuditFilter { limit: 5, action: Some("window_gave_up".into()), ..Default::default() })
+            .unwrap();
         assert_eq!(gave_up.len(), 1);
     }
 
     #[tokio::test]
     async fn one_shot_and_excluded_containers_stay_down_at_up() {
         let b = bench();
-        for (id, status) in [("id-web", "Exited (137) 1 minute ago"), ("id-db", "Exited (0) 1 minute ago"), ("id-keep", "Exited (0) 1 minute ago")] {
+        for (id, status) in [
+            ("id-web", "Exited (137) 1 minute ago"),
+            ("id-db", "Exited (0) 1 minute ago"),
+            ("id-keep", "Exited (0) 1 minute ago"),
+        ] {
             let mut all = b.engine.containers.lock().unwrap();
             let c = all.get_mut(id).unwrap();
             (c.state, c.status) = ("exited".into(), status.into());
@@ -544,7 +590,12 @@ mod tests {
         b.refresh();
         let window_acts = |action: &str| {
             b.audit.flush();
-            let filter = AuditFilter { limit: 50, actor: Some("window".into()), action: Some(action.into()), ..Default::default() };
+            let filter = AuditFilter {
+                limit: 50,
+                actor: Some("window".into()),
+                action: Some(action.into()),
+                ..Default::default()
+            };
             b.store.audit(&filter).unwrap().len()
         };
         assert_eq!((b.state("id-web"), window_acts("stop")), ("running".into(), 0));
@@ -555,7 +606,10 @@ mod tests {
             b.windows.pass().await;
             b.refresh();
         }
-        assert_eq!((b.state("id-web"), b.state("id-db"), b.state("id-keep")), ("exited".into(), "exited".into(), "running".into()));
+        assert_eq!(
+            (b.state("id-web"), b.state("id-db"), b.state("id-keep")),
+            ("exited".into(), "exited".into(), "running".into())
+        );
         assert_eq!(window_acts("stop"), 1, "one stop for the step, none for the passes after it");
         b.calls();
         b.windows.pass().await;

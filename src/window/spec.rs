@@ -65,7 +65,6 @@ const HORIZON_SECONDS: i64 = 8 * 86_400;
 const OFFSET_PROBE_SECONDS: i64 = 6 * 3_600;
 const DAY_ABBREVIATIONS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
-
 /// A spec that does not parse; the message quotes the bad part.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -86,7 +85,9 @@ impl WindowSpec {
         let text = text.trim();
         let mut week = WeekMinutes([0; WEEK_WORDS]);
         if text.is_empty() {
-            return Err(error("the window spec is empty (use 'always', 'never' or rules like 'Mon-Fri 07:00-19:00')".into()));
+            return Err(error(
+                "the window spec is empty (use 'always', 'never' or rules like 'Mon-Fri 07:00-19:00')".into(),
+            ));
         } else if text.eq_ignore_ascii_case("always") {
             (0..MINUTES_PER_WEEK).for_each(|minute| week.set(minute));
         } else if !text.eq_ignore_ascii_case("never") {
@@ -138,7 +139,9 @@ impl WindowSpec {
             // Invariant: the state at `now` is `was_up`, and `offset` is the offset at `now`.
             let boundary = self.next_boundary(now + offset) - offset;
             match first_offset_change(tz, now, offset, boundary.min(limit)) {
-                None => return (boundary <= limit).then(|| Some((instant(boundary)?, Desired::from_up(!was_up)))).flatten(),
+                None => {
+                    return (boundary <= limit).then(|| Some((instant(boundary)?, Desired::from_up(!was_up)))).flatten();
+                }
                 Some((change, new_offset)) => {
                     let up = self.up_at_local(change + new_offset);
                     if up != was_up {
@@ -283,7 +286,10 @@ fn parse_rule(rule: &str) -> Result<Rule, SpecError> {
     let mut parts: Vec<String> = Vec::new();
     for token in rule.split_whitespace() {
         match parts.last_mut() {
-            Some(last) if (last.ends_with('-') || token.starts_with('-')) && (token == "-" || is_time(last) == is_time(token)) => {
+            Some(last)
+                if (last.ends_with('-') || token.starts_with('-'))
+                    && (token == "-" || is_time(last) == is_time(token)) =>
+            {
                 last.push_str(token)
             }
             _ => parts.push(token.to_string()),
@@ -292,10 +298,16 @@ fn parse_rule(rule: &str) -> Result<Rule, SpecError> {
     let (days, times) = match parts.as_slice() {
         [days, times] => (days, times),
         [word] if word.eq_ignore_ascii_case("always") || word.eq_ignore_ascii_case("never") => {
-            return Err(error(format!("'{}' cannot be combined with rules (it stands alone as the whole spec)", shown(word))));
+            return Err(error(format!(
+                "'{}' cannot be combined with rules (it stands alone as the whole spec)",
+                shown(word)
+            )));
         }
         [only] if is_time(only) || only.contains(':') => {
-            return Err(error(format!("rule '{}' has no days (a rule is DAYS HH:MM-HH:MM, as in 'Mon-Fri 07:00-19:00')", shown(rule))));
+            return Err(error(format!(
+                "rule '{}' has no days (a rule is DAYS HH:MM-HH:MM, as in 'Mon-Fri 07:00-19:00')",
+                shown(rule)
+            )));
         }
         [only] if parse_days(only, rule).is_err() => {
             return Err(error(format!(
@@ -363,7 +375,8 @@ fn parse_times(text: &str, rule: &str) -> Result<(u32, u32), SpecError> {
                 shown(rule)
             )));
         };
-        let two_digits = |s: &str| (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u32>().ok()).flatten();
+        let two_digits =
+            |s: &str| (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u32>().ok()).flatten();
         match (two_digits(hours), two_digits(minutes)) {
             (Some(h), Some(m)) if (h < 24 && m < 60) || (h, m) == (24, 0) => Ok(h * 60 + m),
             (Some(_), Some(_)) => Err(error(format!(
@@ -582,7 +595,10 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "\n{}", failures.join("\n"));
-        assert_eq!(WindowSpec::parse("Funday 09:00-10:00").unwrap_err().to_string(), "unknown day 'Funday' in rule 'Funday 09:00-10:00' (use Mon…Sun or Monday…Sunday)");
+        assert_eq!(
+            WindowSpec::parse("Funday 09:00-10:00").unwrap_err().to_string(),
+            "unknown day 'Funday' in rule 'Funday 09:00-10:00' (use Mon…Sun or Monday…Sunday)"
+        );
     }
 
     #[test]
@@ -591,15 +607,21 @@ mod tests {
         let spec = spec("Mon-Fri 07:00-19:00, Sat 10:00-14:00");
         // 2026-01-09 is a Friday; Berlin is UTC+1 in January.
         let got: Vec<String> = spec.transitions(utc("2026-01-09T12:00:00Z"), berlin, 5).into_iter().map(show).collect();
-        assert_eq!(got, [
-            "2026-01-09T18:00:00Z Down",
-            "2026-01-10T09:00:00Z Up",
-            "2026-01-10T13:00:00Z Down",
-            "2026-01-12T06:00:00Z Up",
-            "2026-01-12T18:00:00Z Down",
-        ]);
+        assert_eq!(
+            got,
+            [
+                "2026-01-09T18:00:00Z Down",
+                "2026-01-10T09:00:00Z Up",
+                "2026-01-10T13:00:00Z Down",
+                "2026-01-12T06:00:00Z Up",
+                "2026-01-12T18:00:00Z Down",
+            ]
+        );
         // Strictly after: from a transition instant, the next one.
-        assert_eq!(spec.next_transition(utc("2026-01-10T09:00:00Z"), berlin), Some((utc("2026-01-10T13:00:00Z"), Down)));
+        assert_eq!(
+            spec.next_transition(utc("2026-01-10T09:00:00Z"), berlin),
+            Some((utc("2026-01-10T13:00:00Z"), Down))
+        );
         assert_eq!(spec.transitions(utc("2026-01-10T09:00:00Z"), berlin, 0), []);
     }
 
@@ -611,11 +633,23 @@ mod tests {
         assert_eq!(spec.desired_at(utc("2026-01-05T07:00:00Z"), utc_zone), Up);
         assert_eq!(spec.desired_at(utc("2026-01-05T07:59:59.999Z"), utc_zone), Up);
         assert_eq!(spec.desired_at(utc("2026-01-05T08:00:00Z"), utc_zone), Down);
-        assert_eq!(spec.next_transition(utc("2026-01-05T06:59:59.5Z"), utc_zone), Some((utc("2026-01-05T07:00:00Z"), Up)));
-        assert_eq!(spec.next_transition(utc("2026-01-05T07:00:00Z"), utc_zone), Some((utc("2026-01-05T08:00:00Z"), Down)));
-        assert_eq!(spec.previous_transition(utc("2026-01-05T07:59:59.5Z"), utc_zone), Some(utc("2026-01-05T07:00:00Z")));
+        assert_eq!(
+            spec.next_transition(utc("2026-01-05T06:59:59.5Z"), utc_zone),
+            Some((utc("2026-01-05T07:00:00Z"), Up))
+        );
+        assert_eq!(
+            spec.next_transition(utc("2026-01-05T07:00:00Z"), utc_zone),
+            Some((utc("2026-01-05T08:00:00Z"), Down))
+        );
+        assert_eq!(
+            spec.previous_transition(utc("2026-01-05T07:59:59.5Z"), utc_zone),
+            Some(utc("2026-01-05T07:00:00Z"))
+        );
         assert_eq!(spec.previous_transition(utc("2026-01-05T07:00:00Z"), utc_zone), Some(utc("2026-01-05T07:00:00Z")));
-        assert_eq!(spec.previous_transition(utc("2026-01-05T06:59:59.9Z"), utc_zone), Some(utc("2025-12-29T08:00:00Z")));
+        assert_eq!(
+            spec.previous_transition(utc("2026-01-05T06:59:59.9Z"), utc_zone),
+            Some(utc("2025-12-29T08:00:00Z"))
+        );
     }
 
     #[test]
@@ -659,12 +693,21 @@ mod tests {
         assert!(failures.is_empty(), "\n{}", failures.join("\n"));
         // A change more than 8 days back is not looked for.
         let monthly_ish = spec("Mon 09:00-10:00");
-        assert_eq!(monthly_ish.previous_transition(utc("2026-01-05T09:30:00Z"), utc_zone), Some(utc("2026-01-05T09:00:00Z")));
-        assert_eq!(monthly_ish.previous_transition(utc("2026-01-05T08:30:00Z"), utc_zone), Some(utc("2025-12-29T10:00:00Z")));
+        assert_eq!(
+            monthly_ish.previous_transition(utc("2026-01-05T09:30:00Z"), utc_zone),
+            Some(utc("2026-01-05T09:00:00Z"))
+        );
+        assert_eq!(
+            monthly_ish.previous_transition(utc("2026-01-05T08:30:00Z"), utc_zone),
+            Some(utc("2025-12-29T10:00:00Z"))
+        );
         // Nor one more than 8 days ahead: `Sun 02:00-02:30` skips Europe/Berlin's 2026-03-29.
         let in_the_gap = spec("Sun 02:00-02:30");
         assert_eq!(in_the_gap.next_transition(utc("2026-03-22T01:30:00Z"), berlin), None);
-        assert_eq!(in_the_gap.next_transition(utc("2026-03-28T00:00:00Z"), berlin), Some((utc("2026-04-05T00:00:00Z"), Up)));
+        assert_eq!(
+            in_the_gap.next_transition(utc("2026-03-28T00:00:00Z"), berlin),
+            Some((utc("2026-04-05T00:00:00Z"), Up))
+        );
     }
 
     #[test]
@@ -700,7 +743,8 @@ mod tests {
         ];
         let mut failures = Vec::new();
         for (text, zone, after, expected) in table {
-            let got: Vec<String> = spec(text).transitions(utc(after), tz(zone), expected.len()).into_iter().map(show).collect();
+            let got: Vec<String> =
+                spec(text).transitions(utc(after), tz(zone), expected.len()).into_iter().map(show).collect();
             if got != *expected {
                 failures.push(format!("{text} in {zone} after {after}:\n  expected {expected:?}\n  got      {got:?}"));
             }
@@ -714,7 +758,8 @@ mod tests {
 
     #[test]
     fn the_tables_use_the_real_transition_dates() {
-        let offset = |zone: &str, at: &str| tz(zone).offset_from_utc_datetime(&utc(at).naive_utc()).fix().local_minus_utc() / 60;
+        let offset =
+            |zone: &str, at: &str| tz(zone).offset_from_utc_datetime(&utc(at).naive_utc()).fix().local_minus_utc() / 60;
         for (zone, at, minutes_before, minutes_after) in [
             ("Europe/Berlin", "2026-03-29T01:00:00Z", 60, 120),
             ("Europe/Berlin", "2026-10-25T01:00:00Z", 120, 60),
@@ -885,10 +930,12 @@ mod tests {
     }
 
     fn rules() -> impl Strategy<Value = (Vec<GenRule>, String)> {
-        (prop::collection::vec(rule(), 1..=3), prop::sample::select(vec![",", ", ", " , "])).prop_map(|(rules, separator)| {
-            let text = rules.iter().map(GenRule::text).collect::<Vec<_>>().join(separator);
-            (rules, text)
-        })
+        (prop::collection::vec(rule(), 1..=3), prop::sample::select(vec![",", ", ", " , "])).prop_map(
+            |(rules, separator)| {
+                let text = rules.iter().map(GenRule::text).collect::<Vec<_>>().join(separator);
+                (rules, text)
+            },
+        )
     }
 
     /// `default`, or `PROPTEST_CASES` when it is set.
@@ -919,7 +966,8 @@ mod tests {
     /// whole minute a quarter of the time.
     fn zone_and_instant() -> impl Strategy<Value = (Tz, DateTime<Utc>)> {
         let nanos = prop_oneof![Just(0u32), 0..1_000_000_000u32];
-        let near_change = (0..CHANGES.len(), -7 * 86_400..6 * 3_600i64).prop_map(|(i, s)| (CHANGES[i].0, utc(CHANGES[i].1).timestamp() + s));
+        let near_change = (0..CHANGES.len(), -7 * 86_400..6 * 3_600i64)
+            .prop_map(|(i, s)| (CHANGES[i].0, utc(CHANGES[i].1).timestamp() + s));
         let anywhere = (0..ZONES.len(), 1_767_225_600..1_830_297_600i64);
         (prop_oneof![near_change, anywhere], any::<bool>(), nanos).prop_map(|((zone, s), on_minute, ns)| {
             let s = if on_minute { s.div_euclid(60) * 60 } else { s };

@@ -48,7 +48,9 @@ impl Windows {
         let action = match desired {
             Desired::Down if due => Action::Stop,
             // down_only: a service someone scaled to 0 during up time stays so.
-            Desired::Up if (boundary || f.enforce == Enforce::Both) && services.iter().any(|s| s.desired == 0) => Action::Start,
+            Desired::Up if (boundary || f.enforce == Enforce::Both) && services.iter().any(|s| s.desired == 0) => {
+                Action::Start
+            }
             _ => return pending,
         };
         let trigger = Trigger::Window { window_id: c.window.id };

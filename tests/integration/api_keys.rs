@@ -20,7 +20,8 @@ pub async fn make_key(s: &Server, token: &str, body: Value) -> Value {
 /// A new user with `role`: (their login token, their username, their id).
 async fn new_user(s: &Server, admin: &str, role: &str) -> (String, String, i64) {
     let name = unique(role).replace('-', "_");
-    let (st, v) = s.post("/api/users", admin, json!({"username": name, "password": "password-123", "role": role})).await;
+    let (st, v) =
+        s.post("/api/users", admin, json!({"username": name, "password": "password-123", "role": role})).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     (s.login(&name, "password-123").await, name, v["id"].as_i64().unwrap())
 }
@@ -38,7 +39,11 @@ async fn a_key_is_shown_once_works_like_its_owner_is_audited_by_its_name_and_die
     let key = made["token"].as_str().unwrap().to_string();
     assert!(key.starts_with("dnp_") && key.len() == 4 + 43, "{key}");
     assert_eq!(made["prefix"].as_str(), Some(&key[..12]));
-    assert_eq!((made["name"].as_str(), made["role"].as_str()), (Some("deploy-bot"), Some("operator")), "the owner's role by default");
+    assert_eq!(
+        (made["name"].as_str(), made["role"].as_str()),
+        (Some("deploy-bot"), Some("operator")),
+        "the owner's role by default"
+    );
     assert!(made["expires_at"].is_null() && made["last_used_at"].is_null() && made["created_at"].is_string(), "{made}");
 
     let (st, me) = s.get("/api/auth/me", &key).await;
@@ -76,7 +81,11 @@ async fn a_key_is_shown_once_works_like_its_owner_is_audited_by_its_name_and_die
     let (st, _) = s.call(Method::DELETE, &format!("/api/tokens/{id}"), Some(&op), None).await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (st, v) = s.get("/api/auth/me", &key).await;
-    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")), "revoked at once");
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated")),
+        "revoked at once"
+    );
     let (_, page) = s.get(&format!("/api/audit?actor={name}&action=api_key_delete"), &admin).await;
     assert_eq!(page["entries"].as_array().map(Vec::len), Some(1), "{page}");
     let (st, _) = s.call(Method::DELETE, &format!("/api/tokens/{id}"), Some(&op), None).await;
@@ -91,18 +100,30 @@ async fn a_key_cannot_make_keys_change_passwords_two_factor_or_users_or_log_out(
     let key = make_key(&s, &admin, json!({"name": "root-bot"})).await["token"].as_str().unwrap().to_string();
     let refused: [(Method, String, Option<Value>); 9] = [
         (Method::POST, "/api/tokens".into(), Some(json!({"name": "child"}))),
-        (Method::PUT, "/api/auth/password".into(), Some(json!({"current_password": ADMIN_PASSWORD, "new_password": "new-password-1"}))),
+        (
+            Method::PUT,
+            "/api/auth/password".into(),
+            Some(json!({"current_password": ADMIN_PASSWORD, "new_password": "new-password-1"})),
+        ),
         (Method::POST, "/api/auth/totp/setup".into(), None),
         (Method::POST, "/api/auth/totp/enable".into(), Some(json!({"code": "000000"}))),
         (Method::POST, "/api/auth/totp/disable".into(), Some(json!({"password": ADMIN_PASSWORD, "code": "000000"}))),
-        (Method::POST, "/api/users".into(), Some(json!({"username": "sneaky", "password": "password-123", "role": "admin"}))),
+        (
+            Method::POST,
+            "/api/users".into(),
+            Some(json!({"username": "sneaky", "password": "password-123", "role": "admin"})),
+        ),
         (Method::PUT, format!("/api/users/{viewer_id}"), Some(json!({"password": "password-456"}))),
         (Method::DELETE, format!("/api/users/{viewer_id}"), None),
         (Method::POST, "/api/auth/logout".into(), None),
     ];
     for (method, path, body) in refused {
         let (st, v) = s.call(method.clone(), &path, Some(&key), body).await;
-        assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("api_key_not_allowed")), "{method} {path}");
+        assert_eq!(
+            (st, v["error"]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("api_key_not_allowed")),
+            "{method} {path}"
+        );
     }
     // Nothing happened: the admin's password, the viewer and the key list are as they were.
     s.login("admin", ADMIN_PASSWORD).await;
@@ -121,20 +142,32 @@ async fn a_keys_role_is_at_most_its_owners_and_is_lowered_when_the_owner_is_demo
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_role")));
     let (st, v) = s.post("/api/tokens", &op, json!({"name": "bad:name"})).await;
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_name")));
-    let viewer_key = make_key(&s, &op, json!({"name": "reader", "role": "viewer"})).await["token"].as_str().unwrap().to_string();
+    let viewer_key =
+        make_key(&s, &op, json!({"name": "reader", "role": "viewer"})).await["token"].as_str().unwrap().to_string();
     let (st, _) = s.post("/api/schedules", &viewer_key, schedule()).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "a viewer key of an operator is a viewer");
     let (st, v) = s.post("/api/tokens", &op, json!({"name": "reader"})).await;
-    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "names are unique per user");
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict")),
+        "names are unique per user"
+    );
     let key = make_key(&s, &op, json!({"name": "deployer"})).await["token"].as_str().unwrap().to_string();
     assert_eq!(s.post("/api/schedules", &key, schedule()).await.0, StatusCode::CREATED);
 
-    let (st, _) = s.call(Method::PUT, &format!("/api/users/{op_id}"), Some(&admin), Some(json!({"role": "viewer"}))).await;
+    let (st, _) =
+        s.call(Method::PUT, &format!("/api/users/{op_id}"), Some(&admin), Some(json!({"role": "viewer"}))).await;
     assert_eq!(st, StatusCode::OK);
     let (st, _) = s.post("/api/schedules", &key, schedule()).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "capped at once");
     let (_, keys) = s.get("/api/tokens?all=true", &admin).await;
-    let roles: Vec<&str> = keys.as_array().unwrap().iter().filter(|k| k["user_id"] == op_id).map(|k| k["role"].as_str().unwrap()).collect();
+    let roles: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["user_id"] == op_id)
+        .map(|k| k["role"].as_str().unwrap())
+        .collect();
     assert_eq!(roles, ["viewer", "viewer"], "{keys}");
     // Promotion does not raise them again.
     s.call(Method::PUT, &format!("/api/users/{op_id}"), Some(&admin), Some(json!({"role": "operator"}))).await;

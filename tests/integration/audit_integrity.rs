@@ -55,7 +55,12 @@ async fn a_backup_taken_under_writes_is_intact_and_restores() {
     stop.store(true, Ordering::Relaxed);
     writer.await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    println!("backup under {} writes/s took {} ms: {}", 50, took.as_millis(), String::from_utf8_lossy(&out.stderr).trim());
+    println!(
+        "backup under {} writes/s took {} ms: {}",
+        50,
+        took.as_millis(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     let again = docknap(&s.data_dir, &["backup", copy.to_str().unwrap()]);
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("exists"), "never overwrites");
 
@@ -64,7 +69,10 @@ async fn a_backup_taken_under_writes_is_intact_and_restores() {
     assert_eq!(check, "ok");
     let in_copy: i64 = db.query_row("SELECT count(*) FROM schedules", [], |r| r.get(0)).unwrap();
     let in_copy = in_copy as usize;
-    assert!(in_copy + 2 >= at_backup && in_copy > 0, "{in_copy} schedules in the copy, {at_backup} written when it began");
+    assert!(
+        in_copy + 2 >= at_backup && in_copy > 0,
+        "{in_copy} schedules in the copy, {at_backup} written when it began"
+    );
     drop(db);
 
     // Restore: stop, put the copy in place (no stale WAL beside it), start.
@@ -103,8 +111,15 @@ async fn an_edited_audit_entry_is_found_online_and_offline() {
     // Someone with the database file rewrites history.
     s.terminate();
     let db = rusqlite::Connection::open(s.data_dir.join("docknap.db")).unwrap();
-    let victim: i64 = db.query_row("SELECT id FROM audit WHERE action = 'schedule_create' ORDER BY id LIMIT 1 OFFSET 2", [], |r| r.get(0)).unwrap();
-    db.execute_batch(&format!("DROP TRIGGER audit_append_only_update; UPDATE audit SET actor = 'nobody' WHERE id = {victim};")).unwrap();
+    let victim: i64 = db
+        .query_row("SELECT id FROM audit WHERE action = 'schedule_create' ORDER BY id LIMIT 1 OFFSET 2", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    db.execute_batch(&format!(
+        "DROP TRIGGER audit_append_only_update; UPDATE audit SET actor = 'nobody' WHERE id = {victim};"
+    ))
+    .unwrap();
     drop(db);
     let out = docknap(&s.data_dir, &["audit-verify"]);
     let said = String::from_utf8_lossy(&out.stdout);

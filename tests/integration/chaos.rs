@@ -55,11 +55,28 @@ async fn engine_restart_kill_9_and_slow_clients_lose_no_run_and_double_none() {
             let engine = &engine;
             scope.spawn(move || {
                 for i in (worker..CONTAINERS).step_by(8) {
-                    let (project, service) = (format!("com.docker.compose.project=chaos{}", i % STACKS), format!("com.docker.compose.service=s{i}"));
+                    let (project, service) = (
+                        format!("com.docker.compose.project=chaos{}", i % STACKS),
+                        format!("com.docker.compose.service=s{i}"),
+                    );
                     engine.docker(&[
-                        "run", "-d", "--network", "none", "--log-driver", "none", "--label", &project, "--label", &service,
+                        "run",
+                        "-d",
+                        "--network",
+                        "none",
+                        "--log-driver",
+                        "none",
+                        "--label",
+                        &project,
+                        "--label",
+                        &service,
                         // Ends at once on SIGTERM: the engine restart stops 200 of them.
-                        "--name", &format!("chaos-{i}"), &test_image(), "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done",
+                        "--name",
+                        &format!("chaos-{i}"),
+                        &test_image(),
+                        "sh",
+                        "-c",
+                        "trap 'exit 0' TERM; while :; do sleep 1; done",
                     ]);
                 }
             });
@@ -149,7 +166,12 @@ async fn engine_restart_kill_9_and_slow_clients_lose_no_run_and_double_none() {
         assert!(once.is_disjoint(&skipped), "schedule {id}: a minute both run and missed");
         let covered: BTreeSet<DateTime<Utc>> = once.union(&skipped).copied().collect();
         assert_eq!(covered, expected, "schedule {id}: run {once:?}, missed {skipped:?}");
-        failed_runs += entries.iter().filter(|e| e["details"]["schedule_id"] == *id && e["details"]["trigger"] == "scheduled" && e["ok"] == false).count();
+        failed_runs += entries
+            .iter()
+            .filter(|e| {
+                e["details"]["schedule_id"] == *id && e["details"]["trigger"] == "scheduled" && e["ok"] == false
+            })
+            .count();
     }
     println!("chaos: {due_runs} due runs; {failed_runs} failed while the engine restarted");
     let (_, listed) = s.get("/api/schedules", &t).await;

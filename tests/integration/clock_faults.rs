@@ -35,7 +35,10 @@ async fn window_acts(s: &Server, action: &str) -> usize {
 #[tokio::test]
 async fn the_wall_clock_stepped_forward_and_back_under_the_real_binary_runs_nothing_twice() {
     let stack = Compose::up("ftwin", &service("app", ""));
-    assert!(Path::new(LIBFAKETIME).exists(), "Debian's libfaketime is required (scripts/test-env.sh installs `faketime`)");
+    assert!(
+        Path::new(LIBFAKETIME).exists(),
+        "Debian's libfaketime is required (scripts/test-env.sh installs `faketime`)"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let rc = tmp.path().join("faketime.rc");
     std::fs::write(&rc, "+0\n").unwrap();
@@ -52,14 +55,25 @@ async fn the_wall_clock_stepped_forward_and_back_under_the_real_binary_runs_noth
     // fails at once, touches nothing, and is logged with its due time.
     let target = unique("no-such-container");
     let (st, v) = s
-        .post("/api/schedules", &t, json!({"target_type": "container", "target_id": target, "action": "start", "cron": "*/2 * * * * *"}))
+        .post(
+            "/api/schedules",
+            &t,
+            json!({"target_type": "container", "target_id": target, "action": "start", "cron": "*/2 * * * * *"}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     // A window up from 10 minutes ago to 30 minutes from now (wall clock):
     // an hour ahead, the stack is outside it.
     let now = Utc::now();
-    let spec = format!("Mon-Sun {}-{}", hhmm(now - chrono::Duration::minutes(10)), hhmm(now + chrono::Duration::minutes(30)));
-    let (st, w) = s.post("/api/windows", &t, json!({"target_type": "stack", "target_id": stack.project, "spec": spec, "timezone": "UTC", "grace": "0"})).await;
+    let spec =
+        format!("Mon-Sun {}-{}", hhmm(now - chrono::Duration::minutes(10)), hhmm(now + chrono::Duration::minutes(30)));
+    let (st, w) = s
+        .post(
+            "/api/windows",
+            &t,
+            json!({"target_type": "stack", "target_id": stack.project, "spec": spec, "timezone": "UTC", "grace": "0"}),
+        )
+        .await;
     assert_eq!((st, w["state"]["desired"].as_str()), (StatusCode::CREATED, Some("up")), "{w}");
     s.wait_for("two fires", Duration::from_secs(10), || async { (dues(&s.log_text()).len() >= 2).then_some(()) }).await;
 
@@ -73,7 +87,10 @@ async fn the_wall_clock_stepped_forward_and_back_under_the_real_binary_runs_noth
             dues(&s.log_text()).into_iter().find(|d| *d > real + chrono::Duration::minutes(50))
         })
         .await;
-    println!("faketime +1h: first fire on the new time {} ms after the step, due {first_after}", stepped.elapsed().as_millis());
+    println!(
+        "faketime +1h: first fire on the new time {} ms after the step, due {first_after}",
+        stepped.elapsed().as_millis()
+    );
     let all = dues(&s.log_text());
     let during: Vec<_> = all[before.len()..].iter().filter(|d| **d <= first_after).collect();
     assert!(
@@ -87,7 +104,10 @@ async fn the_wall_clock_stepped_forward_and_back_under_the_real_binary_runs_noth
     println!("faketime +1h: {} missed entr(ies), {total} fires audited as missed", missed.len());
     assert!((1700..=1800).contains(&total), "the skipped hour's fires are audited as missed: {page}");
     // The step crossed the window's end: the stack goes down, once, within the reconciler's minute.
-    s.wait_for("the window to stop the stack", Duration::from_secs(75), || async { (stack.state("app") == "exited").then_some(()) }).await;
+    s.wait_for("the window to stop the stack", Duration::from_secs(75), || async {
+        (stack.state("app") == "exited").then_some(())
+    })
+    .await;
     println!("faketime +1h: the window stopped its stack {} ms after the step", stepped.elapsed().as_millis());
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(window_acts(&s, "stop").await, 1);
@@ -97,7 +117,10 @@ async fn the_wall_clock_stepped_forward_and_back_under_the_real_binary_runs_noth
     let stepped = Instant::now();
     std::fs::write(&rc, "+0\n").unwrap();
     // The window is read on the wall clock: inside it again, the stack comes back up, once.
-    s.wait_for("the window to start the stack", Duration::from_secs(75), || async { (stack.state("app") == "running").then_some(()) }).await;
+    s.wait_for("the window to start the stack", Duration::from_secs(75), || async {
+        (stack.state("app") == "running").then_some(())
+    })
+    .await;
     println!("faketime back to +0: the window started its stack {} ms after the step", stepped.elapsed().as_millis());
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!((window_acts(&s, "stop").await, window_acts(&s, "start").await), (1, 1));

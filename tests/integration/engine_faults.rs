@@ -33,7 +33,12 @@ fn run_member(engine: &SecondEngine, project: &str, service: &str, cmd: &str, st
     let (project_label, service_label) =
         (format!("com.docker.compose.project={project}"), format!("com.docker.compose.service={service}"));
     let timeout = stop_timeout.to_string();
-    run_container(engine, &name, &["--stop-timeout", &timeout, "--label", &project_label, "--label", &service_label], cmd);
+    run_container(
+        engine,
+        &name,
+        &["--stop-timeout", &timeout, "--label", &project_label, "--label", &service_label],
+        cmd,
+    );
     name
 }
 
@@ -57,7 +62,11 @@ fn fires(log: &str) -> Vec<(i64, DateTime<Utc>, i64)> {
     log.lines()
         .filter(|l| l.contains("schedule fired"))
         .filter_map(|l| {
-            Some((field(l, " schedule=")?.parse().ok()?, field(l, " due=")?.parse().ok()?, field(l, " late_ms=")?.parse().ok()?))
+            Some((
+                field(l, " schedule=")?.parse().ok()?,
+                field(l, " due=")?.parse().ok()?,
+                field(l, " late_ms=")?.parse().ok()?,
+            ))
         })
         .collect()
 }
@@ -65,7 +74,10 @@ fn fires(log: &str) -> Vec<(i64, DateTime<Utc>, i64)> {
 /// Waits for the first fire of `schedule` due at or after `after`; returns (due, late_ms).
 async fn first_fire_after(s: &Server, schedule: i64, after: DateTime<Utc>) -> (DateTime<Utc>, i64) {
     s.wait_for("a fire due after recovery", Duration::from_secs(20), || async {
-        fires(&s.log_text()).into_iter().find(|(id, due, _)| *id == schedule && *due >= after).map(|(_, due, late)| (due, late))
+        fires(&s.log_text())
+            .into_iter()
+            .find(|(id, due, _)| *id == schedule && *due >= after)
+            .map(|(_, due, late)| (due, late))
     })
     .await
 }
@@ -170,14 +182,24 @@ async fn an_engine_restart_mid_action_ends_every_action_audits_it_and_the_next_r
     let stop = create_schedule(&s, &t, json!({"target_type": "stack", "target_id": "slowsched", "action": "stop", "cron": cron_at(due), "timezone": "UTC"})).await;
     let stop_id = stop["id"].as_i64().unwrap();
     // ...and a window pass stopping another one.
-    let (st, w) = s.post("/api/windows", &t, json!({"target_type": "stack", "target_id": "slowwin", "spec": "never", "grace": "0"})).await;
+    let (st, w) = s
+        .post(
+            "/api/windows",
+            &t,
+            json!({"target_type": "stack", "target_id": "slowwin", "spec": "never", "grace": "0"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::CREATED, "{w}");
     s.wait_for("the scheduled stop to fire", Duration::from_secs(10), || async {
         fires(&s.log_text()).iter().any(|(id, _, _)| *id == stop_id).then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!((engine.state(&win), engine.state(&sched)), ("running".into(), "running".into()), "both stops are in flight");
+    assert_eq!(
+        (engine.state(&win), engine.state(&sched)),
+        ("running".into(), "running".into()),
+        "both stops are in flight"
+    );
 
     // The engine restarts (SIGTERM by pid, then the same engine again) under them.
     let began = Instant::now();
@@ -205,26 +227,46 @@ async fn an_engine_restart_mid_action_ends_every_action_audits_it_and_the_next_r
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (sched_took, last_run) = sched_done.unwrap_or_else(|| panic!("the scheduled stop hung past {bound:?}:\n{}", s.log_text()));
-    let (win_took, win_entry) = win_done.unwrap_or_else(|| panic!("the window's stop hung past {bound:?}:\n{}", s.log_text()));
-    println!("engine restart: scheduled stack stop ended {} ms after the restart began: ok={} {}", sched_took.as_millis(), last_run["ok"], last_run["message"]);
-    println!("engine restart: window stop ended {} ms after the restart began: ok={} {}", win_took.as_millis(), win_entry["ok"], win_entry["message"]);
+    let (sched_took, last_run) =
+        sched_done.unwrap_or_else(|| panic!("the scheduled stop hung past {bound:?}:\n{}", s.log_text()));
+    let (win_took, win_entry) =
+        win_done.unwrap_or_else(|| panic!("the window's stop hung past {bound:?}:\n{}", s.log_text()));
+    println!(
+        "engine restart: scheduled stack stop ended {} ms after the restart began: ok={} {}",
+        sched_took.as_millis(),
+        last_run["ok"],
+        last_run["message"]
+    );
+    println!(
+        "engine restart: window stop ended {} ms after the restart began: ok={} {}",
+        win_took.as_millis(),
+        win_entry["ok"],
+        win_entry["message"]
+    );
     assert!(last_run["message"].as_str().is_some_and(|m| !m.is_empty()), "{last_run}");
     let (_, page) = s.get("/api/audit?target_id=slowsched&action=stop&limit=5", &t).await;
     let audited = page["entries"].as_array().unwrap();
     assert!(audited.iter().any(|e| e["details"]["schedule_id"] == stop_id), "the scheduled stop is audited: {page}");
 
     let (engine, down, back) = restart.await.unwrap();
-    println!("engine restart: engine stopped in {} ms, answering again {} ms after the restart began", (down - began).as_millis(), (back - began).as_millis());
+    println!(
+        "engine restart: engine stopped in {} ms, answering again {} ms after the restart began",
+        (down - began).as_millis(),
+        (back - began).as_millis()
+    );
     let expected = engine_states(&engine, &[&win, &sched]);
     wait_recovered(&s, &t, &expected, Duration::from_secs(20)).await;
     let recovered = Instant::now();
     let recovered_at = Utc::now();
-    println!("engine restart: recovery (engine back → /healthz ok and the view re-listed) {} ms", (recovered - back).as_millis());
+    println!(
+        "engine restart: recovery (engine back → /healthz ok and the view re-listed) {} ms",
+        (recovered - back).as_millis()
+    );
     let unreachable = health.first("unreachable", began);
     assert!(unreachable.is_some(), "/healthz said unreachable during the restart: {:?}", health.changes(began));
     let unreachable = unreachable.unwrap();
-    s.wait_for("/healthz ok after unreachable", Duration::from_secs(2), || async { health.first("ok", unreachable) }).await;
+    s.wait_for("/healthz ok after unreachable", Duration::from_secs(2), || async { health.first("ok", unreachable) })
+        .await;
     println!("engine restart: /healthz changes {:?}", health.changes(began));
     assert!(recovered - back < Duration::from_secs(5), "recovered within the reconnect backoff");
 
@@ -272,11 +314,16 @@ async fn an_engine_killed_with_sigkill_is_reported_unreachable_and_recovered_whe
     })
     .await
     .unwrap();
-    s.wait_for("/healthz to say unreachable", Duration::from_secs(10), || async { health.first("unreachable", began) }).await;
+    s.wait_for("/healthz to say unreachable", Duration::from_secs(10), || async { health.first("unreachable", began) })
+        .await;
     let noticed = health.first("unreachable", began).unwrap() - began;
     println!("engine SIGKILL (pid {pid}): /healthz unreachable {} ms later", noticed.as_millis());
-    let (status, result, ended) = tokio::time::timeout(Duration::from_secs(10), stop).await.expect("the stop hung").unwrap();
-    println!("engine SIGKILL: the stack stop in flight ended {} ms after the kill: {status} {result}", (ended - began).as_millis());
+    let (status, result, ended) =
+        tokio::time::timeout(Duration::from_secs(10), stop).await.expect("the stop hung").unwrap();
+    println!(
+        "engine SIGKILL: the stack stop in flight ended {} ms after the kill: {status} {result}",
+        (ended - began).as_millis()
+    );
     let failed = (status == StatusCode::OK && result["ok"] == false) || status == StatusCode::SERVICE_UNAVAILABLE;
     assert!(failed, "a clear failure: {status} {result}");
     let (_, page) = s.get("/api/audit?target_id=slowkill&action=stop&limit=5", &t).await;
@@ -377,7 +424,11 @@ impl Proxy {
 }
 
 /// Copies one direction; once frozen, holds what it read (and the socket) forever.
-async fn pipe(mut from: tokio::net::unix::OwnedReadHalf, mut to: tokio::net::unix::OwnedWriteHalf, frozen: impl Fn() -> bool) {
+async fn pipe(
+    mut from: tokio::net::unix::OwnedReadHalf,
+    mut to: tokio::net::unix::OwnedWriteHalf,
+    frozen: impl Fn() -> bool,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = from.read(&mut buf).await;
@@ -457,10 +508,16 @@ async fn a_silent_events_stream_is_noticed_within_the_recheck_bound() {
     proxy.freeze_all();
     let bound = RECHECK + PROBE_TIMEOUT * 2 + Duration::from_secs(3);
     s.wait_for("/healthz to say unreachable", bound, || async { health.first("unreachable", begun) }).await;
-    println!("hung proxy: /healthz unreachable {} ms after every connection hung", (health.first("unreachable", begun).unwrap() - begun).as_millis());
+    println!(
+        "hung proxy: /healthz unreachable {} ms after every connection hung",
+        (health.first("unreachable", begun).unwrap() - begun).as_millis()
+    );
     let begun = Instant::now();
     proxy.thaw();
     s.wait_for("/healthz to say ok", Duration::from_secs(10), || async { health.first("ok", begun) }).await;
-    println!("hung proxy: /healthz ok {} ms after the proxy forwarded again", (health.first("ok", begun).unwrap() - begun).as_millis());
+    println!(
+        "hung proxy: /healthz ok {} ms after the proxy forwarded again",
+        (health.first("ok", begun).unwrap() - begun).as_millis()
+    );
     s.wait_for("quiet running", Duration::from_secs(2), state_is("running")).await;
 }

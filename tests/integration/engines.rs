@@ -51,7 +51,8 @@ impl SecondEngine {
         std::fs::create_dir_all(&root).unwrap();
         let bridge = format!("dnbr{id}");
         let _ = run("ip", &["link", "del", &bridge]);
-        run("ip", &["link", "add", &bridge, "type", "bridge"]).expect("a bridge for the second engine (needs root and iproute2)");
+        run("ip", &["link", "add", &bridge, "type", "bridge"])
+            .expect("a bridge for the second engine (needs root and iproute2)");
         // A subnet of the machine's own, for containers that will never use it (tests run them with --network none).
         let subnet = format!("10.213.{}.1/24", id % 250);
         run("ip", &["addr", "add", &subnet, "dev", &bridge]).unwrap();

@@ -17,8 +17,16 @@ struct SmallDisk(PathBuf);
 
 impl SmallDisk {
     fn mount(dir: &Path, size: &str) -> SmallDisk {
-        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).output().unwrap();
-        assert!(out.status.success(), "mount a tmpfs (the tests run as root): {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount a tmpfs (the tests run as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         SmallDisk(dir.to_path_buf())
     }
 
@@ -46,7 +54,8 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_recovers_without_a_
     let mut s = Server::configure(tmp.path().join("data"), &[NO_ENGINE]);
     s.spawn();
     let t = s.admin_token().await;
-    let body = |n: usize| json!({"target_type": "stack", "target_id": format!("s{n}"), "action": "stop", "cron": "0 3 * * *"});
+    let body =
+        |n: usize| json!({"target_type": "stack", "target_id": format!("s{n}"), "action": "stop", "cron": "0 3 * * *"});
     let (st, _) = s.post("/api/schedules", &t, body(0)).await;
     assert_eq!(st, StatusCode::CREATED);
 
@@ -61,14 +70,20 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_recovers_without_a_
         }
     }
     let (st, v) = refused.expect("a full disk refuses writes");
-    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("storage_unavailable")), "{v}");
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("storage_unavailable")),
+        "{v}"
+    );
     assert!(s.log_text().contains("a write to the data directory failed"), "one log line says why");
 
     // Reads go on; what must be audited meanwhile waits in memory.
     let (st, listed) = s.get("/api/schedules", &t).await;
     assert_eq!(st, StatusCode::OK, "{listed}");
     let before = listed.as_array().unwrap().len();
-    let (st, _) = s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "admin", "password": "wrong-password-1"}))).await;
+    let (st, _) = s
+        .call(Method::POST, "/api/auth/login", None, Some(json!({"username": "admin", "password": "wrong-password-1"})))
+        .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     assert_eq!(s.get("/api/healthz", &t).await.0, StatusCode::NOT_FOUND, "the server still routes");
 
@@ -95,4 +110,3 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_recovers_without_a_
     let t = s.admin_token().await;
     assert_eq!(s.get("/api/schedules", &t).await.1.as_array().unwrap().len(), before + 1);
 }
-

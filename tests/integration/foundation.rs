@@ -143,7 +143,10 @@ async fn outside_stop_shows_in_view_and_on_events_at_once() {
     let name = proj.container("app");
     let project = proj.project.clone();
     let waiter = tokio::spawn(async move {
-        await_event(resp, move |ev, d| ev == "stack" && d["name"] == project.as_str() && d["stack"]["status"] == "stopped").await
+        await_event(resp, move |ev, d| {
+            ev == "stack" && d["name"] == project.as_str() && d["stack"]["status"] == "stopped"
+        })
+        .await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let t0 = Instant::now();
@@ -151,7 +154,10 @@ async fn outside_stop_shows_in_view_and_on_events_at_once() {
     // The bound catches a fall back to polling (the idle recheck is 60 s);
     // the latency itself is printed, not asserted: it includes the docker
     // CLI's own run, which other tests' load on the engine can slow.
-    let _ = tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("the event comes from the stream, not a recheck").unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("the event comes from the stream, not a recheck")
+        .unwrap();
     println!("outside stop → stack event: {} ms (includes the docker CLI's own run)", t0.elapsed().as_millis());
     let (_, c) = s.get(&format!("/api/containers/{name}"), &t).await;
     assert_eq!(c["state"], "exited");
@@ -277,7 +283,8 @@ async fn docknap_tz_is_the_default_zone_of_new_schedules() {
     let t = s.admin_token().await;
     let (_, me) = s.get("/api/auth/me", &t).await;
     assert_eq!((me["username"].as_str(), me["default_timezone"].as_str()), (Some("admin"), Some("Europe/Berlin")));
-    let body = serde_json::json!({"target_type": "stack", "target_id": "later", "action": "stop", "cron": "0 23 * * *"});
+    let body =
+        serde_json::json!({"target_type": "stack", "target_id": "later", "action": "stop", "cron": "0 23 * * *"});
     let (st, created) = s.post("/api/schedules", &t, body).await;
     assert_eq!((st, created["timezone"].as_str()), (StatusCode::CREATED, Some("Europe/Berlin")), "{created}");
 }

@@ -165,7 +165,8 @@ impl Server {
 
     pub fn configure(data_dir: PathBuf, env: &[(&str, &str)]) -> Server {
         // A test that sets its own DOCKNAP_LISTEN is reached on that port (over IPv4 loopback).
-        let given_port = env.iter().find(|(k, _)| *k == "DOCKNAP_LISTEN").and_then(|(_, v)| v.rsplit(':').next()?.parse().ok());
+        let given_port =
+            env.iter().find(|(k, _)| *k == "DOCKNAP_LISTEN").and_then(|(_, v)| v.rsplit(':').next()?.parse().ok());
         let port = given_port.unwrap_or_else(free_port);
         let mut vars: HashMap<String, String> = HashMap::from([
             ("DOCKNAP_LISTEN".into(), format!("127.0.0.1:{port}")),
@@ -246,7 +247,13 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -270,7 +277,12 @@ impl Server {
 
     pub async fn login(&self, username: &str, password: &str) -> String {
         let (st, v) = self
-            .call(Method::POST, "/api/auth/login", None, Some(serde_json::json!({"username": username, "password": password})))
+            .call(
+                Method::POST,
+                "/api/auth/login",
+                None,
+                Some(serde_json::json!({"username": username, "password": password})),
+            )
             .await;
         assert_eq!(st, StatusCode::OK, "login {username}: {v}");
         v["token"].as_str().unwrap().to_string()

@@ -20,7 +20,19 @@ fn member(docker: impl Fn(&[&str]) -> String, project: &str, service: &str) -> S
     let labels = [format!("com.docker.compose.project={project}"), format!("com.docker.compose.service={service}")];
     let image = test_image();
     docker(&[
-        "run", "-d", "--name", &name, "--network", "none", "--label", &labels[0], "--label", &labels[1], &image, "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--label",
+        &labels[0],
+        "--label",
+        &labels[1],
+        &image,
+        "sh",
+        "-c",
         "trap 'exit 0' TERM; while :; do sleep 0.2; done",
     ]);
     name
@@ -81,7 +93,11 @@ async fn one_stack_name_on_two_hosts_each_acted_on_by_its_host() {
     assert!(second_host["version"].is_string() && second_host["containers"].as_u64() >= Some(1), "{second_host}");
     assert!(second_host.get("tls_key").is_none() && second_host["tls"] == false);
     let (_, health) = s.call(Method::GET, "/healthz", None, None).await;
-    assert_eq!((health["hosts"]["local"].as_str(), health["hosts"]["second"].as_str()), (Some("ok"), Some("ok")), "{health}");
+    assert_eq!(
+        (health["hosts"]["local"].as_str(), health["hosts"]["second"].as_str()),
+        (Some("ok"), Some("ok")),
+        "{health}"
+    );
 
     // Both stacks are listed, each with its host; ?host= filters.
     let twins = s
@@ -121,7 +137,8 @@ async fn one_stack_name_on_two_hosts_each_acted_on_by_its_host() {
     // Unknown hosts are refused by name.
     let (st, e) = s.get(&format!("/api/stacks/{project}?host=nope"), &t).await;
     assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_host")), "{e}");
-    let body = json!({"host": "nope", "target_type": "stack", "target_id": project, "action": "stop", "cron": "0 3 * * *"});
+    let body =
+        json!({"host": "nope", "target_type": "stack", "target_id": project, "action": "stop", "cron": "0 3 * * *"});
     let (st, e) = s.post("/api/schedules", &t, body).await;
     assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_host")), "{e}");
 
@@ -279,7 +296,10 @@ async fn hosts_added_through_the_api_are_admin_only_stored_and_refused_while_in_
     assert!(hosts(&s, &t).await.iter().all(|h| h["name"] != "third"));
     let entries = audit_of(&s, &t, "target_type=host").await;
     let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert!(actions.contains(&"host_create") && actions.contains(&"host_update") && actions.contains(&"host_delete"), "{actions:?}");
+    assert!(
+        actions.contains(&"host_create") && actions.contains(&"host_update") && actions.contains(&"host_delete"),
+        "{actions:?}"
+    );
 }
 
 /// A host whose engine stops answering without closing anything (SIGSTOP:

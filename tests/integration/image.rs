@@ -52,10 +52,15 @@ impl Drop for Cleanup {
                     );
                 }
             }
-            let _ = Command::new("docker").args(["rm", "-f", "-v", c]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ =
+                Command::new("docker").args(["rm", "-f", "-v", c]).stdout(Stdio::null()).stderr(Stdio::null()).status();
         }
         for v in &self.volumes {
-            let _ = Command::new("docker").args(["volume", "rm", "-f", v]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = Command::new("docker")
+                .args(["volume", "rm", "-f", v])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
@@ -80,13 +85,22 @@ fn run_docknap(cleanup: &mut Cleanup, volume: &str, extra: &[&str]) -> Instance 
     let name = unique("docknap-image-test");
     let mount = format!("{volume}:/data");
     let mut args = vec![
-        "run", "-d", "--name", &name,
-        "-v", "/var/run/docker.sock:/var/run/docker.sock",
-        "-v", &mount,
-        "-p", "127.0.0.1::8080",
-        "--health-interval", "1s",
-        "--health-timeout", "3s",
-        "-e", "DOCKNAP_LOG=info",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-v",
+        "/var/run/docker.sock:/var/run/docker.sock",
+        "-v",
+        &mount,
+        "-p",
+        "127.0.0.1::8080",
+        "--health-interval",
+        "1s",
+        "--health-timeout",
+        "3s",
+        "-e",
+        "DOCKNAP_LOG=info",
     ];
     args.extend_from_slice(extra);
     args.push(&image);
@@ -128,14 +142,20 @@ impl Instance {
             if h == "healthy" {
                 return;
             }
-            assert!(h != "unhealthy", "{} became unhealthy: {}", self.name, docker(&["inspect", "-f", "{{json .State.Health}}", &self.name]));
+            assert!(
+                h != "unhealthy",
+                "{} became unhealthy: {}",
+                self.name,
+                docker(&["inspect", "-f", "{{json .State.Health}}", &self.name])
+            );
             assert!(Instant::now() < deadline, "{} not healthy within 20 s (status {h})", self.name);
             std::thread::sleep(Duration::from_millis(200));
         }
     }
 
     fn login(&self, username: &str, password: &str) -> String {
-        let (status, body) = self.call(None, Method::POST, "/api/auth/login", Some(json!({"username": username, "password": password})));
+        let (status, body) =
+            self.call(None, Method::POST, "/api/auth/login", Some(json!({"username": username, "password": password})));
         assert_eq!(status, StatusCode::OK, "login as {username}: {body}");
         body["token"].as_str().expect("token").to_string()
     }
@@ -151,7 +171,8 @@ impl Instance {
         let resp = block(async { req.send().await }).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = resp.status();
         let text = block(async { resp.text().await }).unwrap_or_default();
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, value)
     }
 }
@@ -179,7 +200,8 @@ fn stop_timed(container: &str) -> (Duration, i64) {
     let cli = t.elapsed();
     let out = docker(&["inspect", "-f", "{{.State.ExitCode}} {{.State.FinishedAt}}", container]);
     let (code, finished) = out.split_once(' ').unwrap();
-    let finished = chrono::DateTime::parse_from_rfc3339(finished).unwrap_or_else(|e| panic!("FinishedAt {finished:?}: {e}"));
+    let finished =
+        chrono::DateTime::parse_from_rfc3339(finished).unwrap_or_else(|e| panic!("FinishedAt {finished:?}: {e}"));
     let finished = finished.with_timezone(&chrono::Utc);
     // From the moment DockNap got the signal (its "shutting down" log line)
     // when it logged one, so the engine's own delay in delivering it does not count.
@@ -214,7 +236,8 @@ fn image_is_scratch_small_and_described() {
     assert!(size < 50_000_000, "image is {size} bytes, over the 50 MB limit");
 
     let c = &cfg["Config"];
-    let health: Vec<&str> = c["Healthcheck"]["Test"].as_array().expect("a HEALTHCHECK").iter().filter_map(Value::as_str).collect();
+    let health: Vec<&str> =
+        c["Healthcheck"]["Test"].as_array().expect("a HEALTHCHECK").iter().filter_map(Value::as_str).collect();
     assert_eq!(health, ["CMD", "/usr/local/bin/docknap", "healthcheck"], "HEALTHCHECK uses the binary itself");
     assert!(c["ExposedPorts"].get("8080/tcp").is_some(), "EXPOSE 8080: {}", c["ExposedPorts"]);
     assert!(c["Volumes"].get("/data").is_some(), "VOLUME /data: {}", c["Volumes"]);
@@ -222,7 +245,11 @@ fn image_is_scratch_small_and_described() {
     assert!(env.contains(&"DOCKNAP_DATA_DIR=/data"), "env: {env:?}");
     for label in ["title", "version", "revision", "created", "licenses", "description"] {
         let key = format!("org.opencontainers.image.{label}");
-        assert!(c["Labels"].get(&key).and_then(Value::as_str).is_some_and(|v| !v.is_empty()), "label {key}: {}", c["Labels"]);
+        assert!(
+            c["Labels"].get(&key).and_then(Value::as_str).is_some_and(|v| !v.is_empty()),
+            "label {key}: {}",
+            c["Labels"]
+        );
     }
     // One layer: the scratch image is the binary and two empty folders.
     assert_eq!(cfg["RootFS"]["Layers"].as_array().unwrap().len(), 1, "layers: {}", cfg["RootFS"]);
@@ -261,7 +288,11 @@ fn container_runs_acts_and_keeps_its_data() {
     assert_eq!(health["status"], "ok", "{health}");
     let deadline = Instant::now() + Duration::from_secs(10);
     while dn.wait_healthz()["docker"] != "ok" {
-        assert!(Instant::now() < deadline, "DockNap in the image does not reach the engine through the socket: {}", dn.wait_healthz());
+        assert!(
+            Instant::now() < deadline,
+            "DockNap in the image does not reach the engine through the socket: {}",
+            dn.wait_healthz()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     dn.wait_docker_healthy();
@@ -269,12 +300,18 @@ fn container_runs_acts_and_keeps_its_data() {
     let t = Some(token.as_str());
 
     // 2. A compose stack stopped and started through it (depends_on order).
-    let stack = Compose::up("docknap-image-stack", &format!("{}{}", service("db", ""), service("web", "    depends_on: [db]\n")));
+    let stack = Compose::up(
+        "docknap-image-stack",
+        &format!("{}{}", service("db", ""), service("web", "    depends_on: [db]\n")),
+    );
     let path = format!("/api/stacks/{}", stack.project);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (s, body) = dn.call(t, Method::GET, &path, None);
-        if s == StatusCode::OK && body["status"] == "running" && body["containers"].as_array().is_some_and(|c| c.len() == 2) {
+        if s == StatusCode::OK
+            && body["status"] == "running"
+            && body["containers"].as_array().is_some_and(|c| c.len() == 2)
+        {
             break;
         }
         assert!(Instant::now() < deadline, "stack not seen running: {s} {body}");
@@ -303,7 +340,12 @@ fn container_runs_acts_and_keeps_its_data() {
     assert_eq!(state(&dn.name), "running");
 
     // 4. Data to keep: a user and a schedule.
-    let (s, body) = dn.call(t, Method::POST, "/api/users", Some(json!({"username": "ops", "password": "ops-password-1", "role": "operator"})));
+    let (s, body) = dn.call(
+        t,
+        Method::POST,
+        "/api/users",
+        Some(json!({"username": "ops", "password": "ops-password-1", "role": "operator"})),
+    );
     assert_eq!(s, StatusCode::CREATED, "create user: {body}");
     let (s, body) = dn.call(
         t,
@@ -315,7 +357,8 @@ fn container_runs_acts_and_keeps_its_data() {
     let schedule_a = body["id"].clone();
 
     // 5. SIGTERM (docker stop) with a live SSE client: exit 0 within 2 s.
-    let sse = block(async { dn.http.get(format!("{}/api/events", dn.base)).bearer_auth(&token).send().await }).expect("GET /api/events");
+    let sse = block(async { dn.http.get(format!("{}/api/events", dn.base)).bearer_auth(&token).send().await })
+        .expect("GET /api/events");
     assert_eq!(sse.status(), StatusCode::OK);
     let (took, code) = stop_timed(&dn.name);
     drop(sse);
@@ -347,7 +390,10 @@ fn container_runs_acts_and_keeps_its_data() {
     let has = |action: &str, target: &str| {
         entries.iter().any(|e| e["action"] == action && e["target_id"] == target && e["actor"] == "admin")
     };
-    assert!(has("stop", &stack.project) && has("start", &stack.project), "stack actions kept in the audit log: {audit}");
+    assert!(
+        has("stop", &stack.project) && has("start", &stack.project),
+        "stack actions kept in the audit log: {audit}"
+    );
     assert!(entries.iter().filter(|e| e["action"] == "login" && e["ok"] == true).count() >= 3, "logins kept: {audit}");
 
     // 7. SIGKILL right after a schedule is committed loses nothing.
@@ -382,8 +428,17 @@ fn container_without_the_socket_still_serves() {
     let mut cleanup = Cleanup::default();
     let name = unique("docknap-image-nosock");
     docker(&[
-        "run", "-d", "--name", &name, "-p", "127.0.0.1::8080", "--health-interval", "1s",
-        "-e", &format!("DOCKNAP_ADMIN_PASSWORD={PASSWORD}"), &image,
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        "127.0.0.1::8080",
+        "--health-interval",
+        "1s",
+        "-e",
+        &format!("DOCKNAP_ADMIN_PASSWORD={PASSWORD}"),
+        &image,
     ]);
     cleanup.containers.push(name.clone());
     let dn = Instance {
@@ -428,7 +483,9 @@ fn sigterm_during_a_long_action_exits_in_time() {
     let (base, project, tok) = (dn.base.clone(), stack.project.clone(), token.clone());
     let in_flight = std::thread::spawn(move || {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        block(async { http.post(format!("{base}/api/stacks/{project}/stop")).bearer_auth(&tok).send().await.map(|r| r.status()) })
+        block(async {
+            http.post(format!("{base}/api/stacks/{project}/stop")).bearer_auth(&tok).send().await.map(|r| r.status())
+        })
     });
     std::thread::sleep(Duration::from_millis(700));
     assert!(!in_flight.is_finished(), "the stack stop should still be running");

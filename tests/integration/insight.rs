@@ -33,10 +33,16 @@ fn texts(v: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn a_log_tail_marks_stderr_and_carries_timestamps_and_a_stack_merges_its_containers() {
-    let c = compose("logs", &[
-        ("talker", "echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; trap 'exit 0' TERM; while :; do sleep 0.2; done"),
-        ("other", "echo from-the-other; trap 'exit 0' TERM; while :; do sleep 0.2; done"),
-    ]);
+    let c = compose(
+        "logs",
+        &[
+            (
+                "talker",
+                "echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; trap 'exit 0' TERM; while :; do sleep 0.2; done",
+            ),
+            ("other", "echo from-the-other; trap 'exit 0' TERM; while :; do sleep 0.2; done"),
+        ],
+    );
     let s = Server::start();
     let admin = s.admin_token().await;
     s.wait_stack(&admin, &c.project, "running").await;
@@ -47,7 +53,10 @@ async fn a_log_tail_marks_stderr_and_carries_timestamps_and_a_stack_merges_its_c
     assert_eq!(texts(&v), ["two", "three"], "the last two lines: {v}");
     let lines = v["lines"].as_array().unwrap();
     assert_eq!((lines[0]["stream"].as_str(), lines[1]["stream"].as_str()), (Some("stderr"), Some("stdout")));
-    assert!(lines.iter().all(|l| l["at"].as_str().is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())), "{v}");
+    assert!(
+        lines.iter().all(|l| l["at"].as_str().is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())),
+        "{v}"
+    );
     assert!(lines.iter().all(|l| l.get("container").is_none()), "one container's lines do not repeat its name");
 
     let (st, v) = s.get(&format!("/api/stacks/{}/logs", c.project), &admin).await;
@@ -70,10 +79,13 @@ async fn a_log_tail_marks_stderr_and_carries_timestamps_and_a_stack_merges_its_c
 
 #[tokio::test]
 async fn following_a_log_receives_a_line_printed_after_the_stream_opened() {
-    let c = compose("follow", &[(
-        "waiter",
-        "echo ready; trap 'exit 0' TERM; while [ ! -f /tmp/go ]; do sleep 0.1; done; echo printed-after-open; while :; do sleep 0.2; done",
-    )]);
+    let c = compose(
+        "follow",
+        &[(
+            "waiter",
+            "echo ready; trap 'exit 0' TERM; while [ ! -f /tmp/go ]; do sleep 0.1; done; echo printed-after-open; while :; do sleep 0.2; done",
+        )],
+    );
     let s = Server::start();
     let admin = s.admin_token().await;
     s.wait_stack(&admin, &c.project, "running").await;
@@ -144,7 +156,10 @@ async fn a_reader_that_stops_reading_a_fast_log_keeps_docknaps_memory_bounded() 
         tokio::time::sleep(Duration::from_millis(500)).await;
         peak = peak.max(rss_kib(pid));
     }
-    println!("log flood, reader not reading: DockNap RSS {} → peak {} KiB over 10 s (~100 MB written by the container)", before, peak);
+    println!(
+        "log flood, reader not reading: DockNap RSS {} → peak {} KiB over 10 s (~100 MB written by the container)",
+        before, peak
+    );
     assert!(peak < before + 30 * 1024, "RSS grew from {before} to {peak} KiB");
     drop(conn);
     // The server still answers, and the stream's slot was freed.
@@ -153,10 +168,13 @@ async fn a_reader_that_stops_reading_a_fast_log_keeps_docknaps_memory_bounded() 
 
 #[tokio::test]
 async fn stats_of_a_busy_container_show_cpu_and_a_stack_sums_its_members() {
-    let c = compose("stats", &[
-        ("busy", "trap 'exit 0' TERM; while :; do :; done"),
-        ("idle", "trap 'exit 0' TERM; while :; do sleep 0.2; done"),
-    ]);
+    let c = compose(
+        "stats",
+        &[
+            ("busy", "trap 'exit 0' TERM; while :; do :; done"),
+            ("idle", "trap 'exit 0' TERM; while :; do sleep 0.2; done"),
+        ],
+    );
     let s = Server::start();
     let admin = s.admin_token().await;
     s.wait_stack(&admin, &c.project, "running").await;
@@ -213,7 +231,9 @@ impl Recorder {
                             }
                             // Request lines only: DockNap's request bodies are small JSON.
                             let text = String::from_utf8_lossy(&buf[..n]).to_string();
-                            seen.lock().unwrap().extend(text.lines().filter(|l| l.contains(" HTTP/1.1")).map(String::from));
+                            seen.lock()
+                                .unwrap()
+                                .extend(text.lines().filter(|l| l.contains(" HTTP/1.1")).map(String::from));
                             if uw.write_all(&buf[..n]).await.is_err() {
                                 break;
                             }
@@ -239,7 +259,13 @@ impl Drop for Recorder {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_engine_is_asked_for_stats_only_while_someone_looks() {
-    let c = compose("nostats", &[("a", "trap 'exit 0' TERM; while :; do sleep 0.2; done"), ("b", "trap 'exit 0' TERM; while :; do sleep 0.2; done")]);
+    let c = compose(
+        "nostats",
+        &[
+            ("a", "trap 'exit 0' TERM; while :; do sleep 0.2; done"),
+            ("b", "trap 'exit 0' TERM; while :; do sleep 0.2; done"),
+        ],
+    );
     let dir = tempfile::tempdir().unwrap();
     let recorder = Recorder::start(dir.path());
     let s = Server::start_with(&[("DOCKER_HOST", &format!("unix://{}", recorder.path.display()))]);

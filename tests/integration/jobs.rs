@@ -147,7 +147,10 @@ async fn a_sequence_runs_its_steps_one_after_another_and_stops_at_a_failure() {
     let body = json!({"target_type": "sequence", "cron": "0 3 * * *", "steps": steps(&check.0), "timeout": "1m"});
     let (st, v) = s.post("/api/schedules", &t, body).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    assert_eq!((v["on_failure"].as_str(), v["timeout"].as_str(), v["target_type"].as_str()), (Some("stop"), Some("1m"), Some("sequence")));
+    assert_eq!(
+        (v["on_failure"].as_str(), v["timeout"].as_str(), v["target_type"].as_str()),
+        (Some("stop"), Some("1m"), Some("sequence"))
+    );
     let (st, r) = s.post(&format!("/api/schedules/{}/run", v["id"]), &t, json!({})).await;
     assert_eq!(st, StatusCode::OK, "{r}");
     assert_eq!(r["ok"], true, "{r}");
@@ -156,8 +159,13 @@ async fn a_sequence_runs_its_steps_one_after_another_and_stops_at_a_failure() {
     assert_eq!(steps_out[1]["log_tail"], json!(["backed up"]));
 
     // The engine's own timestamps: each step began after the previous ended.
-    let ((app_started, app_stopped), backup_ran, check_ran) = (run_times(&c.container("app")), run_times(&backup.0), run_times(&check.0));
-    assert!(app_stopped <= backup_ran.0, "the app stopped ({app_stopped}) before the backup started ({})", backup_ran.0);
+    let ((app_started, app_stopped), backup_ran, check_ran) =
+        (run_times(&c.container("app")), run_times(&backup.0), run_times(&check.0));
+    assert!(
+        app_stopped <= backup_ran.0,
+        "the app stopped ({app_stopped}) before the backup started ({})",
+        backup_ran.0
+    );
     assert!(backup_ran.1 <= check_ran.0, "backup ({backup_ran:?}), then check ({check_ran:?})");
     assert!(check_ran.1 <= app_started, "check ({check_ran:?}), then the app started again ({app_started})");
     assert_eq!(c.state("app"), "running");

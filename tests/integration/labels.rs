@@ -17,7 +17,8 @@ async fn audit_of(s: &Server, t: &str, target_id: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_protected_container_and_its_stack_are_refused_to_a_person_without_force() {
-    let stack = Compose::up("prot", &(service("db", "    labels:\n      docknap.protect: \"true\"\n") + &service("web", "")));
+    let stack =
+        Compose::up("prot", &(service("db", "    labels:\n      docknap.protect: \"true\"\n") + &service("web", "")));
     let s = Server::start();
     let t = s.admin_token().await;
     let op = s.user_token(&t, "operator").await;
@@ -49,7 +50,11 @@ async fn a_protected_container_and_its_stack_are_refused_to_a_person_without_for
 
     // A schedule is the owner's intent: its fire is not refused.
     let (st, sched) = s
-        .post("/api/schedules", &op, json!({"target_type": "container", "target_id": db, "action": "pause", "cron": "0 3 * * *"}))
+        .post(
+            "/api/schedules",
+            &op,
+            json!({"target_type": "container", "target_id": db, "action": "pause", "cron": "0 3 * * *"}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED);
     let (st, v) = s.post(&format!("/api/schedules/{}/run", sched["id"]), &op, json!(null)).await;
@@ -72,7 +77,8 @@ async fn a_protected_container_and_its_stack_are_refused_to_a_person_without_for
 
     // A viewer still cannot, force or not.
     let viewer = s.user_token(&t, "viewer").await;
-    let (st, _) = s.call(Method::POST, &format!("/api/stacks/{}/start?force=true", stack.project), Some(&viewer), None).await;
+    let (st, _) =
+        s.call(Method::POST, &format!("/api/stacks/{}/start?force=true", stack.project), Some(&viewer), None).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 }
 
@@ -81,7 +87,9 @@ fn sick(name: &str, label: &str) -> String {
     let labels = if label.is_empty() { String::new() } else { format!("    labels:\n      {label}: \"true\"\n") };
     service(
         name,
-        &format!("{labels}    healthcheck:\n      test: [\"CMD\", \"false\"]\n      interval: 1s\n      timeout: 1s\n      retries: 1\n"),
+        &format!(
+            "{labels}    healthcheck:\n      test: [\"CMD\", \"false\"]\n      interval: 1s\n      timeout: 1s\n      retries: 1\n"
+        ),
     )
 }
 
@@ -89,9 +97,13 @@ fn sick(name: &str, label: &str) -> String {
 async fn an_unhealthy_autoheal_container_is_restarted_three_times_an_hour_each_audited() {
     let s = Server::start();
     let t = s.admin_token().await;
-    s.wait_for("the engine", Duration::from_secs(10), || async { (s.get("/api/containers", &t).await.0 == StatusCode::OK).then_some(()) }).await;
+    s.wait_for("the engine", Duration::from_secs(10), || async {
+        (s.get("/api/containers", &t).await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
     // docker-autoheal's label, DockNap's own, and none.
-    let stack = Compose::new("heal", &(sick("theirs", "autoheal") + &sick("ours", "docknap.autoheal") + &sick("none", "")));
+    let stack =
+        Compose::new("heal", &(sick("theirs", "autoheal") + &sick("ours", "docknap.autoheal") + &sick("none", "")));
     stack.run(&["up", "-d"]);
 
     let heal_entries = |name: String| {
@@ -123,11 +135,23 @@ async fn an_unhealthy_autoheal_container_is_restarted_three_times_an_hour_each_a
 }
 
 /// The label-defined objects of `project`, once `ready` holds for them.
-async fn label_objects(s: &Server, t: &str, kind: &str, project: &str, what: &str, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+async fn label_objects(
+    s: &Server,
+    t: &str,
+    kind: &str,
+    project: &str,
+    what: &str,
+    ready: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     s.wait_for(what, Duration::from_secs(20), || async {
         let (_, list) = s.get(&format!("/api/{kind}"), t).await;
-        let mine: Vec<Value> =
-            list.as_array().unwrap().iter().filter(|o| o["source"] == "label" && o["target_id"] == project).cloned().collect();
+        let mine: Vec<Value> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["source"] == "label" && o["target_id"] == project)
+            .cloned()
+            .collect();
         ready(&mine).then_some(mine)
     })
     .await
@@ -139,9 +163,15 @@ async fn schedules_and_windows_from_compose_labels_appear_change_and_disappear_w
     let t = s.admin_token().await;
     let op = s.user_token(&t, "operator").await;
     let labels = |cron: &str, window: &str| {
-        service("web", &format!("    labels:\n      docknap.schedule.nightly.cron: \"{cron}\"\n      docknap.schedule.nightly.action: stop\n      docknap.schedule.nightly.timezone: Europe/Paris\n"))
-            + &service("db", &format!("    labels:\n      docknap.window: \"{window}\"\n      docknap.window.grace: 30s\n"))
-            + &service("keep", "    labels:\n      docknap.exclude: \"true\"\n")
+        service(
+            "web",
+            &format!(
+                "    labels:\n      docknap.schedule.nightly.cron: \"{cron}\"\n      docknap.schedule.nightly.action: stop\n      docknap.schedule.nightly.timezone: Europe/Paris\n"
+            ),
+        ) + &service(
+            "db",
+            &format!("    labels:\n      docknap.window: \"{window}\"\n      docknap.window.grace: 30s\n"),
+        ) + &service("keep", "    labels:\n      docknap.exclude: \"true\"\n")
     };
     let stack = Compose::new("lbl", &labels("0 23 * * *", "always"));
     stack.run(&["up", "-d", "--wait"]);
@@ -150,11 +180,20 @@ async fn schedules_and_windows_from_compose_labels_appear_change_and_disappear_w
     // Added: one schedule (from web) and one window (from db) for the whole stack.
     let scheds = label_objects(&s, &t, "schedules", &p, "the label schedule", |v| v.len() == 1).await;
     let sched = &scheds[0];
-    assert_eq!((sched["target_type"].as_str(), sched["action"].as_str(), sched["cron"].as_str()), (Some("stack"), Some("stop"), Some("0 23 * * *")));
-    assert_eq!((sched["timezone"].as_str(), sched["origin"].as_str(), sched["enabled"].as_bool()), (Some("Europe/Paris"), Some("web"), Some(true)));
+    assert_eq!(
+        (sched["target_type"].as_str(), sched["action"].as_str(), sched["cron"].as_str()),
+        (Some("stack"), Some("stop"), Some("0 23 * * *"))
+    );
+    assert_eq!(
+        (sched["timezone"].as_str(), sched["origin"].as_str(), sched["enabled"].as_bool()),
+        (Some("Europe/Paris"), Some("web"), Some(true))
+    );
     assert!(sched["error"].is_null() && sched["next_run"].is_string(), "{sched}");
     let windows = label_objects(&s, &t, "windows", &p, "the label window", |v| v.len() == 1).await;
-    assert_eq!((windows[0]["spec"].as_str(), windows[0]["grace"].as_str(), windows[0]["origin"].as_str()), (Some("always"), Some("30s"), Some("db")));
+    assert_eq!(
+        (windows[0]["spec"].as_str(), windows[0]["grace"].as_str(), windows[0]["origin"].as_str()),
+        (Some("always"), Some("30s"), Some("db"))
+    );
     let (sid, wid) = (sched["id"].clone(), windows[0]["id"].clone());
 
     // Read-only in the API; objects made through it say `source: api`.
@@ -164,7 +203,13 @@ async fn schedules_and_windows_from_compose_labels_appear_change_and_disappear_w
         let (st, v) = s.call(Method::DELETE, &path, Some(&op), None).await;
         assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("read_only")), "{path}: {v}");
     }
-    let (st, api) = s.post("/api/schedules", &op, json!({"target_type": "stack", "target_id": p, "action": "start", "cron": "0 7 * * *"})).await;
+    let (st, api) = s
+        .post(
+            "/api/schedules",
+            &op,
+            json!({"target_type": "stack", "target_id": p, "action": "start", "cron": "0 7 * * *"}),
+        )
+        .await;
     assert_eq!((st, api["source"].as_str(), api["error"].is_null()), (StatusCode::CREATED, Some("api"), true), "{api}");
 
     // Changed by `compose up` with new labels: same object, new values; a bad
@@ -180,20 +225,35 @@ async fn schedules_and_windows_from_compose_labels_appear_change_and_disappear_w
         scheds.iter().find(|o| o["origin"].as_str().unwrap().contains(origin_has) && o[key] == val).cloned()
     };
     let nightly = by("web", "cron", "30 22 * * 1-5").expect("nightly changed");
-    assert_eq!((nightly["id"].clone(), nightly["enabled"].as_bool()), (sid.clone(), Some(true)), "the same schedule, updated");
+    assert_eq!(
+        (nightly["id"].clone(), nightly["enabled"].as_bool()),
+        (sid.clone(), Some(true)),
+        "the same schedule, updated"
+    );
     let broken = by("cron", "cron", "0 1 * * *").expect("the broken schedule is listed");
     assert!(broken["error"].as_str().unwrap().contains("explode"), "{broken}");
     assert_eq!((broken["enabled"].as_bool(), broken["next_run"].is_null()), (Some(false), true), "never runs");
     // A one-time schedule from labels: enabled until its instant.
-    let later = scheds.iter().find(|o| o["at"].as_str().is_some_and(|a| a.starts_with("2030-01-01T00:00:00"))).cloned().expect("the one-time schedule");
-    assert_eq!((later["cron"].is_null(), later["enabled"].as_bool(), later["error"].is_null()), (true, Some(true), true), "{later}");
+    let later = scheds
+        .iter()
+        .find(|o| o["at"].as_str().is_some_and(|a| a.starts_with("2030-01-01T00:00:00")))
+        .cloned()
+        .expect("the one-time schedule");
+    assert_eq!(
+        (later["cron"].is_null(), later["enabled"].as_bool(), later["error"].is_null()),
+        (true, Some(true), true),
+        "{later}"
+    );
     assert_eq!(later["next_run"], later["at"]);
-    let windows = label_objects(&s, &t, "windows", &p, "the window's error", |v| v.len() == 1 && v[0]["error"].is_string()).await;
+    let windows =
+        label_objects(&s, &t, "windows", &p, "the window's error", |v| v.len() == 1 && v[0]["error"].is_string()).await;
     assert_eq!((windows[0]["id"].clone(), windows[0]["enabled"].as_bool()), (wid.clone(), Some(false)));
     assert!(windows[0]["error"].as_str().unwrap().starts_with("docknap.window:"), "{}", windows[0]);
 
     // docknap.exclude: a bulk stop of the stack leaves that container alone.
-    let (st, v) = s.post("/api/bulk", &op, json!({"action": "stop", "targets": [{"target_type": "stack", "target_id": p}]})).await;
+    let (st, v) = s
+        .post("/api/bulk", &op, json!({"action": "stop", "targets": [{"target_type": "stack", "target_id": p}]}))
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!((stack.state("web"), stack.state("keep")), ("exited".to_string(), "running".to_string()));
 
@@ -206,8 +266,11 @@ async fn schedules_and_windows_from_compose_labels_appear_change_and_disappear_w
     let (st, _) = s.get(&format!("/api/schedules/{}", api["id"]), &t).await;
     assert_eq!(st, StatusCode::OK, "the API's own schedule stays");
     let (_, audit) = s.get("/api/audit?actor=labels&limit=100", &t).await;
-    let actions: Vec<&str> = audit["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for a in ["schedule_create", "schedule_update", "schedule_delete", "window_create", "window_update", "window_delete"] {
+    let actions: Vec<&str> =
+        audit["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in
+        ["schedule_create", "schedule_update", "schedule_delete", "window_create", "window_update", "window_delete"]
+    {
         assert!(actions.contains(&a), "{a} audited as labels: {actions:?}");
     }
 }
@@ -224,9 +287,19 @@ async fn label_objects_of_a_standalone_container_follow_it_on_each_host_and_go_w
     }
     let _gone = Gone(name.clone());
     docker(&[
-        "run", "-d", "--name", &name, "--network", "none",
-        "--label", "docknap.schedule.nightly.cron=0 1 * * *", "--label", "docknap.schedule.nightly.action=stop",
-        &test_image(), "sleep", "600",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--label",
+        "docknap.schedule.nightly.cron=0 1 * * *",
+        "--label",
+        "docknap.schedule.nightly.action=stop",
+        &test_image(),
+        "sleep",
+        "600",
     ]);
     let s = Server::start();
     let t = s.admin_token().await;
@@ -242,7 +315,8 @@ async fn label_objects_of_a_standalone_container_follow_it_on_each_host_and_go_w
     // Label objects do not keep a host in use; they go with it.
     let (st, v) = s.call(Method::DELETE, "/api/hosts/again", Some(&t), None).await;
     assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
-    let left = label_objects(&s, &t, "schedules", &name, "the deleted host's label schedule to go", |v| v.len() == 1).await;
+    let left =
+        label_objects(&s, &t, "schedules", &name, "the deleted host's label schedule to go", |v| v.len() == 1).await;
     assert_eq!(left[0]["host"], "local");
 
     // Removing the container removes its object.

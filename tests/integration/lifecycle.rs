@@ -68,7 +68,10 @@ async fn audit(s: &Server, t: &str, query: &str) -> Vec<Value> {
 }
 
 fn scheduled_runs_of(entries: &[Value], schedule_id: &Value) -> usize {
-    entries.iter().filter(|e| e["details"]["trigger"] == "scheduled" && &e["details"]["schedule_id"] == schedule_id).count()
+    entries
+        .iter()
+        .filter(|e| e["details"]["trigger"] == "scheduled" && &e["details"]["schedule_id"] == schedule_id)
+        .count()
 }
 
 /// A six-field cron that fires once a day at `at`'s second, in UTC.
@@ -208,7 +211,8 @@ async fn start_waits_for_healthy_dependencies_and_names_the_unhealthy_one() {
     assert_eq!(st, StatusCode::OK, "{v}");
     assert!(begun.elapsed() < Duration::from_secs(20), "an unhealthy dependency fails fast");
     assert_eq!(v["ok"], false, "{v}");
-    let result = |c: String| v["results"].as_array().unwrap().iter().find(|r| r["container"] == c.as_str()).cloned().unwrap();
+    let result =
+        |c: String| v["results"].as_array().unwrap().iter().find(|r| r["container"] == c.as_str()).cloned().unwrap();
     let db = result(broken.container("db"));
     assert_eq!(db["ok"], false);
     assert!(db["error"].as_str().unwrap().contains("unhealthy"), "{db}");
@@ -220,7 +224,9 @@ async fn start_waits_for_healthy_dependencies_and_names_the_unhealthy_one() {
 
 #[tokio::test]
 async fn start_waits_for_one_shot_dependencies_to_exit_0() {
-    let one_shot = |script: &str| format!("  migrate:\n    image: {}\n    command: [\"sh\", \"-c\", \"{script}\"]\n", test_image());
+    let one_shot = |script: &str| {
+        format!("  migrate:\n    image: {}\n    command: [\"sh\", \"-c\", \"{script}\"]\n", test_image())
+    };
     let after_it = "    depends_on:\n      migrate:\n        condition: service_completed_successfully\n";
     let good = Compose::up("oneshot", &(one_shot("sleep 1; exit 0") + &service("app", after_it)));
     // Succeeds the first time (so compose can bring it up), fails later.
@@ -242,7 +248,9 @@ async fn start_waits_for_one_shot_dependencies_to_exit_0() {
 
     let (st, v) = act(&s, &t, "stacks", &broken.project, "start").await;
     assert_eq!((st, &v["ok"]), (StatusCode::OK, &Value::Bool(false)), "{v}");
-    let error = |c: String| v["results"].as_array().unwrap().iter().find(|r| r["container"] == c.as_str()).unwrap()["error"].clone();
+    let error = |c: String| {
+        v["results"].as_array().unwrap().iter().find(|r| r["container"] == c.as_str()).unwrap()["error"].clone()
+    };
     assert_eq!(error(broken.container("migrate")), "exited with code 3");
     assert_eq!(error(broken.container("app")), "not started: dependency 'migrate' did not complete successfully");
     assert_eq!(broken.state("app"), "exited");
@@ -291,7 +299,10 @@ async fn actions_are_idempotent_do_what_was_meant_and_are_audited() {
     // The manual stop of the paused container, as audited.
     let entries = audit(&s, &t, &format!("target_id={a}&action=stop")).await;
     let e = &entries[0];
-    assert_eq!((e["actor"].as_str(), e["target_type"].as_str(), e["ok"].as_bool()), (Some("admin"), Some("container"), Some(true)));
+    assert_eq!(
+        (e["actor"].as_str(), e["target_type"].as_str(), e["ok"].as_bool()),
+        (Some("admin"), Some("container"), Some(true))
+    );
     assert_eq!(e["details"]["trigger"], "manual");
     assert_eq!(e["details"]["results"], json!([{"container": a, "ok": true, "error": null}]));
     assert!(e["details"]["duration_ms"].is_u64(), "{e}");
@@ -349,9 +360,7 @@ async fn schedules_fire_on_time_fail_loudly_and_never_after_delete_or_disable() 
     s.wait_stack(&t, &spared.project, "running").await;
 
     let due = second_ahead(3);
-    let body = |target_type: &str, target_id: &str| {
-        json!({"target_type": target_type, "target_id": target_id, "action": "stop", "cron": cron_at(due), "timezone": "UTC"})
-    };
+    let body = |target_type: &str, target_id: &str| json!({"target_type": target_type, "target_id": target_id, "action": "stop", "cron": cron_at(due), "timezone": "UTC"});
     let stops = create_schedule(&s, &t, body("stack", &target.project)).await;
     assert_eq!(stops["next_run"], json!(due));
     let missing = unique("no-such-stack");
@@ -363,7 +372,9 @@ async fn schedules_fire_on_time_fail_loudly_and_never_after_delete_or_disable() 
     assert_eq!(st, StatusCode::NO_CONTENT);
     // Disabled at the last moment, when the engine is already asleep until `due`.
     sleep_until(due - chrono::Duration::milliseconds(150)).await;
-    let (st, v) = s.call(Method::PUT, &format!("/api/schedules/{}", disabled["id"]), Some(&t), Some(json!({"enabled": false}))).await;
+    let (st, v) = s
+        .call(Method::PUT, &format!("/api/schedules/{}", disabled["id"]), Some(&t), Some(json!({"enabled": false})))
+        .await;
     assert_eq!((st, &v["next_run"]), (StatusCode::OK, &Value::Null), "{v}");
 
     // The stack is stopped by the schedule, and the run recorded.
@@ -376,7 +387,10 @@ async fn schedules_fire_on_time_fail_loudly_and_never_after_delete_or_disable() 
     let entries = audit(&s, &t, &format!("target_id={}&actor=scheduler", target.project)).await;
     assert_eq!(entries.len(), 1, "{entries:?}");
     let e = &entries[0];
-    assert_eq!((e["action"].as_str(), e["target_type"].as_str(), e["ok"].as_bool()), (Some("stop"), Some("stack"), Some(true)));
+    assert_eq!(
+        (e["action"].as_str(), e["target_type"].as_str(), e["ok"].as_bool()),
+        (Some("stop"), Some("stack"), Some(true))
+    );
     assert_eq!((&e["details"]["trigger"], &e["details"]["schedule_id"]), (&json!("scheduled"), &stops["id"]));
     assert_eq!(e["details"]["results"].as_array().unwrap().len(), 2, "{e}");
     assert!(e["details"]["results"].as_array().unwrap().iter().all(|r| r["ok"] == true));
@@ -410,22 +424,48 @@ async fn schedule_crud_preview_upcoming_and_run_now() {
     let t = s.admin_token().await;
     s.wait_stack(&t, &proj.project, "running").await;
 
-    let v = create_schedule(&s, &t, json!({"target_type": "stack", "target_id": proj.project, "action": "restart", "cron": "0 7 * * MON-FRI"})).await;
+    let v = create_schedule(
+        &s,
+        &t,
+        json!({"target_type": "stack", "target_id": proj.project, "action": "restart", "cron": "0 7 * * MON-FRI"}),
+    )
+    .await;
     let id = v["id"].clone();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
         [
-            "action", "at", "conflicts", "created_at", "cron", "enabled", "error", "host", "id", "last_run", "next_run",
-            "origin", "source", "target_id", "target_type", "timezone", "updated_at"
+            "action",
+            "at",
+            "conflicts",
+            "created_at",
+            "cron",
+            "enabled",
+            "error",
+            "host",
+            "id",
+            "last_run",
+            "next_run",
+            "origin",
+            "source",
+            "target_id",
+            "target_type",
+            "timezone",
+            "updated_at"
         ]
     );
-    assert_eq!((v["timezone"].as_str(), v["enabled"].as_bool(), &v["last_run"]), (Some("UTC"), Some(true), &Value::Null));
+    assert_eq!(
+        (v["timezone"].as_str(), v["enabled"].as_bool(), &v["last_run"]),
+        (Some("UTC"), Some(true), &Value::Null)
+    );
     assert!(v["next_run"].as_str().unwrap().ends_with("T07:00:00Z"), "{v}");
 
     for (body, code) in [
         (json!({"target_type": "stack", "target_id": "x", "action": "stop", "cron": "61 * * * *"}), "invalid_cron"),
-        (json!({"target_type": "stack", "target_id": "x", "action": "stop", "cron": "* * * * *", "timezone": "Mars/Base"}), "invalid_timezone"),
+        (
+            json!({"target_type": "stack", "target_id": "x", "action": "stop", "cron": "* * * * *", "timezone": "Mars/Base"}),
+            "invalid_timezone",
+        ),
         (json!({"target_type": "stack", "target_id": "x", "action": "explode", "cron": "* * * * *"}), "invalid_action"),
         (json!({"target_type": "vm", "target_id": "x", "action": "stop", "cron": "* * * * *"}), "invalid_target"),
         (json!({"target_type": "stack", "target_id": "", "action": "stop", "cron": "* * * * *"}), "invalid_target"),
@@ -434,22 +474,42 @@ async fn schedule_crud_preview_upcoming_and_run_now() {
         let (st, e) = s.post("/api/schedules", &t, body.clone()).await;
         assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{body}: {e}");
     }
-    let (_, e) = s.post("/api/schedules", &t, json!({"target_type": "stack", "target_id": "x", "action": "stop", "cron": "61 * * * *"})).await;
+    let (_, e) = s
+        .post(
+            "/api/schedules",
+            &t,
+            json!({"target_type": "stack", "target_id": "x", "action": "stop", "cron": "61 * * * *"}),
+        )
+        .await;
     assert!(e["error"]["message"].as_str().unwrap().contains("minute"), "the message says what is wrong: {e}");
 
     // Edits: next_run follows, disabling clears it, the audit has each change.
     let path = format!("/api/schedules/{id}");
-    let (st, v) = s.call(Method::PUT, &path, Some(&t), Some(json!({"cron": "30 6 * * *", "timezone": "Europe/Berlin"}))).await;
+    let (st, v) =
+        s.call(Method::PUT, &path, Some(&t), Some(json!({"cron": "30 6 * * *", "timezone": "Europe/Berlin"}))).await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    assert_eq!((v["cron"].as_str(), v["timezone"].as_str(), v["action"].as_str()), (Some("30 6 * * *"), Some("Europe/Berlin"), Some("restart")));
+    assert_eq!(
+        (v["cron"].as_str(), v["timezone"].as_str(), v["action"].as_str()),
+        (Some("30 6 * * *"), Some("Europe/Berlin"), Some("restart"))
+    );
     let (_, off) = s.call(Method::PUT, &path, Some(&t), Some(json!({"enabled": false}))).await;
     assert_eq!((&off["enabled"], &off["next_run"]), (&json!(false), &Value::Null));
     let (st, e) = s.call(Method::PUT, "/api/schedules/999999", Some(&t), Some(json!({"enabled": false}))).await;
     assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
 
     // Upcoming: enabled schedules only, merged soonest first.
-    let hourly = create_schedule(&s, &t, json!({"target_type": "container", "target_id": proj.container("a"), "action": "start", "cron": "@hourly"})).await;
-    let half = create_schedule(&s, &t, json!({"target_type": "stack", "target_id": proj.project, "action": "start", "cron": "30 * * * *"})).await;
+    let hourly = create_schedule(
+        &s,
+        &t,
+        json!({"target_type": "container", "target_id": proj.container("a"), "action": "start", "cron": "@hourly"}),
+    )
+    .await;
+    let half = create_schedule(
+        &s,
+        &t,
+        json!({"target_type": "stack", "target_id": proj.project, "action": "start", "cron": "30 * * * *"}),
+    )
+    .await;
     let (st, up) = s.get("/api/schedules/upcoming?limit=4", &t).await;
     assert_eq!(st, StatusCode::OK, "{up}");
     let up = up.as_array().unwrap();
@@ -457,7 +517,10 @@ async fn schedule_crud_preview_upcoming_and_run_now() {
     let times: Vec<DateTime<Utc>> = up.iter().map(|u| serde_json::from_value(u["at"].clone()).unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
     assert!(up.iter().all(|u| u["schedule_id"] == hourly["id"] || u["schedule_id"] == half["id"]), "{up:?}");
-    assert_eq!(up[0]["at"], if up[0]["schedule_id"] == hourly["id"] { hourly["next_run"].clone() } else { half["next_run"].clone() });
+    assert_eq!(
+        up[0]["at"],
+        if up[0]["schedule_id"] == hourly["id"] { hourly["next_run"].clone() } else { half["next_run"].clone() }
+    );
     let (_, capped) = s.get("/api/schedules/upcoming?limit=10&per_schedule=1", &t).await;
     let ids: Vec<&Value> = capped.as_array().unwrap().iter().map(|u| &u["schedule_id"]).collect();
     assert_eq!(ids.len(), 2, "one fire of each: {capped}");
@@ -471,7 +534,11 @@ async fn schedule_crud_preview_upcoming_and_run_now() {
     assert_eq!(p["next"], json!(["2026-03-27T06:00:00Z", "2026-03-30T05:00:00Z", "2026-03-31T05:00:00Z"]));
     let (_, p) = s.post("/api/cron/preview", &t, json!({"cron": "*/20 * * * * *"})).await;
     assert_eq!(p["next"].as_array().unwrap().len(), 5, "five by default: {p}");
-    for body in [json!({"cron": "* * *"}), json!({"cron": "* * * * *", "count": 101}), json!({"cron": "* * * * *", "timezone": "Nowhere"})] {
+    for body in [
+        json!({"cron": "* * *"}),
+        json!({"cron": "* * * * *", "count": 101}),
+        json!({"cron": "* * * * *", "timezone": "Nowhere"}),
+    ] {
         let (st, e) = s.post("/api/cron/preview", &t, body.clone()).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {e}");
     }
@@ -498,7 +565,17 @@ async fn schedule_crud_preview_upcoming_and_run_now() {
         .rev()
         .map(|e| e["action"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(changes, ["schedule_create", "schedule_update", "schedule_update", "schedule_create", "schedule_create", "schedule_delete"]);
+    assert_eq!(
+        changes,
+        [
+            "schedule_create",
+            "schedule_update",
+            "schedule_update",
+            "schedule_create",
+            "schedule_create",
+            "schedule_delete"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -553,13 +630,18 @@ async fn kill_9_keeps_every_schedule_audits_missed_runs_and_catches_up_once() {
 
     // The latest missed fire runs once, late; the others are audited as missed.
     let due_while_down = || -> Vec<i64> {
-        fires(&s.log_text()[log_before..]).into_iter().filter(|(due, _)| *due < restarted).map(|(_, late)| late).collect()
+        fires(&s.log_text()[log_before..])
+            .into_iter()
+            .filter(|(due, _)| *due < restarted)
+            .map(|(_, late)| late)
+            .collect()
     };
     s.wait_for("the catch-up run", Duration::from_secs(10), || async { due_while_down().first().copied() }).await;
     let runs: Vec<Value> = audit(&s, &t, &format!("target_id={}&actor=scheduler&action=start", proj.project)).await;
-    let first_after = runs.iter().rev().find(|e| {
-        serde_json::from_value::<DateTime<Utc>>(e["timestamp"].clone()).is_ok_and(|ts| ts > restarted)
-    });
+    let first_after = runs
+        .iter()
+        .rev()
+        .find(|e| serde_json::from_value::<DateTime<Utc>>(e["timestamp"].clone()).is_ok_and(|ts| ts > restarted));
     assert_eq!(first_after.map(|e| &e["ok"]), Some(&json!(true)), "{runs:?}");
     let missed: Vec<Value> = audit(&s, &t, "action=missed")
         .await
@@ -605,7 +687,8 @@ async fn docknap_in_a_container_refuses_to_stop_itself_for_people_and_schedules(
     let image = unique("docknap-selftest");
     let ctx = tempfile::tempdir().unwrap();
     std::fs::copy(&bin, ctx.path().join("docknap")).unwrap();
-    std::fs::write(ctx.path().join("Dockerfile"), "FROM scratch\nCOPY docknap /docknap\nENTRYPOINT [\"/docknap\"]\n").unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM scratch\nCOPY docknap /docknap\nENTRYPOINT [\"/docknap\"]\n")
+        .unwrap();
     let built = Command::new("docker")
         .env("DOCKER_BUILDKIT", "0")
         .args(["build", "-q", "-t", &image])
@@ -635,14 +718,21 @@ async fn docknap_in_a_container_refuses_to_stop_itself_for_people_and_schedules(
     let addr = addr.lines().next().unwrap();
     let mut s = Server::configure(ctx.path().join("unused"), &[]);
     s.base = format!("http://{addr}");
-    let logs = || Command::new("docker").args(["logs", &own]).output().map(|o| String::from_utf8_lossy(&o.stderr).to_string());
+    let logs =
+        || Command::new("docker").args(["logs", &own]).output().map(|o| String::from_utf8_lossy(&o.stderr).to_string());
     let t = s
         .wait_for("the containerised server", Duration::from_secs(20), || async {
             let ok = s.http.get(s.url("/healthz")).send().await.ok()?.json::<Value>().await.ok()?;
             if ok["docker"] != "ok" {
                 return None;
             }
-            let r = s.http.post(s.url("/api/auth/login")).json(&json!({"username": "admin", "password": ADMIN_PASSWORD})).send().await.ok()?;
+            let r = s
+                .http
+                .post(s.url("/api/auth/login"))
+                .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+                .send()
+                .await
+                .ok()?;
             r.json::<Value>().await.ok()?["token"].as_str().map(String::from)
         })
         .await;
@@ -650,9 +740,18 @@ async fn docknap_in_a_container_refuses_to_stop_itself_for_people_and_schedules(
 
     for action in ["stop", "pause", "restart"] {
         let (st, v) = act(&s, &t, "containers", &own, action).await;
-        assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("self_protection")), "{action}: {v}\n{:?}", logs());
+        assert_eq!(
+            (st, v["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("self_protection")),
+            "{action}: {v}\n{:?}",
+            logs()
+        );
         let (st, v) = act(&s, &t, "stacks", &proj.project, action).await;
-        assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("self_protection")), "{action} stack: {v}");
+        assert_eq!(
+            (st, v["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("self_protection")),
+            "{action} stack: {v}"
+        );
     }
     act_ok(&s, &t, "stacks", &proj.project, "start").await;
     act_ok(&s, &t, "containers", &own, "unpause").await;
@@ -717,7 +816,10 @@ async fn measure_fire_lateness() {
         .collect();
     let (m, w) = median_and_worst(late.clone());
     let (dm, dw) = median_and_worst(done);
-    println!("LATENESS fires={} start_late_ms median={m} worst={w}; audited_after_ms median={dm} worst={dw}", late.len());
+    println!(
+        "LATENESS fires={} start_late_ms median={m} worst={w}; audited_after_ms median={dm} worst={dw}",
+        late.len()
+    );
     assert!(late.len() >= n);
 }
 

@@ -129,7 +129,8 @@ async fn a_full_server_of_busy_connections_serves_a_new_one_once_one_closes() {
     assert!(!waiting.is_finished(), "a fifth connection was served while four requests were in flight");
     let freed = Instant::now();
     drop(streams.pop());
-    let status = tokio::time::timeout(Duration::from_secs(3), waiting).await.expect("served once a slot freed").unwrap();
+    let status =
+        tokio::time::timeout(Duration::from_secs(3), waiting).await.expect("served once a slot freed").unwrap();
     assert_eq!(status, 200);
     println!("waiting request served {} ms after a slot freed", freed.elapsed().as_millis());
 }
@@ -217,7 +218,8 @@ async fn a_slow_body_gets_408_after_the_body_timeout() {
     sock.write_all(b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"user")
         .await
         .unwrap();
-    let (status, body) = tokio::time::timeout(Duration::from_secs(5), read_response(&mut sock)).await.expect("an answer within 5 s");
+    let (status, body) =
+        tokio::time::timeout(Duration::from_secs(5), read_response(&mut sock)).await.expect("an answer within 5 s");
     let took = t.elapsed();
     assert_eq!(status, 408, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
@@ -244,7 +246,13 @@ async fn healthz_answers_during_a_slowloris_flood() {
             let _ = sock.write_all(b"X").await;
         }
         let t = Instant::now();
-        let resp = s.http.get(s.url("/healthz")).timeout(Duration::from_secs(5)).send().await.expect("healthz during the flood");
+        let resp = s
+            .http
+            .get(s.url("/healthz"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .expect("healthz during the flood");
         assert_eq!(resp.status(), StatusCode::OK, "round {round}");
         worst = worst.max(t.elapsed());
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -78,7 +78,10 @@ async fn metrics_need_a_token_or_api_key_unless_public_and_parse_with_every_fami
     assert_eq!(st, StatusCode::UNAUTHORIZED, "{body}");
     let (st, _, _) = scrape(&s, Some("dnp_not-a-key")).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    let key = crate::api_keys::make_key(&s, &viewer, json!({"name": "prometheus"})).await["token"].as_str().unwrap().to_string();
+    let key = crate::api_keys::make_key(&s, &viewer, json!({"name": "prometheus"})).await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for token in [&viewer, &key] {
         let (st, ct, text) = scrape(&s, Some(token)).await;
         assert_eq!((st, ct.as_str()), (StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8"));
@@ -101,14 +104,17 @@ async fn metrics_need_a_token_or_api_key_unless_public_and_parse_with_every_fami
     }
 
     // The example dashboard uses only families that exist.
-    let dashboard = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/grafana/docknap.json")).unwrap();
+    let dashboard =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/grafana/docknap.json")).unwrap();
     let dashboard: Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
     let families = parse(&scrape(&s, Some(&key)).await.2);
     let mut used = 0;
     for panel in dashboard["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().unwrap() {
             let expr = target["expr"].as_str().unwrap();
-            for name in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("docknap_")) {
+            for name in
+                expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("docknap_"))
+            {
                 let family = ["_bucket", "_total"].iter().fold(name, |n, suffix| n.strip_suffix(suffix).unwrap_or(n));
                 assert!(families.contains_key(family), "the dashboard's {name} (in {expr}) is not exported");
                 used += 1;
@@ -117,7 +123,8 @@ async fn metrics_need_a_token_or_api_key_unless_public_and_parse_with_every_fami
     }
     assert!(used >= 9, "{used}");
 
-    let login = |pw: &str| s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "admin", "password": pw})));
+    let login =
+        |pw: &str| s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "admin", "password": pw})));
     let before = sample(&parse(&scrape(&s, Some(&key)).await.2), "docknap_login_failures_total", json!({}));
     assert_eq!(login("wrong-password").await.0, StatusCode::UNAUTHORIZED);
     let after = sample(&parse(&scrape(&s, Some(&key)).await.2), "docknap_login_failures_total", json!({}));
@@ -161,7 +168,8 @@ async fn counters_and_gauges_move_when_a_schedule_fires_and_an_action_runs() {
     assert_eq!(sample(&m, "docknap_host_up", json!({"host": "local"})), 1.0);
     assert!(sample(&m, "docknap_stacks", json!({"host": "local", "status": "running"})) >= 1.0);
     assert!(sample(&m, "docknap_containers", json!({"host": "local", "state": "running"})) >= 2.0);
-    let runs = |m: &BTreeMap<String, Value>| sample(m, "docknap_schedule_runs_total", json!({"action": "stop", "ok": "true"}));
+    let runs =
+        |m: &BTreeMap<String, Value>| sample(m, "docknap_schedule_runs_total", json!({"action": "stop", "ok": "true"}));
     let late = |m: &BTreeMap<String, Value>| sample(m, "docknap_schedule_lateness_seconds_count", json!({}));
     let stack_stops = |m: &BTreeMap<String, Value>| {
         sample(m, "docknap_action_duration_seconds_count", json!({"target_type": "stack", "action": "stop"}))
@@ -170,7 +178,11 @@ async fn counters_and_gauges_move_when_a_schedule_fires_and_an_action_runs() {
 
     // A window over the stack that wants it up all the time.
     let (st, w) = s
-        .post("/api/windows", &t, json!({"target_type": "stack", "target_id": stack.project, "spec": "always", "enforce": "down_only"}))
+        .post(
+            "/api/windows",
+            &t,
+            json!({"target_type": "stack", "target_id": stack.project, "spec": "always", "enforce": "down_only"}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{w}");
     let m = metrics().await;
@@ -189,7 +201,10 @@ async fn counters_and_gauges_move_when_a_schedule_fires_and_an_action_runs() {
         })
         .await;
     assert_eq!(late(&m), late0 + 1.0, "its lateness observed");
-    assert!(sample(&m, "docknap_schedule_lateness_seconds_bucket", json!({"le": "5"})) >= 1.0, "fired within 5 s of due");
+    assert!(
+        sample(&m, "docknap_schedule_lateness_seconds_bucket", json!({"le": "5"})) >= 1.0,
+        "fired within 5 s of due"
+    );
     assert_eq!(stack_stops(&m), stops0 + 1.0, "the stop's duration observed");
     // The gauges are the views' counts (other tests share this engine: compared
     // with the API's lists read just before and after the scrape).
@@ -201,8 +216,10 @@ async fn counters_and_gauges_move_when_a_schedule_fires_and_an_action_runs() {
         let matches = |(family, label): (&str, &str), counts: &BTreeMap<String, f64>| {
             counts.iter().all(|(v, n)| sample(&m, family, json!({"host": "local", label: v})) == *n)
         };
-        (before == after && matches(("docknap_containers", "state"), &before.0) && matches(("docknap_stacks", "status"), &before.1))
-            .then_some(())
+        (before == after
+            && matches(("docknap_containers", "state"), &before.0)
+            && matches(("docknap_stacks", "status"), &before.1))
+        .then_some(())
     })
     .await;
 

@@ -29,7 +29,8 @@ struct Hit {
 
 impl Hit {
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     fn header(&self, name: &str) -> &str {
@@ -64,7 +65,13 @@ impl Receiver {
         let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let (hits, answer) = (h.clone(), a.clone());
             async move {
-                hits.lock().unwrap().push(Hit { method: method.to_string(), uri: uri.to_string(), headers, body, at: Instant::now() });
+                hits.lock().unwrap().push(Hit {
+                    method: method.to_string(),
+                    uri: uri.to_string(),
+                    headers,
+                    body,
+                    at: Instant::now(),
+                });
                 let answer = *answer.lock().unwrap();
                 match answer {
                     Answer::Hang => {
@@ -72,7 +79,11 @@ impl Receiver {
                         unreachable!()
                     }
                     Answer::Status(code, retry_after) => {
-                        let mut resp = axum::response::Response::new(axum::body::Body::from(if code == 200 { "{\"ok\":true}" } else { "" }));
+                        let mut resp = axum::response::Response::new(axum::body::Body::from(if code == 200 {
+                            "{\"ok\":true}"
+                        } else {
+                            ""
+                        }));
                         *resp.status_mut() = AxStatus::from_u16(code).unwrap();
                         if let Some(s) = retry_after {
                             resp.headers_mut().insert("retry-after", s.to_string().parse().unwrap());
@@ -164,7 +175,14 @@ async fn a_failed_action_reaches_a_signed_webhook_with_the_contract_body_and_the
     assert_eq!(c["has_secret"], true);
     assert_eq!(
         c["events"],
-        json!(["action.failed", "run.missed", "host.unreachable", "host.recovered", "container.unhealthy", "container.died"])
+        json!([
+            "action.failed",
+            "run.missed",
+            "host.unreachable",
+            "host.recovered",
+            "container.unhealthy",
+            "container.died"
+        ])
     );
 
     fail_an_action(&s, &t, "ghost-web").await;
@@ -174,20 +192,30 @@ async fn a_failed_action_reaches_a_signed_webhook_with_the_contract_body_and_the
     assert_eq!(hit.header("content-type"), "application/json");
     let body = hit.json();
     assert_eq!(body["event"], "action.failed");
-    assert_eq!((body["host"].as_str(), body["target_type"].as_str(), body["target_id"].as_str()), (Some("local"), Some("container"), Some("ghost-web")));
+    assert_eq!(
+        (body["host"].as_str(), body["target_type"].as_str(), body["target_id"].as_str()),
+        (Some("local"), Some("container"), Some("ghost-web"))
+    );
     assert_eq!((body["action"].as_str(), body["ok"].as_bool()), (Some("stop"), Some(false)));
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     assert!(body["at"].as_str().is_some_and(|a| chrono::DateTime::parse_from_rfc3339(a).is_ok()), "{body}");
     assert_eq!(body["details"]["url"], "https://docknap.example.com/audit");
     let (id, ts) = (hit.header("webhook-id"), hit.header("webhook-timestamp"));
-    assert!(!id.is_empty() && ts.parse::<i64>().is_ok_and(|t| (t - chrono::Utc::now().timestamp()).abs() < 60), "{id} {ts}");
+    assert!(
+        !id.is_empty() && ts.parse::<i64>().is_ok_and(|t| (t - chrono::Utc::now().timestamp()).abs() < 60),
+        "{id} {ts}"
+    );
     assert_eq!(hit.header("webhook-signature"), expected_signature(SECRET, id, ts, &hit.body));
 
-    let d = s.wait_for("the delivery recorded", Duration::from_secs(5), || async {
-        deliveries(&s, &t, &c["id"]).await.into_iter().find(|d| d["ok"] == true)
-    })
-    .await;
-    assert_eq!((d["event"].as_str(), d["attempts"].as_i64(), d["status"].as_u64()), (Some("action.failed"), Some(1), Some(204)));
+    let d = s
+        .wait_for("the delivery recorded", Duration::from_secs(5), || async {
+            deliveries(&s, &t, &c["id"]).await.into_iter().find(|d| d["ok"] == true)
+        })
+        .await;
+    assert_eq!(
+        (d["event"].as_str(), d["attempts"].as_i64(), d["status"].as_u64()),
+        (Some("action.failed"), Some(1), Some(204))
+    );
     assert_never_shown(&s, &t, &["path-token-5ecret", "query-5ecret", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).await;
     let (_, one) = s.get(&format!("/api/notifications/{}", c["id"]), &t).await;
     assert!(!one.to_string().contains("5ecret"), "{one}");
@@ -201,7 +229,8 @@ async fn thirty_failures_of_one_bulk_request_are_one_message_per_channel() {
     for r in [&a, &b] {
         channel(&s, &t, json!({"name": "bulk", "url": format!("generic+{}/in", r.base())})).await;
     }
-    let targets: Vec<Value> = (0..30).map(|i| json!({"target_type": "container", "target_id": format!("ghost-{i}")})).collect();
+    let targets: Vec<Value> =
+        (0..30).map(|i| json!({"target_type": "container", "target_id": format!("ghost-{i}")})).collect();
     let (st, v) = s.post("/api/bulk", &t, json!({"action": "stop", "targets": targets})).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     for r in [&a, &b] {
@@ -233,16 +262,18 @@ async fn a_receiver_that_is_down_is_retried_and_gets_the_message_later_and_a_404
     assert!(gap >= Duration::from_secs(3) && gap <= Duration::from_secs(8), "retried after {gap:?} (about 5 s)");
     assert_eq!(first.header("webhook-id"), "", "no secret, no signature headers");
     assert_eq!(first.body, second.body, "the same message");
-    let d = s.wait_for("the retried delivery", Duration::from_secs(5), || async {
-        deliveries(&s, &t, &c["id"]).await.into_iter().find(|d| d["ok"] == true)
-    })
-    .await;
+    let d = s
+        .wait_for("the retried delivery", Duration::from_secs(5), || async {
+            deliveries(&s, &t, &c["id"]).await.into_iter().find(|d| d["ok"] == true)
+        })
+        .await;
     assert_eq!(d["attempts"], 2);
 
-    let d = s.wait_for("the refused delivery", Duration::from_secs(5), || async {
-        deliveries(&s, &t, &g["id"]).await.into_iter().find(|d| d["ok"] == false)
-    })
-    .await;
+    let d = s
+        .wait_for("the refused delivery", Duration::from_secs(5), || async {
+            deliveries(&s, &t, &g["id"]).await.into_iter().find(|d| d["ok"] == false)
+        })
+        .await;
     assert_eq!((d["attempts"].as_i64(), d["status"].as_u64()), (Some(1), Some(404)));
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(gone.hits().len(), 1, "a 404 is not retried");
@@ -274,7 +305,12 @@ async fn pending_deliveries_are_sent_after_a_kill_9_and_a_delivered_one_is_not_s
     let mut s = Server::start_with(&[NO_ENGINE]);
     let t = s.admin_token().await;
     // Not host.unreachable: with no engine, each start would send one.
-    let c = channel(&s, &t, json!({"name": "hangs", "url": format!("generic+{}/in", r.base()), "events": ["action.failed"]})).await;
+    let c = channel(
+        &s,
+        &t,
+        json!({"name": "hangs", "url": format!("generic+{}/in", r.base()), "events": ["action.failed"]}),
+    )
+    .await;
     fail_an_action(&s, &t, "ghost-1").await;
     // The attempt is under way (the receiver holds it) when the process dies.
     r.wait_hits(1, Duration::from_secs(15)).await;
@@ -308,14 +344,16 @@ async fn env_channels_are_listed_redacted_and_read_only() {
     assert_eq!(list[1]["url"], "ntfy://ntfy.example.com");
     assert_eq!(list[0]["events"].as_array().unwrap().len(), 8, "env channels get every event");
     let id = &list[0]["id"];
-    let (st, v) = s.call(reqwest::Method::PUT, &format!("/api/notifications/{id}"), Some(&t), Some(json!({"name": "x"}))).await;
+    let (st, v) =
+        s.call(reqwest::Method::PUT, &format!("/api/notifications/{id}"), Some(&t), Some(json!({"name": "x"}))).await;
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("read_only")));
     let (st, v) = s.call(reqwest::Method::DELETE, &format!("/api/notifications/{id}"), Some(&t), None).await;
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("read_only")));
     let (st, v) = s.post(&format!("/api/notifications/{id}/test"), &t, json!({})).await;
     assert_eq!((st, v["ok"].as_bool()), (StatusCode::OK, Some(true)), "{v}");
     // The engine is unreachable from the start: that is news to env channels too.
-    let events: Vec<Value> = r.wait_hits(2, Duration::from_secs(10)).await.iter().map(|h| h.json()["event"].clone()).collect();
+    let events: Vec<Value> =
+        r.wait_hits(2, Duration::from_secs(10)).await.iter().map(|h| h.json()["event"].clone()).collect();
     assert!(events.contains(&json!("test")) && events.contains(&json!("host.unreachable")), "{events:?}");
     assert_never_shown(&s, &t, &["5ecret", "pa55word"]).await;
 
@@ -350,11 +388,23 @@ async fn channels_are_validated_and_edited_without_resending_their_secrets() {
     // A pasted Discord webhook address becomes discord://.
     let d = channel(&s, &t, json!({"name": "d", "url": "https://discord.com/api/webhooks/123/tok-5ecret"})).await;
     assert_eq!(d["url"], "discord://");
-    let c = channel(&s, &t, json!({"name": "w", "url": format!("generic+{}/w", r.base()), "events": ["action.succeeded"]})).await;
+    let c =
+        channel(&s, &t, json!({"name": "w", "url": format!("generic+{}/w", r.base()), "events": ["action.succeeded"]}))
+            .await;
     let path = format!("/api/notifications/{}", c["id"]);
-    let (st, v) = s.call(reqwest::Method::PUT, &path, Some(&t), Some(json!({"name": "renamed", "events": ["host.unreachable"], "enabled": false}))).await;
+    let (st, v) = s
+        .call(
+            reqwest::Method::PUT,
+            &path,
+            Some(&t),
+            Some(json!({"name": "renamed", "events": ["host.unreachable"], "enabled": false})),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    assert_eq!((v["name"].as_str(), v["enabled"].as_bool(), v["events"].clone()), (Some("renamed"), Some(false), json!(["host.unreachable"])));
+    assert_eq!(
+        (v["name"].as_str(), v["enabled"].as_bool(), v["events"].clone()),
+        (Some("renamed"), Some(false), json!(["host.unreachable"]))
+    );
     let (_, v) = s.post(&format!("{path}/test"), &t, json!({})).await;
     assert_eq!(v["ok"], true, "the URL was kept: {v}");
     let (st, _) = s.call(reqwest::Method::DELETE, &path, Some(&t), None).await;
@@ -373,19 +423,35 @@ async fn each_hosted_service_gets_the_request_its_api_documents() {
     let port = r.addr.port();
     let cases = [
         ("discord://dtok-5ecret@1234567890", "/api/webhooks/1234567890/dtok-5ecret", "application/json"),
-        ("https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXX5", "/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXX5", "application/json"),
+        (
+            "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXX5",
+            "/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXX5",
+            "application/json",
+        ),
         ("slack://xoxb:111-222-bot5ecret@C0123456", "/api/chat.postMessage", "application/json; charset=utf-8"),
         ("telegram://123456:tg-5ecret@telegram?chats=@ops", "/bot123456:tg-5ecret/sendMessage", "application/json"),
-        ("pushover://shoutrrr:po-5ecret@uKey5ecret/?devices=phone", "/1/messages.json", "application/x-www-form-urlencoded"),
+        (
+            "pushover://shoutrrr:po-5ecret@uKey5ecret/?devices=phone",
+            "/1/messages.json",
+            "application/x-www-form-urlencoded",
+        ),
         (&*format!("ntfy://alice:nt-5ecret@127.0.0.1:{port}/alerts?scheme=http"), "/", "application/json"),
         (&*format!("gotify://127.0.0.1:{port}/gt-5ecret?disabletls=yes"), "/message", "application/json"),
     ];
     for (i, (url, path, content_type)) in cases.iter().enumerate() {
         let c = channel(&s, &t, json!({"name": format!("svc {i}"), "url": url})).await;
         let (st, v) = s.post(&format!("/api/notifications/{}/test", c["id"]), &t, json!({})).await;
-        assert_eq!((st, v["ok"].as_bool(), v["status"].as_u64()), (StatusCode::OK, Some(true), Some(200)), "{url}: {v}");
+        assert_eq!(
+            (st, v["ok"].as_bool(), v["status"].as_u64()),
+            (StatusCode::OK, Some(true), Some(200)),
+            "{url}: {v}"
+        );
         let hit = r.wait_hits(i + 1, Duration::from_secs(5)).await.remove(i);
-        assert_eq!((hit.method.as_str(), hit.uri.as_str(), hit.header("content-type")), ("POST", *path, *content_type), "{url}");
+        assert_eq!(
+            (hit.method.as_str(), hit.uri.as_str(), hit.header("content-type")),
+            ("POST", *path, *content_type),
+            "{url}"
+        );
         let text = String::from_utf8_lossy(&hit.body).replace('+', " ");
         assert!(text.contains("test notification"), "{url}: {text}");
         match i {
@@ -399,13 +465,19 @@ async fn each_hosted_service_gets_the_request_its_api_documents() {
             4 => {
                 let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&hit.body).unwrap();
                 let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-                assert_eq!((get("token"), get("user"), get("device")), (Some("po-5ecret".into()), Some("uKey5ecret".into()), Some("phone".into())));
+                assert_eq!(
+                    (get("token"), get("user"), get("device")),
+                    (Some("po-5ecret".into()), Some("uKey5ecret".into()), Some("phone".into()))
+                );
                 assert!(get("message").is_some() && get("title").is_some());
             }
             5 => {
                 assert_eq!(hit.header("authorization"), "Basic YWxpY2U6bnQtNWVjcmV0");
                 let b = hit.json();
-                assert_eq!((b["topic"].as_str(), b["title"].as_str()), (Some("alerts"), Some("DockNap: test notification")));
+                assert_eq!(
+                    (b["topic"].as_str(), b["title"].as_str()),
+                    (Some("alerts"), Some("DockNap: test notification"))
+                );
             }
             6 => {
                 assert_eq!(hit.header("x-gotify-key"), "gt-5ecret");
@@ -433,14 +505,20 @@ impl Smtp {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/smtp_receiver.py");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let mut args: Vec<String> = vec![script.display().to_string(), dir.path().display().to_string(), port.to_string(), mode.into()];
+        let mut args: Vec<String> =
+            vec![script.display().to_string(), dir.path().display().to_string(), port.to_string(), mode.into()];
         if let Some((cert, key)) = tls {
             args.extend([cert.display().to_string(), key.display().to_string()]);
         }
         if let Some((u, p)) = login {
             args.extend([u.to_string(), p.to_string()]);
         }
-        let mut child = Command::new(python).args(&args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("aiosmtpd (scripts/test-env.sh installs it)");
+        let mut child = Command::new(python)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("aiosmtpd (scripts/test-env.sh installs it)");
         let mut out = child.stdout.take().unwrap();
         let mut ready = [0u8; 5];
         std::io::Read::read_exact(&mut out, &mut ready).expect("the SMTP receiver did not start");
@@ -496,14 +574,30 @@ async fn smtp_delivers_in_plain_text_with_starttls_and_login_and_over_implicit_t
     let starttls = Smtp::start("starttls", Some((&cert, &key)), Some(("mailer", "sm-5ecret")));
     let implicit = Smtp::start("implicit", Some((&cert, &key)), None);
     let cases = [
-        (&plain, format!("smtp://127.0.0.1:{}/?from=docknap@example.com&to=ops@example.com&usestarttls=no", plain.port), false, false),
+        (
+            &plain,
+            format!("smtp://127.0.0.1:{}/?from=docknap@example.com&to=ops@example.com&usestarttls=no", plain.port),
+            false,
+            false,
+        ),
         (
             &starttls,
-            format!("smtp://mailer:sm-5ecret@127.0.0.1:{}/?from=docknap@example.com&to=ops@example.com,oncall@example.com&encryption=explicittls", starttls.port),
+            format!(
+                "smtp://mailer:sm-5ecret@127.0.0.1:{}/?from=docknap@example.com&to=ops@example.com,oncall@example.com&encryption=explicittls",
+                starttls.port
+            ),
             true,
             true,
         ),
-        (&implicit, format!("smtp://127.0.0.1:{}/?from=docknap@example.com&to=ops@example.com&encryption=implicittls", implicit.port), true, false),
+        (
+            &implicit,
+            format!(
+                "smtp://127.0.0.1:{}/?from=docknap@example.com&to=ops@example.com&encryption=implicittls",
+                implicit.port
+            ),
+            true,
+            false,
+        ),
     ];
     for (smtp, url, tls, authenticated) in cases {
         let c = channel(&s, &t, json!({"name": "mail", "url": url})).await;
@@ -512,7 +606,11 @@ async fn smtp_delivers_in_plain_text_with_starttls_and_login_and_over_implicit_t
         assert_eq!((st, v["ok"].as_bool()), (StatusCode::OK, Some(true)), "{url}: {v}");
         let mail = smtp.wait_mail(Duration::from_secs(5)).await;
         assert_eq!(mail["from"], "docknap@example.com");
-        assert_eq!((mail["tls"].as_bool(), mail["authenticated"].as_bool()), (Some(tls), Some(authenticated)), "{mail}");
+        assert_eq!(
+            (mail["tls"].as_bool(), mail["authenticated"].as_bool()),
+            (Some(tls), Some(authenticated)),
+            "{mail}"
+        );
         let data = mail["data"].as_str().unwrap();
         assert!(data.contains("Subject: DockNap: test notification"), "{data}");
         assert!(data.contains("Content-Transfer-Encoding: base64"), "{data}");
@@ -549,7 +647,13 @@ async fn a_hanging_endpoint_delays_neither_a_schedule_nor_another_channel() {
         fail_an_action(&s, &t, &format!("ghost-{i}-{}", unique("x"))).await;
     }
     let name = unique("nap-ghost");
-    let (st, sched) = s.post("/api/schedules", &t, json!({"cron": "*/3 * * * * *", "action": "stop", "target_type": "container", "target_id": name})).await;
+    let (st, sched) = s
+        .post(
+            "/api/schedules",
+            &t,
+            json!({"cron": "*/3 * * * * *", "action": "stop", "target_type": "container", "target_id": name}),
+        )
+        .await;
     assert_eq!(st, StatusCode::CREATED, "{sched}");
     let entries = s
         .wait_for("three fires of the schedule", Duration::from_secs(30), || async {
@@ -591,13 +695,31 @@ async fn a_container_that_dies_on_its_own_or_turns_unhealthy_is_reported_and_one
     assert_eq!(st, StatusCode::OK, "{v}");
     docker(&["run", "-d", "--name", &crash, "--network", "none", &image, "sh", "-c", "sleep 1; exit 3"]);
     docker(&[
-        "run", "-d", "--name", &sick, "--network", "none", "--health-cmd", "exit 1", "--health-interval", "1s", "--health-retries", "1",
-        &image, "sh", "-c", "while :; do sleep 1; done",
+        "run",
+        "-d",
+        "--name",
+        &sick,
+        "--network",
+        "none",
+        "--health-cmd",
+        "exit 1",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        &image,
+        "sh",
+        "-c",
+        "while :; do sleep 1; done",
     ]);
     let hits = r.wait_hits(2, Duration::from_secs(20)).await;
     let bodies: Vec<Value> = hits.iter().map(Hit::json).collect();
     let died = bodies.iter().find(|b| b["event"] == "container.died").unwrap_or_else(|| panic!("{bodies:?}"));
-    assert_eq!((died["target_id"].as_str(), died["details"]["exit_code"].as_i64()), (Some(crash.as_str()), Some(3)), "{died}");
+    assert_eq!(
+        (died["target_id"].as_str(), died["details"]["exit_code"].as_i64()),
+        (Some(crash.as_str()), Some(3)),
+        "{died}"
+    );
     let unhealthy = bodies.iter().find(|b| b["event"] == "container.unhealthy").unwrap_or_else(|| panic!("{bodies:?}"));
     assert_eq!((unhealthy["host"].as_str(), unhealthy["target_id"].as_str()), (Some("local"), Some(sick.as_str())));
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -631,10 +753,18 @@ async fn a_host_whose_engine_dies_is_reported_unreachable_then_recovered() {
     // SIGTERM: a kill -9'd dockerd leaves its containerd behind and is slow to come back.
     second.stop();
     let down = r.wait_hits(1, Duration::from_secs(20)).await.remove(0).json();
-    assert_eq!((down["event"].as_str(), down["host"].as_str(), down["ok"].as_bool()), (Some("host.unreachable"), Some("second"), Some(false)), "{down}");
+    assert_eq!(
+        (down["event"].as_str(), down["host"].as_str(), down["ok"].as_bool()),
+        (Some("host.unreachable"), Some("second"), Some(false)),
+        "{down}"
+    );
     second.start_again();
     let up = r.wait_hits(2, Duration::from_secs(30)).await.remove(1).json();
-    assert_eq!((up["event"].as_str(), up["host"].as_str(), up["ok"].as_bool()), (Some("host.recovered"), Some("second"), Some(true)), "{up}");
+    assert_eq!(
+        (up["event"].as_str(), up["host"].as_str(), up["ok"].as_bool()),
+        (Some("host.recovered"), Some("second"), Some(true)),
+        "{up}"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(r.hits().len(), 2, "one message each way");
 }

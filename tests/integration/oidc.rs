@@ -26,7 +26,10 @@ struct Provider {
 impl Provider {
     fn start(redirect_uri: &str, groups_file: &Path) -> Provider {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
-        assert!(dir.join("node_modules/oidc-provider").is_dir(), "tests/oidc is not installed: run scripts/test-env.sh");
+        assert!(
+            dir.join("node_modules/oidc-provider").is_dir(),
+            "tests/oidc is not installed: run scripts/test-env.sh"
+        );
         let mut child = Command::new("node")
             .arg("provider.mjs")
             .current_dir(&dir)
@@ -43,7 +46,11 @@ impl Provider {
         out.read_line(&mut line).unwrap();
         // Drained, not closed: the provider's notices on a closed pipe would kill it.
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        let issuer = line.trim().strip_prefix("ready ").unwrap_or_else(|| panic!("the provider did not start: {line:?}")).to_string();
+        let issuer = line
+            .trim()
+            .strip_prefix("ready ")
+            .unwrap_or_else(|| panic!("the provider did not start: {line:?}"))
+            .to_string();
         Provider { child, issuer }
     }
 }
@@ -59,7 +66,8 @@ impl Drop for Provider {
 fn start(extra: &[(&str, &str)]) -> (Server, Provider, tempfile::TempDir) {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let provider = Provider::start(&format!("http://127.0.0.1:{port}/api/auth/oidc/callback"), &dir.path().join("groups.json"));
+    let provider =
+        Provider::start(&format!("http://127.0.0.1:{port}/api/auth/oidc/callback"), &dir.path().join("groups.json"));
     let listen = format!("127.0.0.1:{port}");
     let mut env = vec![
         NO_ENGINE,
@@ -85,7 +93,11 @@ struct Browser {
 
 impl Browser {
     fn new() -> Browser {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(30)).build().unwrap();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
         Browser { http, cookies: HashMap::new() }
     }
 
@@ -93,7 +105,9 @@ impl Browser {
         let jar = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
         let mut req = self.http.request(method, url).header("cookie", jar);
         if let Some(form) = form {
-            req = req.header("content-type", "application/x-www-form-urlencoded").body(serde_urlencoded::to_string(form).unwrap());
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(serde_urlencoded::to_string(form).unwrap());
         }
         let resp = req.send().await.unwrap();
         for c in resp.headers().get_all("set-cookie") {
@@ -101,7 +115,11 @@ impl Browser {
             let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
             let (k, v) = pair.split_once('=').unwrap();
             let gone = v.is_empty() || attrs.to_ascii_lowercase().contains("max-age=0") || attrs.contains("1970");
-            if gone { self.cookies.remove(k.trim()) } else { self.cookies.insert(k.trim().into(), v.into()) };
+            if gone {
+                self.cookies.remove(k.trim())
+            } else {
+                self.cookies.insert(k.trim().into(), v.into())
+            };
         }
         resp
     }
@@ -112,7 +130,8 @@ impl Browser {
         let mut url = s.url("/api/auth/oidc/login");
         let mut form: Option<Vec<(String, String)>> = None;
         for _ in 0..20 {
-            let owned: Option<Vec<(&str, &str)>> = form.as_ref().map(|f| f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect());
+            let owned: Option<Vec<(&str, &str)>> =
+                form.as_ref().map(|f| f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect());
             let method = if form.is_some() { Method::POST } else { Method::GET };
             let resp = self.send(method, &url, owned.as_deref()).await;
             form = None;
@@ -129,10 +148,18 @@ impl Browser {
             let page = resp.text().await.unwrap();
             assert_eq!(status, StatusCode::OK, "{url}: {page}");
             // The provider's login form: any password will do.
-            let action = page.split("action=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_else(|| panic!("no form at {url}: {page}"));
+            let action = page
+                .split("action=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_else(|| panic!("no form at {url}: {page}"));
             assert!(page.contains("name=\"login\""), "{page}");
             url = if action.starts_with('/') { format!("{origin}{action}") } else { action.to_string() };
-            form = Some(vec![("prompt".into(), "login".into()), ("login".into(), user.into()), ("password".into(), "any".into())]);
+            form = Some(vec![
+                ("prompt".into(), "login".into()),
+                ("login".into(), user.into()),
+                ("password".into(), "any".into()),
+            ]);
         }
         panic!("the sign-in did not come back to DockNap");
     }
@@ -163,18 +190,26 @@ impl Browser {
 async fn sign_in_maps_groups_to_roles_and_refuses_users_without_one() {
     let (s, _provider, dir) = start(&[]);
     let (st, providers) = s.call(Method::GET, "/api/auth/providers", None, None).await;
-    assert_eq!((st, providers), (StatusCode::OK, json!({"password": true, "oidc": {"name": "Test ID", "login_url": "/api/auth/oidc/login"}})));
+    assert_eq!(
+        (st, providers),
+        (StatusCode::OK, json!({"password": true, "oidc": {"name": "Test ID", "login_url": "/api/auth/oidc/login"}}))
+    );
     let admin = s.admin_token().await;
     // A local account already named carol: the provider's carol must not get it.
     s.post("/api/users", &admin, json!({"username": "carol", "password": "password-123", "role": "admin"})).await;
 
-    for (user, name, role) in [("alice", "alice", "admin"), ("bob", "bob", "operator"), ("carol", "carol-2", "viewer")] {
+    for (user, name, role) in [("alice", "alice", "admin"), ("bob", "bob", "operator"), ("carol", "carol-2", "viewer")]
+    {
         let mut b = Browser::new();
         assert_eq!(b.sign_in(&s, user).await, "/", "{user}");
         assert!(b.cookies.contains_key("docknap_session"));
         assert!(!b.cookies.contains_key("docknap_oidc_state"), "the flow's cookie is cleared");
         let (st, me) = b.me(&s).await;
-        assert_eq!((st, me["username"].as_str(), me["role"].as_str()), (StatusCode::OK, Some(name), Some(role)), "{user}");
+        assert_eq!(
+            (st, me["username"].as_str(), me["role"].as_str()),
+            (StatusCode::OK, Some(name), Some(role)),
+            "{user}"
+        );
     }
 
     let mut mallory = Browser::new();
@@ -197,13 +232,19 @@ async fn sign_in_maps_groups_to_roles_and_refuses_users_without_one() {
     assert_eq!(names, ["admin", "alice", "bob", "carol", "carol-2"], "one user per subject, created once");
 
     // A provider's user has no DockNap password.
-    let (st, _) = s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "alice", "password": "!sso"}))).await;
+    let (st, _) =
+        s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "alice", "password": "!sso"}))).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let mut alice = Browser::new();
     alice.sign_in(&s, "alice").await;
     let token = alice.cookies["docknap_session"].clone();
     let (st, v) = s
-        .call(Method::PUT, "/api/auth/password", Some(&token), Some(json!({"current_password": "!sso", "new_password": "password-789"})))
+        .call(
+            Method::PUT,
+            "/api/auth/password",
+            Some(&token),
+            Some(json!({"current_password": "!sso", "new_password": "password-789"})),
+        )
         .await;
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("sso_account")));
 
@@ -213,7 +254,9 @@ async fn sign_in_maps_groups_to_roles_and_refuses_users_without_one() {
 
     let (_, page) = s.get("/api/audit?action=login&limit=500", &admin).await;
     let entries = page["entries"].as_array().unwrap();
-    let sso = |actor: &str, ok: bool| entries.iter().any(|e| e["actor"] == actor && e["ok"] == ok && e["details"]["method"] == "oidc");
+    let sso = |actor: &str, ok: bool| {
+        entries.iter().any(|e| e["actor"] == actor && e["ok"] == ok && e["details"]["method"] == "oidc")
+    };
     assert!(sso("alice", true) && sso("carol-2", true) && sso("mallory", false), "{page}");
     assert!(!page.to_string().contains(SECRET));
     assert!(!s.log_text().contains(SECRET), "the client secret never reaches the log");

@@ -54,9 +54,15 @@ async fn a_bulk_start_follows_depends_on_with_the_settle_time_and_a_stop_goes_in
     assert!(results.iter().all(|r| r["ok"] == true), "{results:?}");
     assert_eq!(results[0]["target_id"], proxy.project, "results in the order given");
     let (db_start, app_start, proxy_start) = (times(&db).0, times(&app).0, times(&proxy).0);
-    println!("bulk start: db {db_start}, app {app_start} (+{} ms), proxy {proxy_start} (+{} ms)",
-        (app_start - db_start).num_milliseconds(), (proxy_start - app_start).num_milliseconds());
-    assert!(app_start - db_start >= chrono::Duration::seconds(2), "db's 2 s settle before app: db {db_start}, app {app_start}");
+    println!(
+        "bulk start: db {db_start}, app {app_start} (+{} ms), proxy {proxy_start} (+{} ms)",
+        (app_start - db_start).num_milliseconds(),
+        (proxy_start - app_start).num_milliseconds()
+    );
+    assert!(
+        app_start - db_start >= chrono::Duration::seconds(2),
+        "db's 2 s settle before app: db {db_start}, app {app_start}"
+    );
     assert!(proxy_start > app_start, "app before proxy");
 }
 
@@ -111,6 +117,9 @@ async fn a_window_pass_that_brings_up_several_stacks_starts_dependencies_first()
     }
     let (db_start, app_start) = (times(&db).0, times(&app).0);
     println!("window pass: db {db_start}, app {app_start} (+{} ms)", (app_start - db_start).num_milliseconds());
-    assert!(app_start - db_start >= chrono::Duration::seconds(1), "db healthy and settled before app: db {db_start}, app {app_start}");
+    assert!(
+        app_start - db_start >= chrono::Duration::seconds(1),
+        "db healthy and settled before app: db {db_start}, app {app_start}"
+    );
     drop(t);
 }

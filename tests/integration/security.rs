@@ -1,7 +1,7 @@
 //! Authentication and authorisation from outside, over HTTP.
 
-use std::process::{Command, Stdio};
 use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -132,7 +132,11 @@ async fn every_route_against_every_role() {
             let (st, v) = s.call(method.clone(), path, token.map(|t| t.as_str()), body.clone()).await;
             let code = v["error"]["code"].as_str().unwrap_or("");
             match role {
-                None => assert_eq!((st, code), (StatusCode::UNAUTHORIZED, "unauthenticated"), "{method} {path} without token"),
+                None => assert_eq!(
+                    (st, code),
+                    (StatusCode::UNAUTHORIZED, "unauthenticated"),
+                    "{method} {path} without token"
+                ),
                 Some(r) if *r >= need && *is_key && session_only => {
                     assert_eq!((st, code), (StatusCode::FORBIDDEN, "api_key_not_allowed"), "{method} {path} with a key")
                 }
@@ -227,7 +231,8 @@ async fn logout_password_change_role_change_and_deletion_take_effect_at_once() {
     assert_eq!(s.get("/api/auth/me", &admin).await.0, StatusCode::OK);
 
     // Role change: read from the store on every request.
-    let (_, u) = s.post("/api/users", &admin, json!({"username": "opal", "password": "password-123", "role": "operator"})).await;
+    let (_, u) =
+        s.post("/api/users", &admin, json!({"username": "opal", "password": "password-123", "role": "operator"})).await;
     let id = u["id"].as_i64().unwrap();
     let op = s.login("opal", "password-123").await;
     assert_eq!(s.get("/api/auth/me", &op).await.1["role"], "operator");
@@ -241,15 +246,34 @@ async fn logout_password_change_role_change_and_deletion_take_effect_at_once() {
     // Own password change: other sessions die, this one lives.
     let second = s.login("opal", "password-123").await;
     let (st, v) = s
-        .call(Method::PUT, "/api/auth/password", Some(&viewer), Some(json!({"current_password": "wrong-one!", "new_password": "another-pass-1"})))
+        .call(
+            Method::PUT,
+            "/api/auth/password",
+            Some(&viewer),
+            Some(json!({"current_password": "wrong-one!", "new_password": "another-pass-1"})),
+        )
         .await;
-    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("invalid_credentials")), "a typo is no lost session");
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("invalid_credentials")),
+        "a typo is no lost session"
+    );
     let (st, v) = s
-        .call(Method::PUT, "/api/auth/password", Some(&viewer), Some(json!({"current_password": "password-123", "new_password": "short"})))
+        .call(
+            Method::PUT,
+            "/api/auth/password",
+            Some(&viewer),
+            Some(json!({"current_password": "password-123", "new_password": "short"})),
+        )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     let (st, _) = s
-        .call(Method::PUT, "/api/auth/password", Some(&viewer), Some(json!({"current_password": "password-123", "new_password": "another-pass-1"})))
+        .call(
+            Method::PUT,
+            "/api/auth/password",
+            Some(&viewer),
+            Some(json!({"current_password": "password-123", "new_password": "another-pass-1"})),
+        )
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     assert_eq!(s.get("/api/auth/me", &viewer).await.0, StatusCode::OK);
@@ -290,7 +314,12 @@ async fn a_revoked_session_loses_its_event_stream() {
     let (_, me) = s.get("/api/auth/me", &viewer).await;
     let reset = open(viewer).await;
     let (st, _) = s
-        .call(Method::PUT, &format!("/api/users/{}", me["id"]), Some(&s.admin_token().await), Some(json!({"password": "new-password-1"})))
+        .call(
+            Method::PUT,
+            &format!("/api/users/{}", me["id"]),
+            Some(&s.admin_token().await),
+            Some(json!({"password": "new-password-1"})),
+        )
         .await;
     assert_eq!(st, StatusCode::OK);
     assert!(stream_ends_within(reset, Duration::from_secs(2)).await, "stream still open after a password reset");
@@ -307,14 +336,17 @@ async fn users_api_rules() {
     let my_id = me["id"].as_i64().unwrap();
     let (st, v) = s.call(Method::DELETE, &format!("/api/users/{my_id}"), Some(&admin), None).await;
     assert_eq!(st, StatusCode::CONFLICT, "last admin delete: {v}");
-    let (st, _) = s.call(Method::PUT, &format!("/api/users/{my_id}"), Some(&admin), Some(json!({"role": "operator"}))).await;
+    let (st, _) =
+        s.call(Method::PUT, &format!("/api/users/{my_id}"), Some(&admin), Some(json!({"role": "operator"}))).await;
     assert_eq!(st, StatusCode::CONFLICT, "last admin demote");
     let body = json!({"username": "dup", "password": "password-123", "role": "viewer"});
     assert_eq!(s.post("/api/users", &admin, body.clone()).await.0, StatusCode::CREATED);
     assert_eq!(s.post("/api/users", &admin, body).await.0, StatusCode::CONFLICT);
-    let (st, v) = s.post("/api/users", &admin, json!({"username": "r", "password": "password-123", "role": "root"})).await;
+    let (st, v) =
+        s.post("/api/users", &admin, json!({"username": "r", "password": "password-123", "role": "root"})).await;
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_role")));
-    let (st, _) = s.post("/api/users", &admin, json!({"username": "p", "password": "x".repeat(257), "role": "viewer"})).await;
+    let (st, _) =
+        s.post("/api/users", &admin, json!({"username": "p", "password": "x".repeat(257), "role": "viewer"})).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     let (st, v) = s.post("/api/users", &admin, json!({"username": "p", "role": "viewer"})).await;
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("missing_field")));
@@ -325,19 +357,35 @@ async fn users_api_rules() {
     assert!(users.iter().all(|u| u.get("password_hash").is_none() && u["created_at"].is_string()));
     // A 256-character password works end to end and is not truncated.
     let long = "p".repeat(255) + "!";
-    assert_eq!(s.post("/api/users", &admin, json!({"username": "long", "password": long, "role": "viewer"})).await.0, StatusCode::CREATED);
+    assert_eq!(
+        s.post("/api/users", &admin, json!({"username": "long", "password": long, "role": "viewer"})).await.0,
+        StatusCode::CREATED
+    );
     s.login("long", &long).await;
-    let (st, _) = s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "long", "password": "p".repeat(255) + "?"}))).await;
+    let (st, _) = s
+        .call(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"username": "long", "password": "p".repeat(255) + "?"})),
+        )
+        .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn login_rate_limits_by_username_and_address() {
     let s = Server::start_with(&[NO_ENGINE]);
-    let login = |user: &str, pw: &str| s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": user, "password": pw})));
+    let login = |user: &str, pw: &str| {
+        s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": user, "password": pw})))
+    };
     for i in 0..5 {
         let (st, v) = login("admin", "wrong-password").await;
-        assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_credentials")), "attempt {i}");
+        assert_eq!(
+            (st, v["error"]["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_credentials")),
+            "attempt {i}"
+        );
     }
     // Unknown user and wrong password: the same answer.
     let (st, v) = login("nobody-here", "wrong-password").await;
@@ -368,11 +416,17 @@ async fn login_rate_limits_by_username_and_address() {
 async fn concurrent_logins_all_succeed_and_concurrent_guesses_cannot_pass_the_limit() {
     let s = Server::start_with(&[NO_ENGINE]);
     // Scripts that log in together are delayed a little, never refused.
-    let logins = (0..12).map(|_| s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "admin", "password": ADMIN_PASSWORD}))));
-    let statuses: Vec<StatusCode> = futures_util::future::join_all(logins).await.into_iter().map(|(st, _)| st).collect();
+    let logins = (0..12).map(|_| {
+        s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "admin", "password": ADMIN_PASSWORD})))
+    });
+    let statuses: Vec<StatusCode> =
+        futures_util::future::join_all(logins).await.into_iter().map(|(st, _)| st).collect();
     assert!(statuses.iter().all(|st| *st == StatusCode::OK), "{statuses:?}");
-    let guesses = (0..12).map(|_| s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "admin", "password": "wrong-guess"}))));
-    let statuses: Vec<StatusCode> = futures_util::future::join_all(guesses).await.into_iter().map(|(st, _)| st).collect();
+    let guesses = (0..12).map(|_| {
+        s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "admin", "password": "wrong-guess"})))
+    });
+    let statuses: Vec<StatusCode> =
+        futures_util::future::join_all(guesses).await.into_iter().map(|(st, _)| st).collect();
     let tried = statuses.iter().filter(|st| **st == StatusCode::UNAUTHORIZED).count();
     assert_eq!(tried, 5, "exactly 5 guesses reach bcrypt, the rest get 429: {statuses:?}");
 }
@@ -399,7 +453,14 @@ async fn hostile_login_names_cannot_grow_the_audit_log() {
     let huge = "n".repeat(300_000);
     let mut statuses = Vec::new();
     for i in 0..40 {
-        let (st, _) = s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": format!("{i}-{huge}"), "password": "x"}))).await;
+        let (st, _) = s
+            .call(
+                Method::POST,
+                "/api/auth/login",
+                None,
+                Some(json!({"username": format!("{i}-{huge}"), "password": "x"})),
+            )
+            .await;
         statuses.push(st);
     }
     assert!(statuses[..20].iter().all(|st| *st == StatusCode::UNAUTHORIZED), "{statuses:?}");
@@ -424,7 +485,9 @@ async fn bodies_that_are_not_json_are_refused_and_bad_paths_or_queries_get_json_
     let s = Server::start_with(&[NO_ENGINE]);
     let creds = json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string();
     // A web page can make a browser send these without a CORS preflight.
-    for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x")] {
+    for ct in
+        [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x")]
+    {
         let mut req = s.http.post(s.url("/api/auth/login")).body(creds.clone());
         if let Some(ct) = ct {
             req = req.header("content-type", ct);
@@ -434,7 +497,14 @@ async fn bodies_that_are_not_json_are_refused_and_bad_paths_or_queries_get_json_
         assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct:?}");
         assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "unsupported_media_type");
     }
-    let r = s.http.post(s.url("/api/auth/login")).header("content-type", "application/json; charset=utf-8").body(creds).send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url("/api/auth/login"))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(creds)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "JSON with a charset is JSON");
 
     let t = s.admin_token().await;
@@ -481,8 +551,14 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
         ("6.6.6.6, [2001:db8::7]:443", "2001:db8::7"),
         ("6.6.6.6, unknown", "127.0.0.1"),
     ] {
-        let r = trusted.http.post(trusted.url("/api/auth/login")).header("x-forwarded-for", header)
-            .json(&json!({"username": "admin", "password": "nope-nope"})).send().await.unwrap();
+        let r = trusted
+            .http
+            .post(trusted.url("/api/auth/login"))
+            .header("x-forwarded-for", header)
+            .json(&json!({"username": "admin", "password": "nope-nope"}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(addr_of_failure(&trusted).await, client, "X-Forwarded-For: {header}");
     }
@@ -536,15 +612,29 @@ async fn session_cookie_flags_and_foreign_origin_refusal() {
         let req = s.http.post(s.url("/api/schedules")).json(&json!({})).header("cookie", &pair);
         req.header("sec-fetch-site", site).header("origin", origin).header("host", "docknap-upstream:8080").send()
     };
-    assert_eq!(fetch_site("same-origin", "https://docknap.example.com").await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        fetch_site("same-origin", "https://docknap.example.com").await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
     for site in ["cross-site", "same-site"] {
-        assert_eq!(fetch_site(site, "http://docknap-upstream:8080").await.unwrap().status(), StatusCode::FORBIDDEN, "{site}");
+        assert_eq!(
+            fetch_site(site, "http://docknap-upstream:8080").await.unwrap().status(),
+            StatusCode::FORBIDDEN,
+            "{site}"
+        );
     }
     // Bearer tokens are not ambient credentials: no Origin check.
     let t = s.admin_token().await;
     assert_eq!(send(Some("http://evil.example"), Some(&t)).await, StatusCode::BAD_REQUEST);
     // A cookie GET is fine from anywhere (reads change nothing).
-    let r = s.http.get(s.url("/api/auth/me")).header("cookie", &pair).header("origin", "http://evil.example").send().await.unwrap();
+    let r = s
+        .http
+        .get(s.url("/api/auth/me"))
+        .header("cookie", &pair)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -567,7 +657,8 @@ async fn first_admin_generated_password_is_printed_once() {
     s.spawn_without_password();
     assert_eq!(s.log_text().matches("generated password").count(), 1, "printed only at the first start");
     // No default password exists anywhere.
-    let (st, _) = s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "boss", "password": "admin"}))).await;
+    let (st, _) =
+        s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "boss", "password": "admin"}))).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     use std::os::unix::fs::PermissionsExt;
     let mode = |name: &str| std::fs::metadata(s.data_dir.join(name)).unwrap().permissions().mode() & 0o777;
@@ -608,7 +699,9 @@ async fn reset_password_cli() {
     s.spawn();
     s.login("admin", &generated).await;
     assert_eq!(s.get("/api/auth/me", &old).await.0, StatusCode::UNAUTHORIZED, "old sessions revoked");
-    let (st, _) = s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "admin", "password": ADMIN_PASSWORD}))).await;
+    let (st, _) = s
+        .call(Method::POST, "/api/auth/login", None, Some(json!({"username": "admin", "password": ADMIN_PASSWORD})))
+        .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     s.kill();
     assert!(cli(&["admin", "--stdin"], Some("chosen-password-9\n")).status.success());
@@ -623,20 +716,33 @@ async fn reset_password_cli() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no DockNap database"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no DockNap database"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0, "nothing created");
 }
 
 #[tokio::test]
 async fn audit_records_security_events_newest_first_with_paging() {
     let s = Server::start_with(&[NO_ENGINE]);
-    let _ = s.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "admin", "password": "bad-password"}))).await;
+    let _ = s
+        .call(Method::POST, "/api/auth/login", None, Some(json!({"username": "admin", "password": "bad-password"})))
+        .await;
     let admin = s.admin_token().await;
-    let (_, u) = s.post("/api/users", &admin, json!({"username": "vic", "password": "password-123", "role": "viewer"})).await;
+    let (_, u) =
+        s.post("/api/users", &admin, json!({"username": "vic", "password": "password-123", "role": "viewer"})).await;
     let id = u["id"].as_i64().unwrap();
     s.call(Method::PUT, &format!("/api/users/{id}"), Some(&admin), Some(json!({"role": "operator"}))).await;
     let vic = s.login("vic", "password-123").await;
-    s.call(Method::PUT, "/api/auth/password", Some(&vic), Some(json!({"current_password": "password-123", "new_password": "password-456"}))).await;
+    s.call(
+        Method::PUT,
+        "/api/auth/password",
+        Some(&vic),
+        Some(json!({"current_password": "password-123", "new_password": "password-456"})),
+    )
+    .await;
     s.call(Method::POST, "/api/auth/logout", Some(&vic), None).await;
     s.call(Method::DELETE, &format!("/api/users/{id}"), Some(&admin), None).await;
 
@@ -675,7 +781,9 @@ async fn audit_records_security_events_newest_first_with_paging() {
 async fn security_headers_everywhere_and_body_limits() {
     let s = Server::start_with(&[NO_ENGINE]);
     let t = s.admin_token().await;
-    for (path, auth) in [("/", false), ("/healthz", false), ("/api/auth/me", true), ("/api/auth/me", false), ("/api/nope", true)] {
+    for (path, auth) in
+        [("/", false), ("/healthz", false), ("/api/auth/me", true), ("/api/auth/me", false), ("/api/nope", true)]
+    {
         let mut req = s.http.get(s.url(path));
         if auth {
             req = req.bearer_auth(&t);
@@ -695,7 +803,14 @@ async fn security_headers_everywhere_and_body_limits() {
     let (st, v) = s.call(Method::POST, "/api/auth/login", None, Some(big)).await;
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")));
     // Malformed JSON.
-    let r = s.http.post(s.url("/api/auth/login")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url("/api/auth/login"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "invalid_json");
 }
@@ -723,7 +838,8 @@ async fn random_tokens_and_login_bodies_never_break_the_server() {
         let junk = rng.bytes(600);
         // As a bearer token (only header-safe bytes can be sent).
         let token: String = junk.iter().map(|b| (b' ' + b % 94) as char).collect();
-        let r = s.http.get(s.url("/api/auth/me")).header("authorization", format!("Bearer {token}")).send().await.unwrap();
+        let r =
+            s.http.get(s.url("/api/auth/me")).header("authorization", format!("Bearer {token}")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "iteration {i}");
         let cookie = format!("docknap_session={}", token.replace(';', ""));
         let r = s.http.get(s.url("/api/auth/me")).header("cookie", cookie).send().await.unwrap();
@@ -734,7 +850,14 @@ async fn random_tokens_and_login_bodies_never_break_the_server() {
         } else {
             junk
         };
-        let r = s.http.post(s.url("/api/auth/login")).header("content-type", "application/json").body(body).send().await.unwrap();
+        let r = s
+            .http
+            .post(s.url("/api/auth/login"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_client_error(), "iteration {i}: {}", r.status());
     }
     let (st, _) = s.call(Method::GET, "/healthz", None, None).await;

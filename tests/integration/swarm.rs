@@ -29,7 +29,11 @@ impl SecondEngine {
     /// A busybox service that sleeps; no image resolution (no registry is reachable).
     fn create_service(&self, name: &str, extra: &[&str]) {
         let image = test_image();
-        let args = [&["service", "create", "--detach", "--no-resolve-image", "--name", name], extra, &[image.as_str(), "sleep", "3600"]];
+        let args = [
+            &["service", "create", "--detach", "--no-resolve-image", "--name", name],
+            extra,
+            &[image.as_str(), "sleep", "3600"],
+        ];
         self.docker(&args.concat());
     }
 
@@ -37,9 +41,7 @@ impl SecondEngine {
     fn running_tasks(&self, service: &str) -> BTreeSet<String> {
         let out = self.docker(&["service", "ps", "-q", "--filter", "desired-state=running", service]);
         let ids: BTreeSet<String> = out.lines().map(str::to_string).collect();
-        ids.into_iter()
-            .filter(|id| self.docker(&["inspect", "-f", "{{.Status.State}}", id]) == "running")
-            .collect()
+        ids.into_iter().filter(|id| self.docker(&["inspect", "-f", "{{.Status.State}}", id]) == "running").collect()
     }
 }
 
@@ -60,7 +62,12 @@ async fn service(engine: &BollardEngine, name: &str) -> SwarmService {
 }
 
 /// Polls the engine until `done` holds for the service, for at most a minute.
-async fn wait_service(engine: &BollardEngine, name: &str, what: &str, done: impl Fn(&SwarmService) -> bool) -> SwarmService {
+async fn wait_service(
+    engine: &BollardEngine,
+    name: &str,
+    what: &str,
+    done: impl Fn(&SwarmService) -> bool,
+) -> SwarmService {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let s = service(engine, name).await;
@@ -78,7 +85,8 @@ async fn swarm_services_are_listed_scaled_and_force_updated_on_a_real_manager() 
     let engine = engine_of(&second);
     assert_eq!(engine.swarm_services().await.unwrap(), None, "not in a swarm: not a manager");
     let main_is_manager = crate::harness::docker(&["info", "--format", "{{.Swarm.ControlAvailable}}"]) == "true";
-    let main = BollardEngine::new(&std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into()));
+    let main =
+        BollardEngine::new(&std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into()));
     assert_eq!(main.swarm_services().await.unwrap().is_some(), main_is_manager, "the machine's engine");
 
     let _manager = second.init_swarm();
@@ -137,7 +145,8 @@ async fn swarm_stack_stop_remembers_replicas_and_start_brings_them_back() {
     assert_eq!((start[0].result.ok, start[0].remember), (true, Remember::Forget), "{start:?}");
     wait_service(&engine, "shop_web", "came back to 2", |s| s.running == 2 && s.desired == 2).await;
 
-    let again = act_on_services(&engine, ServiceTarget::Service("shop_web"), Action::Start, &HashMap::new()).await.unwrap();
+    let again =
+        act_on_services(&engine, ServiceTarget::Service("shop_web"), Action::Start, &HashMap::new()).await.unwrap();
     assert_eq!((again[0].result.ok, again[0].remember), (true, Remember::Unchanged), "already up: nothing to do");
     assert_eq!(service(&engine, "shop_web").await.desired, 2);
 }
@@ -170,7 +179,10 @@ async fn services_through_the_api_remember_replicas_across_a_docknap_restart() {
             listed(&s, t.clone()).await.into_iter().find(|v| v["name"] == "api" && v["replicas"] == 2)
         })
         .await;
-    assert_eq!((api["host"].as_str(), api["stack"].as_str(), api["mode"].as_str()), (Some("sw"), Some("shop"), Some("replicated")));
+    assert_eq!(
+        (api["host"].as_str(), api["stack"].as_str(), api["mode"].as_str()),
+        (Some("sw"), Some("shop"), Some("replicated"))
+    );
     assert_eq!((api["desired_replicas"].as_u64(), api["saved_replicas"].as_u64()), (Some(2), None));
     let (_, h) = s.get("/api/hosts/sw", &t).await;
     assert_eq!(h["swarm_manager"], true, "{h}");
@@ -178,7 +190,8 @@ async fn services_through_the_api_remember_replicas_across_a_docknap_restart() {
     // Refused: pause (now and in a schedule), a global stop.
     let (st, e) = s.post("/api/services/api/pause?host=sw", &t, json!({})).await;
     assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_action")), "{e}");
-    let body = json!({"host": "sw", "target_type": "service", "target_id": "api", "action": "pause", "cron": "0 3 * * *"});
+    let body =
+        json!({"host": "sw", "target_type": "service", "target_id": "api", "action": "pause", "cron": "0 3 * * *"});
     let (st, e) = s.post("/api/schedules", &t, body).await;
     assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_action")), "{e}");
     let (st, e) = s.post("/api/services/node/stop?host=sw", &t, json!({})).await;
@@ -196,7 +209,11 @@ async fn services_through_the_api_remember_replicas_across_a_docknap_restart() {
             listed(&s, t.clone()).await.into_iter().find(|v| v["name"] == "api")
         })
         .await;
-    assert_eq!((stopped["desired_replicas"].as_u64(), stopped["saved_replicas"].as_u64()), (Some(0), Some(2)), "{stopped}");
+    assert_eq!(
+        (stopped["desired_replicas"].as_u64(), stopped["saved_replicas"].as_u64()),
+        (Some(0), Some(2)),
+        "{stopped}"
+    );
 
     // Start: back to 2; restart: new tasks.
     let (st, r) = s.post("/api/services/api/start?host=sw", &t, json!({})).await;
@@ -211,7 +228,10 @@ async fn services_through_the_api_remember_replicas_across_a_docknap_restart() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let (_, entries) = s.get("/api/audit?host=sw&action=stop", &t).await;
-    assert!(entries["entries"].as_array().unwrap().iter().any(|e| e["target_type"] == "swarm_stack" && e["ok"] == true), "{entries}");
+    assert!(
+        entries["entries"].as_array().unwrap().iter().any(|e| e["target_type"] == "swarm_stack" && e["ok"] == true),
+        "{entries}"
+    );
 }
 
 /// A window on a Swarm service keeps it scaled to 0 while down (remembering
@@ -236,7 +256,11 @@ async fn a_window_keeps_a_swarm_service_down_and_an_override_brings_it_back() {
 
     let body = json!({"host": "sw", "target_type": "service", "target_id": "night", "spec": "never", "grace": "0", "down_action": "pause"});
     let (st, e) = s.post("/api/windows", &t, body).await;
-    assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_window")), "pause is not for services: {e}");
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_window")),
+        "pause is not for services: {e}"
+    );
     let body = json!({"host": "sw", "target_type": "service", "target_id": "night", "spec": "never", "grace": "0"});
     let (st, w) = s.post("/api/windows", &t, body).await;
     assert_eq!(st, StatusCode::CREATED, "{w}");
@@ -244,10 +268,17 @@ async fn a_window_keeps_a_swarm_service_down_and_an_override_brings_it_back() {
     wait_service(&engine, "night", "scaled to 0 by the window", |x| x.desired == 0).await;
     println!("window scaled the service to 0 in {} ms", began.elapsed().as_millis());
 
-    let (st, v) = s.post(&format!("/api/windows/{}/override", w["id"]), &t, json!({"desired": "up", "until": "2099-01-01T00:00:00Z"})).await;
+    let (st, v) = s
+        .post(
+            &format!("/api/windows/{}/override", w["id"]),
+            &t,
+            json!({"desired": "up", "until": "2099-01-01T00:00:00Z"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     wait_service(&engine, "night", "back to its 2 replicas", |x| x.desired == 2).await;
     let (_, entries) = s.get("/api/audit?host=sw&actor=window", &t).await;
-    let actions: Vec<&str> = entries["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    let actions: Vec<&str> =
+        entries["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
     assert!(actions.contains(&"stop") && actions.contains(&"start"), "{actions:?}");
 }

@@ -63,7 +63,8 @@ async fn enrol(s: &Server, token: &str) -> (String, u64, Vec<String>) {
     let step = now_step();
     let (st, v) = s.post("/api/auth/totp/enable", token, json!({"code": code(&secret, step)})).await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    let codes: Vec<String> = v["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    let codes: Vec<String> =
+        v["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
     assert_eq!(codes.len(), 10);
     (secret, step, codes)
 }
@@ -97,7 +98,8 @@ async fn enrol_login_replay_recovery_and_disable() {
 
     // Turning it off needs the password and a code. (Four failures so far:
     // one more is allowed before the limit.)
-    let (st, v) = s.post("/api/auth/totp/disable", &token, json!({"password": "not-the-password", "code": recovery[1]})).await;
+    let (st, v) =
+        s.post("/api/auth/totp/disable", &token, json!({"password": "not-the-password", "code": recovery[1]})).await;
     assert_eq!((st, error_code(&v)), (StatusCode::FORBIDDEN, "invalid_credentials"), "{v}");
     let (st, v) = s.post("/api/auth/totp/disable", &token, json!({"password": PASSWORD, "code": recovery[1]})).await;
     assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
@@ -165,7 +167,8 @@ async fn admins_reset_two_factor_and_user_changes_mean_what_they_say() {
     assert!(users.as_array().unwrap().iter().all(|u| u["totp_enabled"] == false), "{users}");
 
     let (_, page) = s.get("/api/audit?action=user_update&limit=100", &admin).await;
-    let messages: Vec<&str> = page["entries"].as_array().unwrap().iter().filter_map(|e| e["message"].as_str()).collect();
+    let messages: Vec<&str> =
+        page["entries"].as_array().unwrap().iter().filter_map(|e| e["message"].as_str()).collect();
     assert_eq!(messages.len(), 1, "only the real change is audited: {page}");
     assert!(messages[0].contains("two-factor sign-in reset"), "{messages:?}");
 }
@@ -197,9 +200,11 @@ async fn the_password_policy_applies_to_new_passwords_only() {
     let mut first = Server::start_with(&[NO_ENGINE, ("DOCKNAP_PASSWORD_MIN_LENGTH", "8")]);
     let s = &first;
     let admin = s.admin_token().await;
-    let (st, v) = s.post("/api/users", &admin, json!({"username": "old", "password": "tr0ub4dor", "role": "viewer"})).await;
+    let (st, v) =
+        s.post("/api/users", &admin, json!({"username": "old", "password": "tr0ub4dor", "role": "viewer"})).await;
     assert_eq!(st, StatusCode::CREATED, "9 characters pass a minimum of 8: {v}");
-    let (st, v) = s.post("/api/users", &admin, json!({"username": "lazy", "password": "password", "role": "viewer"})).await;
+    let (st, v) =
+        s.post("/api/users", &admin, json!({"username": "lazy", "password": "password", "role": "viewer"})).await;
     assert_eq!((st, error_code(&v)), (StatusCode::BAD_REQUEST, "invalid_password"), "{v}");
     first.kill();
 
@@ -209,7 +214,8 @@ async fn the_password_policy_applies_to_new_passwords_only() {
     let old = s.login("old", "tr0ub4dor").await;
     let admin = s.admin_token().await;
     for (password, why) in [("short-pass1", "at least 12"), ("Password1234", "commonly used")] {
-        let (st, v) = s.post("/api/users", &admin, json!({"username": "new", "password": password, "role": "viewer"})).await;
+        let (st, v) =
+            s.post("/api/users", &admin, json!({"username": "new", "password": password, "role": "viewer"})).await;
         assert_eq!((st, error_code(&v)), (StatusCode::BAD_REQUEST, "invalid_password"), "{v}");
         assert!(v["error"]["message"].as_str().unwrap().contains(why), "{v}");
         let body = json!({"current_password": "tr0ub4dor", "new_password": password});
@@ -217,7 +223,8 @@ async fn the_password_policy_applies_to_new_passwords_only() {
         assert_eq!((st, error_code(&v)), (StatusCode::BAD_REQUEST, "invalid_password"), "{v}");
         let (_, users) = s.get("/api/users", &admin).await;
         let id = users.as_array().unwrap().iter().find(|u| u["username"] == "old").unwrap()["id"].as_i64().unwrap();
-        let (st, v) = s.call(Method::PUT, &format!("/api/users/{id}"), Some(&admin), Some(json!({"password": password}))).await;
+        let (st, v) =
+            s.call(Method::PUT, &format!("/api/users/{id}"), Some(&admin), Some(json!({"password": password}))).await;
         assert_eq!((st, error_code(&v)), (StatusCode::BAD_REQUEST, "invalid_password"), "{v}");
     }
     let body = json!({"current_password": "tr0ub4dor", "new_password": "a much longer passphrase"});

@@ -18,13 +18,19 @@ async fn exported(s: &Server, t: &str) -> Value {
 }
 
 async fn import(s: &Server, t: &str, document: &Value, mode: &str, dry_run: bool) -> Value {
-    let (st, v) = s.post(&format!("/api/import?dry_run={dry_run}"), t, json!({"document": document, "mode": mode})).await;
+    let (st, v) =
+        s.post(&format!("/api/import?dry_run={dry_run}"), t, json!({"document": document, "mode": mode})).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     v
 }
 
 fn names(v: &Value, list: &str) -> Vec<String> {
-    v[list].as_array().unwrap().iter().map(|i| format!("{}: {}", i["kind"].as_str().unwrap(), i["name"].as_str().unwrap())).collect()
+    v[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| format!("{}: {}", i["kind"].as_str().unwrap(), i["name"].as_str().unwrap()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -45,7 +51,10 @@ async fn an_export_imported_on_a_fresh_server_gives_the_same_objects_and_dry_run
     let (st, v) = a.post("/api/hosts", &ta, json!({"name": "nas", "url": "tcp://127.0.0.1:1"})).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let doc = exported(&a, &ta).await;
-    assert_eq!((doc["version"].as_u64(), doc["schedules"].as_array().unwrap().len(), doc["windows"].as_array().unwrap().len()), (Some(2), 3, 1));
+    assert_eq!(
+        (doc["version"].as_u64(), doc["schedules"].as_array().unwrap().len(), doc["windows"].as_array().unwrap().len()),
+        (Some(2), 3, 1)
+    );
     assert_eq!(doc["hosts"], json!([{"name": "nas", "url": "tcp://127.0.0.1:1", "group": null, "tls": null}]));
 
     let b = Server::start_with(&[NO_ENGINE]);
@@ -54,12 +63,19 @@ async fn an_export_imported_on_a_fresh_server_gives_the_same_objects_and_dry_run
 
     // Dry run: the diff, nothing changed.
     let dry = import(&b, &tb, &doc, "merge", true).await;
-    assert_eq!((dry["applied"].as_bool(), names(&dry, "created").len(), dry["errors"].as_array().unwrap().len()), (Some(false), 5, 0), "{dry}");
+    assert_eq!(
+        (dry["applied"].as_bool(), names(&dry, "created").len(), dry["errors"].as_array().unwrap().len()),
+        (Some(false), 5, 0),
+        "{dry}"
+    );
     assert_eq!(exported(&b, &tb).await, before, "a dry run changes nothing");
 
     // A failing import (one bad object among good ones): nothing changes.
     let mut bad = doc.clone();
-    bad["schedules"].as_array_mut().unwrap().push(json!({"target_type": "stack", "target_id": "x", "action": "stop", "cron": "61 * * * *"}));
+    bad["schedules"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"target_type": "stack", "target_id": "x", "action": "stop", "cron": "61 * * * *"}));
     let failed = import(&b, &tb, &bad, "merge", false).await;
     assert_eq!(failed["applied"], false);
     assert!(failed["errors"][0]["message"].as_str().unwrap().contains("61"), "{failed}");
@@ -69,7 +85,11 @@ async fn an_export_imported_on_a_fresh_server_gives_the_same_objects_and_dry_run
     orphan["hosts"] = json!([]);
     orphan["schedules"][0]["host"] = json!("nas");
     let failed = import(&b, &tb, &orphan, "merge", false).await;
-    assert_eq!((failed["applied"].as_bool(), failed["errors"][0]["kind"].as_str()), (Some(false), Some("schedule")), "{failed}");
+    assert_eq!(
+        (failed["applied"].as_bool(), failed["errors"][0]["kind"].as_str()),
+        (Some(false), Some("schedule")),
+        "{failed}"
+    );
     assert_eq!(exported(&b, &tb).await, before);
 
     // Applied: the same objects, and the running server uses them.
@@ -92,10 +112,17 @@ async fn an_export_imported_on_a_fresh_server_gives_the_same_objects_and_dry_run
     smaller["windows"] = json!([]);
     smaller["hosts"] = json!([]);
     let replaced = import(&b, &tb, &smaller, "replace", false).await;
-    assert_eq!(names(&replaced, "updated"), vec!["schedule: stop stack shop on local at '0 23 * * *'".to_string()], "{replaced}");
+    assert_eq!(
+        names(&replaced, "updated"),
+        vec!["schedule: stop stack shop on local at '0 23 * * *'".to_string()],
+        "{replaced}"
+    );
     assert_eq!(names(&replaced, "deleted").len(), 4, "{replaced}");
     let now = exported(&b, &tb).await;
-    assert_eq!((now["schedules"].as_array().unwrap().len(), now["windows"].clone(), now["hosts"].clone()), (1, json!([]), json!([])));
+    assert_eq!(
+        (now["schedules"].as_array().unwrap().len(), now["windows"].clone(), now["hosts"].clone()),
+        (1, json!([]), json!([]))
+    );
     let (_, audit) = b.get("/api/audit?action=import", &tb).await;
     assert_eq!(audit["entries"].as_array().unwrap().len(), 5, "every real import is audited, dry runs are not");
 }
@@ -137,7 +164,11 @@ async fn host_tls_material_is_exported_only_with_secrets_and_a_redacted_one_keep
 
     // Redacted: the existing host's material is kept; on a server without it, an error.
     let kept = import(&s, &t, &plain, "merge", false).await;
-    assert_eq!((kept["applied"].as_bool(), names(&kept, "unchanged")), (Some(true), vec!["host: tls1".to_string()]), "{kept}");
+    assert_eq!(
+        (kept["applied"].as_bool(), names(&kept, "unchanged")),
+        (Some(true), vec!["host: tls1".to_string()]),
+        "{kept}"
+    );
     let fresh = Server::start_with(&[NO_ENGINE]);
     let tf = fresh.admin_token().await;
     let missing = import(&fresh, &tf, &plain, "merge", false).await;
@@ -159,7 +190,11 @@ async fn an_import_larger_than_other_bodies_is_accepted_up_to_its_own_limit() {
     let dry = import(&s, &t, &doc, "merge", true).await;
     assert_eq!((dry["applied"].as_bool(), names(&dry, "created").len()), (Some(false), 8000));
     let (st, v) = s.post("/api/schedules", &t, json!({"target_type": "stack", "target_id": "x".repeat(2 * 1024 * 1024), "action": "stop", "cron": "0 3 * * *"})).await;
-    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")), "other routes keep 1 MiB");
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")),
+        "other routes keep 1 MiB"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -168,7 +203,13 @@ async fn channels_and_jobs_travel_in_an_export_and_a_channel_url_only_with_secre
     let ta = a.admin_token().await;
     let url = "generic+https://hooks.example.com/docknap/7f3c9a1e";
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let (st, v) = a.post("/api/notifications", &ta, json!({"name": "ops", "url": url, "secret": secret, "events": ["action.failed"]})).await;
+    let (st, v) = a
+        .post(
+            "/api/notifications",
+            &ta,
+            json!({"name": "ops", "url": url, "secret": secret, "events": ["action.failed"]}),
+        )
+        .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let at = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
     for body in [
@@ -183,7 +224,10 @@ async fn channels_and_jobs_travel_in_an_export_and_a_channel_url_only_with_secre
 
     // Without ?secrets: the channel is there, its URL and secret are not.
     let plain = exported(&a, &ta).await;
-    assert_eq!(plain["notifications"], json!([{"name": "ops", "url": "redacted", "secret": "redacted", "events": ["action.failed"], "enabled": true}]));
+    assert_eq!(
+        plain["notifications"],
+        json!([{"name": "ops", "url": "redacted", "secret": "redacted", "events": ["action.failed"], "enabled": true}])
+    );
     assert!(!plain.to_string().contains("7f3c9a1e") && !plain.to_string().contains(secret), "{plain}");
 
     // A fresh server cannot complete a redacted channel; nothing is applied.
@@ -201,7 +245,11 @@ async fn channels_and_jobs_travel_in_an_export_and_a_channel_url_only_with_secre
     assert_eq!(r["applied"], true, "{r}");
     assert_eq!(exported(&b, &tb).await, plain, "the same objects on the new server");
     let (_, channels) = b.get("/api/notifications", &tb).await;
-    assert_eq!((channels[0]["name"].as_str(), channels[0]["has_secret"].as_bool()), (Some("ops"), Some(true)), "{channels}");
+    assert_eq!(
+        (channels[0]["name"].as_str(), channels[0]["has_secret"].as_bool()),
+        (Some("ops"), Some(true)),
+        "{channels}"
+    );
 
     // A redacted document now keeps what is there: nothing changes.
     let r = import(&b, &tb, &plain, "merge", false).await;

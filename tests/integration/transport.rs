@@ -64,7 +64,11 @@ async fn mutual_tls_engine_lists_acts_and_streams_events() {
     let dir = make_certs(&["127.0.0.1"]);
     let engine = SecondEngine::start_tls(&certs(&dir));
     // The script's certificates work for the docker CLI too, as its output says.
-    let id = docker_tls(&engine, &dir, &["create", "--network", "none", "--stop-timeout", "1", &test_image(), "sleep", "300"]);
+    let id = docker_tls(
+        &engine,
+        &dir,
+        &["create", "--network", "none", "--stop-timeout", "1", &test_image(), "sleep", "300"],
+    );
 
     let tls = BollardEngine::connect(&engine.tls_host(), Some(&material(&dir))).unwrap();
     let info = tls.info().await.unwrap();
@@ -124,7 +128,9 @@ async fn mutual_tls_refuses_a_foreign_ca_a_foreign_client_and_a_wrong_name() {
     assert!(
         matches!(
             alert,
-            rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired | rustls::AlertDescription::BadCertificate)
+            rustls::Error::AlertReceived(
+                rustls::AlertDescription::CertificateRequired | rustls::AlertDescription::BadCertificate
+            )
         ),
         "{alert:?}"
     );
@@ -132,7 +138,10 @@ async fn mutual_tls_refuses_a_foreign_ca_a_foreign_client_and_a_wrong_name() {
     // (d) The URL's host is not in the engine certificate's SAN (127.0.0.1 only).
     let by_name = engine.tls_host().replace("127.0.0.1", "localhost");
     let e = unavailable(BollardEngine::connect(&by_name, Some(&good)).unwrap().info().await);
-    assert!(e.contains("the engine's certificate is not valid for localhost (not among its subject alternative names)"), "{e}");
+    assert!(
+        e.contains("the engine's certificate is not valid for localhost (not among its subject alternative names)"),
+        "{e}"
+    );
     println!("wrong name: {e}");
 
     // The right material on the same engine works, and nothing was done by the refused ones.
@@ -200,7 +209,11 @@ impl Haproxy {
         let proxy = Haproxy { port, child, log, _dir: dir };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "haproxy did not listen: {}", std::fs::read_to_string(&proxy.log).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "haproxy did not listen: {}",
+                std::fs::read_to_string(&proxy.log).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         proxy
@@ -286,7 +299,10 @@ async fn socket_proxy_example_passes_docknaps_calls_and_refuses_the_rest() {
     let read = |name: &str| std::fs::read_to_string(certs(&dir).join(name)).unwrap();
     std::fs::write(&pem, read("server-cert.pem") + &read("server-key.pem")).unwrap();
     let ca = certs(&dir).join("ca.pem");
-    let tls_proxy = Haproxy::start(&engine.socket(), &format!("ssl crt {} ca-file {} verify required", pem.display(), ca.display()));
+    let tls_proxy = Haproxy::start(
+        &engine.socket(),
+        &format!("ssl crt {} ca-file {} verify required", pem.display(), ca.display()),
+    );
     let url = format!("tcp://127.0.0.1:{}", tls_proxy.port);
     let through = BollardEngine::connect(&url, Some(&material(&dir))).unwrap();
     assert!(through.list(None).await.unwrap().iter().any(|c| c.name == "proxied"));
@@ -322,7 +338,22 @@ async fn a_tls_host_added_through_the_api_is_managed_and_its_key_never_shown() {
     let engine = SecondEngine::start_tls(&certs(&dir));
     let name = unique("tlsbox");
     let image = test_image();
-    docker_tls(&engine, &dir, &["run", "-d", "--name", &name, "--network", "none", &image, "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]);
+    docker_tls(
+        &engine,
+        &dir,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            &image,
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; while :; do sleep 0.2; done",
+        ],
+    );
     let s = Server::start();
     let t = s.admin_token().await;
     let tls = material(&dir);
@@ -331,9 +362,13 @@ async fn a_tls_host_added_through_the_api_is_managed_and_its_key_never_shown() {
     let bad = json!({"name": "bad", "url": engine.tls_host(), "tls": {"ca": "not a certificate", "cert": tls.cert, "key": tls.key}});
     let (st, e) = s.post("/api/hosts", &t, bad).await;
     assert_eq!((st, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_tls")), "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("tls.ca") && !e.to_string().contains("not a certificate"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("tls.ca") && !e.to_string().contains("not a certificate"),
+        "{e}"
+    );
 
-    let body = json!({"name": "tls1", "url": engine.tls_host(), "tls": {"ca": tls.ca, "cert": tls.cert, "key": tls.key}});
+    let body =
+        json!({"name": "tls1", "url": engine.tls_host(), "tls": {"ca": tls.ca, "cert": tls.cert, "key": tls.key}});
     let (st, h) = s.post("/api/hosts", &t, body).await;
     assert_eq!(st, StatusCode::CREATED, "{h}");
     assert_eq!(h["tls"], true);
@@ -348,7 +383,9 @@ async fn a_tls_host_added_through_the_api_is_managed_and_its_key_never_shown() {
 
     let (_, hosts) = s.get("/api/hosts", &t).await;
     let (_, audit) = s.get("/api/audit?limit=500", &t).await;
-    for (what, text) in [("GET /api/hosts", hosts.to_string()), ("the audit", audit.to_string()), ("the log", s.log_text())] {
+    for (what, text) in
+        [("GET /api/hosts", hosts.to_string()), ("the audit", audit.to_string()), ("the log", s.log_text())]
+    {
         assert!(!text.contains(&key_line) && !text.contains("PRIVATE KEY"), "the key is in {what}");
     }
 }

@@ -18,21 +18,30 @@ async fn create_window(s: &Server, t: &str, body: Value) -> Value {
 /// Waits until the container's engine state is `state`.
 async fn wait_state(s: &Server, c: &Compose, service: &str, state: &str, timeout: Duration) -> Duration {
     let begun = Instant::now();
-    s.wait_for(&format!("{service} to be {state}"), timeout, || async { (c.state(service) == state).then_some(()) }).await;
+    s.wait_for(&format!("{service} to be {state}"), timeout, || async { (c.state(service) == state).then_some(()) })
+        .await;
     begun.elapsed()
 }
 
 #[tokio::test]
 async fn a_window_keeps_its_stack_down_undoes_drift_and_leaves_excluded_containers_alone() {
-    let c = Compose::up("win", &format!("{}{}", service("app", ""), service("keep", "    labels:\n      docknap.exclude: \"true\"\n")));
+    let c = Compose::up(
+        "win",
+        &format!("{}{}", service("app", ""), service("keep", "    labels:\n      docknap.exclude: \"true\"\n")),
+    );
     let s = Server::start();
     let t = s.admin_token().await;
     s.wait_stack(&t, &c.project, "running").await;
 
     // Becoming "down" stops the stack within 2 s of the edit.
-    let w = create_window(&s, &t, json!({"target_type": "stack", "target_id": c.project, "spec": "never", "grace": "0"})).await;
+    let w =
+        create_window(&s, &t, json!({"target_type": "stack", "target_id": c.project, "spec": "never", "grace": "0"}))
+            .await;
     assert_eq!(w["state"]["desired"], "down");
-    assert_eq!((w["down_action"].as_str(), w["enforce"].as_str(), w["source"].as_str()), (Some("stop"), Some("both"), Some("api")));
+    assert_eq!(
+        (w["down_action"].as_str(), w["enforce"].as_str(), w["source"].as_str()),
+        (Some("stop"), Some("both"), Some("api"))
+    );
     let took = wait_state(&s, &c, "app", "exited", Duration::from_secs(2)).await;
     println!("window edit → stack stopped: {} ms", took.as_millis());
     assert_eq!(c.state("keep"), "running", "docknap.exclude=true is never touched");
@@ -44,7 +53,9 @@ async fn a_window_keeps_its_stack_down_undoes_drift_and_leaves_excluded_containe
     // An override keeps it up until it is cleared; both are audited.
     let id = w["id"].as_i64().unwrap();
     let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let (st, v) = s.post(&format!("/api/windows/{id}/override"), &t, json!({"desired": "up", "until": until, "reason": "demo"})).await;
+    let (st, v) = s
+        .post(&format!("/api/windows/{id}/override"), &t, json!({"desired": "up", "until": until, "reason": "demo"}))
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!((v["override"]["desired"].as_str(), v["state"]["desired"].as_str()), (Some("up"), Some("up")));
     wait_state(&s, &c, "app", "running", Duration::from_secs(5)).await;
@@ -70,7 +81,12 @@ async fn overrides_survive_kill_9_and_docknap_actions_become_overrides() {
     s.spawn();
     let t = s.admin_token().await;
     s.wait_stack(&t, &c.project, "running").await;
-    let w = create_window(&s, &t, json!({"target_type": "stack", "target_id": c.project, "spec": "never", "enforce": "down_only", "grace": "0"})).await;
+    let w = create_window(
+        &s,
+        &t,
+        json!({"target_type": "stack", "target_id": c.project, "spec": "never", "enforce": "down_only", "grace": "0"}),
+    )
+    .await;
     let id = w["id"].as_i64().unwrap();
     wait_state(&s, &c, "app", "exited", Duration::from_secs(3)).await;
     let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
@@ -120,7 +136,12 @@ async fn a_start_during_down_time_is_left_running_for_its_grace_then_stopped() {
     let s = Server::start();
     let t = s.admin_token().await;
     s.wait_stack(&t, &c.project, "running").await;
-    create_window(&s, &t, json!({"target_type": "container", "target_id": c.container("app"), "spec": "never", "grace": "3s"})).await;
+    create_window(
+        &s,
+        &t,
+        json!({"target_type": "container", "target_id": c.container("app"), "spec": "never", "grace": "3s"}),
+    )
+    .await;
     wait_state(&s, &c, "app", "exited", Duration::from_secs(3)).await;
 
     docker(&["start", &c.container("app")]);
@@ -144,9 +165,17 @@ async fn window_validation_conflicts_and_preview() {
         let (st, v) = s.post("/api/windows", &t, json!({"target_type": "stack", "target_id": "x", "spec": spec})).await;
         assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{spec}: {v}");
     }
-    let (st, v) = s.post("/api/windows", &t, json!({"target_type": "stack", "target_id": "x", "spec": "always", "grace": "soon"})).await;
+    let (st, v) = s
+        .post("/api/windows", &t, json!({"target_type": "stack", "target_id": "x", "spec": "always", "grace": "soon"}))
+        .await;
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_window")), "{v}");
-    let (st, v) = s.post("/api/windows", &t, json!({"target_type": "stack", "target_id": "x", "spec": "always", "timezone": "Mars/Base"})).await;
+    let (st, v) = s
+        .post(
+            "/api/windows",
+            &t,
+            json!({"target_type": "stack", "target_id": "x", "spec": "always", "timezone": "Mars/Base"}),
+        )
+        .await;
     assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_timezone")), "{v}");
 
     let body = json!({"target_type": "stack", "target_id": "later", "spec": "Mon-Fri 07:00-19:00", "timezone": "Europe/Berlin"});
@@ -169,37 +198,65 @@ async fn window_validation_conflicts_and_preview() {
     let start = json!({"target_type": "stack", "target_id": "later", "action": "start", "cron": "0 12 * * 1", "timezone": "Europe/Berlin"});
     let (st, dry) = s.call(Method::POST, "/api/schedules?dry_run=true", Some(&t), Some(start)).await;
     assert_eq!(st, StatusCode::OK, "{dry}");
-    assert!(dry["conflicts"].as_array().unwrap().iter().any(|c| c["kind"] == "opposing_schedules" && c["with_id"] == stop["id"]), "{dry}");
+    assert!(
+        dry["conflicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "opposing_schedules" && c["with_id"] == stop["id"]),
+        "{dry}"
+    );
     assert_eq!(s.get("/api/schedules", &t).await.1.as_array().unwrap().len(), 1, "the dry run stored nothing");
     let (_, listed) = s.get(&format!("/api/windows/{}", w["id"]), &t).await;
     assert_eq!(listed["conflicts"][0]["with_id"], stop["id"], "{listed}");
 
-    let (st, p) = s.post("/api/windows/preview", &t, json!({
-        "spec": "Fri 22:00-06:00", "timezone": "Europe/Berlin",
-        "at": ["2026-12-04T21:30:00Z", "2026-12-05T04:59:00Z", "2026-12-05T05:00:00Z"],
-        "after": "2026-12-01T00:00:00Z", "count": 2
-    })).await;
+    let (st, p) = s
+        .post(
+            "/api/windows/preview",
+            &t,
+            json!({
+                "spec": "Fri 22:00-06:00", "timezone": "Europe/Berlin",
+                "at": ["2026-12-04T21:30:00Z", "2026-12-05T04:59:00Z", "2026-12-05T05:00:00Z"],
+                "after": "2026-12-01T00:00:00Z", "count": 2
+            }),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{p}");
-    assert_eq!(p["states"].as_array().unwrap().iter().map(|s| s["desired"].as_str().unwrap()).collect::<Vec<_>>(), ["up", "up", "down"]);
-    assert_eq!(p["transitions"], json!([
-        {"at": "2026-12-04T21:00:00Z", "desired": "up"},
-        {"at": "2026-12-05T05:00:00Z", "desired": "down"},
-    ]));
+    assert_eq!(
+        p["states"].as_array().unwrap().iter().map(|s| s["desired"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["up", "up", "down"]
+    );
+    assert_eq!(
+        p["transitions"],
+        json!([
+            {"at": "2026-12-04T21:00:00Z", "desired": "up"},
+            {"at": "2026-12-05T05:00:00Z", "desired": "down"},
+        ])
+    );
 }
 
 #[tokio::test]
 async fn bulk_acts_on_every_good_target_and_reports_the_others() {
     let a = Compose::up("bulka", &service("app", ""));
-    let b = Compose::up("bulkb", &format!("{}{}", service("app", ""), service("keep", "    labels:\n      docknap.exclude: \"true\"\n")));
+    let b = Compose::up(
+        "bulkb",
+        &format!("{}{}", service("app", ""), service("keep", "    labels:\n      docknap.exclude: \"true\"\n")),
+    );
     let s = Server::start();
     let t = s.admin_token().await;
     s.wait_stack(&t, &b.project, "running").await;
-    let (st, v) = s.post("/api/bulk", &t, json!({"action": "stop", "targets": [
-        {"target_type": "stack", "target_id": a.project},
-        {"target_type": "stack", "target_id": b.project},
-        {"target_type": "stack", "target_id": "no-such-stack"},
-        {"target_type": "volume", "target_id": "x"},
-    ]})).await;
+    let (st, v) = s
+        .post(
+            "/api/bulk",
+            &t,
+            json!({"action": "stop", "targets": [
+                {"target_type": "stack", "target_id": a.project},
+                {"target_type": "stack", "target_id": b.project},
+                {"target_type": "stack", "target_id": "no-such-stack"},
+                {"target_type": "volume", "target_id": "x"},
+            ]}),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let results = v["results"].as_array().unwrap();
     let oks: Vec<bool> = results.iter().map(|r| r["ok"].as_bool().unwrap()).collect();
@@ -214,11 +271,28 @@ async fn bulk_acts_on_every_good_target_and_reports_the_others() {
 async fn restart_always_containers_the_engine_brings_back_during_down_time_are_stopped_again() {
     let mut engine = SecondEngine::start();
     let busy = "trap 'exit 0' TERM; while :; do sleep 0.2; done";
-    engine.docker(&["run", "-d", "--name", "always", "--restart", "always", "--network", "none", &test_image(), "sh", "-c", busy]);
+    engine.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "--network",
+        "none",
+        &test_image(),
+        "sh",
+        "-c",
+        busy,
+    ]);
     let s = Server::start_with(&[("DOCKER_HOST", &engine.host())]);
     let t = s.admin_token().await;
-    create_window(&s, &t, json!({"target_type": "container", "target_id": "always", "spec": "never", "grace": "0"})).await;
-    s.wait_for("the window's stop", Duration::from_secs(5), || async { (engine.state("always") == "exited").then_some(()) }).await;
+    create_window(&s, &t, json!({"target_type": "container", "target_id": "always", "spec": "never", "grace": "0"}))
+        .await;
+    s.wait_for("the window's stop", Duration::from_secs(5), || async {
+        (engine.state("always") == "exited").then_some(())
+    })
+    .await;
 
     // The engine restarts and, per its restart policy, brings the container back.
     engine.restart();

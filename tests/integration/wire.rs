@@ -33,7 +33,13 @@ fn coding(h: &HeaderMap) -> Option<String> {
 }
 
 /// GET with optional `Accept-Encoding` and token: status, headers, raw body.
-async fn fetch(s: &Server, path: &str, accept: Option<&str>, token: Option<&str>, inm: Option<&str>) -> (StatusCode, HeaderMap, Vec<u8>) {
+async fn fetch(
+    s: &Server,
+    path: &str,
+    accept: Option<&str>,
+    token: Option<&str>,
+    inm: Option<&str>,
+) -> (StatusCode, HeaderMap, Vec<u8>) {
     let mut req = s.http.get(s.url(path));
     if let Some(a) = accept {
         req = req.header("accept-encoding", a);
@@ -95,10 +101,17 @@ async fn ui_files_go_out_precompressed_only_when_asked_and_decode_to_the_same_by
             assert_eq!(st, StatusCode::OK);
             assert_eq!(coding(&h).as_deref(), want, "{path} with {accept}");
             assert_eq!(decode(want, &body), identity, "{path} with {accept}: decodes to the identity bytes");
-            assert_eq!(h.get("content-length").map(|v| v.to_str().unwrap().parse::<usize>().unwrap()), Some(body.len()));
+            assert_eq!(
+                h.get("content-length").map(|v| v.to_str().unwrap().parse::<usize>().unwrap()),
+                Some(body.len())
+            );
             if let Some(c) = want {
                 assert!(body.len() < identity.len(), "{path}: {c} is smaller");
-                assert_eq!(h["etag"].to_str().unwrap(), format!("{}-{c}\"", etag.trim_end_matches('"')), "{path}: one tag per coding");
+                assert_eq!(
+                    h["etag"].to_str().unwrap(),
+                    format!("{}-{c}\"", etag.trim_end_matches('"')),
+                    "{path}: one tag per coding"
+                );
             }
             assert_security_headers(&path, &h);
         }
@@ -146,14 +159,23 @@ async fn json_above_a_kibibyte_is_gzipped_when_asked_small_json_and_the_event_st
     assert!(identity.len() > 1024, "the list is above the threshold: {} bytes", identity.len());
     assert!(h.get("content-encoding").is_none());
     assert_security_headers("/api/schedules", &h);
-    for (accept, want) in [("gzip, deflate, br, zstd", Some("gzip")), ("gzip", Some("gzip")), ("br", None), ("gzip;q=0", None), ("identity", None)] {
+    for (accept, want) in [
+        ("gzip, deflate, br, zstd", Some("gzip")),
+        ("gzip", Some("gzip")),
+        ("br", None),
+        ("gzip;q=0", None),
+        ("identity", None),
+    ] {
         let (st, h, body) = fetch(&s, "/api/schedules", Some(accept), Some(&t), None).await;
         assert_eq!(st, StatusCode::OK);
         assert_eq!(coding(&h).as_deref(), want, "{accept}");
         assert_eq!(h["vary"], "accept-encoding");
         assert_eq!(h["content-type"], "application/json");
         let plain = decode(want, &body);
-        assert_eq!(serde_json::from_slice::<Value>(&plain).unwrap(), serde_json::from_slice::<Value>(&identity).unwrap());
+        assert_eq!(
+            serde_json::from_slice::<Value>(&plain).unwrap(),
+            serde_json::from_slice::<Value>(&identity).unwrap()
+        );
         if want.is_some() {
             assert!(body.len() * 3 < identity.len(), "gzip: {} of {} bytes", body.len(), identity.len());
         }
@@ -170,7 +192,8 @@ async fn json_above_a_kibibyte_is_gzipped_when_asked_small_json_and_the_event_st
 
     // The event stream: never compressed, and each event arrives when it
     // happens (not held in a compressor's buffer).
-    let mut events = s.http.get(s.url("/api/events")).bearer_auth(&t).header("accept-encoding", "gzip, br").send().await.unwrap();
+    let mut events =
+        s.http.get(s.url("/api/events")).bearer_auth(&t).header("accept-encoding", "gzip, br").send().await.unwrap();
     assert_eq!(events.status(), StatusCode::OK);
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     assert!(events.headers().get("content-encoding").is_none());
