@@ -42,8 +42,9 @@ image: build
 ## test: install/start what the tests need, then every suite.
 test: test-env lint image test-ui-unit test-rust test-api test-e2e
 
-## lint: the house rules: clippy finds nothing (warnings are errors).
+## lint: the house rules: the tree is formatted, and clippy finds nothing (warnings are errors).
 lint: ui
+	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
 
 test-env:
