@@ -375,7 +375,9 @@ impl Actions {
             // Expanded by `run`; one reaching here was handed to run_leaving_out.
             TargetType::Group => return Err(ActionError::InvalidTarget("a group is acted on stack by stack".into())),
             TargetType::Sequence => {
-                return Err(ActionError::InvalidTarget("a sequence is a schedule's steps, run by the scheduler".into()));
+                return Err(ActionError::InvalidTarget(
+                    "a sequence is a schedule's steps, run by the scheduler".into(),
+                ));
             }
             TargetType::Service | TargetType::SwarmStack => {
                 let _guard = self.lock_target(format!("{}/swarm", target.host)).await;

@@ -138,8 +138,8 @@ async fn act(
 macro_rules! action_route {
     ($name:ident, $target_type:expr, $path:literal) => {
         #[utoipa::path(post, path = $path, tag = "docker",
-                    params(("name" = String, Path), ("action" = crate::model::Action, Path), ActionQuery),
-                    responses((status = 200, body = ActionResult)))]
+                            params(("name" = String, Path), ("action" = crate::model::Action, Path), ActionQuery),
+                            responses((status = 200, body = ActionResult)))]
         pub async fn $name(
             State(state): State<AppState>,
             user: Operator,

@@ -140,7 +140,9 @@ impl WindowSpec {
             let boundary = self.next_boundary(now + offset) - offset;
             match first_offset_change(tz, now, offset, boundary.min(limit)) {
                 None => {
-                    return (boundary <= limit).then(|| Some((instant(boundary)?, Desired::from_up(!was_up)))).flatten();
+                    return (boundary <= limit)
+                        .then(|| Some((instant(boundary)?, Desired::from_up(!was_up))))
+                        .flatten();
                 }
                 Some((change, new_offset)) => {
                     let up = self.up_at_local(change + new_offset);
