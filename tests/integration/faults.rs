@@ -80,7 +80,7 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_recovers_without_a_
     // Reads go on; what must be audited meanwhile waits in memory.
     let (st, listed) = s.get("/api/schedules", &t).await;
     assert_eq!(st, StatusCode::OK, "{listed}");
-    let before = listed.as_array().unwrap().len();
+    let before = api_made(&listed).len();
     let (st, _) = s
         .call(Method::POST, "/api/auth/login", None, Some(json!({"username": "admin", "password": "wrong-password-1"})))
         .await;
@@ -91,7 +91,7 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_recovers_without_a_
     std::fs::remove_file(filler).unwrap();
     let (st, v) = s.post("/api/schedules", &t, body(999)).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    assert_eq!(s.get("/api/schedules", &t).await.1.as_array().unwrap().len(), before + 1);
+    assert_eq!(api_made(&s.get("/api/schedules", &t).await.1).len(), before + 1);
     s.wait_for("the queued audit entry", Duration::from_secs(40), || async {
         let (_, page) = s.get("/api/audit?action=login&ok=false", &t).await;
         (page["entries"].as_array().is_some_and(|e| !e.is_empty())).then_some(())
@@ -108,5 +108,5 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_recovers_without_a_
     drop(db);
     s.spawn();
     let t = s.admin_token().await;
-    assert_eq!(s.get("/api/schedules", &t).await.1.as_array().unwrap().len(), before + 1);
+    assert_eq!(api_made(&s.get("/api/schedules", &t).await.1).len(), before + 1);
 }

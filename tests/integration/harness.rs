@@ -330,6 +330,12 @@ impl Server {
     }
 }
 
+/// The objects of a list made through the API: label-defined ones come from
+/// whatever labelled containers other tests run on the shared engine.
+pub fn api_made(list: &Value) -> Vec<Value> {
+    list.as_array().expect("a list").iter().filter(|o| o["source"] == "api").cloned().collect()
+}
+
 pub fn send_signal(pid: u32, signal: &str) {
     let _ = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status();
 }
