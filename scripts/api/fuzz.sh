@@ -24,7 +24,7 @@ BIN=${1:?usage: fuzz.sh BINARY}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ST="$ROOT/.venv/bin/schemathesis"
 PY="$ROOT/.venv/bin/python"
-EXAMPLES=${EXAMPLES:-25}
+EXAMPLES=${EXAMPLES:-15}
 WORK=$(mktemp -d)
 PASSWORD="fuzz-admin-password-1"
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
