@@ -44,6 +44,22 @@ fn delivery_from_row(r: &Row) -> rusqlite::Result<Delivery> {
     })
 }
 
+/// One channel row, on the connection or transaction given (the API's
+/// writes and an import's share it); its id.
+pub(super) fn insert_channel(
+    conn: &rusqlite::Connection,
+    c: &ChannelInput,
+    source: HostSource,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO notify_channels (name, url, secret, events, enabled, source, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        params![c.name, c.url, c.secret, events_json(&c.events), c.enabled, source.as_str(), fmt_time(now)],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
 pub(super) fn events_json(events: &[EventKind]) -> String {
     serde_json::to_string(&events.iter().map(|e| e.as_str()).collect::<Vec<_>>()).expect("strings serialise")
 }
@@ -93,14 +109,7 @@ impl Store {
     }
 
     pub fn insert_notify_channel(&self, c: &ChannelInput, source: HostSource, now: DateTime<Utc>) -> Result<Channel> {
-        let id = self.write(|tx| {
-            tx.execute(
-                "INSERT INTO notify_channels (name, url, secret, events, enabled, source, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-                params![c.name, c.url, c.secret, events_json(&c.events), c.enabled, source.as_str(), fmt_time(now)],
-            )?;
-            Ok(tx.last_insert_rowid())
-        })?;
+        let id = self.write(|tx| Ok(insert_channel(tx, c, source, now)?))?;
         self.notify_channel(id)
     }
 

@@ -83,18 +83,7 @@ impl ImportTx<'_> {
     }
 
     pub fn insert_channel(&self, c: &ChannelInput) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO notify_channels (name, url, secret, events, enabled, source, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 'api', ?6, ?6)",
-            rusqlite::params![
-                c.name,
-                c.url,
-                c.secret,
-                super::notify::events_json(&c.events),
-                c.enabled,
-                super::fmt_time(self.now)
-            ],
-        )?;
+        super::notify::insert_channel(self.tx, c, crate::model::HostSource::Api, self.now)?;
         Ok(())
     }
 
