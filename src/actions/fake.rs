@@ -41,6 +41,9 @@ pub struct FakeEngine {
     pub force_updates: Mutex<HashMap<String, u64>>,
     /// Stats streams opened; each sends a sample a second, memory 0, 1, 2…
     pub stats_opened: std::sync::atomic::AtomicUsize,
+    /// The events stream, taken by the first `container_events`; unset, a
+    /// stream that never yields (a quiet engine).
+    pub event_feed: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<ContainerEvent>>>,
 }
 
 impl FakeEngine {
@@ -115,7 +118,12 @@ impl Engine for FakeEngine {
     }
 
     fn container_events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>> {
-        Box::pin(futures_util::stream::pending())
+        match self.event_feed.lock().unwrap().take() {
+            Some(rx) => Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|ev| (Ok(ev), rx))
+            })),
+            None => Box::pin(futures_util::stream::pending()),
+        }
     }
 
     async fn swarm_services(&self) -> Result<Option<Vec<SwarmService>>, DockerError> {

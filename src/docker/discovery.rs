@@ -18,10 +18,16 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Most container ids refreshed by one engine call.
 const MAX_BATCH: usize = 256;
 /// The engine publishes some events (`die` among them) a moment before its
-/// container list shows the change; a refresh that disagrees with the event
-/// is retried this often, this far apart, before the list is taken as it is.
-const SETTLE_TRIES: u32 = 20;
+/// container list shows the change (longer on a loaded machine). Containers
+/// whose listed state disagrees with their latest event are listed again,
+/// first after `SETTLE_PAUSE`, then twice as long each time up to
+/// `SETTLE_PAUSE_MAX`, for `SETTLE_FOR` at most; then the list is taken as
+/// it is. Those re-lists are timers of the events loop, never a wait inside
+/// it: one lagging container must not hold every other container's events
+/// (a crash-looping `restart: always` container never settles on `die`).
 const SETTLE_PAUSE: Duration = Duration::from_millis(25);
+const SETTLE_PAUSE_MAX: Duration = Duration::from_secs(1);
+const SETTLE_FOR: Duration = Duration::from_secs(10);
 /// The default of `DOCKNAP_ENGINE_RECHECK`: after this long without events,
 /// the list is compared with the view. An idle events stream carries
 /// nothing, so a dead connection (a rebooted remote host, a socket proxy that
@@ -103,9 +109,24 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
     // never lags behind a busy engine one call per event.
     let mut batches = events.ready_chunks(MAX_BATCH);
     let mut stops_asked = HashMap::new();
+    let mut lagging = Lagging::default();
     loop {
         let batch = tokio::select! {
             batch = batches.next() => batch,
+            () = lagging.due() => {
+                let ids = lagging.ids();
+                match probe(engine.list_ids(&ids)).await {
+                    Ok(found) => {
+                        lagging.relisted(&found);
+                        view.update_many(&ids, found);
+                    }
+                    Err(e) => {
+                        tracing::warn!(host = view.host(), error = %e, containers = ids.len(), "refreshing containers failed");
+                        return Ended::Unreachable(e.to_string());
+                    }
+                }
+                continue;
+            }
             () = tokio::time::sleep(recheck) => match tokio::time::timeout(PROBE_TIMEOUT, engine.list(None)).await {
                 Ok(Ok(all)) if agrees(view, &all) => continue,
                 Ok(Ok(_)) => {
@@ -144,8 +165,11 @@ async fn follow(engine: &dyn Engine, view: &View, recheck: Duration, backoff: &m
             }
         }
         let ids: Vec<String> = latest.keys().cloned().collect();
-        match refresh_settled(engine, &latest).await {
-            Ok(found) => view.update_many(&ids, found),
+        match probe(engine.list_ids(&ids)).await {
+            Ok(found) => {
+                lagging.listed(latest, &found);
+                view.update_many(&ids, found);
+            }
             Err(e) => {
                 tracing::warn!(host = view.host(), error = %e, containers = ids.len(), "refreshing containers failed");
                 return Ended::Unreachable(e.to_string());
@@ -215,23 +239,49 @@ fn agrees(view: &View, listed: &[Container]) -> bool {
     known == fresh
 }
 
-/// Lists the containers in `latest` until each shows what its latest event
-/// says (bounded: see [`SETTLE_TRIES`]).
-async fn refresh_settled(
-    engine: &dyn Engine,
-    latest: &BTreeMap<String, String>,
-) -> Result<Vec<Container>, DockerError> {
-    let ids: Vec<String> = latest.keys().cloned().collect();
-    let mut found = probe(engine.list_ids(&ids)).await?;
-    for _ in 0..SETTLE_TRIES {
-        let settled = latest.iter().all(|(id, action)| shows_event(action, found.iter().find(|c| &c.id == id)));
-        if settled {
-            break;
+/// Containers whose listed state lags behind their latest event: id → that
+/// event's action and when the lag was first seen.
+#[derive(Default)]
+struct Lagging {
+    ids: BTreeMap<String, (String, tokio::time::Instant)>,
+    pause: Duration,
+}
+
+impl Lagging {
+    /// After the list of a batch's containers (`latest`: id → its latest action).
+    fn listed(&mut self, latest: BTreeMap<String, String>, found: &[Container]) {
+        let now = tokio::time::Instant::now();
+        for (id, action) in latest {
+            if shows_event(&action, found.iter().find(|c| c.id == id)) {
+                self.ids.remove(&id);
+            } else {
+                self.ids.entry(id).and_modify(|e| e.0.clone_from(&action)).or_insert((action, now));
+            }
         }
-        tokio::time::sleep(SETTLE_PAUSE).await;
-        found = probe(engine.list_ids(&ids)).await?;
+        self.pause = SETTLE_PAUSE;
     }
-    Ok(found)
+
+    /// After a re-list of [`Lagging::ids`].
+    fn relisted(&mut self, found: &[Container]) {
+        let now = tokio::time::Instant::now();
+        self.ids.retain(|id, (action, since)| {
+            !shows_event(action, found.iter().find(|c| &c.id == id)) && now.duration_since(*since) < SETTLE_FOR
+        });
+        self.pause = (self.pause * 2).min(SETTLE_PAUSE_MAX);
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.ids.keys().cloned().collect()
+    }
+
+    /// Resolves when the lagging containers are to be listed again; never
+    /// while none lag.
+    async fn due(&self) {
+        if self.ids.is_empty() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(self.pause).await;
+    }
 }
 
 /// Does the listed container (`None`: not listed) reflect an event's action?
@@ -288,6 +338,39 @@ mod tests {
         tokio::time::sleep(DEFAULT_RECHECK + Duration::from_secs(1)).await;
         assert_eq!(view.container("n").unwrap().state, ContainerState::Exited);
         assert!(view.docker_ok(), "the engine answered all along");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_container_whose_list_lags_its_event_holds_up_no_other_container() {
+        use crate::actions::fake::FakeEngine;
+        let c = |id: &str, state: &str| {
+            Container::new(id.into(), id, "img".into(), state.into(), "".into(), Default::default(), Default::default())
+        };
+        let engine = Arc::new(FakeEngine::default());
+        let (feed, rx) = tokio::sync::mpsc::unbounded_channel();
+        *engine.event_feed.lock().unwrap() = Some(rx);
+        engine.containers.lock().unwrap().extend([("x".into(), c("x", "running")), ("y".into(), c("y", "exited"))]);
+        let view = Arc::new(View::new("local", crate::events::Events::default()));
+        let (_stop, shutdown) = watch::channel(false);
+        tokio::spawn(run(engine.clone(), view.clone(), DEFAULT_RECHECK, shutdown));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let event = |id: &str, action: &str| ContainerEvent { id: id.into(), action: action.into(), name: None, exit_code: None };
+        let state = |id: &str| view.container(id).unwrap().state;
+
+        // x died, but the engine's list still shows it running.
+        feed.send(event("x", "die")).unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        engine.containers.lock().unwrap().get_mut("y").unwrap().state = "running".into();
+        feed.send(event("y", "start")).unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(state("y"), ContainerState::Running, "y is not held up by x");
+        assert_eq!(state("x"), ContainerState::Running, "the list as it is, for now");
+
+        // Seconds later the list catches up: x is listed again without a new event.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        engine.containers.lock().unwrap().get_mut("x").unwrap().state = "exited".into();
+        tokio::time::sleep(SETTLE_PAUSE_MAX + Duration::from_millis(10)).await;
+        assert_eq!(state("x"), ContainerState::Exited);
     }
 
     /// A fake engine whose every call hangs (never answers, never fails)
