@@ -15,11 +15,17 @@ export DOCKNAP_TEST_IMAGE ?= docknap-test-busybox:latest
 export DOCKNAP_COMPOSE    ?= $(CURDIR)/.venv/bin/docker-compose
 export DOCKNAP_IMAGE      ?= $(IMAGE)
 
-.PHONY: build ui run test test-env lint test-rust test-api test-ui-unit test-e2e image bench clean
+.PHONY: build ui run test test-env lint lint-and-build-tests test-rust test-chaos test-web test-api test-ui-unit test-e2e image bench clean
 
-## ui: the web UI, built into web/dist (embedded into the binary).
-ui: web/node_modules/.installed
+## ui: the web UI, built into web/dist (embedded into the binary), only when
+## its sources changed: a rebuild gives every file a new time, and cargo then
+## builds the binary again.
+UI_SOURCES := $(shell find web/src web/public web/scripts -type f) web/index.html web/vite.config.ts web/tsconfig.json
+ui: web/.dist-built
+
+web/.dist-built: web/node_modules/.installed $(UI_SOURCES)
 	cd web && npm run --silent build
+	touch $@
 
 web/node_modules/.installed: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
@@ -28,7 +34,8 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 ## build: the static release binary with the UI inside, at target/release/docknap.
 build: ui
 	RUSTFLAGS="$(STATIC_FLAGS)" cargo build --release --locked --target $(TARGET)
-	install -D -m 755 $(STATIC_BIN) $(BIN)
+	@# -C: an unchanged binary is left as it is; tests may be running it.
+	install -C -D -m 755 $(STATIC_BIN) $(BIN)
 
 ## run: build, then serve on :8080 against the local Docker socket, data in ./data.
 run: build
@@ -39,27 +46,40 @@ run: build
 image: build
 	bash scripts/build-image.sh $(BIN) $(IMAGE)
 
-## test: install/start what the tests need, then every suite. The lint and
-## the release build go side by side: the release build's last step (LTO,
-## one codegen unit) keeps one core busy, and clippy has a target dir of
-## its own so the two cargo runs do not wait for each other's lock.
+## test: install/start what the tests need, then every suite, in three steps:
+## 1. the release build beside the lint and then the debug test build (each
+##    cargo run in a target dir of its own, so none waits for another's lock;
+##    the release build's last step, LTO in one codegen unit, keeps one core);
+## 2. the Rust tests beside the web suites (UI units, API fuzzing, browser),
+##    which run their own servers and label their own containers;
+## 3. the chaos test alone: it loads the machine on purpose.
 test: test-env
-	$(MAKE) -j2 lint image
-	$(MAKE) test-ui-unit test-rust test-api test-e2e
+	$(MAKE) -j2 image lint-and-build-tests
+	$(MAKE) -j2 test-rust test-web
+	$(MAKE) test-chaos
 
 ## lint: the house rules: the tree is formatted, and clippy finds nothing (warnings are errors).
 lint: ui
 	cargo fmt --check
 	CARGO_TARGET_DIR=$(CURDIR)/target/lint cargo clippy --locked --all-targets -- -D warnings
 
+lint-and-build-tests: lint
+	cargo test --locked --all-targets --no-run
+
 test-env:
 	bash scripts/test-env.sh
 
-# The chaos test runs alone, after the others: it loads the machine on
-# purpose, and other tests time things.
-test-rust: ui
+test-rust: build
 	DOCKNAP_BIN=$(CURDIR)/$(BIN) cargo test --locked --all-targets -- --skip chaos::
+
+test-chaos: build
 	DOCKNAP_BIN=$(CURDIR)/$(BIN) cargo test --locked --test integration -- chaos::
+
+# One after another, not side by side.
+test-web:
+	$(MAKE) test-ui-unit
+	$(MAKE) test-api
+	$(MAKE) test-e2e
 
 ## test-api: the UI's API types and docs/API.md match docs/openapi.json
 ## (scripts/api/check.sh), then Schemathesis fuzzes the real server from its
