@@ -119,9 +119,12 @@ impl Engine for FakeEngine {
 
     fn container_events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>> {
         match self.event_feed.lock().unwrap().take() {
-            Some(rx) => Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|ev| (Ok(ev), rx))
-            })),
+            Some(rx) => {
+                Box::pin(futures_util::stream::unfold(
+                    rx,
+                    |mut rx| async move { rx.recv().await.map(|ev| (Ok(ev), rx)) },
+                ))
+            }
             None => Box::pin(futures_util::stream::pending()),
         }
     }

@@ -305,23 +305,17 @@ mod tests {
     use super::*;
     use crate::model::ContainerState;
 
+    /// A listed container with id `id`, name `name`, in `state`.
+    fn container(id: &str, name: &str, state: &str) -> Container {
+        Container::new(id.into(), name, "img".into(), state.into(), "Up".into(), Default::default(), Default::default())
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_silent_stream_is_caught_by_the_idle_recheck() {
         use crate::actions::fake::FakeEngine;
-        let c = |state: &str| {
-            Container::new(
-                "i".into(),
-                "n",
-                "img".into(),
-                state.into(),
-                "Up".into(),
-                Default::default(),
-                Default::default(),
-            )
-        };
         // The fake's event stream never yields: a dead connection.
         let engine = Arc::new(FakeEngine::default());
-        engine.containers.lock().unwrap().insert("i".into(), c("running"));
+        engine.containers.lock().unwrap().insert("i".into(), container("i", "n", "running"));
         let view = Arc::new(View::new("local", crate::events::Events::default()));
         let (_stop, shutdown) = watch::channel(false);
         tokio::spawn(run(engine.clone(), view.clone(), DEFAULT_RECHECK, shutdown));
@@ -343,18 +337,24 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_container_whose_list_lags_its_event_holds_up_no_other_container() {
         use crate::actions::fake::FakeEngine;
-        let c = |id: &str, state: &str| {
-            Container::new(id.into(), id, "img".into(), state.into(), "".into(), Default::default(), Default::default())
-        };
         let engine = Arc::new(FakeEngine::default());
         let (feed, rx) = tokio::sync::mpsc::unbounded_channel();
         *engine.event_feed.lock().unwrap() = Some(rx);
-        engine.containers.lock().unwrap().extend([("x".into(), c("x", "running")), ("y".into(), c("y", "exited"))]);
+        engine
+            .containers
+            .lock()
+            .unwrap()
+            .extend([("x".into(), container("x", "x", "running")), ("y".into(), container("y", "y", "exited"))]);
         let view = Arc::new(View::new("local", crate::events::Events::default()));
         let (_stop, shutdown) = watch::channel(false);
         tokio::spawn(run(engine.clone(), view.clone(), DEFAULT_RECHECK, shutdown));
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let event = |id: &str, action: &str| ContainerEvent { id: id.into(), action: action.into(), name: None, exit_code: None };
+        let event = |id: &str, action: &str| ContainerEvent {
+            id: id.into(),
+            action: action.into(),
+            name: None,
+            exit_code: None,
+        };
         let state = |id: &str| view.container(id).unwrap().state;
 
         // x died, but the engine's list still shows it running.
@@ -436,15 +436,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_engine_that_stops_answering_is_reported_within_the_recheck_and_two_probe_timeouts() {
         use std::sync::atomic::Ordering::SeqCst;
-        let c = Container::new(
-            "i".into(),
-            "n",
-            "img".into(),
-            "running".into(),
-            "Up".into(),
-            Default::default(),
-            Default::default(),
-        );
+        let c = container("i", "n", "running");
         let engine = Arc::new(Hanging::default());
         engine.inner.containers.lock().unwrap().insert("i".into(), c);
         let view = Arc::new(View::new("local", crate::events::Events::default()));
@@ -477,17 +469,7 @@ mod tests {
 
     #[test]
     fn events_are_checked_against_the_listed_state() {
-        let c = |state: &str| {
-            Container::new(
-                "i".into(),
-                "n",
-                "img".into(),
-                state.into(),
-                String::new(),
-                Default::default(),
-                Default::default(),
-            )
-        };
+        let c = |state: &str| container("i", "n", state);
         assert!(!shows_event("die", Some(&c("running"))), "the engine's list lags behind `die`");
         assert!(shows_event("die", Some(&c("exited"))));
         assert!(shows_event("die", None), "died and already removed");

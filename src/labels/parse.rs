@@ -364,24 +364,16 @@ mod tests {
     #[test]
     fn a_one_time_label_schedule_is_enabled_until_its_instant() {
         let labels = [("docknap.schedule.once.at", "2030-01-01T00:00:00Z"), ("docknap.schedule.once.action", "stop")];
-        let c = Container::new(
-            "i".into(),
-            "x",
-            "img".into(),
-            "running".into(),
-            String::new(),
-            labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            Utc::now(),
-        );
+        let one = c("x", None, "", &labels);
         let before: DateTime<Utc> = "2029-12-31T00:00:00Z".parse().unwrap();
-        let d = defined("local", std::slice::from_ref(&c), chrono_tz::UTC, before);
+        let d = defined("local", std::slice::from_ref(&one), chrono_tz::UTC, before);
         let (f, l) = &d.schedules[0];
         assert_eq!(
             (f.cron.as_deref(), f.at, f.enabled, l.error.as_deref()),
             (None, Some("2030-01-01T00:00:00Z".parse().unwrap()), true, None)
         );
         let after: DateTime<Utc> = "2030-01-02T00:00:00Z".parse().unwrap();
-        assert!(!defined("local", &[c], chrono_tz::UTC, after).schedules[0].0.enabled, "had its turn");
+        assert!(!defined("local", &[one], chrono_tz::UTC, after).schedules[0].0.enabled, "had its turn");
     }
 
     #[test]
@@ -390,15 +382,7 @@ mod tests {
             &[("docknap.schedule.x.action", "stop")][..],
             &[("docknap.schedule.x.cron", "0 1 * * *"), ("docknap.schedule.x.at", "2030-01-01T00:00:00Z")][..],
         ] {
-            let c = Container::new(
-                "i".into(),
-                "x",
-                "img".into(),
-                "running".into(),
-                String::new(),
-                labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-                Utc::now(),
-            );
+            let c = c("x", None, "", labels);
             let d = defined("local", &[c], chrono_tz::UTC, Utc::now());
             let (f, l) = &d.schedules[0];
             assert!(l.error.is_some() && !f.enabled);

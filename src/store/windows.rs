@@ -1,7 +1,8 @@
 //! Windows and their overrides.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{ErrorCode, OptionalExtension, Row, params};
+use rusqlite::types::Value;
+use rusqlite::{ErrorCode, OptionalExtension, Row, params, params_from_iter};
 
 use super::{Result, Store, StoreError, fmt_time, parse_enum, parse_time};
 use crate::model::{Override, Window, WindowFields};
@@ -42,6 +43,22 @@ pub(super) fn window_from_row(r: &Row) -> rusqlite::Result<Window> {
     })
 }
 
+/// A window's fields as `?1`…`?9`, then `extra`, for the statements below.
+fn field_params(f: &WindowFields, extra: impl IntoIterator<Item = Value>) -> rusqlite::ParamsFromIter<Vec<Value>> {
+    let fields = [
+        Value::from(f.host.clone()),
+        Value::from(f.target_type.as_str().to_string()),
+        Value::from(f.target_id.clone()),
+        Value::from(f.spec.clone()),
+        Value::from(f.timezone.clone()),
+        Value::from(f.down_action.as_str().to_string()),
+        Value::from(f.enforce.as_str().to_string()),
+        Value::from(f.grace_seconds),
+        Value::from(f.enabled),
+    ];
+    params_from_iter(fields.into_iter().chain(extra).collect())
+}
+
 /// Inserts an API window; its id.
 pub(super) fn insert_window(
     conn: &rusqlite::Connection,
@@ -51,18 +68,7 @@ pub(super) fn insert_window(
     conn.execute(
         "INSERT INTO windows (host, target_type, target_id, spec, timezone, down_action, enforce, grace_seconds, \
          enabled, source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'api', ?10, ?10)",
-        params![
-            f.host,
-            f.target_type.as_str(),
-            f.target_id,
-            f.spec,
-            f.timezone,
-            f.down_action.as_str(),
-            f.enforce.as_str(),
-            f.grace_seconds,
-            f.enabled,
-            fmt_time(now)
-        ],
+        field_params(f, [Value::from(fmt_time(now))]),
     )?;
     Ok(conn.last_insert_rowid())
 }
@@ -81,19 +87,7 @@ pub(super) fn update_window(
          override_desired = CASE WHEN host IS ?1 AND target_type IS ?2 AND target_id IS ?3 AND spec IS ?4 \
              AND timezone IS ?5 THEN override_desired END \
          WHERE id = ?11",
-        params![
-            f.host,
-            f.target_type.as_str(),
-            f.target_id,
-            f.spec,
-            f.timezone,
-            f.down_action.as_str(),
-            f.enforce.as_str(),
-            f.grace_seconds,
-            f.enabled,
-            fmt_time(now),
-            id
-        ],
+        field_params(f, [Value::from(fmt_time(now)), Value::from(id)]),
     )
 }
 
