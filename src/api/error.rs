@@ -160,7 +160,7 @@ impl From<HostError> for ApiError {
 impl From<InvalidValue> for ApiError {
     fn from(e: InvalidValue) -> Self {
         let code = match e {
-            InvalidValue::Action(_) => "invalid_action",
+            InvalidValue::Action(_) | InvalidValue::AuditAction(_) => "invalid_action",
             InvalidValue::TargetType(_) => "invalid_target",
             InvalidValue::Role(_) => "invalid_role",
             InvalidValue::Desired(_)

@@ -74,6 +74,8 @@ pub enum InvalidValue {
         "unknown notification event '{0}' (known: action.failed, action.succeeded, run.missed, window.changed, host.unreachable, host.recovered, container.unhealthy, container.died)"
     )]
     NotifyEvent(String),
+    #[error("unknown audit action '{0}'")]
+    AuditAction(String),
 }
 
 /// `Display` and `FromStr` for a closed vocabulary, from one table of

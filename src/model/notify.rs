@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{InvalidValue, NewAuditEntry, vocabulary};
+use super::{AuditAction, InvalidValue, NewAuditEntry, vocabulary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum EventKind {
@@ -111,14 +111,14 @@ impl Notice {
     /// gave up.
     pub fn from_audit(e: &NewAuditEntry, at: DateTime<Utc>) -> Option<Notice> {
         let trigger = e.details.as_ref().and_then(|d| d.get("trigger")).and_then(|t| t.as_str()).map(str::to_string);
-        let event = match e.action.as_str() {
-            "start" | "stop" | "restart" | "pause" | "unpause" => match (e.ok, trigger.as_deref()) {
+        let event = match e.action {
+            AuditAction::Act(_) => match (e.ok, trigger.as_deref()) {
                 (false, _) => EventKind::ActionFailed,
                 (true, Some("window")) => EventKind::WindowChanged,
                 (true, _) => EventKind::ActionSucceeded,
             },
-            "missed" => EventKind::RunMissed,
-            "window_gave_up" => EventKind::ActionFailed,
+            AuditAction::Missed => EventKind::RunMissed,
+            AuditAction::WindowGaveUp => EventKind::ActionFailed,
             _ => return None,
         };
         let mut details = serde_json::Map::new();
@@ -133,11 +133,9 @@ impl Notice {
                 }
             }
         }
-        let action = match event {
-            EventKind::RunMissed | EventKind::ActionFailed if e.action == "missed" || e.action == "window_gave_up" => {
-                None
-            }
-            _ => Some(e.action.clone()),
+        let action = match e.action {
+            AuditAction::Act(a) => Some(a.as_str().to_string()),
+            _ => None,
         };
         Some(Notice {
             event,
@@ -397,6 +395,7 @@ mod tests {
         assert_eq!(kind(e(Action::Stop.into(), true, "scheduled")), Some(EventKind::ActionSucceeded));
         assert_eq!(kind(e(Action::Start.into(), true, "window")), Some(EventKind::WindowChanged));
         assert_eq!(kind(e(AuditAction::Missed, false, "scheduled")), Some(EventKind::RunMissed));
+        assert_eq!(kind(e(Action::Run.into(), false, "scheduled")), Some(EventKind::ActionFailed), "a failed job");
         assert_eq!(kind(e(AuditAction::Login, false, "")), None);
         let n = Notice::from_audit(&e(Action::Stop.into(), false, "manual"), at()).unwrap();
         assert_eq!(

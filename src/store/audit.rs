@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Result, Store, parse_time};
+use super::{Result, Store, parse_enum, parse_time};
 use crate::model::{AuditEntry, AuditFilter, NewAuditEntry, Notice};
 
 impl Store {
@@ -62,7 +62,7 @@ impl Store {
                 id: r.get(0)?,
                 timestamp: parse_time(&r.get::<_, String>(1)?)?,
                 actor: r.get(2)?,
-                action: r.get(3)?,
+                action: parse_enum(r.get(3)?)?,
                 target_type: r.get(4)?,
                 target_id: r.get(5)?,
                 ok: r.get(6)?,

@@ -114,7 +114,7 @@ pub(super) fn append(tx: &Transaction, entries: &[(NewAuditEntry, chrono::DateTi
             id,
             timestamp: fmt_time(*at),
             actor: e.actor.clone(),
-            action: e.action.clone(),
+            action: e.action.as_str().to_string(),
             host: e.host.clone(),
             target_type: e.target_type.clone(),
             target_id: e.target_id.clone(),

@@ -884,13 +884,15 @@ export interface components {
             user_id: number;
             username: string;
         };
+        /** @enum {string} */
+        AuditAction: "login" | "logout" | "password_change" | "password_reset" | "user_create" | "user_update" | "user_delete" | "api_key_create" | "api_key_delete" | "totp_enable" | "totp_disable" | "totp_recovery_code" | "host_create" | "host_update" | "host_delete" | "schedule_create" | "schedule_update" | "schedule_delete" | "window_create" | "window_update" | "window_delete" | "window_override" | "window_override_clear" | "window_gave_up" | "missed" | "sequence" | "audit_pruned" | "export" | "import" | "notify_channel_create" | "notify_channel_update" | "notify_channel_delete" | "start" | "stop" | "restart" | "pause" | "unpause" | "run";
         AuditEntry: {
             /** Format: int64 */
             id: number;
             /** Format: date-time */
             timestamp: string;
             actor: string;
-            action: string;
+            action: components["schemas"]["AuditAction"];
             /** @description The host of the target; `None` for entries without one (logins, users). */
             host: string | null;
             target_type: string | null;
