@@ -25,6 +25,11 @@ describe('the notification form builds Shoutrrr URLs', () => {
     expect(buildUrl('discord', { webhook: 'https://discord.com/api/webhooks/1/t' })).toBe('https://discord.com/api/webhooks/1/t')
   })
 
+  it('a Slack bot token and channel become slack://xoxb:TOKEN@CHANNEL', () => {
+    expect(buildUrl('slack-bot', { token: 'xoxb-1234-5678-abcd', channel: 'C0123456' })).toBe('slack://xoxb:1234-5678-abcd@C0123456')
+    expect(missingFields('slack-bot', emptyFields('slack-bot'))).toEqual(['token', 'channel'])
+  })
+
   it('names the fields still empty, never the optional ones or selects', () => {
     expect(missingFields('smtp', emptyFields('smtp'))).toEqual(['host', 'port', 'from', 'to'])
     expect(missingFields('ntfy', { ...emptyFields('ntfy'), host: 'h', topic: 't' })).toEqual([])

@@ -17,7 +17,7 @@ export const EVENTS: { event: NotifyEvent; label: string }[] = [
 /** What a channel created without a choice gets: trouble, not routine. */
 export const DEFAULT_EVENTS: NotifyEvent[] = EVENTS.map((e) => e.event).filter((e) => e !== 'action.succeeded' && e !== 'window.changed')
 
-export type ServiceId = 'discord' | 'slack' | 'ntfy' | 'gotify' | 'telegram' | 'pushover' | 'smtp' | 'webhook' | 'url'
+export type ServiceId = 'discord' | 'slack' | 'slack-bot' | 'ntfy' | 'gotify' | 'telegram' | 'pushover' | 'smtp' | 'webhook' | 'url'
 
 export interface Field {
   key: string
@@ -47,8 +47,12 @@ export const SERVICES: ServiceDef[] = [
   { id: 'discord', label: 'Discord', fields: [
     { key: 'webhook', label: 'Webhook URL', secret: true, placeholder: 'https://discord.com/api/webhooks/…', hint: 'Channel settings → Integrations → Webhooks → Copy Webhook URL.' },
   ] },
-  { id: 'slack', label: 'Slack', fields: [
+  { id: 'slack', label: 'Slack (incoming webhook)', fields: [
     { key: 'webhook', label: 'Incoming webhook URL', secret: true, placeholder: 'https://hooks.slack.com/services/…' },
+  ] },
+  { id: 'slack-bot', label: 'Slack (bot token)', fields: [
+    { key: 'token', label: 'Bot token', secret: true, placeholder: 'xoxb-…', hint: 'A Slack app\'s bot token with the chat:write scope; invite the app to the channel.' },
+    { key: 'channel', label: 'Channel ID', placeholder: 'C0123456789', hint: 'Channel details → the ID at the bottom.' },
   ] },
   { id: 'ntfy', label: 'ntfy', fields: [
     { key: 'host', label: 'Server', placeholder: 'ntfy.sh', hint: 'Host name, with :port if not the default.' },
@@ -124,6 +128,11 @@ export function buildUrl(id: ServiceId, v: Record<string, string>): string {
       // The token's colon stays: it splits the bot id from its secret, as the URL's user and password.
       const [bot, secret] = g('token').split(/:(.*)/s)
       return `telegram://${enc(bot ?? '')}${secret ? `:${enc(secret)}` : ''}@telegram?chats=${list(g('chats')).map(enc).join(',')}`
+    }
+    case 'slack-bot': {
+      // xoxb-1-2-abc is slack://xoxb:1-2-abc@CHANNEL (Shoutrrr's form): the token's kind as the user.
+      const [kind, rest] = g('token').split(/-(.*)/s)
+      return `slack://${enc(kind ?? '')}:${enc(rest ?? '')}@${enc(g('channel'))}`
     }
     case 'pushover': {
       const devices = list(g('devices'))
