@@ -46,15 +46,16 @@ run: build
 image: build
 	bash scripts/build-image.sh $(BIN) $(IMAGE)
 
-## test: install/start what the tests need, then every suite, in three steps:
-## 1. the release build beside the lint and then the debug test build (each
-##    cargo run in a target dir of its own, so none waits for another's lock;
-##    the release build's last step, LTO in one codegen unit, keeps one core);
+## test: every suite, in three steps:
+## 1. installing and starting what the tests need (mostly downloads) beside
+##    the release build and the lint, then the debug test build (each cargo
+##    run in a target dir of its own, so none waits for another's lock; the
+##    release build's last step, LTO in one codegen unit, keeps one core);
 ## 2. the Rust tests beside the web suites (UI units, API fuzzing, browser),
 ##    which run their own servers and label their own containers;
 ## 3. the chaos test alone: it loads the machine on purpose.
-test: test-env
-	$(MAKE) -j2 image lint-and-build-tests
+test:
+	$(MAKE) -j3 test-env build lint-and-build-tests
 	$(MAKE) -j2 test-rust test-web
 	$(MAKE) test-chaos
 
@@ -69,7 +70,8 @@ lint-and-build-tests: lint
 test-env:
 	bash scripts/test-env.sh
 
-test-rust: build
+# The image tests (tests/integration/image.rs) run docknap:latest.
+test-rust: image
 	DOCKNAP_BIN=$(CURDIR)/$(BIN) cargo test --locked --all-targets -- --skip chaos::
 
 test-chaos: build

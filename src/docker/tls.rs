@@ -143,9 +143,28 @@ fn describe(e: &(dyn StdError + 'static), host: &str) -> String {
     }
     chain.dedup();
     let chain = chain.join(": ");
-    match tls.and_then(|t| meaning(&t, host)) {
+    match tls.and_then(|t| meaning(&t, host)).or_else(|| hung_up_after_handshake(e).then(|| HUNG_UP.to_string())) {
         Some(m) => format!("{m} ({chain})"),
         None => chain,
+    }
+}
+
+/// In TLS 1.3 the engine checks our certificate after our side of the
+/// handshake is done; its refusal (an alert, then a close) can reach the
+/// connection before the request does, and hyper then reports only that the
+/// new connection closed before it was ready. Fresh connections only (no idle
+/// pool), so the engine hung up on this one.
+const HUNG_UP: &str = "TLS: the engine closed the connection right after the handshake; most likely it refused our client certificate (tls.cert is not signed by a CA it trusts)";
+
+fn hung_up_after_handshake(mut err: &(dyn StdError + 'static)) -> bool {
+    loop {
+        if err.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_canceled) {
+            return true;
+        }
+        match err.source() {
+            Some(next) => err = next,
+            None => return false,
+        }
     }
 }
 
