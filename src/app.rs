@@ -163,7 +163,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         windows.clone(),
         config.default_tz,
     ));
-    let labels = tokio::spawn(labels.run(stop_rx.clone()));
+    let labels = tokio::spawn(labels.run(events.clone(), stop_rx.clone()));
 
     let transfer = Arc::new(crate::transfer::Transfer::new(
         store.clone(),
@@ -236,20 +236,25 @@ async fn prune_periodically(auth: Arc<Auth>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// API keys' `last_used_at`: noted in memory per request, written every
-/// few seconds in one transaction (and once more at shutdown).
+/// API keys' `last_used_at`: noted in memory per request, written a few
+/// seconds after the first unwritten use, with every use since, in one
+/// transaction (and once more at shutdown). No key use, no wake-up.
 async fn flush_key_uses_periodically(auth: Arc<Auth>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                let auth = auth.clone();
-                let _ = tokio::task::spawn_blocking(move || auth.flush_key_uses()).await;
-            }
+            () = auth.key_used() => {}
             _ = stop.changed() => return,
         }
+        tokio::select! {
+            () = tokio::time::sleep(KEY_USES_BATCH) => {}
+            _ = stop.changed() => return,
+        }
+        let auth = auth.clone();
+        let _ = tokio::task::spawn_blocking(move || auth.flush_key_uses()).await;
     }
 }
+
+const KEY_USES_BATCH: Duration = Duration::from_secs(5);
 
 /// `DOCKNAP_AUDIT_RETENTION`: at start, then once a day.
 async fn prune_audit_daily(audit: Arc<Audit>, keep: Option<Duration>, mut stop: watch::Receiver<bool>) {

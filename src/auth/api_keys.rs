@@ -41,21 +41,28 @@ pub struct KeyRequest {
 
 /// Uses not yet written, by key id.
 #[derive(Default)]
-pub(super) struct KeyUses(Mutex<HashMap<i64, DateTime<Utc>>>);
+pub(super) struct KeyUses {
+    uses: Mutex<HashMap<i64, DateTime<Utc>>>,
+    /// Told when the first use after a flush is noted: the flusher sleeps until then.
+    first: tokio::sync::Notify,
+}
 
 impl KeyUses {
     fn note(&self, id: i64, at: DateTime<Utc>) {
-        let mut uses = crate::store::lock(&self.0);
+        let mut uses = crate::store::lock(&self.uses);
+        if uses.is_empty() {
+            self.first.notify_one();
+        }
         let last = uses.entry(id).or_insert(at);
         *last = (*last).max(at);
     }
 
     fn pending(&self, id: i64) -> Option<DateTime<Utc>> {
-        crate::store::lock(&self.0).get(&id).copied()
+        crate::store::lock(&self.uses).get(&id).copied()
     }
 
     fn take(&self) -> Vec<(i64, DateTime<Utc>)> {
-        crate::store::lock(&self.0).drain().collect()
+        crate::store::lock(&self.uses).drain().collect()
     }
 
     fn put_back(&self, uses: Vec<(i64, DateTime<Utc>)>) {
@@ -200,6 +207,11 @@ impl Auth {
 
     /// Writes the uses noted since the last call (every few seconds, and at
     /// shutdown). On failure they are kept for the next call.
+    /// Resolves once a key use waits to be written.
+    pub async fn key_used(&self) {
+        self.key_uses.first.notified().await
+    }
+
     pub fn flush_key_uses(&self) {
         let uses = self.key_uses.take();
         if uses.is_empty() {

@@ -12,15 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono_tz::Tz;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::docker::Fleet;
+use crate::events::Events;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::window::Windows;
 
-/// How often the fleet is looked at for changes (a counter read).
-const POLL: Duration = Duration::from_millis(200);
 /// A `compose up` replaces containers one by one: wait until the fleet is
 /// quiet this long (at most [`SETTLE_MAX`]) so its halfway states are not
 /// taken for the labels.
@@ -64,6 +63,14 @@ impl Seen {
     }
 }
 
+/// Resolves at `at`; never when `None`.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Labels {
     pub fn new(
         store: Arc<Store>,
@@ -81,7 +88,12 @@ impl Labels {
         (self.fleet.generation(), hosts)
     }
 
-    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    /// Syncs whenever the fleet changes: woken by the events that change
+    /// what [`Labels::state`] reads (containers, stacks, engines, hosts), so
+    /// an idle DockNap never wakes this task.
+    pub async fn run(self: Arc<Self>, events: Events, mut stop: watch::Receiver<bool>) {
+        // Subscribed before the first look: no change can fall between the two.
+        let mut changes = events.subscribe();
         let mut synced = None;
         // Set while objects whose labels vanished wait for DELETE_AFTER.
         let mut owed: Option<tokio::time::Instant> = None;
@@ -98,7 +110,11 @@ impl Labels {
                 synced = Some(settled);
             }
             tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
+                change = changes.recv() => match change {
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                () = until(owed) => {}
                 _ = stop.changed() => return,
             }
         }
