@@ -2,7 +2,7 @@
 //! and discovery task: one host that hangs or dies never holds up another's
 //! reads, actions or schedules.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -258,6 +258,23 @@ impl Fleet {
         }
     }
 
+    /// The members of every stack and container of every host as they are
+    /// now, for a pass over many targets (one walk of each view instead of
+    /// one per target).
+    pub fn snapshot(&self) -> Snapshot {
+        let mut snap = Snapshot::default();
+        for host in self.all() {
+            for c in host.view.containers() {
+                let name = host.name().to_string();
+                if let Some(stack) = c.member_of() {
+                    snap.stacks.entry((name.clone(), stack.to_string())).or_default().push(c.clone());
+                }
+                snap.containers.insert((name, c.name.clone()), c);
+            }
+        }
+        snap
+    }
+
     /// Every compose stack of every host in `group`, as targets.
     pub fn group_stacks(&self, group: &str) -> Vec<Target> {
         let hosts = self.all().into_iter().filter(|h| h.config.group.as_deref() == Some(group));
@@ -279,5 +296,26 @@ impl Fleet {
     /// Each host's status by name, for `/healthz`.
     pub fn statuses(&self) -> BTreeMap<String, HostStatus> {
         self.read().iter().map(|(n, h)| (n.clone(), h.status())).collect()
+    }
+}
+
+/// What [`Fleet::members`] answers, for every target at one moment.
+#[derive(Default)]
+pub struct Snapshot {
+    /// (host, stack) → its containers, by name (as [`View::containers`] lists them).
+    stacks: HashMap<(String, String), Vec<Container>>,
+    /// (host, container name) → the container.
+    containers: HashMap<(String, String), Container>,
+}
+
+impl Snapshot {
+    /// A stack's or a container's members (by name); `None` when absent.
+    pub fn members(&self, target: &Target) -> Option<&[Container]> {
+        let key = (target.host.clone(), target.target_id.clone());
+        match target.target_type {
+            TargetType::Stack => self.stacks.get(&key).map(Vec::as_slice),
+            TargetType::Container => self.containers.get(&key).map(std::slice::from_ref),
+            _ => None,
+        }
     }
 }

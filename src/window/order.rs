@@ -10,12 +10,13 @@ use chrono::{DateTime, Utc};
 use super::Compiled;
 use crate::actions::order::{StackLabels, levels};
 use crate::docker::Fleet;
+use crate::docker::fleet::Snapshot;
 use crate::model::{Desired, Target, TargetType};
 
 /// `windows` reordered: ups by dependency level (dependencies first), downs
 /// in reverse (dependents first); the rest keep their place.
-pub fn pass_order(mut windows: Vec<Compiled>, now: DateTime<Utc>, fleet: &Fleet) -> Vec<Compiled> {
-    let depth = depths(&windows, fleet);
+pub fn pass_order(mut windows: Vec<Compiled>, now: DateTime<Utc>, snapshot: &Snapshot) -> Vec<Compiled> {
+    let depth = depths(&windows, snapshot);
     windows.sort_by_key(|c| {
         let d = depth.get(&key(&c.window.fields.target())).copied().unwrap_or(0) as i64;
         if c.desired(now) == Desired::Up { d } else { -d }
@@ -46,10 +47,10 @@ fn labels(t: &Target, fleet: &Fleet) -> Option<StackLabels> {
 }
 
 /// Each windowed stack's dependency level among the windowed stacks of its host.
-fn depths(windows: &[Compiled], fleet: &Fleet) -> HashMap<(String, String), usize> {
+fn depths(windows: &[Compiled], snapshot: &Snapshot) -> HashMap<(String, String), usize> {
     let mut per_host: BTreeMap<String, BTreeMap<String, StackLabels>> = BTreeMap::new();
     for t in windows.iter().map(|c| c.window.fields.target()).filter(|t| t.target_type == TargetType::Stack) {
-        if let Some(l) = labels(&t, fleet) {
+        if let Some(l) = snapshot.members(&t).and_then(|m| StackLabels::of(&t.target_id, m).ok()) {
             per_host.entry(t.host.clone()).or_default().insert(t.target_id.clone(), l);
         }
     }

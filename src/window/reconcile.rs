@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::{Compiled, Windows};
 use crate::actions::{ActionObserver, Trigger};
+use crate::docker::fleet::Snapshot;
 use crate::events::{Event, Published};
 use crate::model::{
     Action, Container, ContainerState, Desired, DownAction, Enforce, NewAuditEntry, Override, TargetType,
@@ -129,16 +130,18 @@ impl Windows {
             }
         };
         let enabled: Vec<Compiled> = self.compiled().into_iter().filter(|c| c.window.fields.enabled).collect();
-        for c in super::order::pass_order(enabled, now, &self.fleet) {
+        let snapshot = self.fleet.snapshot();
+        for c in super::order::pass_order(enabled, now, &snapshot) {
             soonest(c.next_change(now));
-            soonest(self.keep(&c, now).await);
+            soonest(self.keep(&c, now, &snapshot).await);
         }
         next
     }
 
     /// Brings one window's target to its desired state; returns the next
     /// grace deadline, if any is pending.
-    async fn keep(self: &Arc<Self>, c: &Compiled, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    /// `snapshot`: the fleet at the start of the pass.
+    async fn keep(self: &Arc<Self>, c: &Compiled, now: DateTime<Utc>, snapshot: &Snapshot) -> Option<DateTime<Utc>> {
         let f = &c.window.fields;
         // An unreachable host's list is stale: nothing to judge until it is back.
         if !self.actions.host_ok(&f.host) {
@@ -147,7 +150,9 @@ impl Windows {
         if f.target_type.is_swarm() {
             return self.keep_swarm(c, now).await;
         }
-        let members = self.fleet.members(&f.target())?;
+        let target = f.target();
+        // (A container named by id rather than name is not in the snapshot.)
+        let members = snapshot.members(&target).map(<[Container]>::to_vec).or_else(|| self.fleet.members(&target))?;
         let desired = c.desired(now);
         let (boundary, exempt) = {
             let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
