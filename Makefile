@@ -15,7 +15,7 @@ export DOCKNAP_TEST_IMAGE ?= docknap-test-busybox:latest
 export DOCKNAP_COMPOSE    ?= $(CURDIR)/.venv/bin/docker-compose
 export DOCKNAP_IMAGE      ?= $(IMAGE)
 
-.PHONY: build ui run test test-env lint lint-and-build-tests test-rust test-chaos test-web test-api test-ui-unit test-e2e image bench clean
+.PHONY: build ui run test test-env lint lint-and-build-tests test-rust test-chaos test-web test-web-then-chaos test-api test-ui-unit test-e2e image bench clean
 
 ## ui: the web UI, built into web/dist (embedded into the binary), only when
 ## its sources changed: a rebuild gives every file a new time, and cargo then
@@ -46,18 +46,18 @@ run: build
 image: build
 	bash scripts/build-image.sh $(BIN) $(IMAGE)
 
-## test: every suite, in three steps:
+## test: every suite, in two steps, two jobs at a time:
 ## 1. installing and starting what the tests need (mostly downloads) beside
 ##    the release build and the lint, then the debug test build (each cargo
 ##    run in a target dir of its own, so none waits for another's lock; the
 ##    release build's last step, LTO in one codegen unit, keeps one core);
-## 2. the Rust tests beside the web suites (UI units, API fuzzing, browser),
-##    which run their own servers and label their own containers;
-## 3. the chaos test alone: it loads the machine on purpose.
+## 2. the Rust tests beside the web suites (UI units, API fuzzing, browser)
+##    and then the chaos test, which brings its own engine and mostly waits
+##    for minute boundaries. Every suite runs its own servers and labels its
+##    own containers on the shared engine.
 test:
 	$(MAKE) -j3 test-env build lint-and-build-tests
-	$(MAKE) -j2 test-rust test-web
-	$(MAKE) test-chaos
+	$(MAKE) -j2 test-rust test-web-then-chaos
 
 ## lint: the house rules: the tree is formatted, and clippy finds nothing (warnings are errors).
 lint: ui
@@ -82,6 +82,10 @@ test-web:
 	$(MAKE) test-ui-unit
 	$(MAKE) test-api
 	$(MAKE) test-e2e
+
+test-web-then-chaos:
+	$(MAKE) test-web
+	$(MAKE) test-chaos
 
 ## test-api: the UI's API types and docs/API.md match docs/openapi.json
 ## (scripts/api/check.sh), then Schemathesis fuzzes the real server from its
