@@ -240,25 +240,36 @@ fn agrees(view: &View, listed: &[Container]) -> bool {
 }
 
 /// Containers whose listed state lags behind their latest event: id → that
-/// event's action and when the lag was first seen.
+/// event's action and when the lag was first seen; `next`: when they are
+/// listed again (a fixed instant, so a busy events stream cannot put it off).
 #[derive(Default)]
 struct Lagging {
     ids: BTreeMap<String, (String, tokio::time::Instant)>,
     pause: Duration,
+    next: Option<tokio::time::Instant>,
 }
 
 impl Lagging {
     /// After the list of a batch's containers (`latest`: id → its latest action).
     fn listed(&mut self, latest: BTreeMap<String, String>, found: &[Container]) {
         let now = tokio::time::Instant::now();
+        let mut new = false;
         for (id, action) in latest {
             if shows_event(&action, found.iter().find(|c| c.id == id)) {
                 self.ids.remove(&id);
             } else {
+                new |= !self.ids.contains_key(&id);
                 self.ids.entry(id).and_modify(|e| e.0.clone_from(&action)).or_insert((action, now));
             }
         }
-        self.pause = SETTLE_PAUSE;
+        if self.ids.is_empty() {
+            self.next = None;
+        } else if new {
+            // A new laggard is looked at soon, never later than planned.
+            self.pause = SETTLE_PAUSE;
+            let soon = now + SETTLE_PAUSE;
+            self.next = Some(self.next.map_or(soon, |t| t.min(soon)));
+        }
     }
 
     /// After a re-list of [`Lagging::ids`].
@@ -268,6 +279,7 @@ impl Lagging {
             !shows_event(action, found.iter().find(|c| &c.id == id)) && now.duration_since(*since) < SETTLE_FOR
         });
         self.pause = (self.pause * 2).min(SETTLE_PAUSE_MAX);
+        self.next = (!self.ids.is_empty()).then(|| now + self.pause);
     }
 
     fn ids(&self) -> Vec<String> {
@@ -277,10 +289,10 @@ impl Lagging {
     /// Resolves when the lagging containers are to be listed again; never
     /// while none lag.
     async fn due(&self) {
-        if self.ids.is_empty() {
-            std::future::pending::<()>().await;
+        match self.next {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
         }
-        tokio::time::sleep(self.pause).await;
     }
 }
 
@@ -366,11 +378,19 @@ mod tests {
         assert_eq!(state("y"), ContainerState::Running, "y is not held up by x");
         assert_eq!(state("x"), ContainerState::Running, "the list as it is, for now");
 
-        // Seconds later the list catches up: x is listed again without a new event.
+        // Seconds later the list catches up: x is listed again without a new
+        // event of its own, while other containers' events keep coming.
+        let busy = tokio::spawn(async move {
+            loop {
+                feed.send(event("y", "start")).unwrap();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
         tokio::time::sleep(Duration::from_secs(3)).await;
         engine.containers.lock().unwrap().get_mut("x").unwrap().state = "exited".into();
         tokio::time::sleep(SETTLE_PAUSE_MAX + Duration::from_millis(10)).await;
         assert_eq!(state("x"), ContainerState::Exited);
+        busy.abort();
     }
 
     /// A fake engine whose every call hangs (never answers, never fails)
