@@ -36,3 +36,11 @@ impl Clock for FakeClock {
         *self.0.lock().unwrap()
     }
 }
+
+/// Resolves at `at`; never when `None` (a task's "nothing due" in a select).
+pub async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

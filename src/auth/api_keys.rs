@@ -205,13 +205,13 @@ impl Auth {
         matches!(self.store.api_key(id), Ok(k) if k.user_id == user_id && !k.expired(self.clock.now()))
     }
 
-    /// Writes the uses noted since the last call (every few seconds, and at
-    /// shutdown). On failure they are kept for the next call.
     /// Resolves once a key use waits to be written.
     pub async fn key_used(&self) {
         self.key_uses.first.notified().await
     }
 
+    /// Writes the uses noted since the last call (a few seconds after the
+    /// first of them, and at shutdown). On failure they are kept for the next call.
     pub fn flush_key_uses(&self) {
         let uses = self.key_uses.take();
         if uses.is_empty() {

@@ -289,10 +289,7 @@ impl Lagging {
     /// Resolves when the lagging containers are to be listed again; never
     /// while none lag.
     async fn due(&self) {
-        match self.next {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
-        }
+        crate::clock::sleep_until_or_never(self.next).await
     }
 }
 

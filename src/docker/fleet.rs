@@ -264,12 +264,12 @@ impl Fleet {
     pub fn snapshot(&self) -> Snapshot {
         let mut snap = Snapshot::default();
         for host in self.all() {
+            let name = host.name();
             for c in host.view.containers() {
-                let name = host.name().to_string();
                 if let Some(stack) = c.member_of() {
-                    snap.stacks.entry((name.clone(), stack.to_string())).or_default().push(c.clone());
+                    snap.stacks.entry((name.to_string(), stack.to_string())).or_default().push(c.clone());
                 }
-                snap.containers.insert((name, c.name.clone()), c);
+                snap.containers.insert((name.to_string(), c.name.clone()), c);
             }
         }
         snap

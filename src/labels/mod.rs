@@ -63,14 +63,6 @@ impl Seen {
     }
 }
 
-/// Resolves at `at`; never when `None`.
-async fn until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 impl Labels {
     pub fn new(
         store: Arc<Store>,
@@ -114,7 +106,7 @@ impl Labels {
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
-                () = until(owed) => {}
+                () = crate::clock::sleep_until_or_never(owed) => {}
                 _ = stop.changed() => return,
             }
         }
