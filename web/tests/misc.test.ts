@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { actionsFor, isDestructive } from '../src/lib/actions'
 import { formatWhen, relativeTime } from '../src/lib/format'
-import { fetchSettled } from '../src/lib/settled'
+import { LiveKind, applyLive } from '../src/lib/settled'
 import { describeResult } from '../src/lib/toast'
 
 describe('action results', () => {
@@ -51,19 +51,60 @@ describe('formatWhen', () => {
   })
 })
 
-describe('fetches that race live events', () => {
-  it('are repeated until no event arrived meanwhile', async () => {
-    let events = 0
-    let calls = 0
-    // The first answer raced an event (it may predate it); the second did not.
-    const fetch = async () => { calls++; if (calls === 1) events++; return calls }
-    expect(await fetchSettled(() => events, fetch)).toBe(2)
+describe('loads that race live events', () => {
+  // A list of (name, state) standing in for the app's state.
+  const setup = () => {
+    const kind = new LiveKind()
+    const list = new Map<string, string>()
+    const event = (name: string, st: string) => applyLive([kind], () => { list.set(name, st) })
+    return { kind, list, event }
+  }
+
+  it('apply the events that came while the answer was in flight on top of it', async () => {
+    const { kind, list, event } = setup()
+    let answer!: (v: Array<[string, string]>) => void
+    const loading = kind.load(() => new Promise<Array<[string, string]>>((r) => { answer = r }), (rows) => {
+      list.clear()
+      for (const [n, st] of rows) list.set(n, st)
+    })
+    event('web', 'running') // shown at once…
+    expect(list.get('web')).toBe('running')
+    answer([['web', 'exited'], ['db', 'running']]) // …and the older answer does not undo it
+    await loading
+    expect(Object.fromEntries(list)).toEqual({ web: 'running', db: 'running' })
   })
 
-  it('give up after a few tries on a busy stream', async () => {
-    let events = 0
-    const fetch = async () => ++events
-    expect(await fetchSettled(() => events, fetch, 3)).toBe(3)
+  it('keep each load\'s events apart and none once it is done', async () => {
+    const { kind, list, event } = setup()
+    const answers: Array<(v: string) => void> = []
+    const load = () => kind.load(() => new Promise<string>((r) => answers.push(r)), (st) => { list.set('web', st) })
+    const first = load()
+    event('web', 'paused')
+    const second = load()
+    event('web', 'running')
+    answers[1]('exited')
+    await second
+    expect(list.get('web')).toBe('running')
+    answers[0]('exited')
+    await first
+    expect(list.get('web')).toBe('running')
+    // a later load's answer stands: nothing old is replayed over it
+    const third = load()
+    answers[2]('stopped')
+    await third
+    expect(list.get('web')).toBe('stopped')
+  })
+
+  it('a failed load replays nothing and keeps no events', async () => {
+    const { kind, list, event } = setup()
+    let fail!: (e: Error) => void
+    const loading = kind.load(() => new Promise<string>((_, r) => { fail = r }), (st) => { list.set('web', st) })
+    event('web', 'running')
+    fail(new Error('offline'))
+    await expect(loading).rejects.toThrow('offline')
+    list.set('web', 'exited')
+    await kind.load(async () => 'exited', (st) => { list.set('web', st) })
+    expect(list.get('web')).toBe('exited')
   })
 })
 

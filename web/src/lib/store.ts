@@ -2,7 +2,7 @@
 // the engine's health, kept current by the /api/events stream.
 import { computed, reactive } from 'vue'
 import { api, errorMessage } from './api'
-import { fetchSettled } from './settled'
+import { LiveKind, applyLive } from './settled'
 import { toast } from './toast'
 import { LOCAL, hostOf, isMultiHost } from './hosts'
 import type { Container, HostView, Schedule, ScheduleRunEvent, SequenceStepEvent, Service, Stack, TargetType, User, Window } from './types'
@@ -68,17 +68,23 @@ const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'bas
 // by name, then host: two hosts may each have a `web`
 const byName = <T extends { name: string; host?: string | null }>(a: T, b: T) =>
   collator.compare(a.name, b.name) || collator.compare(hostOf(a), hostOf(b))
+const byId = (a: { id: number }, b: { id: number }) => a.id - b.id
 const sameTarget = (host: unknown, name: unknown) => (x: { name: string; host?: string | null }) =>
   x.name === name && hostOf(x) === ((host as string | undefined) || LOCAL)
 
-// Live events seen per kind, so that a fetch that raced one is repeated.
-const seen = { docker: 0, schedules: 0, health: 0, windows: 0, hosts: 0, services: 0 }
+// Each kind of live state: events that arrive during a load of it are
+// applied again on top of the load's answer.
+const live = {
+  docker: new LiveKind(), schedules: new LiveKind(), health: new LiveKind(),
+  windows: new LiveKind(), hosts: new LiveKind(), services: new LiveKind(),
+}
 
 export async function loadDocker(): Promise<void> {
   try {
-    const [stacks, containers] = await fetchSettled(() => seen.docker, () => Promise.all([api.stacks(), api.containers()]))
-    state.stacks = stacks.sort(byName)
-    state.containers = containers.sort(byName)
+    await live.docker.load(() => Promise.all([api.stacks(), api.containers()]), ([stacks, containers]) => {
+      state.stacks = stacks.sort(byName)
+      state.containers = containers.sort(byName)
+    })
     state.dockerError = null
     state.loaded.docker = true
   } catch (e) {
@@ -89,7 +95,7 @@ export async function loadDocker(): Promise<void> {
 
 export async function loadHosts(): Promise<void> {
   try {
-    state.hosts = (await fetchSettled(() => seen.hosts, () => api.hosts())).sort(byName)
+    await live.hosts.load(() => api.hosts(), (hosts) => { state.hosts = hosts.sort(byName) })
     state.loaded.hosts = true
   } catch (e) {
     // keep what we had (the UI and the API ship together: no "older server" case)
@@ -101,18 +107,19 @@ export async function loadHosts(): Promise<void> {
 /** Services of each reachable Swarm manager; a host that fails keeps what it had. */
 export async function loadServices(): Promise<void> {
   const managers = state.hosts.filter((h) => h.swarm_manager && h.status === 'ok').map((h) => h.name)
-  const got = await fetchSettled(() => seen.services, () => Promise.all(managers.map((h) =>
-    api.services(h).then((list) => ({ h, list }), () => ({ h, list: null as Service[] | null })))))
-  const fresh = new Set(got.filter((g) => g.list).map((g) => g.h))
-  state.services = [
-    ...state.services.filter((s) => managers.includes(s.host) && !fresh.has(s.host)),
-    ...got.flatMap((g) => g.list ?? []),
-  ].sort(byName)
+  await live.services.load(() => Promise.all(managers.map((h) =>
+    api.services(h).then((list) => ({ h, list }), () => ({ h, list: null as Service[] | null })))), (got) => {
+    const fresh = new Set(got.filter((g) => g.list).map((g) => g.h))
+    state.services = [
+      ...state.services.filter((s) => managers.includes(s.host) && !fresh.has(s.host)),
+      ...got.flatMap((g) => g.list ?? []),
+    ].sort(byName)
+  })
 }
 
 export async function loadSchedules(): Promise<void> {
   try {
-    state.schedules = (await fetchSettled(() => seen.schedules, () => api.schedules())).sort((a, b) => a.id - b.id)
+    await live.schedules.load(() => api.schedules(), (list) => { state.schedules = list.sort(byId) })
     state.loaded.schedules = true
     state.scheduleVersion++
   } catch (e) {
@@ -122,7 +129,7 @@ export async function loadSchedules(): Promise<void> {
 
 export async function loadWindows(): Promise<void> {
   try {
-    state.windows = (await fetchSettled(() => seen.windows, () => api.windows())).sort((a, b) => a.id - b.id)
+    await live.windows.load(() => api.windows(), (list) => { state.windows = list.sort(byId) })
     state.loaded.windows = true
     state.windowVersion++
   } catch (e) {
@@ -132,11 +139,11 @@ export async function loadWindows(): Promise<void> {
 
 /** Applies a window the server just answered with (its live event may come later). */
 export function putWindow(w: Window): void {
-  upsert(state.windows, (x) => x.id === w.id, w, (a, b) => a.id - b.id)
+  applyLive([live.windows], () => upsert(state.windows, (x) => x.id === w.id, w, byId))
   state.windowVersion++
 }
 export function dropWindow(id: number): void {
-  upsert<Window>(state.windows, (x) => x.id === id, null, (a, b) => a.id - b.id)
+  applyLive([live.windows], () => upsert<Window>(state.windows, (x) => x.id === id, null, byId))
   state.windowVersion++
 }
 
@@ -148,15 +155,13 @@ export function windowFor(type: TargetType, id: string, host = LOCAL): Window | 
 
 export async function loadHealth(): Promise<void> {
   try {
-    const docker = (await fetchSettled(() => seen.health, () => api.health())).docker
     // Still connecting at start-up: no banner until the first attempt is over.
-    state.docker = docker === 'connecting' ? 'unknown' : docker
+    await live.health.load(() => api.health(), ({ docker }) => { state.docker = docker === 'connecting' ? 'unknown' : docker })
   } catch {
     // the server itself is away: the live indicator shows that
   }
 }
 
-let skipOpenRefresh = false
 export async function refreshAll(): Promise<void> {
   await Promise.all([loadDocker(), loadSchedules(), loadWindows(), loadHealth(), loadHosts()])
   state.auditVersion++
@@ -186,55 +191,53 @@ export function applyEvent(name: string, data: unknown): void {
   const d = data as Record<string, unknown>
   switch (name) {
     case 'stack':
-      seen.docker++
-      upsert(state.stacks, sameTarget(d.host, d.name), (d.stack as Stack | null) ?? null, byName)
+      applyLive([live.docker], () => upsert(state.stacks, sameTarget(d.host, d.name), (d.stack as Stack | null) ?? null, byName))
       break
     case 'container': {
-      seen.docker++
       const c = (d.container as Container | null) ?? null
       const h = (d.host as string | undefined) || LOCAL
-      upsert(state.containers, (x) => hostOf(x) === h && (x.id === d.id || (c !== null && x.name === c.name)), c, byName)
+      applyLive([live.docker], () =>
+        upsert(state.containers, (x) => hostOf(x) === h && (x.id === d.id || (c !== null && x.name === c.name)), c, byName))
       break
     }
     case 'docker': {
       // per host; the banner is about `local` (other hosts show their state where their targets are)
-      seen.health++
       const h = (d.host as string | undefined) || LOCAL
       const status = d.status === 'ok' ? 'ok' : d.status === 'connecting' ? 'connecting' : 'unreachable'
-      const view = hostView(h)
-      const was = view?.status ?? (h === LOCAL ? state.docker : undefined)
-      if (view) view.status = status
-      if (h === LOCAL) state.docker = status === 'ok' ? 'ok' : 'unreachable'
+      const was = hostView(h)?.status ?? (h === LOCAL ? state.docker : undefined)
+      applyLive([live.health, live.hosts], () => {
+        const view = hostView(h)
+        if (view) view.status = status
+        if (h === LOCAL) state.docker = status === 'ok' ? 'ok' : 'unreachable'
+      })
       if (was !== 'ok' && status === 'ok') { void loadDocker(); void loadHosts() }
       break
     }
     case 'host': {
-      seen.hosts++
       const v = (d.host as HostView | null) ?? null
       const before = hostView(d.name as string)
-      upsert(state.hosts, (x) => x.name === d.name, v, byName)
+      applyLive([live.hosts], () => upsert(state.hosts, (x) => x.name === d.name, v, byName))
       if (!v) {
         // a removed host takes its targets with it
-        state.stacks = state.stacks.filter((s) => hostOf(s) !== d.name)
-        state.containers = state.containers.filter((c) => hostOf(c) !== d.name)
-        state.services = state.services.filter((s) => s.host !== d.name)
+        applyLive([live.docker], () => {
+          state.stacks = state.stacks.filter((s) => hostOf(s) !== d.name)
+          state.containers = state.containers.filter((c) => hostOf(c) !== d.name)
+        })
+        applyLive([live.services], () => { state.services = state.services.filter((s) => s.host !== d.name) })
       } else if (v.swarm_manager !== before?.swarm_manager || (v.status === 'ok') !== (before?.status === 'ok')) {
         void loadServices()
       }
       break
     }
     case 'service':
-      seen.services++
-      upsert(state.services, sameTarget(d.host, d.name), (d.service as Service | null) ?? null, byName)
+      applyLive([live.services], () => upsert(state.services, sameTarget(d.host, d.name), (d.service as Service | null) ?? null, byName))
       break
     case 'schedule':
-      seen.schedules++
-      upsert(state.schedules, (s) => s.id === d.id, (d.schedule as Schedule | null) ?? null, (a, b) => a.id - b.id)
+      applyLive([live.schedules], () => upsert(state.schedules, (s) => s.id === d.id, (d.schedule as Schedule | null) ?? null, byId))
       state.scheduleVersion++
       break
     case 'window':
-      seen.windows++
-      upsert(state.windows, (w) => w.id === d.id, (d.window as Window | null) ?? null, (a, b) => a.id - b.id)
+      applyLive([live.windows], () => upsert(state.windows, (w) => w.id === d.id, (d.window as Window | null) ?? null, byId))
       state.windowVersion++
       break
     case 'schedule_run': {
@@ -273,10 +276,11 @@ export function startLive(): void {
     if (source !== es) return
     state.live = 'open'
     retryDelay = 1000
-    // (Re)connected: anything may have changed while we were away. The very
-    // first open follows the initial load, which just happened.
-    if (skipOpenRefresh) skipOpenRefresh = false
-    else void refreshAll()
+    // (Re)connected: anything may have changed while we were away. Even the
+    // first open: the sign-in's load may have been answered before the stream
+    // was subscribed, and a change between the two would be missed. (The
+    // lists answer 304 when nothing changed.)
+    void refreshAll()
   })
   es.addEventListener('error', () => {
     if (source !== es) return
@@ -374,7 +378,6 @@ export function signedIn(user: User): void {
       if (state.user?.id === me.id) state.user.default_timezone = me.default_timezone
     }).catch(() => {})
   }
-  skipOpenRefresh = true
   startLive()
   startStatusRefresh()
   void refreshAll()
