@@ -2,15 +2,16 @@
 //! next fire and is woken at once by any schedule change; each fire runs on
 //! its own task so a slow stop never delays another schedule.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, watch};
 
+use super::cron::parse_timezone;
 use super::cron::plan_missed;
-use super::{Compiled, Scheduler, Timing};
+use super::{Scheduler, Timing};
 use crate::actions::Trigger;
 use crate::events::Event;
 use crate::model::{LastRun, NewAuditEntry, Schedule};
@@ -20,6 +21,79 @@ use crate::store::StoreError;
 /// wall-clock jump or a host suspend (monotonic timers stop while suspended)
 /// is noticed within a minute. One wake-up a minute costs nothing measurable.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// When a schedule with no next fire is looked at again.
+const LOOK_AGAIN: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The enabled schedules' timing, each with the instant it next has
+/// something to do. Read from the store once; after that each change made
+/// through the scheduler updates its own entry, so neither a tick nor the
+/// creation of the ten-thousandth schedule reads and compiles them all. An
+/// entry holds only what planning needs: the schedule itself is read when
+/// it has something to do.
+#[derive(Default)]
+pub(super) struct Plan {
+    loaded: bool,
+    entries: HashMap<i64, Planned>,
+}
+
+#[derive(Clone)]
+struct Planned {
+    id: i64,
+    timing: Timing,
+    tz: chrono_tz::Tz,
+    /// Fires up to here are handled (run, missed or not due).
+    from: DateTime<Utc>,
+    due: DateTime<Utc>,
+}
+
+impl Plan {
+    fn load(&mut self, all: &[Schedule]) {
+        self.entries.clear();
+        for s in all {
+            self.put(s);
+        }
+        self.loaded = true;
+    }
+
+    /// A schedule as it is now stored: due at once (to be planned), or out
+    /// of the plan when it is disabled or does not compile.
+    pub(super) fn put(&mut self, s: &Schedule) {
+        let compiled = s.fields.enabled.then(|| Timing::of(&s.fields).zip(parse_timezone(&s.fields.timezone).ok()));
+        match compiled.flatten() {
+            Some((timing, tz)) => {
+                let from = s.checked_until.unwrap_or(s.created_at);
+                self.entries.insert(s.id, Planned { id: s.id, timing, tz, from, due: DateTime::<Utc>::MIN_UTC })
+            }
+            None => self.entries.remove(&s.id),
+        };
+    }
+
+    pub(super) fn remove(&mut self, id: i64) {
+        self.entries.remove(&id);
+    }
+
+    /// Reads everything again at the next tick (schedules changed in bulk).
+    pub(super) fn reset(&mut self) {
+        self.loaded = false;
+        self.entries.clear();
+    }
+
+    fn due(&self, now: DateTime<Utc>) -> Vec<Planned> {
+        self.entries.values().filter(|e| e.due <= now).cloned().collect()
+    }
+
+    fn planned(&mut self, id: i64, from: DateTime<Utc>, due: DateTime<Utc>) {
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.from = e.from.max(from);
+            e.due = due;
+        }
+    }
+
+    fn earliest(&self) -> Option<DateTime<Utc>> {
+        self.entries.values().map(|e| e.due).min()
+    }
+}
 
 /// How long a fire waits for an engine that is not connected (yet) before
 /// it runs anyway and fails with "unreachable".
@@ -67,27 +141,42 @@ impl Scheduler {
     }
 
     /// Handles every fire due by now and returns the earliest next one.
+    /// Only the schedules whose next instant has come are looked at; the
+    /// store is read in full once, then each change updates its own entry.
     pub(super) async fn tick(self: &Arc<Self>) -> Result<Option<DateTime<Utc>>, StoreError> {
         let _g = self.dispatch.lock().await;
         let now = self.clock.now();
-        let mut earliest: Option<DateTime<Utc>> = None;
-        let all = self.store.run(|s| s.schedules()).await?;
-        if !self.started.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            self.account_for_cut_off_runs(&all).await;
+        if !self.plan().loaded {
+            let all = self.store.run(|s| s.schedules()).await?;
+            if !self.started.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                self.account_for_cut_off_runs(&all).await;
+            }
+            self.plan().load(&all);
         }
-        for s in all.into_iter().filter(|s| s.fields.enabled) {
-            let Some(c) = Compiled::new(s) else { continue };
-            let stored = c.schedule.checked_until.unwrap_or(c.schedule.created_at);
-            let remembered = self.handled.lock().unwrap_or_else(|e| e.into_inner()).get(&c.schedule.id).copied();
-            let from = remembered.map_or(stored, |r| r.max(stored));
-            let plan = plan_missed(c.timing.fires(), c.tz, from, now);
+        let due = self.plan().due(now);
+        for e in due {
+            let remembered = self.handled.lock().unwrap_or_else(|e| e.into_inner()).get(&e.id).copied();
+            let from = remembered.map_or(e.from, |r| r.max(e.from));
+            let plan = plan_missed(e.timing.fires(), e.tz, from, now);
+            let once_done = matches!(e.timing, Timing::At(at) if at <= now);
+            let retire = once_done && plan.run_late.is_none() && !self.is_running(e.id);
+            // Nothing more to come (a one-time schedule whose run goes on, or
+            // that could not be retired): looked at again within a minute.
+            let next = plan.next.unwrap_or(now + LOOK_AGAIN);
+            if plan.missed_total == 0 && plan.run_late.is_none() && !retire {
+                self.plan().planned(e.id, from, next);
+                continue;
+            }
+            let id = e.id;
+            // An error leaves the entry due: the next tick tries again.
+            let schedule = self.store.run(move |s| s.schedule(id)).await?;
+            self.plan().planned(id, now, next);
             if plan.missed_total > 0 {
                 let why = "while DockNap was not running or the clock jumped";
-                self.audit_missed(&c.schedule, &plan.missed, plan.missed_total, why);
+                self.audit_missed(&schedule, &plan.missed, plan.missed_total, why);
             }
             if plan.missed_total > 0 || plan.run_late.is_some() {
                 // Claimed before the run starts, so a restart mid-run does not repeat it.
-                let id = c.schedule.id;
                 self.handled.lock().unwrap_or_else(|e| e.into_inner()).insert(id, now);
                 let running = plan.run_late;
                 if let Err(e) = self.store.run(move |s| s.set_checked_until(id, now, running)).await {
@@ -95,31 +184,30 @@ impl Scheduler {
                     tracing::error!(error = %e, schedule = id, "could not record a fire as handled; keeping it in memory");
                 }
             }
-            let once_done = matches!(c.timing, Timing::At(at) if at <= now);
-            if once_done && plan.run_late.is_none() && !self.is_running(c.schedule.id) {
+            if retire {
                 // Its instant passed (run, missed, or cut off): it is over.
-                self.retire(&c.schedule).await;
+                self.retire(&schedule).await;
                 continue;
             }
             if let Some(at) = plan.run_late {
                 // A run that outlasts its period would otherwise queue fires
                 // on the target lock and replay them back to back.
-                if let Some(running) = Running::claim(&self.running, c.schedule.id) {
+                if let Some(running) = Running::claim(&self.running, id) {
                     let this = Arc::clone(self);
                     tokio::spawn(async move {
                         let _running = running;
-                        this.fire(c.schedule, at).await
+                        this.fire(schedule, at).await
                     });
                 } else {
-                    self.audit_missed(&c.schedule, &[at], 1, "because its previous run was still going");
+                    self.audit_missed(&schedule, &[at], 1, "because its previous run was still going");
                 }
             }
-            earliest = match (earliest, plan.next) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
         }
-        Ok(earliest)
+        Ok(self.plan().earliest())
+    }
+
+    pub(super) fn plan(&self) -> std::sync::MutexGuard<'_, Plan> {
+        self.plan.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A run that was under way when the previous process died (kill -9,
@@ -193,6 +281,7 @@ impl Scheduler {
         let id = s.id;
         match self.store.run(move |st| st.set_schedule_enabled(id, false)).await {
             Ok(updated) => {
+                self.plan().remove(id);
                 tracing::info!(schedule = id, "a one-time schedule ran its course and is now disabled");
                 self.events.publish(Event::Schedule { id, schedule: Some(self.view(&updated)) });
             }

@@ -90,6 +90,7 @@ fn store_err(id: i64) -> impl Fn(StoreError) -> ScheduleError {
 }
 
 /// When a schedule fires: its cron expression, or its one instant.
+#[derive(Clone)]
 enum Timing {
     Cron(CronExpr),
     At(DateTime<Utc>),
@@ -150,6 +151,7 @@ pub struct Scheduler {
     /// Set after the first tick: runs cut off by a previous process's death
     /// are looked for once, at start-up.
     started: std::sync::atomic::AtomicBool,
+    plan: StdMutex<engine::Plan>,
 }
 
 impl Scheduler {
@@ -174,6 +176,7 @@ impl Scheduler {
             running,
             handled: StdMutex::default(),
             started: Default::default(),
+            plan: StdMutex::default(),
         }
     }
 
@@ -419,6 +422,7 @@ impl Scheduler {
         for id in deleted {
             handled.remove(id);
         }
+        self.plan().reset();
         self.wake.notify_one();
     }
 
@@ -476,6 +480,7 @@ impl Scheduler {
         read_only(&self.stored(id).await?)?;
         let s = self.store.run(move |s| s.delete_schedule(id)).await.map_err(store_err(id))?;
         self.handled.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.plan().remove(id);
         self.audit.record(
             NewAuditEntry::new(
                 actor,
@@ -497,6 +502,7 @@ impl Scheduler {
         what: crate::model::AuditAction,
     ) -> Result<ScheduleView, ScheduleError> {
         let view = self.view(s);
+        self.plan().put(s);
         self.audit.record(
             NewAuditEntry::new(actor, what, true, format!("schedule {}: {}", s.id, describe(&s.fields)))
                 .target("schedule", &s.id.to_string()),
@@ -532,6 +538,7 @@ impl Scheduler {
         let mut handled = self.handled.lock().unwrap_or_else(|e| e.into_inner());
         for s in &sync.deleted {
             handled.remove(&s.id);
+            self.plan().remove(s.id);
             self.audit.record(
                 NewAuditEntry::new(
                     LABELS_ACTOR,

@@ -490,3 +490,41 @@ async fn bad_sequences_and_runs_are_refused_with_the_step_named() {
         ScheduleInput { steps: Some(vec![step("stack", "a", "stop")]), ..input("stack", "a", "stop", "0 * * * *") };
     assert!(err(with_steps).await.contains("for target_type sequence"));
 }
+
+#[tokio::test]
+async fn changes_after_the_first_tick_are_planned_and_the_tick_wakes_for_the_due_one_only() {
+    let b = bench();
+    let hourly = b.scheduler.create(input("stack", "a", "stop", "0 * * * *"), "t").await.unwrap();
+    let earliest = b.scheduler.tick().await.unwrap();
+    assert_eq!(earliest, Some("2026-01-01T01:00:00Z".parse().unwrap()));
+
+    // Made, moved and removed after the store was read in full: each change
+    // reaches the plan, and the next wake-up follows it.
+    let quarter = b.scheduler.create(input("stack", "b", "stop", "15 * * * *"), "t").await.unwrap();
+    assert_eq!(b.scheduler.tick().await.unwrap(), Some("2026-01-01T00:15:00Z".parse().unwrap()));
+    let moved = ScheduleInput { cron: Some("45 * * * *".into()), ..Default::default() };
+    b.scheduler.update(quarter.id, moved, "t").await.unwrap();
+    assert_eq!(b.scheduler.tick().await.unwrap(), Some("2026-01-01T00:45:00Z".parse().unwrap()));
+    let once = ScheduleInput { at: Some("2026-01-01T00:30:00Z".into()), ..input("container", "a-x-1", "restart", "") };
+    let once = b.scheduler.create(ScheduleInput { cron: None, ..once }, "t").await.unwrap();
+    assert_eq!(b.scheduler.tick().await.unwrap(), Some("2026-01-01T00:30:00Z".parse().unwrap()));
+
+    b.clock.set("2026-01-01T00:15:00.100Z");
+    b.scheduler.tick().await.unwrap();
+    b.clock.set("2026-01-01T00:30:00.100Z");
+    b.scheduler.tick().await.unwrap();
+    b.settle(|b| !b.store.schedule(once.id).unwrap().fields.enabled).await;
+    assert_eq!(b.acts(), vec![("id-a".to_string(), Action::Restart)], "not the moved 00:15 fire");
+
+    b.scheduler.delete(quarter.id, "t").await.unwrap();
+    assert_eq!(
+        b.scheduler.tick().await.unwrap(),
+        Some("2026-01-01T01:00:00Z".parse().unwrap()),
+        "the retired one-time schedule and the deleted one are gone"
+    );
+    b.clock.set("2026-01-01T00:45:00.100Z");
+    b.scheduler.tick().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(b.acts().len(), 1, "the deleted schedule never fires");
+    assert!(b.store.schedule(hourly.id).unwrap().last_run.is_none());
+}
