@@ -2,15 +2,15 @@
 //! next fire and is woken at once by any schedule change; each fire runs on
 //! its own task so a slow stop never delays another schedule.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, watch};
 
-use super::cron::parse_timezone;
 use super::cron::plan_missed;
+use super::plan::{LOOK_AGAIN, Plan, Planned};
 use super::{Scheduler, Timing};
 use crate::actions::Trigger;
 use crate::events::Event;
@@ -21,79 +21,6 @@ use crate::store::StoreError;
 /// wall-clock jump or a host suspend (monotonic timers stop while suspended)
 /// is noticed within a minute. One wake-up a minute costs nothing measurable.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
-
-/// When a schedule with no next fire is looked at again.
-const LOOK_AGAIN: chrono::Duration = chrono::Duration::seconds(60);
-
-/// The enabled schedules' timing, each with the instant it next has
-/// something to do. Read from the store once; after that each change made
-/// through the scheduler updates its own entry, so neither a tick nor the
-/// creation of the ten-thousandth schedule reads and compiles them all. An
-/// entry holds only what planning needs: the schedule itself is read when
-/// it has something to do.
-#[derive(Default)]
-pub(super) struct Plan {
-    loaded: bool,
-    entries: HashMap<i64, Planned>,
-}
-
-#[derive(Clone)]
-struct Planned {
-    id: i64,
-    timing: Timing,
-    tz: chrono_tz::Tz,
-    /// Fires up to here are handled (run, missed or not due).
-    from: DateTime<Utc>,
-    due: DateTime<Utc>,
-}
-
-impl Plan {
-    fn load(&mut self, all: &[Schedule]) {
-        self.entries.clear();
-        for s in all {
-            self.put(s);
-        }
-        self.loaded = true;
-    }
-
-    /// A schedule as it is now stored: due at once (to be planned), or out
-    /// of the plan when it is disabled or does not compile.
-    pub(super) fn put(&mut self, s: &Schedule) {
-        let compiled = s.fields.enabled.then(|| Timing::of(&s.fields).zip(parse_timezone(&s.fields.timezone).ok()));
-        match compiled.flatten() {
-            Some((timing, tz)) => {
-                let from = s.checked_until.unwrap_or(s.created_at);
-                self.entries.insert(s.id, Planned { id: s.id, timing, tz, from, due: DateTime::<Utc>::MIN_UTC })
-            }
-            None => self.entries.remove(&s.id),
-        };
-    }
-
-    pub(super) fn remove(&mut self, id: i64) {
-        self.entries.remove(&id);
-    }
-
-    /// Reads everything again at the next tick (schedules changed in bulk).
-    pub(super) fn reset(&mut self) {
-        self.loaded = false;
-        self.entries.clear();
-    }
-
-    fn due(&self, now: DateTime<Utc>) -> Vec<Planned> {
-        self.entries.values().filter(|e| e.due <= now).cloned().collect()
-    }
-
-    fn planned(&mut self, id: i64, from: DateTime<Utc>, due: DateTime<Utc>) {
-        if let Some(e) = self.entries.get_mut(&id) {
-            e.from = e.from.max(from);
-            e.due = due;
-        }
-    }
-
-    fn earliest(&self) -> Option<DateTime<Utc>> {
-        self.entries.values().map(|e| e.due).min()
-    }
-}
 
 /// How long a fire waits for an engine that is not connected (yet) before
 /// it runs anyway and fails with "unreachable".
@@ -146,7 +73,7 @@ impl Scheduler {
     pub(super) async fn tick(self: &Arc<Self>) -> Result<Option<DateTime<Utc>>, StoreError> {
         let _g = self.dispatch.lock().await;
         let now = self.clock.now();
-        if !self.plan().loaded {
+        if !self.started.load(std::sync::atomic::Ordering::Relaxed) || !self.plan().is_loaded() {
             let all = self.store.run(|s| s.schedules()).await?;
             if !self.started.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 self.account_for_cut_off_runs(&all).await;
@@ -154,9 +81,9 @@ impl Scheduler {
             self.plan().load(&all);
         }
         let due = self.plan().due(now);
-        for e in due {
+        for (e, from) in due {
             let remembered = self.handled.lock().unwrap_or_else(|e| e.into_inner()).get(&e.id).copied();
-            let from = remembered.map_or(e.from, |r| r.max(e.from));
+            let from = remembered.map_or(from, |r| r.max(from));
             let plan = plan_missed(e.timing.fires(), e.tz, from, now);
             let once_done = matches!(e.timing, Timing::At(at) if at <= now);
             let retire = once_done && plan.run_late.is_none() && !self.is_running(e.id);
@@ -208,6 +135,19 @@ impl Scheduler {
 
     pub(super) fn plan(&self) -> std::sync::MutexGuard<'_, Plan> {
         self.plan.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every planned schedule, the store read first when the plan is not
+    /// loaded (under the dispatch lock, so no change made meanwhile is lost).
+    pub(super) async fn planned(&self) -> Result<Vec<Arc<Planned>>, StoreError> {
+        if !self.plan().is_loaded() {
+            let _g = self.dispatch.lock().await;
+            if !self.plan().is_loaded() {
+                let all = self.store.run(|s| s.schedules()).await?;
+                self.plan().load(&all);
+            }
+        }
+        Ok(self.plan().all())
     }
 
     /// A run that was under way when the previous process died (kill -9,

@@ -3,9 +3,9 @@
 
 pub mod cron;
 mod engine;
+mod plan;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex as StdMutex};
 
 use std::time::Duration;
@@ -113,23 +113,11 @@ impl Timing {
     }
 }
 
-/// A schedule with its parsed timing and zone.
-struct Compiled {
-    schedule: Schedule,
-    timing: Timing,
-    tz: Tz,
-}
-
-impl Compiled {
-    fn new(schedule: Schedule) -> Option<Compiled> {
-        let timing = Timing::of(&schedule.fields)?;
-        let tz = parse_timezone(&schedule.fields.timezone).ok()?;
-        Some(Compiled { schedule, timing, tz })
-    }
-
-    fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.timing.fires().next_after(t, self.tz)
-    }
+/// The first fire of a schedule's fields after `t` (`None`: none to come,
+/// or fields that do not compile).
+fn next_fire(f: &ScheduleFields, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let tz = parse_timezone(&f.timezone).ok()?;
+    Timing::of(f)?.fires().next_after(t, tz)
 }
 
 pub struct Scheduler {
@@ -151,7 +139,7 @@ pub struct Scheduler {
     /// Set after the first tick: runs cut off by a previous process's death
     /// are looked for once, at start-up.
     started: std::sync::atomic::AtomicBool,
-    plan: StdMutex<engine::Plan>,
+    plan: StdMutex<plan::Plan>,
 }
 
 impl Scheduler {
@@ -184,8 +172,7 @@ impl Scheduler {
 
     pub fn view(&self, s: &Schedule) -> ScheduleView {
         let f = &s.fields;
-        let next_run =
-            if f.enabled { Compiled::new(s.clone()).and_then(|c| c.next_after(self.clock.now())) } else { None };
+        let next_run = if f.enabled { next_fire(f, self.clock.now()) } else { None };
         ScheduleView {
             id: s.id,
             host: f.host.clone(),
@@ -605,43 +592,8 @@ impl Scheduler {
         until: Option<DateTime<Utc>>,
         per_schedule: Option<usize>,
     ) -> Result<Vec<Upcoming>, ScheduleError> {
-        let now = self.clock.now();
-        let compiled: Vec<Compiled> = self
-            .store
-            .run(|s| s.schedules())
-            .await
-            .map_err(store_err(0))?
-            .into_iter()
-            .filter(|s| s.fields.enabled)
-            .filter_map(Compiled::new)
-            .collect();
-        // A k-way merge: one pending fire per schedule in a min-heap.
-        let mut heap: BinaryHeap<Reverse<(DateTime<Utc>, usize)>> =
-            compiled.iter().enumerate().filter_map(|(i, c)| c.next_after(now).map(|t| Reverse((t, i)))).collect();
-        let mut out = Vec::with_capacity(limit.min(1024));
-        let mut taken = vec![0usize; compiled.len()];
-        while let Some(Reverse((at, i))) = heap.pop() {
-            if out.len() >= limit || until.is_some_and(|u| at > u) {
-                break;
-            }
-            let c = &compiled[i];
-            out.push(Upcoming {
-                schedule_id: c.schedule.id,
-                host: c.schedule.fields.host.clone(),
-                target_type: c.schedule.fields.target_type,
-                target_id: c.schedule.fields.target_id.clone(),
-                action: c.schedule.fields.action,
-                at,
-            });
-            taken[i] += 1;
-            if per_schedule.is_some_and(|cap| taken[i] >= cap) {
-                continue;
-            }
-            if let Some(next) = c.next_after(at) {
-                heap.push(Reverse((next, i)));
-            }
-        }
-        Ok(out)
+        let planned = self.planned().await.map_err(store_err(0))?;
+        Ok(plan::upcoming(&planned, self.clock.now(), limit, until, per_schedule))
     }
 
     pub fn preview(
