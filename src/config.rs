@@ -62,7 +62,8 @@ pub struct Config {
     pub secure_cookie: SecureCookie,
     pub metrics: MetricsAccess,
     pub trusted_proxies: Vec<IpNet>,
-    pub log: String,
+    /// `DOCKNAP_LOG`: a level, and levels per target (`info,docknap=debug`).
+    pub log: tracing_subscriber::filter::Targets,
     pub limits: Limits,
     /// How long the Docker events stream may stay quiet before the container
     /// list is compared with the view (`DOCKNAP_ENGINE_RECHECK`): the bound on
@@ -325,8 +326,9 @@ impl Config {
         let notify = notify_settings(&get)?;
 
         let log = var("DOCKNAP_LOG").unwrap_or_else(|| "info".into());
-        tracing_subscriber::EnvFilter::try_new(&log)
-            .map_err(|e| err("DOCKNAP_LOG", format!("'{log}' is not a log filter: {e}")))?;
+        let log = log.parse::<tracing_subscriber::filter::Targets>().map_err(|e| {
+            err("DOCKNAP_LOG", format!("'{log}' is not a log filter (LEVEL or TARGET=LEVEL, by commas): {e}"))
+        })?;
 
         let d = Limits::default();
         let limits = Limits {
