@@ -3,11 +3,13 @@
 //! index.html (SPA routing).
 //! Only files inside the bundle are ever served.
 //!
-//! The web build writes `<file>.br` and `<file>.gz` beside each text file
-//! (web/scripts/precompress.mjs); they are embedded too and sent, with
-//! `Content-Encoding`, only to a request whose `Accept-Encoding` takes them
-//! (`br` before `gzip`). Every file has a strong ETag (the SHA-256 of its
-//! bytes, computed when it is embedded), so a revalidated index.html is a 304.
+//! The web build writes `<file>.br` and `<file>.gz` in place of each text
+//! file (web/scripts/precompress.mjs); they are sent, with
+//! `Content-Encoding`, to a request whose `Accept-Encoding` takes them
+//! (`br` before `gzip`), and the gzip copy is inflated for one that takes
+//! neither (rare: browsers, curl and proxies take gzip), so the binary
+//! carries no third, plain copy. Every file has a strong ETag (the SHA-256
+//! of its bytes as embedded), so a revalidated index.html is a 304.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -31,7 +33,7 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
     // The compressed copies are not files of their own: only ever sent as an
     // encoding of the file they were made from.
     let servable = !path.is_empty() && !path.ends_with(".br") && !path.ends_with(".gz");
-    match Assets::get(path).filter(|_| servable) {
+    match Some(path).filter(|_| servable).and_then(Embedded::get) {
         Some(file) => {
             let cache = if path.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
             respond(path, file, cache, &headers)
@@ -39,15 +41,47 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
         // A stale page asking for an old bundle gets a 404, not index.html
         // served as JavaScript.
         None if path.starts_with("assets/") => (StatusCode::NOT_FOUND, "no such asset").into_response(),
-        None => match Assets::get("index.html") {
+        None => match Embedded::get("index.html") {
             Some(index) => respond("index.html", index, "no-cache", &headers),
             None => (StatusCode::NOT_FOUND, "UI not built: run `make ui`, then rebuild").into_response(),
         },
     }
 }
 
-fn respond(path: &str, file: rust_embed::EmbeddedFile, cache: &'static str, req: &HeaderMap) -> Response {
-    let etag = wire::etag_for(&file.metadata.sha256_hash());
+/// A file of the bundle: kept plain, or only as its gzip copy.
+enum Embedded {
+    Plain(rust_embed::EmbeddedFile),
+    Gzip(rust_embed::EmbeddedFile),
+}
+
+impl Embedded {
+    fn get(path: &str) -> Option<Embedded> {
+        Assets::get(path).map(Embedded::Plain).or_else(|| Assets::get(&format!("{path}.gz")).map(Embedded::Gzip))
+    }
+
+    fn sha256(&self) -> [u8; 32] {
+        match self {
+            Embedded::Plain(f) | Embedded::Gzip(f) => f.metadata.sha256_hash(),
+        }
+    }
+
+    /// The plain bytes (check-dist.mjs inflated every gzip copy before it
+    /// was embedded, so an error here is a broken build).
+    fn plain(self) -> std::io::Result<Body> {
+        match self {
+            // Embedded in the release binary: sent from static memory, not copied.
+            Embedded::Plain(f) => Ok(Body::from(f.data)),
+            Embedded::Gzip(f) => {
+                let mut out = Vec::new();
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&f.data[..]), &mut out)?;
+                Ok(Body::from(out))
+            }
+        }
+    }
+}
+
+fn respond(path: &str, file: Embedded, cache: &'static str, req: &HeaderMap) -> Response {
+    let etag = wire::etag_for(&file.sha256());
     let cache = HeaderValue::from_static(cache);
     if wire::none_match(req, &etag) {
         return wire::not_modified(etag, cache);
@@ -56,12 +90,17 @@ fn respond(path: &str, file: rust_embed::EmbeddedFile, cache: &'static str, req:
     let encoded = wire::accepted(req)
         .into_iter()
         .find_map(|coding| Assets::get(&format!("{path}.{}", coding.ext())).map(|f| (coding, f)));
-    let (data, coding) = match encoded {
-        Some((coding, variant)) => (variant.data, Some(coding)),
-        None => (file.data, None),
+    let (body, coding) = match encoded {
+        Some((coding, variant)) => (Body::from(variant.data), Some(coding)),
+        None => match file.plain() {
+            Ok(body) => (body, None),
+            Err(e) => {
+                tracing::error!(path, error = %e, "an embedded UI file does not inflate");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "the UI in this binary is damaged").into_response();
+            }
+        },
     };
-    // Embedded in the release binary: sent from static memory, not copied.
-    let mut resp = Response::new(Body::from(data));
+    let mut resp = Response::new(body);
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(mime.as_ref()) {
         h.insert(header::CONTENT_TYPE, v);

@@ -1,7 +1,9 @@
-// Writes `<file>.br` and `<file>.gz` beside every text file in dist/ (after
-// `vite build`), so the binary embeds them and sends the smallest one the
-// browser accepts without compressing anything at run time (src/ui.rs).
-// A variant is written only when it is smaller than the file itself.
+// Writes `<file>.br` and `<file>.gz` in place of every text file in dist/
+// (after `vite build`), so the binary embeds them and sends the smallest one
+// the browser accepts without compressing anything at run time (src/ui.rs).
+// A variant is written only when it is smaller than the file itself; the
+// file itself is kept only when no gzip copy is (the server inflates the
+// gzip copy for a client that accepts no encoding).
 import { readFileSync, readdirSync, statSync, writeFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -45,6 +47,9 @@ for (const path of walk(dist)) {
     if (ext === 'br') br += Math.min(out.length, data.length)
     else gz += Math.min(out.length, data.length)
   }
+  // The plain copy is not embedded when a gzip one exists: the server
+  // inflates that for the rare client that takes no encoding.
+  if (variants.gz.length < data.length) rmSync(path)
 }
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`
 console.log(`precompressed dist/: ${kib(raw)} → brotli ${kib(br)}, gzip ${kib(gz)}`)

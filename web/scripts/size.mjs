@@ -1,13 +1,16 @@
 // Prints the raw and gzipped size of the built UI bundle (JS + CSS).
-import { readFileSync, readdirSync } from 'node:fs'
-import { gzipSync } from 'node:zlib'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { gunzipSync, gzipSync } from 'node:zlib'
 
 const dir = new URL('../dist/assets/', import.meta.url)
 let raw = 0
 let gz = 0
-for (const f of readdirSync(dir).sort()) {
+// Plain, or kept only as `.gz` (scripts/precompress.mjs).
+const files = [...new Set(readdirSync(dir).map((f) => f.replace(/\.(br|gz)$/, '')))].sort()
+for (const f of files) {
   if (!/\.(js|css)$/.test(f)) continue
-  const buf = readFileSync(new URL(f, dir))
+  const url = new URL(f, dir)
+  const buf = existsSync(url) ? readFileSync(url) : gunzipSync(readFileSync(new URL(`${f}.gz`, dir)))
   const g = gzipSync(buf, { level: 9 }).length
   raw += buf.length
   gz += g
