@@ -90,7 +90,6 @@ fn store_err(id: i64) -> impl Fn(StoreError) -> ScheduleError {
 }
 
 /// When a schedule fires: its cron expression, or its one instant.
-#[derive(Clone)]
 enum Timing {
     Cron(CronExpr),
     At(DateTime<Utc>),
