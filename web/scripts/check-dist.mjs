@@ -2,16 +2,11 @@
 // (inline scripts or styles), is missing its hashed assets, or a precompressed
 // `.br`/`.gz` variant (scripts/precompress.mjs) is missing or stale (where
 // the plain file is not kept, the `.br` must decode to the inflated `.gz`).
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
+import { dist, plainBytes, plainNames } from './dist-files.mjs'
 
-// A text file is there as `.gz` and `.br` (scripts/precompress.mjs), or plain
-// when compressing did not make it smaller.
-function plain(rel) {
-  const url = new URL(`../dist/${rel}`, import.meta.url)
-  return existsSync(url) ? readFileSync(url) : gunzipSync(readFileSync(new URL(`../dist/${rel}.gz`, import.meta.url)))
-}
-const html = plain('index.html').toString('utf8')
+const html = plainBytes('index.html').toString('utf8')
 const problems = []
 for (const m of html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)) {
   if (!/\bsrc=/.test(m[1]) || m[2].trim()) problems.push('inline <script>')
@@ -19,13 +14,12 @@ for (const m of html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)) {
 if (/<style\b/i.test(html)) problems.push('inline <style>')
 if (/\sstyle=/i.test(html)) problems.push('style= attribute')
 if (/\son[a-z]+=/i.test(html)) problems.push('inline event handler')
-const assets = readdirSync(new URL('../dist/assets/', import.meta.url))
-const bundle = [...new Set(assets.map((f) => f.replace(/\.(br|gz)$/, '')))].filter((f) => /\.(js|css)$/.test(f))
+const bundle = plainNames('assets/').filter((f) => /\.(js|css)$/.test(f))
 if (!bundle.some((f) => /^index-[\w-]+\.js$/.test(f))) problems.push('no hashed JS bundle in dist/assets')
 for (const f of bundle) {
-  const data = plain(`assets/${f}`)
+  const data = plainBytes(`assets/${f}`)
   for (const [ext, decode] of [['br', brotliDecompressSync], ['gz', gunzipSync]]) {
-    const variant = new URL(`../dist/assets/${f}.${ext}`, import.meta.url)
+    const variant = new URL(`assets/${f}.${ext}`, dist)
     if (!existsSync(variant)) {
       if (data.length >= 1024) problems.push(`no ${f}.${ext}`)
     }

@@ -1,16 +1,12 @@
 // Prints the raw and gzipped size of the built UI bundle (JS + CSS).
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
-import { gunzipSync, gzipSync } from 'node:zlib'
+import { gzipSync } from 'node:zlib'
+import { plainBytes, plainNames } from './dist-files.mjs'
 
-const dir = new URL('../dist/assets/', import.meta.url)
 let raw = 0
 let gz = 0
-// Plain, or kept only as `.gz` (scripts/precompress.mjs).
-const files = [...new Set(readdirSync(dir).map((f) => f.replace(/\.(br|gz)$/, '')))].sort()
-for (const f of files) {
+for (const f of plainNames('assets/')) {
   if (!/\.(js|css)$/.test(f)) continue
-  const url = new URL(f, dir)
-  const buf = existsSync(url) ? readFileSync(url) : gunzipSync(readFileSync(new URL(`${f}.gz`, dir)))
+  const buf = plainBytes(`assets/${f}`)
   const g = gzipSync(buf, { level: 9 }).length
   raw += buf.length
   gz += g
